@@ -1,0 +1,151 @@
+"""What the policy asks the runner to do: a closed set of frozen decisions, and the Plan.
+
+Pure data. The runner is the only consumer that turns these into API calls (or, in a
+dry run, into lines of output); it dispatches with `match` and `assert_never`, so a new
+decision kind cannot be forgotten there. Order matters and is part of the contract:
+within one request, an admission's status write (the commit point) comes before its
+cordon and evictions, a cordon before the approval, a terminal status before the
+uncordon. A runner that fails a decision skips the rest of that request's decisions.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import attrs
+
+from policy.explain import Explanation, Reason
+from policy.model import LimitStatus, RequestState, RequestStatus
+
+
+@attrs.frozen
+class UpdateRequestStatus:
+    """Write a request's status (through /status, guarded by resourceVersion)."""
+
+    request: str
+    uid: str
+    previous: RequestState | None
+    status: RequestStatus
+
+    @property
+    def target(self) -> str:
+        return self.status.target or ""
+
+    @property
+    def reason(self) -> str:
+        return self.status.reason
+
+    @property
+    def transition(self) -> bool:
+        """The state changes (worth an Event), rather than only the reason or message."""
+        return self.previous is not self.status.state
+
+
+@attrs.frozen
+class Cordon:
+    """Mark a node unschedulable, naming the request in the cordoned-by annotation."""
+
+    node: str
+    request: str
+    reason: str = Reason.CORDONING.value
+
+    @property
+    def target(self) -> str:
+        return f"node/{self.node}"
+
+
+@attrs.frozen
+class Uncordon:
+    """Make a node we cordoned schedulable again and drop the annotation."""
+
+    node: str
+    request: str
+    """The request named in the annotation."""
+    reason: str
+    """Why it may go: e.g. 'mr-a is Completed' or 'mr-a no longer exists'."""
+    unschedulable: bool = True
+    """False when someone already uncordoned it: only the annotation is left to remove."""
+
+    @property
+    def target(self) -> str:
+        return f"node/{self.node}"
+
+
+@attrs.frozen
+class Evict:
+    """Evict one pod through the Eviction API (never a plain delete)."""
+
+    namespace: str
+    pod: str
+    uid: str
+    node: str
+    request: str
+    pdb: str | None
+    """The PDB whose budget this eviction spends, if one selects the pod."""
+    grace_period_seconds: int | None = None
+    reason: str = Reason.DRAINING.value
+
+    @property
+    def target(self) -> str:
+        return f"pod/{self.namespace}/{self.pod}"
+
+
+@attrs.frozen
+class DeleteRequest:
+    """Delete a finished request whose ttlSecondsAfterFinished has passed."""
+
+    request: str
+    uid: str
+    reason: str = "TTLExpired"
+
+    @property
+    def target(self) -> str:
+        return f"maintenancerequest/{self.request}"
+
+
+@attrs.frozen
+class UpdateLimitStatus:
+    limit: str
+    uid: str
+    status: LimitStatus
+    reason: str = "LimitStatus"
+
+    @property
+    def target(self) -> str:
+        return f"maintenancelimit/{self.limit}"
+
+
+Decision = UpdateRequestStatus | Cordon | Uncordon | Evict | DeleteRequest | UpdateLimitStatus
+
+
+@attrs.frozen
+class LimitReport:
+    """How one limit stands after the plan (for tables, JSON and the limit's status)."""
+
+    name: str
+    type: str | None
+    valid: bool
+    error: str = ""
+    population: int = 0
+    allowed: int = 0
+    in_use: int = 0
+    unavailable: tuple[tuple[str, str], ...] = ()
+    active: tuple[str, ...] = ()
+    window_open: bool = True
+    next_opening: datetime | None = None
+    windows: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class Plan:
+    now: datetime
+    decisions: tuple[Decision, ...]
+    explanations: tuple[Explanation, ...]
+    """One per request, in the order the policy considered them."""
+    limits: tuple[LimitReport, ...]
+
+    def explanation(self, request: str) -> Explanation:
+        for explanation in self.explanations:
+            if explanation.request == request:
+                return explanation
+        raise KeyError(request)

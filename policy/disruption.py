@@ -1,0 +1,85 @@
+"""Which pods a drain must move, which it may evict, and which PDBs guard them.
+
+Pure. A drain must see the node empty of every pod that would be disrupted: all pods
+but DaemonSet pods (their controller puts them back and tolerates the cordon), mirror
+pods (static, owned by the kubelet) and terminal pods. Of those, a pod may be evicted
+now unless it is already terminating (we wait for it), it keeps emptyDir data and the
+limit does not allow deleting it, or no controller would recreate it and the limit
+does not force. Budgets themselves are spent in `policy.ledger`.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import defaultdict
+from collections.abc import Iterable
+
+import attrs
+
+from policy.model import Pod, PodDisruptionBudget
+from policy.validation import DrainSpec
+
+
+class PodDisposition(enum.Enum):
+    IGNORED = "ignored"
+    """Not disrupted by the drain: DaemonSet, mirror or terminal pods."""
+    TERMINATING = "terminating"
+    EVICTABLE = "evictable"
+    KEEPS_EMPTY_DIR = "emptyDir"
+    UNMANAGED = "unmanaged"
+
+
+def disposition(pod: Pod, drain: DrainSpec | None) -> PodDisposition:
+    if pod.mirror or pod.owner_kind == "DaemonSet" or pod.terminal:
+        return PodDisposition.IGNORED
+    if pod.terminating:
+        return PodDisposition.TERMINATING
+    force = drain is not None and drain.force
+    delete_empty_dir = drain is not None and drain.delete_empty_dir_data
+    if pod.owner_kind is None and not force:
+        return PodDisposition.UNMANAGED
+    if pod.empty_dir and not delete_empty_dir:
+        return PodDisposition.KEEPS_EMPTY_DIR
+    return PodDisposition.EVICTABLE
+
+
+def disrupted_by_maintenance(pod: Pod) -> bool:
+    """A pod that maintenance of its node without a drain would take down."""
+    return not (pod.mirror or pod.owner_kind == "DaemonSet" or pod.terminal or pod.terminating)
+
+
+@attrs.define
+class BudgetIndex:
+    """Finds the PDBs selecting a pod without testing every PDB against every pod.
+
+    PDBs are bucketed by namespace and, when they have matchLabels, by one of their
+    key=value pairs; a pod then tests only the PDBs of its namespace that share a
+    label pair with it, plus those with no matchLabels.
+    """
+
+    by_pair: dict[tuple[str, str, str], list[PodDisruptionBudget]]
+    unkeyed: dict[str, list[PodDisruptionBudget]]
+
+    @classmethod
+    def build(cls, pdbs: Iterable[PodDisruptionBudget]) -> BudgetIndex:
+        by_pair: dict[tuple[str, str, str], list[PodDisruptionBudget]] = defaultdict(list)
+        unkeyed: dict[str, list[PodDisruptionBudget]] = defaultdict(list)
+        for pdb in sorted(pdbs, key=lambda p: p.key):
+            if pdb.selector is None:
+                continue
+            if pdb.selector.match_labels:
+                key, value = min(pdb.selector.match_labels.items())
+                by_pair[(pdb.namespace, key, value)].append(pdb)
+            else:
+                unkeyed[pdb.namespace].append(pdb)
+        return cls(dict(by_pair), dict(unkeyed))
+
+    def selecting(self, pod: Pod) -> tuple[PodDisruptionBudget, ...]:
+        candidates: list[PodDisruptionBudget] = list(self.unkeyed.get(pod.namespace, ()))
+        for key, value in pod.labels.items():
+            candidates.extend(self.by_pair.get((pod.namespace, key, value), ()))
+        found = [
+            pdb for pdb in candidates if pdb.selector is not None and pdb.selector.matches(pod.labels)
+        ]
+        found.sort(key=lambda p: p.key)
+        return tuple(found)

@@ -1,0 +1,357 @@
+"""Why a request is where it is: reasons as a closed Enum, causes as data.
+
+Pure. Every request in a plan gets an `Explanation` made of causes; each cause is a
+small frozen value carrying the facts (which limit and its use, which PDB and its
+budget, which window and when it opens, which pods are left) and derives its message
+from them, here and nowhere else. The runner writes `reason` and `message` into the
+request's status, so a human can answer "why is my request still waiting?" with
+`kubectl get mr`. Messages contain absolute instants only, never "in 5 minutes", so an
+unchanged cluster produces an unchanged status and no write.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import ClassVar, Protocol
+
+import attrs
+
+from policy.model import RequestState
+
+MAX_LISTED = 5
+
+
+class Reason(enum.Enum):
+    """`status.reason`: CamelCase, machine-readable, stable."""
+
+    # Waiting to be admitted (Pending).
+    LIMIT_REACHED = "LimitReached"
+    WINDOW_CLOSED = "WindowClosed"
+    MIN_INTERVAL = "MinInterval"
+    DISRUPTION_BUDGET = "DisruptionBudget"
+    MULTIPLE_PDBS = "MultiplePodDisruptionBudgets"
+    NO_LIMIT = "NoLimit"
+    LIMIT_INVALID = "LimitInvalid"
+    TARGET_BUSY = "TargetBusy"
+    ACTOR_OUT_OF_ORDER = "ActorOutOfOrder"
+    # Preparing.
+    CORDONING = "Cordoning"
+    DRAINING = "Draining"
+    DRAIN_GRACE = "DrainGracePeriod"
+    WAITING_FOR_VOLUME_DETACH = "WaitingForVolumeDetach"
+    DETACH_GRACE = "DetachGracePeriod"
+    # Admitted and running.
+    APPROVED = "Approved"
+    IN_PROGRESS = "InProgress"
+    SPEC_IGNORED = "SpecIgnored"
+    # Finished.
+    COMPLETED = "Completed"
+    WITHDRAWN = "Withdrawn"
+    SOAKING = "Soaking"
+    INVALID_SPEC = "InvalidSpec"
+    TARGET_NOT_FOUND = "TargetNotFound"
+    DRAIN_TIMEOUT = "DrainTimeout"
+    VOLUME_DETACH_TIMEOUT = "VolumeDetachTimeout"
+    APPROVED_TIMEOUT = "ApprovedTimeout"
+    IN_PROGRESS_TIMEOUT = "InProgressTimeout"
+
+
+class Cause(Protocol):
+    reason: ClassVar[Reason]
+
+    def message(self) -> str: ...
+
+
+def at(instant: datetime) -> str:
+    """An instant as RFC 3339 UTC with second precision, the way the API prints them."""
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _listing(items: tuple[str, ...], total: int | None = None) -> str:
+    total = len(items) if total is None else total
+    shown = ", ".join(items[:MAX_LISTED])
+    if total > min(len(items), MAX_LISTED):
+        shown += f" and {total - min(len(items), MAX_LISTED)} more"
+    return shown
+
+
+# --- waiting for admission ------------------------------------------------------------
+
+
+@attrs.frozen
+class LimitFull:
+    reason: ClassVar[Reason] = Reason.LIMIT_REACHED
+    limit: str
+    in_use: int
+    allowed: int
+    allowance: str
+    """How `allowed` follows from the spec, e.g. '5% of 40, at most 3'."""
+    holders: tuple[str, ...]
+    """The first few users, sorted, e.g. 'worker-3 by mr-a' or 'worker-4 NotReady'."""
+
+    def message(self) -> str:
+        if self.allowed == 0 and self.in_use == 0:
+            return f"limit {self.limit} allows 0 ({self.allowance}): maintenance is frozen"
+        text = f"limit {self.limit}: {self.in_use} of {self.allowed} in use ({self.allowance})"
+        if self.holders:
+            text += f": {_listing(self.holders, self.in_use)}"
+        return text
+
+
+@attrs.frozen
+class WindowClosed:
+    reason: ClassVar[Reason] = Reason.WINDOW_CLOSED
+    limit: str
+    windows: tuple[str, ...]
+    opens_at: datetime
+    opens_local: str
+
+    def message(self) -> str:
+        return (
+            f"limit {self.limit}: outside its windows ({'; '.join(self.windows)}); "
+            f"next opens {self.opens_local} ({at(self.opens_at)})"
+        )
+
+
+@attrs.frozen
+class IntervalNotPassed:
+    reason: ClassVar[Reason] = Reason.MIN_INTERVAL
+    limit: str
+    interval_seconds: int
+    last_admission: datetime
+
+    def message(self) -> str:
+        return (
+            f"limit {self.limit}: last admission at {at(self.last_admission)}, "
+            f"minIntervalSeconds {self.interval_seconds}"
+        )
+
+
+@attrs.frozen
+class BudgetExhausted:
+    reason: ClassVar[Reason] = Reason.DISRUPTION_BUDGET
+    pdb: str
+    left: int
+    needed: int
+    stale: bool
+    pods: tuple[str, ...]
+
+    def message(self) -> str:
+        if self.stale:
+            budget = "has a stale status (counts as 0 disruptions allowed)"
+        else:
+            budget = f"allows {self.left} more disruption{'s' if self.left != 1 else ''}"
+        return (
+            f"PDB {self.pdb} {budget}, {self.needed} needed for pods on the node: "
+            f"{_listing(self.pods)}"
+        )
+
+
+@attrs.frozen
+class SeveralBudgets:
+    reason: ClassVar[Reason] = Reason.MULTIPLE_PDBS
+    pod: str
+    pdbs: tuple[str, ...]
+
+    def message(self) -> str:
+        return (
+            f"pod {self.pod} matches several PDBs ({', '.join(self.pdbs)}); "
+            "the eviction API refuses it until only one selects it"
+        )
+
+
+@attrs.frozen
+class NoGoverningLimit:
+    reason: ClassVar[Reason] = Reason.NO_LIMIT
+    target: str
+
+    def message(self) -> str:
+        kind = self.target.split("/", 1)[0]
+        return f"no MaintenanceLimit governs {self.target}: create one of type {kind}"
+
+
+@attrs.frozen
+class LimitUnusable:
+    reason: ClassVar[Reason] = Reason.LIMIT_INVALID
+    limit: str
+    error: str
+
+    def message(self) -> str:
+        return f"limit {self.limit} is invalid ({self.error}); fix it to resume admissions"
+
+
+@attrs.frozen
+class TargetHeld:
+    reason: ClassVar[Reason] = Reason.TARGET_BUSY
+    target: str
+    holder: str
+    holder_state: str
+
+    def message(self) -> str:
+        return f"{self.target} is held by {self.holder} ({self.holder_state}); queued behind it"
+
+
+@attrs.frozen
+class OutOfOrder:
+    reason: ClassVar[Reason] = Reason.ACTOR_OUT_OF_ORDER
+    spec_state: str
+    state: str
+
+    def message(self) -> str:
+        return (
+            f"spec.state is {self.spec_state} but the request is {self.state}, not Approved; "
+            "set spec.state to Pending to queue it, or Completed to withdraw it"
+        )
+
+
+# --- preparing ------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Cordoning:
+    reason: ClassVar[Reason] = Reason.CORDONING
+    node: str
+
+    def message(self) -> str:
+        return f"admitted; cordoning {self.node}"
+
+
+@attrs.frozen
+class PodsLeft:
+    reason: ClassVar[Reason] = Reason.DRAINING
+    node: str
+    pods: tuple[str, ...]
+    """Each 'namespace/name (why it is still there)'."""
+    deadline: datetime
+
+    def message(self) -> str:
+        return (
+            f"draining {self.node}: {len(self.pods)} pod{'s' if len(self.pods) != 1 else ''} "
+            f"left: {_listing(self.pods)}; drain times out at {at(self.deadline)}"
+        )
+
+
+@attrs.frozen
+class GracePeriod:
+    reason: ClassVar[Reason]
+    what: str
+    until: datetime
+
+    def message(self) -> str:
+        return f"{self.what}; grace period until {at(self.until)}"
+
+
+@attrs.frozen
+class DrainGrace(GracePeriod):
+    reason: ClassVar[Reason] = Reason.DRAIN_GRACE
+
+
+@attrs.frozen
+class DetachGrace(GracePeriod):
+    reason: ClassVar[Reason] = Reason.DETACH_GRACE
+
+
+@attrs.frozen
+class VolumesAttached:
+    reason: ClassVar[Reason] = Reason.WAITING_FOR_VOLUME_DETACH
+    node: str
+    attachments: tuple[str, ...]
+    deadline: datetime
+
+    def message(self) -> str:
+        return (
+            f"waiting for {len(self.attachments)} volume attachment"
+            f"{'s' if len(self.attachments) != 1 else ''} on {self.node} to detach: "
+            f"{_listing(self.attachments)}; times out at {at(self.deadline)}"
+        )
+
+
+# --- admitted -------------------------------------------------------------------------
+
+
+@attrs.frozen
+class AwaitingActor:
+    reason: ClassVar[Reason] = Reason.APPROVED
+    target: str
+    deadline: datetime
+
+    def message(self) -> str:
+        return (
+            f"approved: {self.target} may be maintained; set spec.state to InProgress "
+            f"before {at(self.deadline)}"
+        )
+
+
+@attrs.frozen
+class Working:
+    reason: ClassVar[Reason] = Reason.IN_PROGRESS
+    target: str
+    deadline: datetime
+
+    def message(self) -> str:
+        return (
+            f"maintenance of {self.target} in progress; set spec.state to Completed "
+            f"before {at(self.deadline)}"
+        )
+
+
+@attrs.frozen
+class SpecIgnored:
+    reason: ClassVar[Reason] = Reason.SPEC_IGNORED
+    problem: str
+
+    def message(self) -> str:
+        return f"spec changed after admission and is ignored until the request ends: {self.problem}"
+
+
+# --- finished -------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Finished:
+    """A terminal transition; `detail` carries the specifics of the reason."""
+
+    reason_value: Reason
+    detail: str
+
+    @property
+    def reason(self) -> Reason:  # type: ignore[override]
+        return self.reason_value
+
+    def message(self) -> str:
+        return self.detail
+
+
+@attrs.frozen
+class SoakingAfter:
+    reason: ClassVar[Reason] = Reason.SOAKING
+    target: str
+    until: datetime | None
+    """None while the node is not yet Ready and schedulable."""
+    ended: str
+
+    def message(self) -> str:
+        if self.until is None:
+            return f"{self.ended}; the slot stays used until {self.target} is Ready and schedulable"
+        return f"{self.ended}; the slot stays used while {self.target} soaks until {at(self.until)}"
+
+
+@attrs.frozen
+class Explanation:
+    """Where one request stands after this plan, and why."""
+
+    request: str
+    target: str
+    """`type/name`, or what the spec said when it could not be parsed."""
+    previous_state: RequestState | None
+    state: RequestState
+    causes: tuple[Cause, ...]
+
+    @property
+    def reason(self) -> Reason:
+        return self.causes[0].reason
+
+    @property
+    def message(self) -> str:
+        return "; ".join(cause.message() for cause in self.causes)

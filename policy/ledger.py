@@ -1,0 +1,104 @@
+"""The one place where capacity is counted and spent: limit slots and PDB budgets.
+
+Pure. The planner opens a ledger from the snapshot (who holds which limit, which nodes
+are unavailable, what each PDB still allows), then every admission and every eviction
+of the plan goes through it, so that admissions made earlier in the same plan count
+against later ones. Slots freed by requests that finish in this plan are not given
+back until the next pass: if the runner fails to apply the finish, nothing admitted
+meanwhile can push a limit past its allowed count.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import attrs
+
+from policy.explain import BudgetExhausted, IntervalNotPassed, LimitFull
+from policy.model import PodDisruptionBudget
+from policy.validation import LimitSpec
+
+
+@attrs.define
+class LimitUsage:
+    """One valid limit's population and who uses it."""
+
+    spec: LimitSpec
+    population: int
+    allowed: int
+    users: dict[str, str]
+    """Target name -> how it uses the slot ('by mr-a', 'NotReady', 'soaking after mr-b')."""
+    last_admission: datetime | None
+    _full_cause: tuple[int, LimitFull] | None = None
+
+    def has_room_for(self, target: str) -> bool:
+        if target in self.users:
+            # Already counted (e.g. a NotReady node to repair): no new slot is used,
+            # unless the limit is already over because nodes failed by themselves.
+            return len(self.users) <= self.allowed
+        return len(self.users) + 1 <= self.allowed
+
+    def full_cause(self) -> LimitFull:
+        # Messages for many waiting requests name the same holders: build once per use count.
+        if self._full_cause is None or self._full_cause[0] != len(self.users):
+            holders = tuple(
+                f"{target} {how}" for target, how in sorted(self.users.items())[:5]
+            )
+            cause = LimitFull(
+                limit=self.spec.name,
+                in_use=len(self.users),
+                allowed=self.allowed,
+                allowance=self.spec.describe_allowed(self.population),
+                holders=holders,
+            )
+            self._full_cause = (len(self.users), cause)
+        return self._full_cause[1]
+
+    def interval_cause(self, now: datetime) -> IntervalNotPassed | None:
+        interval = self.spec.min_interval_seconds
+        if interval == 0 or self.last_admission is None:
+            return None
+        if now - self.last_admission >= timedelta(seconds=interval):
+            return None
+        return IntervalNotPassed(self.spec.name, interval, self.last_admission)
+
+
+@attrs.define
+class Ledger:
+    usage: dict[str, LimitUsage]
+    """By limit name."""
+    pdbs: dict[str, PodDisruptionBudget]
+    budget_left: dict[str, int]
+    """By PDB key: disruptions we may still cause in this plan."""
+
+    @classmethod
+    def open(
+        cls, *, usage: dict[str, LimitUsage], pdbs: tuple[PodDisruptionBudget, ...]
+    ) -> Ledger:
+        return cls(
+            usage=usage,
+            pdbs={pdb.key: pdb for pdb in pdbs},
+            budget_left={pdb.key: pdb.budget for pdb in pdbs},
+        )
+
+    def admit(self, *, target: str, request: str, limits: list[LimitSpec], now: datetime) -> None:
+        for spec in limits:
+            usage = self.usage[spec.name]
+            usage.users[target] = f"by {request}"
+            usage.last_admission = now
+
+    def spend(self, pdb: str, count: int = 1) -> bool:
+        """Take `count` disruptions from a PDB's budget, or nothing if it has fewer left."""
+        if self.budget_left[pdb] < count:
+            return False
+        self.budget_left[pdb] -= count
+        return True
+
+    def budget_cause(self, pdb: str, *, needed: int, pods: tuple[str, ...]) -> BudgetExhausted:
+        return BudgetExhausted(
+            pdb=pdb,
+            left=self.budget_left[pdb],
+            needed=needed,
+            stale=self.pdbs[pdb].stale,
+            pods=pods,
+        )

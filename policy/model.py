@@ -1,0 +1,281 @@
+"""The snapshot: everything the policy knows about the cluster at one instant.
+
+Pure data. The runner fills it from the API (or a recorded file) and hands it to
+`policy.plan`; nothing here reads the clock or the cluster. Objects are frozen; their
+mapping fields are plain dicts that nobody mutates after construction.
+
+What actors and operators author (the `spec` of requests and limits) is kept as the
+JSON it arrived as, because judging it, field by field, is itself a rule of the policy
+(`policy.validation`). Everything else is typed here, once.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+#: A JSON value as the API server returned it.
+JsonObject = Mapping[str, Any]
+
+
+class TargetType(enum.Enum):
+    """What a request asks to maintain."""
+
+    NODE = "node"
+    DEPLOYMENT = "deployment"
+    STATEFULSET = "statefulset"
+    DAEMONSET = "daemonset"
+
+    @property
+    def namespaced(self) -> bool:
+        return self is not TargetType.NODE
+
+
+class RequestState(enum.Enum):
+    """`status.state` of a MaintenanceRequest: the runner's word, the only authority."""
+
+    PENDING = "Pending"
+    PREPARING = "Preparing"
+    APPROVED = "Approved"
+    IN_PROGRESS = "InProgress"
+    COMPLETED = "Completed"
+    REJECTED = "Rejected"
+    EXPIRED = "Expired"
+
+    @property
+    def active(self) -> bool:
+        """Holds its target: the request has been admitted and is not finished."""
+        return self in _ACTIVE
+
+    @property
+    def terminal(self) -> bool:
+        return self in _TERMINAL
+
+
+_ACTIVE = frozenset({RequestState.PREPARING, RequestState.APPROVED, RequestState.IN_PROGRESS})
+_TERMINAL = frozenset({RequestState.COMPLETED, RequestState.REJECTED, RequestState.EXPIRED})
+
+
+class ActorState(enum.Enum):
+    """`spec.state` of a MaintenanceRequest: what the actor declares."""
+
+    PENDING = "Pending"
+    IN_PROGRESS = "InProgress"
+    COMPLETED = "Completed"
+
+
+@attrs.frozen
+class LabelSelectorRequirement:
+    """One `matchExpressions` entry."""
+
+    key: str
+    operator: str
+    """In, NotIn, Exists or DoesNotExist."""
+    values: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class LabelSelector:
+    """A Kubernetes label selector. The empty selector matches everything."""
+
+    match_labels: Mapping[str, str] = attrs.field(factory=dict)
+    match_expressions: tuple[LabelSelectorRequirement, ...] = ()
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        for key, value in self.match_labels.items():
+            if labels.get(key) != value:
+                return False
+        for req in self.match_expressions:
+            present = req.key in labels
+            if req.operator == "In":
+                if not present or labels[req.key] not in req.values:
+                    return False
+            elif req.operator == "NotIn":
+                if present and labels[req.key] in req.values:
+                    return False
+            elif req.operator == "Exists":
+                if not present:
+                    return False
+            elif req.operator == "DoesNotExist":
+                if present:
+                    return False
+            else:
+                # Unknown operators cannot be evaluated: match nothing (fail closed).
+                return False
+        return True
+
+
+@attrs.frozen
+class Node:
+    """A node, reduced to what maintenance decisions need."""
+
+    name: str
+    labels: Mapping[str, str] = attrs.field(factory=dict)
+    annotations: Mapping[str, str] = attrs.field(factory=dict)
+    unschedulable: bool = False
+    ready: bool = True
+    """The Ready condition is True (False and Unknown both count as not ready)."""
+    ready_since: datetime | None = None
+    """lastTransitionTime of the Ready condition."""
+
+
+@attrs.frozen
+class Pod:
+    """A pod on a node that matters (a candidate's or an active request's)."""
+
+    namespace: str
+    name: str
+    uid: str
+    node: str
+    labels: Mapping[str, str] = attrs.field(factory=dict)
+    owner_kind: str | None = None
+    """Kind of the controller owner reference; None for an unmanaged pod."""
+    owner_name: str | None = None
+    mirror: bool = False
+    """A static pod's mirror (annotation kubernetes.io/config.mirror)."""
+    phase: str = "Running"
+    deletion_timestamp: datetime | None = None
+    empty_dir: bool = False
+    """Has an emptyDir volume, whose data an eviction destroys."""
+    ready: bool = True
+    termination_grace_period_seconds: int | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def terminal(self) -> bool:
+        return self.phase in ("Succeeded", "Failed")
+
+    @property
+    def terminating(self) -> bool:
+        return self.deletion_timestamp is not None
+
+
+@attrs.frozen
+class PodDisruptionBudget:
+    """A PDB with the status the disruption controller last wrote."""
+
+    namespace: str
+    name: str
+    selector: LabelSelector | None
+    """None matches no pod (policy/v1beta1's empty selector); an empty one matches all."""
+    disruptions_allowed: int = 0
+    generation: int = 1
+    observed_generation: int | None = None
+    current_healthy: int = 0
+    desired_healthy: int = 0
+    expected_pods: int = 0
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def stale(self) -> bool:
+        """The controller has not yet computed a status for the current spec."""
+        return self.observed_generation is None or self.observed_generation < self.generation
+
+    @property
+    def budget(self) -> int:
+        """Disruptions we may cause now: a stale status grants none (fail closed)."""
+        return 0 if self.stale else max(self.disruptions_allowed, 0)
+
+
+@attrs.frozen
+class VolumeAttachment:
+    name: str
+    node: str
+    attached: bool = True
+
+
+@attrs.frozen
+class Workload:
+    """A Deployment, StatefulSet or DaemonSet that requests may target."""
+
+    kind: TargetType
+    namespace: str
+    name: str
+    labels: Mapping[str, str] = attrs.field(factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@attrs.frozen
+class RequestStatus:
+    """`status` of a MaintenanceRequest, written by the runner only."""
+
+    state: RequestState | None = None
+    reason: str = ""
+    message: str = ""
+    target: str | None = None
+    """`type/name` the request was admitted for; authoritative while active."""
+    preparing_since: datetime | None = None
+    drained_at: datetime | None = None
+    detached_at: datetime | None = None
+    approved_at: datetime | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    finished_at: datetime | None = None
+    """When the request became terminal (Completed, Rejected or Expired)."""
+    observed_generation: int | None = None
+
+
+@attrs.frozen
+class MaintenanceRequest:
+    name: str
+    uid: str = ""
+    resource_version: str = ""
+    generation: int = 1
+    creation_timestamp: datetime | None = None
+    spec: JsonObject = attrs.field(factory=dict)
+    """As authored by the actor; judged by `policy.validation`."""
+    status: RequestStatus = attrs.field(factory=RequestStatus)
+
+
+@attrs.frozen
+class LimitStatus:
+    """`status` of a MaintenanceLimit, written by the runner only."""
+
+    allowed: int | None = None
+    in_use: int | None = None
+    unavailable: Mapping[str, str] = attrs.field(factory=dict)
+    active: tuple[str, ...] = ()
+    last_admission_at: datetime | None = None
+    message: str = ""
+
+
+@attrs.frozen
+class MaintenanceLimit:
+    name: str
+    uid: str = ""
+    resource_version: str = ""
+    generation: int = 1
+    spec: JsonObject = attrs.field(factory=dict)
+    """As authored by the operator; judged by `policy.validation`."""
+    status: LimitStatus = attrs.field(factory=LimitStatus)
+
+
+@attrs.frozen
+class Snapshot:
+    """The cluster as one runner pass saw it, at `now`."""
+
+    now: datetime
+    nodes: tuple[Node, ...] = ()
+    pods: tuple[Pod, ...] = ()
+    pdbs: tuple[PodDisruptionBudget, ...] = ()
+    volume_attachments: tuple[VolumeAttachment, ...] = ()
+    workloads: tuple[Workload, ...] = ()
+    limits: tuple[MaintenanceLimit, ...] = ()
+    requests: tuple[MaintenanceRequest, ...] = ()
+
+
+CORDONED_BY = "repairman.k8s.io/cordoned-by"
+"""Node annotation naming the request for which the runner cordoned the node."""
