@@ -26,10 +26,8 @@ class UpdateRequestStatus:
     uid: str
     previous: RequestState | None
     status: RequestStatus
-
-    @property
-    def target(self) -> str:
-        return self.status.target or ""
+    target: str
+    """`type/name` the request is about (what its spec names until it is admitted)."""
 
     @property
     def reason(self) -> str:

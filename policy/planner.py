@@ -338,28 +338,30 @@ class _Planner:
                 uid=request.uid,
                 previous=last.status.state if last is not None else request.status.state,
                 status=status,
+                target=self._shown_target(request),
             )
         )
 
     def _explain(
         self, request: MaintenanceRequest, state: RequestState, causes: tuple[Cause, ...]
     ) -> None:
-        target = self._status_target(request)
-        if target is not None:
-            shown = target.key
-        elif isinstance(request.spec, dict):
-            shown = f"{request.spec.get('type', '?')}/{request.spec.get('name', '?')}"
-        else:
-            shown = "?"
         self.explanations.append(
             Explanation(
                 request=request.name,
-                target=shown,
+                target=self._shown_target(request),
                 previous_state=request.status.state,
                 state=state,
                 causes=causes,
             )
         )
+
+    def _shown_target(self, request: MaintenanceRequest) -> str:
+        target = self._status_target(request)
+        if target is not None:
+            return target.key
+        if isinstance(request.spec, dict):
+            return f"{request.spec.get('type', '?')}/{request.spec.get('name', '?')}"
+        return "?"
 
     # --- finished requests --------------------------------------------------------
 
@@ -559,6 +561,7 @@ class _Planner:
                 request=request.name,
                 uid=request.uid,
                 previous=request.status.state,
+                target=target.key,
                 status=attrs.evolve(
                     admitted,
                     reason=Reason.CORDONING.value if behaviour.cordon else Reason.DRAINING.value,

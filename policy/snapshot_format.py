@@ -1,0 +1,453 @@
+"""The recorded snapshot format: a Snapshot as JSON and back, losslessly.
+
+Pure: converts between `Snapshot` and JSON-compatible values (dicts, lists, strings,
+numbers); reading and writing files is the runner's job. `load` checks every field and
+raises `SnapshotFormatError` naming the JSON path of the first problem (for example
+`$.pods[12].node: required`), so a damaged recording gives one clear line, never a
+traceback. The format is documented in docs/snapshot-format.md; `FORMAT_VERSION`
+changes whenever a reader of the old format would misread the new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from policy.model import (
+    LabelSelector,
+    LabelSelectorRequirement,
+    LimitStatus,
+    MaintenanceLimit,
+    MaintenanceRequest,
+    Node,
+    Pod,
+    PodDisruptionBudget,
+    RequestState,
+    RequestStatus,
+    Snapshot,
+    TargetType,
+    VolumeAttachment,
+    Workload,
+)
+
+KIND = "RepairmanSnapshot"
+FORMAT_VERSION = 1
+
+T = TypeVar("T")
+
+
+class SnapshotFormatError(ValueError):
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+# --- dump -----------------------------------------------------------------------------
+
+
+def timestamp(instant: datetime) -> str:
+    """RFC 3339 in UTC; microseconds only when there are any."""
+    instant = instant.astimezone(UTC)
+    if instant.microsecond:
+        return instant.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return instant.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _ts(instant: datetime | None) -> str | None:
+    return None if instant is None else timestamp(instant)
+
+
+def _selector(selector: LabelSelector | None) -> dict[str, Any] | None:
+    if selector is None:
+        return None
+    return {
+        "matchLabels": dict(selector.match_labels),
+        "matchExpressions": [
+            {"key": r.key, "operator": r.operator, "values": list(r.values)}
+            for r in selector.match_expressions
+        ],
+    }
+
+
+def _request_status(status: RequestStatus) -> dict[str, Any]:
+    return {
+        "state": status.state.value if status.state else None,
+        "reason": status.reason,
+        "message": status.message,
+        "target": status.target,
+        "preparingSince": _ts(status.preparing_since),
+        "drainedAt": _ts(status.drained_at),
+        "detachedAt": _ts(status.detached_at),
+        "approvedAt": _ts(status.approved_at),
+        "startedAt": _ts(status.started_at),
+        "completedAt": _ts(status.completed_at),
+        "finishedAt": _ts(status.finished_at),
+        "observedGeneration": status.observed_generation,
+    }
+
+
+def _limit_status(status: LimitStatus) -> dict[str, Any]:
+    return {
+        "limit": status.allowed,
+        "inUse": status.in_use,
+        "unavailable": dict(status.unavailable),
+        "active": list(status.active),
+        "lastAdmissionAt": _ts(status.last_admission_at),
+        "message": status.message,
+    }
+
+
+def dump(snapshot: Snapshot) -> dict[str, Any]:
+    return {
+        "kind": KIND,
+        "version": FORMAT_VERSION,
+        "now": timestamp(snapshot.now),
+        "nodes": [
+            {
+                "name": n.name,
+                "labels": dict(n.labels),
+                "annotations": dict(n.annotations),
+                "unschedulable": n.unschedulable,
+                "ready": n.ready,
+                "readySince": _ts(n.ready_since),
+            }
+            for n in snapshot.nodes
+        ],
+        "pods": [
+            {
+                "namespace": p.namespace,
+                "name": p.name,
+                "uid": p.uid,
+                "node": p.node,
+                "labels": dict(p.labels),
+                "ownerKind": p.owner_kind,
+                "ownerName": p.owner_name,
+                "mirror": p.mirror,
+                "phase": p.phase,
+                "deletionTimestamp": _ts(p.deletion_timestamp),
+                "emptyDir": p.empty_dir,
+                "ready": p.ready,
+                "terminationGracePeriodSeconds": p.termination_grace_period_seconds,
+            }
+            for p in snapshot.pods
+        ],
+        "pdbs": [
+            {
+                "namespace": b.namespace,
+                "name": b.name,
+                "selector": _selector(b.selector),
+                "disruptionsAllowed": b.disruptions_allowed,
+                "generation": b.generation,
+                "observedGeneration": b.observed_generation,
+                "currentHealthy": b.current_healthy,
+                "desiredHealthy": b.desired_healthy,
+                "expectedPods": b.expected_pods,
+            }
+            for b in snapshot.pdbs
+        ],
+        "volumeAttachments": [
+            {"name": v.name, "node": v.node, "attached": v.attached}
+            for v in snapshot.volume_attachments
+        ],
+        "workloads": [
+            {"kind": w.kind.value, "namespace": w.namespace, "name": w.name, "labels": dict(w.labels)}
+            for w in snapshot.workloads
+        ],
+        "limits": [
+            {
+                "name": m.name,
+                "uid": m.uid,
+                "resourceVersion": m.resource_version,
+                "generation": m.generation,
+                "spec": m.spec,
+                "status": _limit_status(m.status),
+            }
+            for m in snapshot.limits
+        ],
+        "requests": [
+            {
+                "name": r.name,
+                "uid": r.uid,
+                "resourceVersion": r.resource_version,
+                "generation": r.generation,
+                "creationTimestamp": _ts(r.creation_timestamp),
+                "spec": r.spec,
+                "status": _request_status(r.status),
+            }
+            for r in snapshot.requests
+        ],
+    }
+
+
+# --- load -----------------------------------------------------------------------------
+
+
+class _Fields:
+    """Typed access to one JSON object, naming the JSON path in every error."""
+
+    def __init__(self, value: Any, path: str) -> None:
+        if not isinstance(value, Mapping):
+            raise SnapshotFormatError(path, f"must be an object, not {_kind(value)}")
+        self.obj = value
+        self.path = path
+
+    def at(self, key: str) -> str:
+        return f"{self.path}.{key}"
+
+    def _get(self, key: str, required: bool) -> Any:
+        if key not in self.obj or self.obj[key] is None:
+            if required:
+                raise SnapshotFormatError(self.at(key), "required")
+            return None
+        return self.obj[key]
+
+    def str(self, key: str, *, required: bool = True, default: str = "") -> str:
+        value = self._get(key, required)
+        if value is None:
+            return default
+        if not isinstance(value, str):
+            raise SnapshotFormatError(self.at(key), f"must be a string, not {_kind(value)}")
+        return value
+
+    def opt_str(self, key: str) -> str | None:
+        return self.str(key, required=False) if self._get(key, False) is not None else None
+
+    def bool(self, key: str, default: bool) -> bool:
+        value = self._get(key, False)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise SnapshotFormatError(self.at(key), f"must be true or false, not {_kind(value)}")
+        return value
+
+    def int(self, key: str, default: int) -> int:
+        value = self.opt_int(key)
+        return default if value is None else value
+
+    def opt_int(self, key: str) -> int | None:
+        value = self._get(key, False)
+        if value is None:
+            return None
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise SnapshotFormatError(self.at(key), f"must be an integer, not {_kind(value)}")
+        return value
+
+    def time(self, key: str, *, required: bool = False) -> datetime | None:
+        value = self._get(key, required)
+        if value is None:
+            return None
+        return _parse_time(value, self.at(key))
+
+    def labels(self, key: str) -> dict[str, str]:
+        value = self._get(key, False)
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise SnapshotFormatError(self.at(key), f"must be an object, not {_kind(value)}")
+        for name, item in value.items():
+            if not isinstance(item, str):
+                raise SnapshotFormatError(
+                    f"{self.at(key)}[{name!r}]", f"must be a string, not {_kind(item)}"
+                )
+        return dict(value)
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        value = self._get(key, False)
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            raise SnapshotFormatError(self.at(key), f"must be a list, not {_kind(value)}")
+        for index, item in enumerate(value):
+            if not isinstance(item, str):
+                raise SnapshotFormatError(
+                    f"{self.at(key)}[{index}]", f"must be a string, not {_kind(item)}"
+                )
+        return tuple(value)
+
+    def raw(self, key: str) -> Any:
+        """An authored spec, kept as it is: the policy judges it, not the loader."""
+        value = self._get(key, False)
+        return {} if value is None else value
+
+    def items(self, key: str, read: Callable[[_Fields], T]) -> tuple[T, ...]:
+        value = self._get(key, False)
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            raise SnapshotFormatError(self.at(key), f"must be a list, not {_kind(value)}")
+        return tuple(read(_Fields(item, f"{self.at(key)}[{i}]")) for i, item in enumerate(value))
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
+
+
+def _parse_time(value: Any, path: str) -> datetime:
+    if not isinstance(value, str):
+        raise SnapshotFormatError(path, f"must be an RFC 3339 timestamp, not {_kind(value)}")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise SnapshotFormatError(path, f"{value!r} is not an RFC 3339 timestamp") from None
+    if parsed.tzinfo is None:
+        raise SnapshotFormatError(path, f"{value!r} has no time zone offset")
+    return parsed.astimezone(UTC)
+
+
+def _node(f: _Fields) -> Node:
+    return Node(
+        name=f.str("name"),
+        labels=f.labels("labels"),
+        annotations=f.labels("annotations"),
+        unschedulable=f.bool("unschedulable", False),
+        ready=f.bool("ready", True),
+        ready_since=f.time("readySince"),
+    )
+
+
+def _pod(f: _Fields) -> Pod:
+    return Pod(
+        namespace=f.str("namespace"),
+        name=f.str("name"),
+        uid=f.str("uid", required=False),
+        node=f.str("node"),
+        labels=f.labels("labels"),
+        owner_kind=f.opt_str("ownerKind"),
+        owner_name=f.opt_str("ownerName"),
+        mirror=f.bool("mirror", False),
+        phase=f.str("phase", required=False, default="Running"),
+        deletion_timestamp=f.time("deletionTimestamp"),
+        empty_dir=f.bool("emptyDir", False),
+        ready=f.bool("ready", True),
+        termination_grace_period_seconds=f.opt_int("terminationGracePeriodSeconds"),
+    )
+
+
+def _label_selector(value: Any, path: str) -> LabelSelector | None:
+    if value is None:
+        return None
+    f = _Fields(value, path)
+
+    def requirement(r: _Fields) -> LabelSelectorRequirement:
+        return LabelSelectorRequirement(r.str("key"), r.str("operator"), r.strings("values"))
+
+    return LabelSelector(f.labels("matchLabels"), f.items("matchExpressions", requirement))
+
+
+def _pdb(f: _Fields) -> PodDisruptionBudget:
+    return PodDisruptionBudget(
+        namespace=f.str("namespace"),
+        name=f.str("name"),
+        selector=_label_selector(f.obj.get("selector"), f.at("selector")),
+        disruptions_allowed=f.int("disruptionsAllowed", 0),
+        generation=f.int("generation", 1),
+        observed_generation=f.opt_int("observedGeneration"),
+        current_healthy=f.int("currentHealthy", 0),
+        desired_healthy=f.int("desiredHealthy", 0),
+        expected_pods=f.int("expectedPods", 0),
+    )
+
+
+def _attachment(f: _Fields) -> VolumeAttachment:
+    return VolumeAttachment(name=f.str("name"), node=f.str("node"), attached=f.bool("attached", True))
+
+
+def _enum(value: str, enum_type: type[Any], path: str) -> Any:
+    try:
+        return enum_type(value)
+    except ValueError:
+        allowed = ", ".join(member.value for member in enum_type)
+        raise SnapshotFormatError(path, f"{value!r} is not one of {allowed}") from None
+
+
+def _workload(f: _Fields) -> Workload:
+    kind = _enum(f.str("kind"), TargetType, f.at("kind"))
+    if kind is TargetType.NODE:
+        raise SnapshotFormatError(f.at("kind"), "a workload is a deployment, statefulset or daemonset")
+    return Workload(kind=kind, namespace=f.str("namespace"), name=f.str("name"), labels=f.labels("labels"))
+
+
+def _request(f: _Fields) -> MaintenanceRequest:
+    s = _Fields(f.obj.get("status") or {}, f.at("status"))
+    raw_state = s.opt_str("state")
+    status = RequestStatus(
+        state=None if raw_state is None else _enum(raw_state, RequestState, s.at("state")),
+        reason=s.str("reason", required=False),
+        message=s.str("message", required=False),
+        target=s.opt_str("target"),
+        preparing_since=s.time("preparingSince"),
+        drained_at=s.time("drainedAt"),
+        detached_at=s.time("detachedAt"),
+        approved_at=s.time("approvedAt"),
+        started_at=s.time("startedAt"),
+        completed_at=s.time("completedAt"),
+        finished_at=s.time("finishedAt"),
+        observed_generation=s.opt_int("observedGeneration"),
+    )
+    return MaintenanceRequest(
+        name=f.str("name"),
+        uid=f.str("uid", required=False),
+        resource_version=f.str("resourceVersion", required=False),
+        generation=f.int("generation", 1),
+        creation_timestamp=f.time("creationTimestamp"),
+        spec=f.raw("spec"),
+        status=status,
+    )
+
+
+def _limit(f: _Fields) -> MaintenanceLimit:
+    s = _Fields(f.obj.get("status") or {}, f.at("status"))
+    unavailable = s.labels("unavailable")
+    status = LimitStatus(
+        allowed=s.opt_int("limit"),
+        in_use=s.opt_int("inUse"),
+        unavailable=unavailable,
+        active=s.strings("active"),
+        last_admission_at=s.time("lastAdmissionAt"),
+        message=s.str("message", required=False),
+    )
+    return MaintenanceLimit(
+        name=f.str("name"),
+        uid=f.str("uid", required=False),
+        resource_version=f.str("resourceVersion", required=False),
+        generation=f.int("generation", 1),
+        spec=f.raw("spec"),
+        status=status,
+    )
+
+
+def load(document: Any) -> Snapshot:
+    """A Snapshot from its JSON form; SnapshotFormatError names the first bad path."""
+    f = _Fields(document, "$")
+    kind = f.str("kind")
+    if kind != KIND:
+        raise SnapshotFormatError("$.kind", f"{kind!r} is not {KIND!r}")
+    version = f.opt_int("version")
+    if version != FORMAT_VERSION:
+        raise SnapshotFormatError(
+            "$.version", f"{version} is not a format version this runner reads ({FORMAT_VERSION})"
+        )
+    now = f.time("now", required=True)
+    assert now is not None
+    return Snapshot(
+        now=now,
+        nodes=f.items("nodes", _node),
+        pods=f.items("pods", _pod),
+        pdbs=f.items("pdbs", _pdb),
+        volume_attachments=f.items("volumeAttachments", _attachment),
+        workloads=f.items("workloads", _workload),
+        limits=f.items("limits", _limit),
+        requests=f.items("requests", _request),
+    )
