@@ -268,8 +268,7 @@ class _Fields:
 
     def raw(self, key: str) -> Any:
         """An authored spec, kept as it is: the policy judges it, not the loader."""
-        value = self._get(key, False)
-        return {} if value is None else value
+        return self.obj.get(key, {})
 
     def items(self, key: str, read: Callable[[_Fields], T]) -> tuple[T, ...]:
         value = self._get(key, False)

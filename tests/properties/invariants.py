@@ -1,0 +1,262 @@
+"""The invariants of DESIGN §4, checked from the outside of the policy.
+
+Each check takes the snapshot before a pass, the plan, and (where it matters) the
+snapshot after the plan was applied by the model cluster, and recomputes what it needs
+with its own small code rather than the planner's: populations, allowed counts, who is
+in use, which PDBs select a pod. It reuses only the spec parsing of
+`policy.validation`, which has its own table tests.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+from policy.decisions import Cordon, Evict, Plan, Uncordon, UpdateRequestStatus
+from policy.model import (
+    CORDONED_BY,
+    MaintenanceRequest,
+    Pod,
+    PodDisruptionBudget,
+    RequestState,
+    Snapshot,
+    TargetType,
+)
+from policy.validation import LimitSpec, RequestSpec, Target, parse_limit_spec, parse_request_spec
+
+S = RequestState
+RANK = {None: 0, S.PENDING: 0, S.PREPARING: 1, S.APPROVED: 2, S.IN_PROGRESS: 3}
+ACTIVE = {S.PREPARING, S.APPROVED, S.IN_PROGRESS}
+TERMINAL = {S.COMPLETED, S.REJECTED, S.EXPIRED}
+
+
+def valid_limits(snapshot: Snapshot) -> list[LimitSpec]:
+    parsed = [parse_limit_spec(m.name, m.spec) for m in snapshot.limits]
+    return [p for p in parsed if isinstance(p, LimitSpec)]
+
+
+def labels_of(snapshot: Snapshot, target: Target) -> dict[str, str] | None:
+    if target.type is TargetType.NODE:
+        for node in snapshot.nodes:
+            if node.name == target.name:
+                return dict(node.labels)
+        return None
+    for workload in snapshot.workloads:
+        if workload.kind is target.type and workload.key == target.name:
+            return dict(workload.labels)
+    return None
+
+
+def governs(limit: LimitSpec, snapshot: Snapshot, target: Target) -> bool:
+    labels = labels_of(snapshot, target)
+    if labels is None or target.type is not limit.type:
+        return False
+    return limit.selector is None or limit.selector.matches(labels)
+
+
+def held_target(request: MaintenanceRequest) -> Target | None:
+    if request.status.target:
+        target = Target.from_key(request.status.target)
+        if target is not None:
+            return target
+    spec = parse_request_spec(request.spec)
+    return spec.target if isinstance(spec, RequestSpec) else None
+
+
+def allowed(limit: LimitSpec, snapshot: Snapshot) -> int:
+    if limit.type is TargetType.NODE:
+        population = sum(
+            1 for n in snapshot.nodes if limit.selector is None or limit.selector.matches(n.labels)
+        )
+    else:
+        population = sum(
+            1
+            for w in snapshot.workloads
+            if w.kind is limit.type and (limit.selector is None or limit.selector.matches(w.labels))
+        )
+    count = 0 if limit.percent == 0 or population == 0 else max(1, limit.percent * population // 100)
+    return count if limit.max_concurrent is None else min(count, limit.max_concurrent)
+
+
+def in_use(limit: LimitSpec, snapshot: Snapshot) -> set[str]:
+    used = set()
+    if limit.type is TargetType.NODE:
+        for node in snapshot.nodes:
+            if limit.selector is not None and not limit.selector.matches(node.labels):
+                continue
+            if ("NotReady" in limit.policies and not node.ready) or (
+                "Unschedulable" in limit.policies and node.unschedulable
+            ):
+                used.add(node.name)
+    limits = valid_limits(snapshot)
+    for request in snapshot.requests:
+        target = held_target(request)
+        state = request.status.state
+        if target is None or state is None or not governs(limit, snapshot, target):
+            continue
+        if state in ACTIVE:
+            used.add(target.name)
+        elif state in TERMINAL and request.status.approved_at is not None:
+            soak = max(
+                (lim.soak_seconds for lim in limits if governs(lim, snapshot, target)), default=0
+            )
+            if soak and _soaking(snapshot, request, target, soak):
+                used.add(target.name)
+    return used
+
+
+def _soaking(snapshot: Snapshot, request: MaintenanceRequest, target: Target, soak: int) -> bool:
+    finished = request.status.finished_at or snapshot.now
+    if target.type is TargetType.NODE:
+        node = next(n for n in snapshot.nodes if n.name == target.name)
+        if not node.ready or node.unschedulable:
+            return True
+        finished = max(finished, node.ready_since or finished)
+    return snapshot.now < finished + timedelta(seconds=soak)
+
+
+def admitted(before: Snapshot, plan: Plan) -> dict[str, Target]:
+    """Requests this plan admits (from waiting into Preparing or Approved), by name."""
+    states = {r.name: r.status.state for r in before.requests}
+    result = {}
+    for decision in plan.decisions:
+        if (
+            isinstance(decision, UpdateRequestStatus)
+            and RANK.get(states.get(decision.request), 9) == 0
+            and decision.status.state in (S.PREPARING, S.APPROVED)
+        ):
+            target = Target.from_key(decision.status.target or "")
+            assert target is not None, decision
+            result[decision.request] = target
+    return result
+
+
+def selecting(pdbs: tuple[PodDisruptionBudget, ...], pod: Pod) -> list[str]:
+    return [
+        b.key
+        for b in pdbs
+        if b.namespace == pod.namespace and b.selector is not None and b.selector.matches(pod.labels)
+    ]
+
+
+# --- the invariants -------------------------------------------------------------------
+
+
+def limits_respected(before: Snapshot, plan: Plan) -> None:
+    """1. No limit goes past its allowed count because of an admission of ours."""
+    new = admitted(before, plan)
+    for limit in valid_limits(before):
+        mine = {t.name for t in new.values() if governs(limit, before, t)}
+        if mine:
+            total = in_use(limit, before) | mine
+            assert len(total) <= allowed(limit, before), (limit.name, sorted(total))
+
+
+def budgets_respected(before: Snapshot, plan: Plan) -> None:
+    """2. Evictions and drain-less admissions stay within every PDB's budget."""
+    budget = {b.key: 0 if b.stale else max(b.disruptions_allowed, 0) for b in before.pdbs}
+    spent: Counter[str] = Counter()
+    pods = {p.key: p for p in before.pods}
+    limits = valid_limits(before)
+    for decision in plan.decisions:
+        if not isinstance(decision, Evict):
+            continue
+        pod = pods[f"{decision.namespace}/{decision.pod}"]
+        assert not (pod.mirror or pod.owner_kind == "DaemonSet" or pod.terminal or pod.terminating), pod
+        governing = [lim for lim in limits if governs(lim, before, Target(TargetType.NODE, pod.node))]
+        drains = [lim.drain for lim in governing if lim.drain is not None]
+        assert drains, "evicted without a drain configured"
+        if pod.empty_dir:
+            assert all(d.delete_empty_dir_data for d in drains), pod
+        if pod.owner_kind is None:
+            assert all(d.force for d in drains), pod
+        selected = selecting(before.pdbs, pod)
+        assert len(selected) <= 1, (pod.key, selected)
+        assert decision.pdb == (selected[0] if selected else None)
+        spent.update(selected)
+    for target in admitted(before, plan).values():
+        if target.type is not TargetType.NODE:
+            continue
+        governing = [lim for lim in limits if governs(lim, before, target)]
+        if any(lim.drain is not None for lim in governing):
+            continue
+        for pod in before.pods:
+            if pod.node != target.name or pod.mirror or pod.owner_kind == "DaemonSet":
+                continue
+            if pod.terminal or pod.terminating:
+                continue
+            selected = selecting(before.pdbs, pod)
+            assert len(selected) <= 1, (pod.key, selected)
+            spent.update(selected)
+    for key, count in spent.items():
+        assert count <= budget[key], (key, count, budget[key])
+
+
+def one_active_per_target(after: Snapshot) -> None:
+    """3. At most one active request per target."""
+    holders: Counter[str] = Counter()
+    for request in after.requests:
+        if request.status.state in ACTIVE:
+            target = held_target(request)
+            assert target is not None
+            holders[target.key] += 1
+    assert all(count == 1 for count in holders.values()), holders
+
+
+def no_repeated_action(first: Plan, second: Plan) -> None:
+    """4. Planning again on the applied plan repeats nothing."""
+    repeated = [d for d in second.decisions if d in first.decisions]
+    assert not repeated, repeated
+
+
+def admissions_allowed(before: Snapshot, plan: Plan) -> None:
+    """5. Nothing admitted outside a window, before its interval, or for a bad target;
+    states only move forward."""
+    requests = {r.name: r for r in before.requests}
+    for name, target in admitted(before, plan).items():
+        spec = parse_request_spec(requests[name].spec)
+        assert isinstance(spec, RequestSpec), name
+        assert labels_of(before, target) is not None, name
+        governing = [lim for lim in valid_limits(before) if governs(lim, before, target)]
+        assert governing, name
+        for limit in governing:
+            if limit.windows:
+                assert any(w.contains(before.now) for w in limit.windows), (name, limit.name)
+            if limit.min_interval_seconds:
+                last = [
+                    r.status.preparing_since or r.status.approved_at
+                    for r in before.requests
+                    if held_target(r) is not None and governs(limit, before, held_target(r))  # type: ignore[arg-type]
+                ]
+                last += [m.status.last_admission_at for m in before.limits if m.name == limit.name]
+                for instant in last:
+                    if instant is not None:
+                        assert before.now - instant >= timedelta(seconds=limit.min_interval_seconds)
+    for decision in plan.decisions:
+        if not isinstance(decision, UpdateRequestStatus):
+            continue
+        old = requests[decision.request].status.state
+        new = decision.status.state
+        assert new is not None
+        if old in TERMINAL:
+            assert new is old, (decision.request, old, new)
+        elif new not in TERMINAL:
+            assert RANK[new] >= RANK[old], (decision.request, old, new)
+            if new is S.IN_PROGRESS:
+                assert old in (S.APPROVED, S.IN_PROGRESS)
+
+
+def cordons_owned(before: Snapshot, plan: Plan, after: Snapshot) -> None:
+    """6. Only nodes we cordoned are uncordoned; a finished request leaves no cordon."""
+    owners = {n.name: n.annotations.get(CORDONED_BY) for n in before.nodes}
+    for decision in plan.decisions:
+        if isinstance(decision, Cordon):
+            owners[decision.node] = decision.request
+        elif isinstance(decision, Uncordon):
+            assert owners.get(decision.node) == decision.request, decision
+            owners[decision.node] = None
+    states = {r.name: r.status.state for r in after.requests}
+    for node in after.nodes:
+        owner = node.annotations.get(CORDONED_BY)
+        if owner is not None:
+            assert states.get(owner) in ACTIVE, (node.name, owner, states.get(owner))

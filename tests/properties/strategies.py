@@ -1,0 +1,334 @@
+"""Hypothesis strategies for snapshots: small clusters where everything collides.
+
+Few nodes, two zones, three apps, so that limits fill up, PDBs are shared across
+candidate nodes, targets are requested twice, and cordon annotations point at live,
+finished and vanished requests. Limits and requests are mostly valid, sometimes carry
+one malformed field, and sometimes are arbitrary JSON. Request statuses are generated
+consistently with their state (an InProgress request was approved and started), and at
+most one active request holds a target, as the policy guarantees.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hypothesis import strategies as st
+
+from policy.model import (
+    CORDONED_BY,
+    LabelSelector,
+    LabelSelectorRequirement,
+    LimitStatus,
+    MaintenanceLimit,
+    MaintenanceRequest,
+    Node,
+    Pod,
+    PodDisruptionBudget,
+    RequestState,
+    RequestStatus,
+    Snapshot,
+    TargetType,
+    VolumeAttachment,
+    Workload,
+)
+
+ZONES = ("a", "b")
+APPS = ("web", "db", "cache")
+REQUEST_NAMES = tuple(f"mr-{i}" for i in range(8))
+S = RequestState
+
+instants = st.datetimes(
+    min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)
+)
+whole_seconds = instants.map(lambda t: t.replace(microsecond=0))
+ages = st.integers(min_value=0, max_value=3 * 86400).map(lambda s: timedelta(seconds=s))
+short_ages = st.sampled_from([0, 1, 10, 30, 59, 60, 299, 300, 601, 900, 3600, 7200]).map(
+    lambda s: timedelta(seconds=s)
+)
+label_values = st.text(alphabet="abcxyz-", min_size=0, max_size=4)
+json_scalars = st.none() | st.booleans() | st.integers(-(2**33), 2**33) | st.text(max_size=8)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@st.composite
+def nodes(draw: st.DrawFn, now: datetime) -> tuple[Node, ...]:
+    count = draw(st.integers(min_value=1, max_value=6))
+    result = []
+    for index in range(count):
+        unschedulable = draw(st.integers(0, 4)) == 0
+        annotations = {}
+        if draw(st.integers(0, 3)) == 0 or (unschedulable and draw(st.booleans())):
+            annotations[CORDONED_BY] = draw(st.sampled_from((*REQUEST_NAMES, "mr-vanished")))
+        result.append(
+            Node(
+                name=f"n{index}",
+                labels={"zone": draw(st.sampled_from(ZONES))},
+                annotations=annotations,
+                unschedulable=unschedulable,
+                ready=draw(st.integers(0, 6)) > 0,
+                ready_since=draw(st.none() | short_ages.map(lambda d: now - d)),
+            )
+        )
+    return tuple(result)
+
+
+@st.composite
+def pods(draw: st.DrawFn, now: datetime, node_names: list[str]) -> tuple[Pod, ...]:
+    result = []
+    for node in node_names:
+        for index in range(draw(st.integers(0, 3))):
+            app = draw(st.sampled_from(APPS))
+            owner = draw(st.sampled_from(["ReplicaSet", "ReplicaSet", "StatefulSet", "DaemonSet", None, "Job"]))
+            result.append(
+                Pod(
+                    namespace="ns",
+                    name=f"{app}-{node}-{index}",
+                    uid=f"uid-{app}-{node}-{index}",
+                    node=node,
+                    labels={"app": app},
+                    owner_kind=owner,
+                    owner_name=None if owner is None else app,
+                    mirror=draw(st.integers(0, 9)) == 0,
+                    phase=draw(st.sampled_from(["Running", "Running", "Running", "Pending", "Succeeded", "Failed"])),
+                    deletion_timestamp=now if draw(st.integers(0, 5)) == 0 else None,
+                    empty_dir=draw(st.integers(0, 3)) == 0,
+                    ready=draw(st.integers(0, 4)) > 0,
+                    termination_grace_period_seconds=draw(st.none() | st.integers(0, 60)),
+                )
+            )
+    return tuple(result)
+
+
+@st.composite
+def selectors(draw: st.DrawFn) -> LabelSelector:
+    if draw(st.booleans()):
+        return LabelSelector({"app": draw(st.sampled_from(APPS))})
+    operator = draw(st.sampled_from(["In", "NotIn", "Exists", "DoesNotExist"]))
+    values = tuple(draw(st.lists(st.sampled_from(APPS), min_size=1, max_size=2))) if operator in ("In", "NotIn") else ()
+    return LabelSelector({}, (LabelSelectorRequirement("app", operator, values),))
+
+
+@st.composite
+def pdbs(draw: st.DrawFn) -> tuple[PodDisruptionBudget, ...]:
+    result = []
+    for index in range(draw(st.integers(0, 3))):
+        generation = draw(st.integers(1, 3))
+        result.append(
+            PodDisruptionBudget(
+                namespace="ns",
+                name=f"pdb-{index}",
+                selector=draw(st.none() | selectors()) if draw(st.integers(0, 5)) == 0 else draw(selectors()),
+                disruptions_allowed=draw(st.integers(0, 2)),
+                generation=generation,
+                observed_generation=draw(st.none() | st.integers(generation - 1, generation)),
+                current_healthy=draw(st.integers(0, 5)),
+                desired_healthy=draw(st.integers(0, 5)),
+                expected_pods=draw(st.integers(0, 5)),
+            )
+        )
+    return tuple(result)
+
+
+def window_specs() -> st.SearchStrategy[dict[str, Any]]:
+    clock = st.sampled_from(["00:00", "01:00", "05:30", "12:00", "22:00", "23:59", "24:00"])
+    return st.fixed_dictionaries(
+        {"start": clock.filter(lambda c: c != "24:00"), "end": clock},
+        optional={
+            "days": st.lists(st.sampled_from(["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]), min_size=1, max_size=3),
+            "timeZone": st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata"]),
+        },
+    )
+
+
+@st.composite
+def limit_specs(draw: st.DrawFn, name: str, chaos: bool = True) -> Any:
+    if chaos and draw(st.integers(0, 30)) == 0:
+        return draw(json_values)
+    target_type = "deployment" if name == "deployment" else "node"
+    spec: dict[str, Any] = {}
+    if name != target_type or draw(st.booleans()):
+        spec["type"] = target_type
+    spec["limit"] = draw(st.sampled_from([0, 10, 25, 34, 50, 50, 100, 100]))
+    optional = {
+        "maxConcurrent": st.integers(0, 3),
+        "selector": st.sampled_from(ZONES).map(lambda z: {"matchLabels": {"zone": z}}),
+        "policies": st.lists(st.sampled_from(["NotReady", "Unschedulable"]), unique=True),
+        "cordon": st.booleans(),
+        "drain": st.fixed_dictionaries(
+            {},
+            optional={
+                "timeoutSeconds": st.sampled_from([60, 600]),
+                "gracePeriodSeconds": st.sampled_from([0, 30]),
+                "podGracePeriodSeconds": st.integers(0, 30),
+                "deleteEmptyDirData": st.booleans(),
+                "force": st.booleans(),
+            },
+        ),
+        "infraDrain": st.fixed_dictionaries(
+            {},
+            optional={
+                "waitForVolumeDetach": st.booleans(),
+                "timeoutSeconds": st.sampled_from([60, 300]),
+                "gracePeriodSeconds": st.sampled_from([0, 10]),
+            },
+        ),
+        "approvedTimeoutSeconds": st.sampled_from([60, 600]),
+        "inProgressTimeoutSeconds": st.sampled_from([300, 7200]),
+        "minIntervalSeconds": st.sampled_from([0, 60, 600]),
+        "soakSeconds": st.sampled_from([0, 60, 600]),
+        "windows": st.lists(window_specs(), min_size=1, max_size=2),
+        "ttlSecondsAfterFinished": st.sampled_from([0, 60, 86400]),
+    }
+    odds = {"windows": 6, "minIntervalSeconds": 4, "soakSeconds": 4, "maxConcurrent": 4, "drain": 1}
+    for key, strategy in optional.items():
+        if draw(st.integers(0, odds.get(key, 2))) == 0:
+            spec[key] = draw(strategy)
+    if chaos and draw(st.integers(0, 15)) == 0:
+        # One malformed field.
+        key = draw(st.sampled_from(sorted(optional) + ["limit", "type"]))
+        spec[key] = draw(json_values)
+    return spec
+
+
+@st.composite
+def limits(draw: st.DrawFn, now: datetime, chaos: bool = True) -> tuple[MaintenanceLimit, ...]:
+    names = draw(
+        st.lists(
+            st.sampled_from(["node", "zone-a", "zone-b", "deployment", "weekend"]),
+            min_size=0 if chaos and draw(st.integers(0, 10)) == 0 else 1,
+            max_size=3,
+            unique=True,
+        )
+    )
+    return tuple(
+        MaintenanceLimit(
+            name=name,
+            uid=f"uid-{name}",
+            spec=draw(limit_specs(name, chaos)),
+            status=LimitStatus(last_admission_at=draw(st.none() | short_ages.map(lambda d: now - d))),
+        )
+        for name in names
+    )
+
+
+@st.composite
+def request_specs(draw: st.DrawFn, node_names: list[str], chaos: bool = True) -> Any:
+    if chaos and draw(st.integers(0, 25)) == 0:
+        return draw(json_values)
+    kind = draw(st.sampled_from(["node", "node", "node", "node", "deployment"]))
+    if kind == "node":
+        name = draw(st.sampled_from([*node_names, *node_names, *node_names, "ghost"]))
+    else:
+        name = draw(st.sampled_from(["shop/web", "shop/api", "shop/ghost"]))
+    spec: dict[str, Any] = {
+        "type": kind,
+        "name": name,
+        "state": draw(st.sampled_from(["Pending", "Pending", "Pending", "InProgress", "Completed"])),
+        "requester": "actor",
+        "priority": draw(st.integers(-1, 2)),
+    }
+    if chaos and draw(st.integers(0, 20)) == 0:
+        spec[draw(st.sampled_from(list(spec)))] = draw(json_values)
+    return spec
+
+
+@st.composite
+def statuses(draw: st.DrawFn, now: datetime, spec: Any, chaos: bool = True) -> RequestStatus:
+    if not chaos and draw(st.integers(0, 2)) > 0:
+        return RequestStatus()
+    state = draw(
+        st.sampled_from(
+            [None, None, None, S.PENDING, S.PENDING, S.PREPARING, S.PREPARING, S.APPROVED,
+             S.IN_PROGRESS, S.COMPLETED, S.REJECTED, S.EXPIRED]
+        )
+    )
+    if state is None:
+        return RequestStatus()
+    target = None
+    if isinstance(spec, dict) and isinstance(spec.get("type"), str) and isinstance(spec.get("name"), str):
+        target = f"{spec['type']}/{spec['name']}"
+    if state is S.PENDING:
+        return RequestStatus(state=state, reason="LimitReached", message="waiting")
+    since = now - draw(short_ages)
+    fields: dict[str, Any] = {"preparing_since": since, "target": target}
+    if state is S.PREPARING:
+        if draw(st.booleans()):
+            fields["drained_at"] = now - draw(short_ages)
+            if draw(st.booleans()):
+                fields["detached_at"] = now - draw(short_ages)
+    elif state in (S.APPROVED, S.IN_PROGRESS):
+        fields["approved_at"] = now - draw(short_ages)
+        if state is S.IN_PROGRESS:
+            fields["started_at"] = now - draw(short_ages)
+    else:
+        if draw(st.booleans()):
+            fields["approved_at"] = now - draw(ages)
+        fields["finished_at"] = draw(st.none() | ages.map(lambda d: now - d))
+        if state is S.REJECTED and draw(st.booleans()):
+            fields["target"] = None
+    return RequestStatus(state=state, reason="Recorded", message="as recorded", **fields)
+
+
+@st.composite
+def requests(
+    draw: st.DrawFn, now: datetime, node_names: list[str], chaos: bool = True
+) -> tuple[MaintenanceRequest, ...]:
+    count = draw(st.integers(0 if chaos else 3, len(REQUEST_NAMES)))
+    result = []
+    holders: set[str] = set()
+    for name in REQUEST_NAMES[:count]:
+        spec = draw(request_specs(node_names, chaos))
+        status = draw(statuses(now, spec, chaos))
+        if status.state is not None and status.state.active:
+            if status.target is None or status.target in holders:
+                status = RequestStatus()  # one active request per target, as the policy keeps it
+            else:
+                holders.add(status.target)
+        result.append(
+            MaintenanceRequest(
+                name=name,
+                uid=f"uid-{name}",
+                resource_version=str(draw(st.integers(1, 10**6))),
+                generation=draw(st.integers(1, 5)),
+                creation_timestamp=now - draw(ages),
+                spec=spec,
+                status=status,
+            )
+        )
+    return tuple(result)
+
+
+@st.composite
+def snapshots(
+    draw: st.DrawFn, now: st.SearchStrategy[datetime] = whole_seconds, chaos: bool = True
+) -> Snapshot:
+    """Any snapshot; with chaos=False, one where many valid requests compete for room."""
+    instant = draw(now)
+    cluster_nodes = draw(nodes(instant))
+    names = [n.name for n in cluster_nodes]
+    return Snapshot(
+        now=instant,
+        nodes=cluster_nodes,
+        pods=draw(pods(instant, names)),
+        pdbs=draw(pdbs()),
+        volume_attachments=tuple(
+            VolumeAttachment(f"va-{i}", draw(st.sampled_from(names)), draw(st.booleans()))
+            for i in range(draw(st.integers(0, 3)))
+        ),
+        workloads=(
+            Workload(TargetType.DEPLOYMENT, "shop", "web", {"zone": "a"}),
+            Workload(TargetType.DEPLOYMENT, "shop", "api", {"zone": "b"}),
+        ),
+        limits=draw(limits(instant, chaos)),
+        requests=draw(requests(instant, names, chaos)),
+    )
+
+
+def any_snapshots() -> st.SearchStrategy[Snapshot]:
+    """Malformed input and contention, half and half."""
+    return snapshots() | snapshots(chaos=False)

@@ -1,0 +1,56 @@
+"""DESIGN §4's invariants as properties of `plan` over generated snapshots.
+
+Covers invariants 1-6 for a single pass (before, plan, and the plan applied by the
+model cluster), determinism, and that planning never raises on any generated input
+(malformed specs included). Multi-pass behaviour is in test_stateful.py; the
+round-trip (invariant 7) in test_roundtrip.py.
+"""
+
+from hypothesis import given
+
+from policy import plan
+from policy.model import Snapshot
+from tests.model import apply
+from tests.properties import invariants
+from tests.properties.strategies import any_snapshots
+
+
+@given(any_snapshots())
+def test_limits_never_exceeded_by_our_admissions(snapshot: Snapshot) -> None:
+    invariants.limits_respected(snapshot, plan(snapshot))
+
+
+@given(any_snapshots())
+def test_pdb_budgets_never_exceeded(snapshot: Snapshot) -> None:
+    invariants.budgets_respected(snapshot, plan(snapshot))
+
+
+@given(any_snapshots())
+def test_one_active_request_per_target(snapshot: Snapshot) -> None:
+    invariants.one_active_per_target(apply(snapshot, plan(snapshot)))
+
+
+@given(any_snapshots())
+def test_deterministic_and_idempotent(snapshot: Snapshot) -> None:
+    first = plan(snapshot)
+    assert plan(snapshot) == first
+    invariants.no_repeated_action(first, plan(apply(snapshot, first)))
+
+
+@given(any_snapshots())
+def test_admissions_only_when_allowed_and_states_move_forward(snapshot: Snapshot) -> None:
+    invariants.admissions_allowed(snapshot, plan(snapshot))
+
+
+@given(any_snapshots())
+def test_cordon_ownership(snapshot: Snapshot) -> None:
+    result = plan(snapshot)
+    invariants.cordons_owned(snapshot, result, apply(snapshot, result))
+
+
+@given(any_snapshots())
+def test_every_request_is_explained(snapshot: Snapshot) -> None:
+    result = plan(snapshot)
+    assert sorted(e.request for e in result.explanations) == sorted(r.name for r in snapshot.requests)
+    for explanation in result.explanations:
+        assert explanation.message
