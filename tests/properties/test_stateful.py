@@ -1,0 +1,265 @@
+"""Successive runner passes against a model cluster, with invariants after every step.
+
+Hypothesis plays a story: actors file requests, start, complete, stall and withdraw;
+nodes fail and recover; an admin cordons and uncordons; the kubelet finishes
+terminating pods; ReplicaSets recreate evicted pods on other nodes; the disruption
+controller recomputes PDB status; time advances; and the runner passes (plan, check,
+apply). DESIGN §4's invariants are checked on every pass, and cordon ownership and
+one-active-per-target after every step. Leaves out API faults and concurrent runners
+(the runner issues test those on a real control plane).
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import attrs
+from hypothesis import event
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from policy import UpdateRequestStatus, plan
+from policy.model import (
+    CORDONED_BY,
+    LabelSelector,
+    MaintenanceLimit,
+    MaintenanceRequest,
+    Node,
+    Pod,
+    PodDisruptionBudget,
+    RequestState,
+    Snapshot,
+    VolumeAttachment,
+)
+from tests.model import apply, recompute_budgets
+from tests.properties import invariants
+
+S = RequestState
+NODES = [f"n{i}" for i in range(6)]
+APPS = {"web": 4, "db": 3}
+START = datetime(2026, 11, 27, 23, 0, tzinfo=UTC)
+
+
+class MaintenanceStory(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.counter = itertools.count()
+        self.admin_cordoned: set[str] = set()
+        self.snapshot = Snapshot(now=START)
+
+    @initialize(
+        grace=st.sampled_from([0, 30]),
+        soak=st.sampled_from([0, 120]),
+        window=st.booleans(),
+        cluster_percent=st.sampled_from([17, 34, 50]),
+    )
+    def cluster(self, grace: int, soak: int, window: bool, cluster_percent: int) -> None:
+        nodes = tuple(
+            Node(name, labels={"zone": "a" if i % 2 == 0 else "b"}, ready_since=START - timedelta(days=1))
+            for i, name in enumerate(NODES)
+        )
+        pods: list[Pod] = []
+        for i, name in enumerate(NODES):
+            pods.append(self._pod("ds", name, owner="DaemonSet"))
+        for app, replicas in APPS.items():
+            for r in range(replicas):
+                pods.append(self._pod(app, NODES[(r * 2 + len(app)) % len(NODES)]))
+        zone_spec: dict[str, object] = {
+            "type": "node",
+            "maxConcurrent": 1,
+            "drain": {"timeoutSeconds": 900, "gracePeriodSeconds": grace},
+            "infraDrain": {"waitForVolumeDetach": True, "timeoutSeconds": 600},
+            "approvedTimeoutSeconds": 900,
+            "inProgressTimeoutSeconds": 3600,
+            "soakSeconds": soak,
+            "ttlSecondsAfterFinished": 1800,
+        }
+        if window:
+            zone_spec["windows"] = [{"days": ["Sat", "Sun"], "start": "00:00", "end": "06:00", "timeZone": "Europe/Berlin"}]
+        limits = (
+            MaintenanceLimit("node", spec={"limit": cluster_percent, "policies": ["NotReady", "Unschedulable"]}),
+            MaintenanceLimit("zone-a", spec={**zone_spec, "selector": {"matchLabels": {"zone": "a"}}}),
+            MaintenanceLimit("zone-b", spec={**zone_spec, "selector": {"matchLabels": {"zone": "b"}}}),
+        )
+        pdbs = tuple(
+            PodDisruptionBudget("ns", app, LabelSelector({"app": app}), desired_healthy=replicas - 1)
+            for app, replicas in APPS.items()
+        )
+        self.snapshot = self._settle(
+            Snapshot(now=START, nodes=nodes, pods=tuple(pods), pdbs=pdbs, limits=limits)
+        )
+
+    # --- helpers ------------------------------------------------------------------
+
+    def _pod(self, app: str, node: str, owner: str = "ReplicaSet") -> Pod:
+        n = next(self.counter)
+        return Pod("ns", f"{app}-{n}", f"uid-{n}", node, labels={"app": app}, owner_kind=owner)
+
+    def _settle(self, snapshot: Snapshot) -> Snapshot:
+        """Volume attachments follow db pods; the disruption controller recomputes."""
+        ready = {n.name for n in snapshot.nodes if n.ready}
+        attachments = tuple(
+            VolumeAttachment(f"va-{p.name}", p.node) for p in snapshot.pods if p.labels.get("app") == "db"
+        )
+        return attrs.evolve(
+            snapshot,
+            volume_attachments=attachments,
+            pdbs=recompute_budgets(snapshot.pdbs, snapshot.pods, ready),
+        )
+
+    def _requests(self, state: S | None = None, spec_state: str | None = None) -> list[str]:
+        return sorted(
+            r.name
+            for r in self.snapshot.requests
+            if (state is None or r.status.state is state)
+            and (spec_state is None or r.spec.get("state") == spec_state)
+        )
+
+    def _set_spec_state(self, name: str, value: str) -> None:
+        self.snapshot = attrs.evolve(
+            self.snapshot,
+            requests=tuple(
+                attrs.evolve(r, spec={**r.spec, "state": value}, generation=r.generation + 1)
+                if r.name == name
+                else r
+                for r in self.snapshot.requests
+            ),
+        )
+
+    def _set_node(self, name: str, **changes: object) -> None:
+        self.snapshot = attrs.evolve(
+            self.snapshot,
+            nodes=tuple(attrs.evolve(n, **changes) if n.name == name else n for n in self.snapshot.nodes),
+        )
+
+    def _node(self, name: str) -> Node:
+        return next(n for n in self.snapshot.nodes if n.name == name)
+
+    # --- actors -------------------------------------------------------------------
+
+    @rule(node=st.sampled_from(NODES), priority=st.integers(0, 2))
+    def file_request(self, node: str, priority: int) -> None:
+        name = f"mr-{next(self.counter)}"
+        request = MaintenanceRequest(
+            name=name,
+            uid=f"uid-{name}",
+            creation_timestamp=self.snapshot.now,
+            spec={"type": "node", "name": node, "state": "Pending", "priority": priority},
+        )
+        self.snapshot = attrs.evolve(self.snapshot, requests=(*self.snapshot.requests, request))
+
+    @rule(data=st.data())
+    def actor_starts(self, data: st.DataObject) -> None:
+        approved = self._requests(S.APPROVED, "Pending")
+        if approved:
+            self._set_spec_state(data.draw(st.sampled_from(approved)), "InProgress")
+
+    @rule(data=st.data())
+    def actor_completes(self, data: st.DataObject) -> None:
+        working = self._requests(S.IN_PROGRESS, "InProgress")
+        if working:
+            self._set_spec_state(data.draw(st.sampled_from(working)), "Completed")
+
+    @rule(data=st.data())
+    def actor_withdraws(self, data: st.DataObject) -> None:
+        waiting = self._requests(S.PENDING) + self._requests(S.PREPARING)
+        if waiting:
+            self._set_spec_state(data.draw(st.sampled_from(waiting)), "Completed")
+
+    @rule(data=st.data())
+    def actor_deletes(self, data: st.DataObject) -> None:
+        names = self._requests()
+        if names:
+            gone = data.draw(st.sampled_from(names))
+            self.snapshot = attrs.evolve(
+                self.snapshot, requests=tuple(r for r in self.snapshot.requests if r.name != gone)
+            )
+
+    # --- the cluster --------------------------------------------------------------
+
+    @rule(node=st.sampled_from(NODES))
+    def node_fails(self, node: str) -> None:
+        self._set_node(node, ready=False, ready_since=self.snapshot.now)
+
+    @rule(node=st.sampled_from(NODES))
+    def node_recovers(self, node: str) -> None:
+        if not self._node(node).ready:
+            self._set_node(node, ready=True, ready_since=self.snapshot.now)
+
+    @rule(node=st.sampled_from(NODES))
+    def admin_cordons(self, node: str) -> None:
+        current = self._node(node)
+        if not current.unschedulable and CORDONED_BY not in current.annotations:
+            self._set_node(node, unschedulable=True)
+            self.admin_cordoned.add(node)
+
+    @rule(node=st.sampled_from(NODES))
+    def admin_uncordons(self, node: str) -> None:
+        if node in self.admin_cordoned:
+            self._set_node(node, unschedulable=False)
+            self.admin_cordoned.discard(node)
+
+    @rule()
+    def kubelet_and_controllers(self) -> None:
+        snapshot = self.snapshot
+        pods = [p for p in snapshot.pods if not p.terminating]
+        usable = [n.name for n in snapshot.nodes if n.ready and not n.unschedulable]
+        for app, replicas in APPS.items():
+            missing = replicas - sum(1 for p in pods if p.labels.get("app") == app)
+            for _ in range(missing):
+                if not usable:
+                    break
+                load = {n: sum(1 for p in pods if p.node == n) for n in usable}
+                pods.append(self._pod(app, min(usable, key=lambda n: (load[n], n))))
+        self.snapshot = self._settle(attrs.evolve(snapshot, pods=tuple(pods)))
+
+    @rule(seconds=st.sampled_from([10, 60, 300, 1200, 3600]))
+    def time_passes(self, seconds: int) -> None:
+        self.snapshot = attrs.evolve(self.snapshot, now=self.snapshot.now + timedelta(seconds=seconds))
+
+    @rule()
+    def runner_pass(self) -> None:
+        before = self.snapshot
+        result = plan(before)
+        after = apply(before, result)
+        invariants.limits_respected(before, result)
+        invariants.budgets_respected(before, result)
+        invariants.admissions_allowed(before, result)
+        invariants.cordons_owned(before, result, after)
+        invariants.no_repeated_action(result, plan(after))
+        for decision in result.decisions:
+            # Shown by --hypothesis-show-statistics: proof the story reaches every step.
+            label = type(decision).__name__
+            if isinstance(decision, UpdateRequestStatus) and decision.transition:
+                label = f"-> {decision.status.state.value if decision.status.state else None}"
+            event(label)
+        self.snapshot = after
+
+    @rule(passes=st.integers(1, 8), data=st.data())
+    def a_busy_hour(self, passes: int, data: st.DataObject) -> None:
+        """A run of passes one minute apart, with a kubelet and actors that keep up."""
+        for _ in range(passes):
+            self.kubelet_and_controllers()
+            self.runner_pass()
+            for name in self._requests(S.APPROVED, "Pending"):
+                if data.draw(st.booleans()):
+                    self._set_spec_state(name, "InProgress")
+            for name in self._requests(S.IN_PROGRESS, "InProgress"):
+                if data.draw(st.booleans()):
+                    self._set_spec_state(name, "Completed")
+            self.time_passes(60)
+
+    # --- after every step ---------------------------------------------------------
+
+    @invariant()
+    def one_active_request_per_target(self) -> None:
+        invariants.one_active_per_target(self.snapshot)
+
+    @invariant()
+    def admin_cordons_stay(self) -> None:
+        for node in self.admin_cordoned:
+            assert self._node(node).unschedulable, node
+
+
+TestMaintenanceStory = MaintenanceStory.TestCase
