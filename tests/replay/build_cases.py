@@ -1,0 +1,426 @@
+"""The golden replay cases, as readable Python; writes tests/replay/cases/*.json.
+
+Each case is a snapshot and the plan expected from it. The expected plans were checked
+by hand when written (the description says what to look for); after a deliberate
+behaviour change, regenerate with
+
+    python -m tests.replay.build_cases
+
+and read the diff of cases/ before committing it. A known bug is marked in
+test_replay.py with xfail(strict=True), never by deleting its case.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from policy import plan
+from policy.model import (
+    CORDONED_BY,
+    MaintenanceLimit,
+    MaintenanceRequest,
+    Node,
+    RequestState,
+    RequestStatus,
+    Snapshot,
+    VolumeAttachment,
+)
+from policy.snapshot_format import dump
+from runner.render import plan_json
+from tests.helpers import NOW, active, ago, app_pod, limit, nodes, pdb, request
+
+S = RequestState
+CASES = Path(__file__).with_name("cases")
+BUILDERS: dict[str, Callable[[], tuple[str, Snapshot]]] = {}
+
+
+def case(builder: Callable[[], tuple[str, Snapshot]]) -> Callable[[], tuple[str, Snapshot]]:
+    BUILDERS[builder.__name__.replace("_", "-")] = builder
+    return builder
+
+
+def zoned(zone: str, count: int, **fields: object) -> tuple[Node, ...]:
+    return tuple(
+        Node(f"{zone}{i}", labels={"zone": zone}, **fields)  # type: ignore[arg-type]
+        for i in range(count)
+    )
+
+
+@case
+def two_nodes_at_40_percent_allow_one() -> tuple[str, Snapshot]:
+    return (
+        "40% of 2 nodes is 0.8, rounded down but at least 1: the older request is approved in "
+        "the same pass (nothing to prepare), the other waits naming the holder.",
+        Snapshot(
+            now=NOW,
+            nodes=nodes(2),
+            limits=(limit("node", limit=40),),
+            requests=(request("mr-a", "n0", created=ago(minutes=2)), request("mr-b", "n1")),
+        ),
+    )
+
+
+@case
+def limit_zero_freezes() -> tuple[str, Snapshot]:
+    return (
+        "limit: 0 freezes all maintenance (the original repairman let 1 through).",
+        Snapshot(now=NOW, nodes=nodes(10), limits=(limit("node", limit=0),), requests=(request("mr-a", "n0"),)),
+    )
+
+
+@case
+def per_zone_limit_lets_zone_b_proceed() -> tuple[str, Snapshot]:
+    zone = {"type": "node", "limit": 100, "maxConcurrent": 1}
+    return (
+        "Zone a's limit is full (a0 in progress); the older request in zone a waits, but "
+        "does not block the younger one in zone b, which is approved.",
+        Snapshot(
+            now=NOW,
+            nodes=zoned("a", 3) + zoned("b", 3),
+            limits=(
+                limit("node", limit=50),
+                limit("zone-a", **zone, selector={"matchLabels": {"zone": "a"}}),
+                limit("zone-b", **zone, selector={"matchLabels": {"zone": "b"}}),
+            ),
+            requests=(
+                request(
+                    "mr-a0",
+                    "a0",
+                    state="InProgress",
+                    status=active(S.IN_PROGRESS, "node/a0", approved_at=ago(minutes=3), started_at=ago(minutes=2)),
+                ),
+                request("mr-a1", "a1", created=ago(minutes=5)),
+                request("mr-b1", "b1", created=ago(minutes=1)),
+            ),
+        ),
+    )
+
+
+@case
+def pdb_shared_by_two_candidates_admits_one() -> tuple[str, Snapshot]:
+    return (
+        "Without a drain, maintenance disrupts the node's pods in place. web-1 and web-2 share "
+        "a PDB that allows 1 disruption: the first candidate takes it, the second waits with "
+        "the PDB and its budget named.",
+        Snapshot(
+            now=NOW,
+            nodes=nodes(4),
+            pods=(app_pod("web-1", "n0", "web"), app_pod("web-2", "n1", "web")),
+            pdbs=(pdb("web", "web", allowed=1, current_healthy=3, desired_healthy=2),),
+            limits=(limit("node", limit=100),),
+            requests=(request("mr-a", "n0", created=ago(minutes=2)), request("mr-b", "n1")),
+        ),
+    )
+
+
+@case
+def admin_cordoned_node_never_uncordoned() -> tuple[str, Snapshot]:
+    return (
+        "n0 was cordoned by an admin (no cordoned-by annotation). Its request completes: it is "
+        "not uncordoned. n1 was cordoned by us for mr-b, which completes: it is uncordoned.",
+        Snapshot(
+            now=NOW,
+            nodes=(Node("n0", unschedulable=True), Node("n1", unschedulable=True, annotations={CORDONED_BY: "mr-b"}), Node("n2")),
+            limits=(limit("node", limit=100, cordon=True),),
+            requests=(
+                request("mr-a", "n0", state="Completed", status=active(S.IN_PROGRESS, "node/n0", started_at=ago(minutes=1))),
+                request("mr-b", "n1", state="Completed", status=active(S.IN_PROGRESS, "node/n1", started_at=ago(minutes=1))),
+            ),
+        ),
+    )
+
+
+@case
+def window_closed_says_when_it_opens() -> tuple[str, Snapshot]:
+    return (
+        "Wednesday noon UTC; the window is Saturday and Sunday 01:00-05:00 in Berlin, so the "
+        "request waits and the message says it opens Saturday 01:00 Berlin = Friday 24:00 UTC.",
+        Snapshot(
+            now=NOW,
+            nodes=nodes(4),
+            limits=(
+                limit(
+                    "weekend",
+                    type="node",
+                    limit=50,
+                    windows=[{"days": ["Sat", "Sun"], "start": "01:00", "end": "05:00", "timeZone": "Europe/Berlin"}],
+                ),
+            ),
+            requests=(request("mr-a", "n0"),),
+        ),
+    )
+
+
+@case
+def approved_timeout_expires_and_uncordons() -> tuple[str, Snapshot]:
+    return (
+        "Approved 600 s ago with approvedTimeoutSeconds 600 and the actor never started: Expired "
+        "(ApprovedTimeout), then the node it cordoned is uncordoned, in that order.",
+        Snapshot(
+            now=NOW,
+            nodes=(Node("n0", unschedulable=True, annotations={CORDONED_BY: "mr-a"}), *nodes(3, prefix="m")),
+            limits=(limit("node", limit=50, cordon=True, approvedTimeoutSeconds=600),),
+            requests=(request("mr-a", "n0", status=active(S.APPROVED, "node/n0", approved_at=ago(seconds=600))),),
+        ),
+    )
+
+
+@case
+def no_limit_waits() -> tuple[str, Snapshot]:
+    return (
+        "No MaintenanceLimit governs nodes: fail closed, the request waits with NoLimit; nothing "
+        "is approved by default.",
+        Snapshot(now=NOW, nodes=nodes(3), requests=(request("mr-a", "n0"),)),
+    )
+
+
+@case
+def unavailable_node_counts_once() -> tuple[str, Snapshot]:
+    return (
+        "The original limit form (named node, only limit and policies). n0 is both NotReady and "
+        "cordoned: it counts once, so 1 of 2 is in use and mr-b is approved; mr-c then finds "
+        "the limit full (2 of 2).",
+        Snapshot(
+            now=NOW,
+            nodes=(Node("n0", ready=False, unschedulable=True), *nodes(9, prefix="m")),
+            limits=(MaintenanceLimit("node", uid="uid-node", spec={"limit": 20, "policies": ["NotReady", "Unschedulable"]}),),
+            requests=(request("mr-b", "m0", created=ago(minutes=20)), request("mr-c", "m1")),
+        ),
+    )
+
+
+@case
+def drain_evicts_within_budget() -> tuple[str, Snapshot]:
+    return (
+        "Admission commits first (Preparing), then cordon, then evictions: web-1 fits the PDB "
+        "(1 allowed), web-2 is left for a later pass, api-1 is already terminating and is "
+        "waited for, the DaemonSet pod stays, the emptyDir pod is not evicted "
+        "(deleteEmptyDirData false), nor the pod without a controller (force false).",
+        Snapshot(
+            now=NOW,
+            nodes=nodes(4),
+            pods=(
+                app_pod("web-1", "n0", "web"),
+                app_pod("web-2", "n0", "web"),
+                app_pod("api-1", "n0", "api", deletion_timestamp=ago(seconds=5)),
+                app_pod("exporter-1", "n0", "exporter", owner_kind="DaemonSet"),
+                app_pod("cache-1", "n0", "cache", empty_dir=True),
+                app_pod("shell", "n0", "debug", owner_kind=None),
+            ),
+            pdbs=(pdb("web", "web", allowed=1),),
+            limits=(limit("node", limit=50, drain={"timeoutSeconds": 900}),),
+            requests=(request("mr-a", "n0"),),
+        ),
+    )
+
+
+@case
+def drain_timeout_expires_and_uncordons() -> tuple[str, Snapshot]:
+    return (
+        "Preparing for 900 s with drain.timeoutSeconds 900 and a pod the PDB still protects: "
+        "Expired (DrainTimeout) naming the pod, no further eviction, node uncordoned.",
+        Snapshot(
+            now=NOW,
+            nodes=(Node("n0", unschedulable=True, annotations={CORDONED_BY: "mr-a"}), *nodes(3, prefix="m")),
+            pods=(app_pod("api-1", "n0", "api"),),
+            pdbs=(pdb("api", "api", allowed=0),),
+            limits=(limit("node", limit=50, drain={"timeoutSeconds": 900}),),
+            requests=(request("mr-a", "n0", status=active(S.PREPARING, "node/n0", since=ago(seconds=900))),),
+        ),
+    )
+
+
+@case
+def volume_detach_then_approve() -> tuple[str, Snapshot]:
+    return (
+        "Both nodes are drained and past the drain grace. n0 still has a volume attached: wait, "
+        "naming it and the detach deadline. n1's volumes are detached: detachedAt is set and, "
+        "with no detach grace, it is approved in the same pass.",
+        Snapshot(
+            now=NOW,
+            nodes=(
+                Node("n0", unschedulable=True, annotations={CORDONED_BY: "mr-a"}),
+                Node("n1", unschedulable=True, annotations={CORDONED_BY: "mr-b"}),
+                *nodes(2, prefix="m"),
+            ),
+            volume_attachments=(VolumeAttachment("csi-0", "n0"), VolumeAttachment("csi-1", "n1", attached=False)),
+            limits=(
+                limit(
+                    "node",
+                    limit=50,
+                    drain={"timeoutSeconds": 900, "gracePeriodSeconds": 30},
+                    infraDrain={"waitForVolumeDetach": True, "timeoutSeconds": 300},
+                ),
+            ),
+            requests=(
+                request("mr-a", "n0", status=active(S.PREPARING, "node/n0", drained_at=ago(seconds=60))),
+                request("mr-b", "n1", status=active(S.PREPARING, "node/n1", drained_at=ago(seconds=60))),
+            ),
+        ),
+    )
+
+
+@case
+def withdrawn_and_deleted_requests_release_cordons() -> tuple[str, Snapshot]:
+    return (
+        "mr-a sets spec.state Completed while Preparing: Completed (Withdrawn), n0 uncordoned. "
+        "The request that cordoned n1 was deleted: orphan rule, n1 uncordoned. n2's cordon is "
+        "an admin's: left alone.",
+        Snapshot(
+            now=NOW,
+            nodes=(
+                Node("n0", unschedulable=True, annotations={CORDONED_BY: "mr-a"}),
+                Node("n1", unschedulable=True, annotations={CORDONED_BY: "mr-deleted"}),
+                Node("n2", unschedulable=True),
+                Node("n3"),
+            ),
+            limits=(limit("node", limit=50, drain={}),),
+            requests=(request("mr-a", "n0", state="Completed", status=active(S.PREPARING, "node/n0")),),
+        ),
+    )
+
+
+@case
+def invalid_requests_rejected_others_proceed() -> tuple[str, Snapshot]:
+    bad_priority = MaintenanceRequest(
+        name="mr-bad-priority",
+        uid="uid-mr-bad-priority",
+        creation_timestamp=ago(minutes=10),
+        spec={"type": "node", "name": "n1", "priority": "urgent"},
+    )
+    return (
+        "An unknown type, a bad priority and a missing node are each Rejected with the field "
+        "and the problem; the valid request is approved all the same.",
+        Snapshot(
+            now=NOW,
+            nodes=nodes(4),
+            limits=(limit("node", limit=50),),
+            requests=(
+                request("mr-bad-type", "n0", kind="machine"),
+                bad_priority,
+                request("mr-ghost", "n9"),
+                request("mr-good", "n2"),
+            ),
+        ),
+    )
+
+
+@case
+def strictest_behaviour_of_several_limits() -> tuple[str, Snapshot]:
+    return (
+        "The cluster-wide limit neither cordons nor drains and has approvedTimeoutSeconds 120; "
+        "zone a's limit drains (so cordons) with the default 3600. a0, in zone a, is cordoned, "
+        "found empty and approved in the same pass, with the shorter deadline (12:02). b0 is "
+        "governed by the cluster limit only: approved without a cordon.",
+        Snapshot(
+            now=NOW,
+            nodes=zoned("a", 2) + zoned("b", 2),
+            limits=(
+                limit("node", limit=50, approvedTimeoutSeconds=120),
+                limit(
+                    "zone-a",
+                    type="node",
+                    limit=100,
+                    selector={"matchLabels": {"zone": "a"}},
+                    drain={"timeoutSeconds": 300},
+                ),
+            ),
+            requests=(request("mr-a", "a0"), request("mr-b", "b0")),
+        ),
+    )
+
+
+@case
+def soak_holds_the_slot() -> tuple[str, Snapshot]:
+    return (
+        "mr-old completed 5 minutes ago; soakSeconds 600 keeps n0's slot used until 10 minutes "
+        "after completion, so mr-new waits with the soaking node named.",
+        Snapshot(
+            now=NOW,
+            nodes=(Node("n0", ready_since=ago(days=1)), *nodes(1, prefix="m")),
+            limits=(limit("node", limit=50, soakSeconds=600),),
+            requests=(
+                request(
+                    "mr-old",
+                    "n0",
+                    state="Completed",
+                    status=RequestStatus(
+                        state=S.COMPLETED,
+                        reason="Completed",
+                        message="maintenance of node/n0 completed",
+                        target="node/n0",
+                        preparing_since=ago(hours=1),
+                        approved_at=ago(hours=1),
+                        started_at=ago(hours=1),
+                        completed_at=ago(minutes=5),
+                        finished_at=ago(minutes=5),
+                    ),
+                ),
+                request("mr-new", "m0"),
+            ),
+        ),
+    )
+
+
+@case
+def busy_target_queues() -> tuple[str, Snapshot]:
+    return (
+        "Two requests for n0: the active one holds it, the new one queues (TargetBusy naming "
+        "the holder). A third, for n1, is not affected.",
+        Snapshot(
+            now=NOW,
+            nodes=nodes(4),
+            limits=(limit("node", limit=100),),
+            requests=(
+                request("mr-first", "n0", status=active(S.APPROVED, "node/n0", approved_at=ago(seconds=30))),
+                request("mr-second", "n0"),
+                request("mr-other", "n1"),
+            ),
+        ),
+    )
+
+
+@case
+def ttl_deletes_finished_requests() -> tuple[str, Snapshot]:
+    def expired(node: str, seconds_ago: int) -> RequestStatus:
+        return RequestStatus(
+            state=S.EXPIRED,
+            reason="ApprovedTimeout",
+            message="expired",
+            target=f"node/{node}",
+            finished_at=ago(seconds=seconds_ago),
+        )
+
+    return (
+        "Finished requests are deleted once ttlSecondsAfterFinished (3600) has passed since "
+        "they finished: mr-old (3600 s) goes, mr-recent (3599 s) stays.",
+        Snapshot(
+            now=NOW,
+            nodes=nodes(2),
+            limits=(limit("node", limit=50, ttlSecondsAfterFinished=3600),),
+            requests=(
+                request("mr-old", "n0", status=expired("n0", 3600)),
+                request("mr-recent", "n1", status=expired("n1", 3599)),
+            ),
+        ),
+    )
+
+
+def build(name: str) -> dict[str, object]:
+    description, snapshot = BUILDERS[name]()
+    expected = plan_json(plan(snapshot))
+    return {"description": description, "snapshot": dump(snapshot), "expected": expected}
+
+
+def main() -> None:
+    CASES.mkdir(exist_ok=True)
+    for name in BUILDERS:
+        path = CASES / f"{name}.json"
+        path.write_text(json.dumps(build(name), indent=1, allow_nan=False) + "\n", encoding="utf-8")
+        print(f"wrote {path}")  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()
