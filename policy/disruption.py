@@ -64,7 +64,7 @@ class BudgetIndex:
     def build(cls, pdbs: Iterable[PodDisruptionBudget]) -> BudgetIndex:
         by_pair: dict[tuple[str, str, str], list[PodDisruptionBudget]] = defaultdict(list)
         unkeyed: dict[str, list[PodDisruptionBudget]] = defaultdict(list)
-        for pdb in sorted(pdbs, key=lambda p: p.key):
+        for pdb in pdbs:
             if pdb.selector is None:
                 continue
             if pdb.selector.match_labels:
@@ -72,14 +72,21 @@ class BudgetIndex:
                 by_pair[(pdb.namespace, key, value)].append(pdb)
             else:
                 unkeyed[pdb.namespace].append(pdb)
+        for bucket in (*by_pair.values(), *unkeyed.values()):
+            bucket.sort(key=lambda p: p.key)
         return cls(dict(by_pair), dict(unkeyed))
 
     def selecting(self, pod: Pod) -> tuple[PodDisruptionBudget, ...]:
-        candidates: list[PodDisruptionBudget] = list(self.unkeyed.get(pod.namespace, ()))
-        for key, value in pod.labels.items():
-            candidates.extend(self.by_pair.get((pod.namespace, key, value), ()))
+        labels = pod.labels
         found = [
-            pdb for pdb in candidates if pdb.selector is not None and pdb.selector.matches(pod.labels)
+            pdb
+            for pdb in self.unkeyed.get(pod.namespace, ())
+            if pdb.selector is not None and pdb.selector.matches(labels)
         ]
-        found.sort(key=lambda p: p.key)
+        for key, value in labels.items():
+            for pdb in self.by_pair.get((pod.namespace, key, value), ()):
+                if pdb.selector is not None and pdb.selector.matches(labels):
+                    found.append(pdb)
+        if len(found) > 1:
+            found.sort(key=lambda p: p.key)
         return tuple(found)

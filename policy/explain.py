@@ -58,7 +58,8 @@ class Reason(enum.Enum):
 
 
 class Cause(Protocol):
-    reason: ClassVar[Reason]
+    @property
+    def reason(self) -> Reason: ...
 
     def message(self) -> str: ...
 
@@ -316,7 +317,7 @@ class Finished:
     detail: str
 
     @property
-    def reason(self) -> Reason:  # type: ignore[override]
+    def reason(self) -> Reason:
         return self.reason_value
 
     def message(self) -> str:

@@ -10,11 +10,13 @@ meanwhile can push a limit past its allowed count.
 
 from __future__ import annotations
 
+import bisect
+import heapq
 from datetime import datetime, timedelta
 
 import attrs
 
-from policy.explain import BudgetExhausted, IntervalNotPassed, LimitFull
+from policy.explain import MAX_LISTED, BudgetExhausted, IntervalNotPassed, LimitFull
 from policy.model import PodDisruptionBudget
 from policy.validation import LimitSpec
 
@@ -29,7 +31,18 @@ class LimitUsage:
     users: dict[str, str]
     """Target name -> how it uses the slot ('by mr-a', 'NotReady', 'soaking after mr-b')."""
     last_admission: datetime | None
-    _full_cause: tuple[int, LimitFull] | None = None
+    _head: list[tuple[str, str]] | None = None
+    """The first few users in name order, kept up to date once computed."""
+
+    def use(self, target: str, how: str) -> None:
+        if target in self.users:
+            return
+        self.users[target] = how
+        if self._head is not None and (
+            len(self._head) < MAX_LISTED or (target, how) < self._head[-1]
+        ):
+            bisect.insort(self._head, (target, how))
+            del self._head[MAX_LISTED:]
 
     def has_room_for(self, target: str) -> bool:
         if target in self.users:
@@ -39,20 +52,15 @@ class LimitUsage:
         return len(self.users) + 1 <= self.allowed
 
     def full_cause(self) -> LimitFull:
-        # Messages for many waiting requests name the same holders: build once per use count.
-        if self._full_cause is None or self._full_cause[0] != len(self.users):
-            holders = tuple(
-                f"{target} {how}" for target, how in sorted(self.users.items())[:5]
-            )
-            cause = LimitFull(
-                limit=self.spec.name,
-                in_use=len(self.users),
-                allowed=self.allowed,
-                allowance=self.spec.describe_allowed(self.population),
-                holders=holders,
-            )
-            self._full_cause = (len(self.users), cause)
-        return self._full_cause[1]
+        if self._head is None:
+            self._head = heapq.nsmallest(MAX_LISTED, self.users.items())
+        return LimitFull(
+            limit=self.spec.name,
+            in_use=len(self.users),
+            allowed=self.allowed,
+            allowance=self.spec.describe_allowed(self.population),
+            holders=tuple(f"{target} {how}" for target, how in self._head),
+        )
 
     def interval_cause(self, now: datetime) -> IntervalNotPassed | None:
         interval = self.spec.min_interval_seconds
@@ -72,9 +80,7 @@ class Ledger:
     """By PDB key: disruptions we may still cause in this plan."""
 
     @classmethod
-    def open(
-        cls, *, usage: dict[str, LimitUsage], pdbs: tuple[PodDisruptionBudget, ...]
-    ) -> Ledger:
+    def open(cls, *, usage: dict[str, LimitUsage], pdbs: tuple[PodDisruptionBudget, ...]) -> Ledger:
         return cls(
             usage=usage,
             pdbs={pdb.key: pdb for pdb in pdbs},
@@ -84,7 +90,7 @@ class Ledger:
     def admit(self, *, target: str, request: str, limits: list[LimitSpec], now: datetime) -> None:
         for spec in limits:
             usage = self.usage[spec.name]
-            usage.users[target] = f"by {request}"
+            usage.use(target, f"by {request}")
             usage.last_admission = now
 
     def spend(self, pdb: str, count: int = 1) -> bool:

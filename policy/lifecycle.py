@@ -80,7 +80,9 @@ class Behaviour:
 def _merge_drains(drains: list[DrainSpec]) -> DrainSpec | None:
     if not drains:
         return None
-    overrides = [d.pod_grace_period_seconds for d in drains if d.pod_grace_period_seconds is not None]
+    overrides = [
+        d.pod_grace_period_seconds for d in drains if d.pod_grace_period_seconds is not None
+    ]
     return DrainSpec(
         timeout_seconds=min(d.timeout_seconds for d in drains),
         grace_period_seconds=max(d.grace_period_seconds for d in drains),

@@ -15,7 +15,9 @@ nodes whose cordon we own but whose request is over (uncordon).
 from __future__ import annotations
 
 import math
+import operator
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 import attrs
@@ -35,7 +37,6 @@ from policy.disruption import BudgetIndex, PodDisposition, disposition, disrupte
 from policy.explain import (
     AwaitingActor,
     Cause,
-    Cordoning,
     DetachGrace,
     DrainGrace,
     Explanation,
@@ -83,6 +84,9 @@ from policy.validation import (
 from policy.windows import next_opening
 
 S = RequestState
+REASONS = {reason.value: reason for reason in Reason}
+_POD_ORDER = operator.attrgetter("namespace", "name")
+_ATTACHMENT_ORDER = operator.attrgetter("name")
 
 
 def plan(snapshot: Snapshot) -> Plan:
@@ -111,14 +115,28 @@ class _Planner:
     def __init__(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
         self.now = snapshot.now
-        self.nodes: dict[str, Node] = {node.name: node for node in snapshot.nodes}
+        # One pass over the nodes for every per-node table (large clusters: memory-bound).
+        self.nodes: dict[str, Node] = {}
+        self.unschedulable: dict[str, bool] = {}
+        self.cordon_owner: dict[str, str] = {}
+        for node in snapshot.nodes:
+            self.nodes[node.name] = node
+            self.unschedulable[node.name] = node.unschedulable
+            owner = node.annotations.get(CORDONED_BY)
+            if owner:
+                self.cordon_owner[node.name] = owner
         self.workloads = {(w.kind, w.key): w for w in snapshot.workloads}
+        # Grouped first, then sorted per node: a few pods each, not one sort of them all.
         self.pods_by_node: dict[str, list[Pod]] = defaultdict(list)
-        for pod in sorted(snapshot.pods, key=lambda p: p.key):
+        for pod in snapshot.pods:
             self.pods_by_node[pod.node].append(pod)
+        for pods in self.pods_by_node.values():
+            pods.sort(key=_POD_ORDER)
         self.attachments_by_node: dict[str, list[VolumeAttachment]] = defaultdict(list)
-        for attachment in sorted(snapshot.volume_attachments, key=lambda a: a.name):
+        for attachment in snapshot.volume_attachments:
             self.attachments_by_node[attachment.node].append(attachment)
+        for attachments in self.attachments_by_node.values():
+            attachments.sort(key=_ATTACHMENT_ORDER)
         self.budgets = BudgetIndex.build(snapshot.pdbs)
 
         self.valid_limits: list[LimitSpec] = []
@@ -136,39 +154,52 @@ class _Planner:
             r.name: parse_request_spec(r.spec) for r in self.requests
         }
         self.decisions: list[Decision] = []
+        # The last status decision per request, so a later write knows what it follows.
+        self.written: dict[str, UpdateRequestStatus] = {}
         self.explanations: list[Explanation] = []
         self.final_state: dict[str, RequestState] = {}
         self.final_target: dict[str, Target] = {}
         # Who holds each target ('type/name' -> request name): active requests, then
         # waiting requests in queue order.
         self.holder: dict[str, str] = {}
-        # Node state as our decisions leave it.
-        self.cordon_owner: dict[str, str] = {
-            n.name: n.annotations[CORDONED_BY] for n in snapshot.nodes if n.annotations.get(CORDONED_BY)
-        }
-        self.unschedulable: dict[str, bool] = {n.name: n.unschedulable for n in snapshot.nodes}
+        # Node state as our decisions leave it: self.unschedulable and self.cordon_owner
+        # (filled above) change with each cordon and uncordon of the plan.
+        self.touched_nodes: set[str] = set()
         self.window_cache: dict[str, WindowClosed | None] = {}
+        self.governing_cache: dict[Target, tuple[list[LimitSpec], list[InvalidLimit]]] = {}
+        self.behaviour_cache: dict[Target, Behaviour] = {}
+        # Per node limit: the nodes it governs and those unavailable by its policies.
+        self.governed_nodes: dict[str, set[str]] = {}
+        self.unavailable: dict[str, dict[str, str]] = {}
         self.ledger = self._open_ledger()
 
     # --- setup --------------------------------------------------------------------
 
-    def _labels(self, target: Target) -> dict[str, str] | None:
+    def _labels(self, target: Target) -> Mapping[str, str] | None:
         if target.type is TargetType.NODE:
             node = self.nodes.get(target.name)
-            return None if node is None else dict(node.labels)
+            return None if node is None else node.labels
         workload = self.workloads.get((target.type, target.name))
-        return None if workload is None else dict(workload.labels)
+        return None if workload is None else workload.labels
 
     def _governing(self, target: Target) -> tuple[list[LimitSpec], list[InvalidLimit]]:
-        labels = self._labels(target) or {}
-        valid = [lim for lim in self.valid_limits if lim.governs(target.type, labels)]
-        invalid = [lim for lim in self.invalid_limits if lim.governs(target.type, labels)]
-        return valid, invalid
+        cached = self.governing_cache.get(target)
+        if cached is None:
+            labels = self._labels(target) or {}
+            cached = (
+                [lim for lim in self.valid_limits if lim.governs(target.type, labels)],
+                [lim for lim in self.invalid_limits if lim.governs(target.type, labels)],
+            )
+            self.governing_cache[target] = cached
+        return cached
 
     def _behaviour(self, target: Target | None) -> Behaviour:
         if target is None:
             return Behaviour()
-        return Behaviour.of(self._governing(target)[0])
+        behaviour = self.behaviour_cache.get(target)
+        if behaviour is None:
+            behaviour = self.behaviour_cache[target] = Behaviour.of(self._governing(target)[0])
+        return behaviour
 
     def _status_target(self, request: MaintenanceRequest) -> Target | None:
         """The target a request holds: the admitted one from status, else its spec's."""
@@ -202,20 +233,32 @@ class _Planner:
         until = start + timedelta(seconds=soak)
         return SoakingAfter(target.key, until, ended) if self.now < until else None
 
+    def _unavailability(self, spec: LimitSpec, node: Node) -> str | None:
+        """Why a governed node uses up `spec` by itself, as our decisions leave it."""
+        if NodePolicy.NOT_READY in spec.policies and not node.ready:
+            return NodePolicy.NOT_READY
+        if NodePolicy.UNSCHEDULABLE in spec.policies and self.unschedulable[node.name]:
+            return NodePolicy.UNSCHEDULABLE
+        return None
+
     def _open_ledger(self) -> Ledger:
+        node_limits = [spec for spec in self.valid_limits if spec.type is TargetType.NODE]
+        users: dict[str, dict[str, str]] = {spec.name: {} for spec in self.valid_limits}
+        for spec in node_limits:
+            self.unavailable[spec.name] = {}
+            self.governed_nodes[spec.name] = set()
+        for node in self.snapshot.nodes:
+            for spec in node_limits:
+                if not spec.governs(TargetType.NODE, node.labels):
+                    continue
+                self.governed_nodes[spec.name].add(node.name)
+                why = self._unavailability(spec, node)
+                if why is not None:
+                    users[spec.name][node.name] = self.unavailable[spec.name][node.name] = why
         usage: dict[str, LimitUsage] = {}
         for spec in self.valid_limits:
-            users: dict[str, str] = {}
-            population = 0
             if spec.type is TargetType.NODE:
-                for node in self.snapshot.nodes:
-                    if not spec.governs(TargetType.NODE, node.labels):
-                        continue
-                    population += 1
-                    if NodePolicy.NOT_READY in spec.policies and not node.ready:
-                        users[node.name] = NodePolicy.NOT_READY
-                    elif NodePolicy.UNSCHEDULABLE in spec.policies and node.unschedulable:
-                        users[node.name] = NodePolicy.UNSCHEDULABLE
+                population = len(self.governed_nodes[spec.name])
             else:
                 population = sum(
                     1
@@ -226,7 +269,7 @@ class _Planner:
                 spec=spec,
                 population=population,
                 allowed=spec.allowed(population),
-                users=users,
+                users=users[spec.name],
                 last_admission=None,
             )
         for limit in self.snapshot.limits:
@@ -244,7 +287,9 @@ class _Planner:
             admitted = request.status.preparing_since or request.status.approved_at
             for spec in valid:
                 lim = usage[spec.name]
-                if admitted is not None and (lim.last_admission is None or admitted > lim.last_admission):
+                if admitted is not None and (
+                    lim.last_admission is None or admitted > lim.last_admission
+                ):
                     lim.last_admission = admitted
             if state.active:
                 self.holder[target.key] = self.holder.get(target.key, request.name)
@@ -252,7 +297,7 @@ class _Planner:
                     continue  # the target is gone: it is no longer in any population
                 for spec in valid:
                     usage[spec.name].users[target.name] = f"by {request.name}"
-                if target.type is TargetType.NODE and Behaviour.of(valid).drain is None:
+                if target.type is TargetType.NODE and self._behaviour(target).drain is None:
                     # Maintenance without a drain disrupts the node's pods in place; until
                     # they go unready the PDB status does not show it, so keep it spent.
                     self._spend_in_place(ledger, target.name)
@@ -306,41 +351,35 @@ class _Planner:
             message="; ".join(cause.message() for cause in outcome.causes),
             observed_generation=request.generation,
         )
-        assert status.state is not None
-        if not may_move(request.status.state, status.state):
-            raise AssertionError(f"{request.name}: {request.status.state} -> {status.state}")
-        if status.state.terminal and status.finished_at is None:
+        state = status.state
+        assert state is not None
+        if not may_move(request.status.state, state):
+            raise AssertionError(f"{request.name}: {request.status.state} -> {state}")
+        if state.terminal and status.finished_at is None:
             status = attrs.evolve(status, finished_at=self.now)
         if status != request.status:
             self._write_status(request, status)
-        self._explain(request, status.state, outcome.causes)
-        self.final_state[request.name] = status.state
+        self._explain(request, state, outcome.causes)
+        self.final_state[request.name] = state
         target = Target.from_key(status.target) if status.target else None
         if target is not None:
             self.final_target[request.name] = target
-        if status.state.terminal:
-            self._uncordon_if_ours(request.name, target, f"{request.name} is {status.state.value}")
+        if state.terminal:
+            self._uncordon_if_ours(request.name, target, f"{request.name} is {state.value}")
 
     def _write_status(self, request: MaintenanceRequest, status: RequestStatus) -> None:
-        last = next(
-            (
-                d
-                for d in reversed(self.decisions)
-                if isinstance(d, UpdateRequestStatus) and d.request == request.name
-            ),
-            None,
-        )
+        last = self.written.get(request.name)
         if last is not None and last.status == status:
             return
-        self.decisions.append(
-            UpdateRequestStatus(
-                request=request.name,
-                uid=request.uid,
-                previous=last.status.state if last is not None else request.status.state,
-                status=status,
-                target=self._shown_target(request),
-            )
+        decision = UpdateRequestStatus(
+            request=request.name,
+            uid=request.uid,
+            previous=last.status.state if last is not None else request.status.state,
+            status=status,
+            target=self._shown_target(request),
         )
+        self.decisions.append(decision)
+        self.written[request.name] = decision
 
     def _explain(
         self, request: MaintenanceRequest, state: RequestState, causes: tuple[Cause, ...]
@@ -367,16 +406,16 @@ class _Planner:
 
     def _finished(self, request: MaintenanceRequest) -> None:
         status = request.status
-        assert status.state is not None
+        state = status.state
+        assert state is not None
         target = self._status_target(request)
-        self.final_state[request.name] = status.state
+        self.final_state[request.name] = state
         if target is not None:
             self.final_target[request.name] = target
-        try:
-            recorded = Reason(status.reason)
-        except ValueError:
-            recorded = Reason.COMPLETED if status.state is S.COMPLETED else Reason.INVALID_SPEC
-        causes: list[Cause] = [Finished(recorded, status.message or status.state.value)]
+        recorded = REASONS.get(status.reason)
+        if recorded is None:
+            recorded = Reason.COMPLETED if state is S.COMPLETED else Reason.INVALID_SPEC
+        causes: list[Cause] = [Finished(recorded, status.message or state.value)]
         soak = self._soak(request, target)
         if soak is not None:
             causes.append(soak)
@@ -386,7 +425,7 @@ class _Planner:
             ttl = timedelta(seconds=self._behaviour(target).ttl_seconds_after_finished)
             if soak is None and self.now >= status.finished_at + ttl:
                 self.decisions.append(DeleteRequest(request=request.name, uid=request.uid))
-        self._explain(request, status.state, tuple(causes))
+        self._explain(request, state, tuple(causes))
 
     # --- active requests ----------------------------------------------------------
 
@@ -438,7 +477,9 @@ class _Planner:
                     (Working(target.key, deadline), *notes),
                 )
             if actor is ActorState.COMPLETED:
-                return self._withdrawn(status, "completed by the actor before it was seen InProgress")
+                return self._withdrawn(
+                    status, "completed by the actor before it was seen InProgress"
+                )
             approved_at = status.approved_at or now
             deadline = approved_at + timedelta(seconds=behaviour.approved_timeout_seconds)
             if now >= deadline:
@@ -570,6 +611,7 @@ class _Planner:
                 ),
             )
             self.decisions.insert(mark, commit)
+            self.written[request.name] = commit
         return outcome
 
     def _window_closed(self, spec: LimitSpec) -> WindowClosed | None:
@@ -628,6 +670,7 @@ class _Planner:
         if behaviour.cordon and self._needs_cordon(node, request.name):
             self.decisions.append(Cordon(node=node, request=request.name))
             self.unschedulable[node] = True
+            self.touched_nodes.add(node)
             self.cordon_owner[node] = request.name
 
         drain = behaviour.drain
@@ -686,7 +729,9 @@ class _Planner:
                 status = attrs.evolve(status, detached_at=detached_at)
             grace_until = detached_at + timedelta(seconds=infra.grace_period_seconds)
             if now < grace_until:
-                return _Outcome(status, (DetachGrace(f"volumes detached from {node}", grace_until),))
+                return _Outcome(
+                    status, (DetachGrace(f"volumes detached from {node}", grace_until),)
+                )
         return self._approve(target, behaviour, status)
 
     def _approve(self, target: Target, behaviour: Behaviour, status: RequestStatus) -> _Outcome:
@@ -726,9 +771,9 @@ class _Planner:
             return f"{pod.key} (matches PDBs {', '.join(p.key for p in pdbs)}: eviction refused)"
         pdb = pdbs[0].key if pdbs else None
         if pdb is not None and not self.ledger.spend(pdb):
-            cause = self.ledger.budget_cause(pdb, needed=1, pods=(pod.key,))
-            budget = "stale status" if cause.stale else f"{cause.left} disruptions allowed"
-            return f"{pod.key} (PDB {pdb}: {budget})"
+            if pdbs[0].stale:
+                return f"{pod.key} (PDB {pdb}: stale status)"
+            return f"{pod.key} (PDB {pdb}: {self.ledger.budget_left[pdb]} disruptions allowed)"
         self.decisions.append(
             Evict(
                 namespace=pod.namespace,
@@ -759,6 +804,7 @@ class _Planner:
             )
         )
         self.unschedulable[node] = False
+        self.touched_nodes.add(node)
         del self.cordon_owner[node]
 
     def _release_cordons(self) -> None:
@@ -766,8 +812,10 @@ class _Planner:
             if self._owner_active(owner):
                 continue
             state = self.final_state.get(owner)
-            why = f"{owner} no longer exists" if owner not in self.by_name else (
-                f"{owner} is {state.value if state else 'not active'}"
+            why = (
+                f"{owner} no longer exists"
+                if owner not in self.by_name
+                else (f"{owner} is {state.value if state else 'not active'}")
             )
             self.decisions.append(
                 Uncordon(
@@ -778,6 +826,7 @@ class _Planner:
                 )
             )
             self.unschedulable[node] = False
+            self.touched_nodes.add(node)
         self.cordon_owner = {
             node: owner for node, owner in self.cordon_owner.items() if self._owner_active(owner)
         }
@@ -787,28 +836,27 @@ class _Planner:
     def _limit_reports(self) -> tuple[LimitReport, ...]:
         reports: list[LimitReport] = []
         by_name = {limit.name: limit for limit in self.snapshot.limits}
+        active_targets = {
+            name: self.final_target[name]
+            for name, state in self.final_state.items()
+            if state.active
+            and name in self.final_target
+            and self._labels(self.final_target[name]) is not None
+        }
         for spec in self.valid_limits:
             usage = self.ledger.usage[spec.name]
-            unavailable: dict[str, str] = {}
-            if spec.type is TargetType.NODE:
-                for node in self.snapshot.nodes:
-                    if not spec.governs(TargetType.NODE, node.labels):
-                        continue
-                    if NodePolicy.NOT_READY in spec.policies and not node.ready:
-                        unavailable[node.name] = NodePolicy.NOT_READY
-                    elif NodePolicy.UNSCHEDULABLE in spec.policies and self.unschedulable.get(
-                        node.name, False
-                    ):
-                        unavailable[node.name] = NodePolicy.UNSCHEDULABLE
+            unavailable = dict(self.unavailable.get(spec.name, {}))
+            # Only nodes we cordoned or uncordoned in this plan can have changed.
+            for name in self.touched_nodes & self.governed_nodes.get(spec.name, set()):
+                why = self._unavailability(spec, self.nodes[name])
+                if why is None:
+                    unavailable.pop(name, None)
+                else:
+                    unavailable[name] = why
             active = sorted(
                 name
-                for name, state in self.final_state.items()
-                if state.active
-                and name in self.final_target
-                and spec.governs(
-                    self.final_target[name].type, self._labels(self.final_target[name]) or {}
-                )
-                and self._labels(self.final_target[name]) is not None
+                for name, target in active_targets.items()
+                if spec in self._governing(target)[0]
             )
             in_use = set(unavailable) | {self.final_target[name].name for name in active}
             opens = next_opening(spec.windows, self.now) if spec.windows else None
@@ -832,7 +880,10 @@ class _Planner:
                 unavailable=dict(report.unavailable),
                 active=report.active,
                 last_admission_at=usage.last_admission,
-                message=f"{len(in_use)} of {usage.allowed} in use ({spec.describe_allowed(usage.population)})",
+                message=(
+                    f"{len(in_use)} of {usage.allowed} in use "
+                    f"({spec.describe_allowed(usage.population)})"
+                ),
             )
             self._limit_status(by_name[spec.name].uid, spec.name, status, by_name[spec.name].status)
         for invalid in self.invalid_limits:
@@ -844,7 +895,9 @@ class _Planner:
                     error=str(invalid.error),
                 )
             )
-            status = LimitStatus(message=f"invalid, admissions it governs are blocked: {invalid.error}")
+            status = LimitStatus(
+                message=f"invalid, admissions it governs are blocked: {invalid.error}"
+            )
             self._limit_status(
                 by_name[invalid.name].uid, invalid.name, status, by_name[invalid.name].status
             )

@@ -152,7 +152,12 @@ def dump(snapshot: Snapshot) -> dict[str, Any]:
             for v in snapshot.volume_attachments
         ],
         "workloads": [
-            {"kind": w.kind.value, "namespace": w.namespace, "name": w.name, "labels": dict(w.labels)}
+            {
+                "kind": w.kind.value,
+                "namespace": w.namespace,
+                "name": w.name,
+                "labels": dict(w.labels),
+            }
             for w in snapshot.workloads
         ],
         "limits": [
@@ -203,7 +208,7 @@ class _Fields:
             return None
         return self.obj[key]
 
-    def str(self, key: str, *, required: bool = True, default: str = "") -> str:
+    def text(self, key: str, *, required: bool = True, default: str = "") -> str:
         value = self._get(key, required)
         if value is None:
             return default
@@ -211,10 +216,10 @@ class _Fields:
             raise SnapshotFormatError(self.at(key), f"must be a string, not {_kind(value)}")
         return value
 
-    def opt_str(self, key: str) -> str | None:
-        return self.str(key, required=False) if self._get(key, False) is not None else None
+    def opt_text(self, key: str) -> str | None:
+        return self.text(key, required=False) if self._get(key, False) is not None else None
 
-    def bool(self, key: str, default: bool) -> bool:
+    def flag(self, key: str, default: bool) -> bool:
         value = self._get(key, False)
         if value is None:
             return default
@@ -222,7 +227,7 @@ class _Fields:
             raise SnapshotFormatError(self.at(key), f"must be true or false, not {_kind(value)}")
         return value
 
-    def int(self, key: str, default: int) -> int:
+    def integer(self, key: str, default: int) -> int:
         value = self.opt_int(key)
         return default if value is None else value
 
@@ -234,7 +239,7 @@ class _Fields:
             raise SnapshotFormatError(self.at(key), f"must be an integer, not {_kind(value)}")
         return value
 
-    def time(self, key: str, *, required: bool = False) -> datetime | None:
+    def instant(self, key: str, *, required: bool = False) -> datetime | None:
         value = self._get(key, required)
         if value is None:
             return None
@@ -307,29 +312,29 @@ def _parse_time(value: Any, path: str) -> datetime:
 
 def _node(f: _Fields) -> Node:
     return Node(
-        name=f.str("name"),
+        name=f.text("name"),
         labels=f.labels("labels"),
         annotations=f.labels("annotations"),
-        unschedulable=f.bool("unschedulable", False),
-        ready=f.bool("ready", True),
-        ready_since=f.time("readySince"),
+        unschedulable=f.flag("unschedulable", False),
+        ready=f.flag("ready", True),
+        ready_since=f.instant("readySince"),
     )
 
 
 def _pod(f: _Fields) -> Pod:
     return Pod(
-        namespace=f.str("namespace"),
-        name=f.str("name"),
-        uid=f.str("uid", required=False),
-        node=f.str("node"),
+        namespace=f.text("namespace"),
+        name=f.text("name"),
+        uid=f.text("uid", required=False),
+        node=f.text("node"),
         labels=f.labels("labels"),
-        owner_kind=f.opt_str("ownerKind"),
-        owner_name=f.opt_str("ownerName"),
-        mirror=f.bool("mirror", False),
-        phase=f.str("phase", required=False, default="Running"),
-        deletion_timestamp=f.time("deletionTimestamp"),
-        empty_dir=f.bool("emptyDir", False),
-        ready=f.bool("ready", True),
+        owner_kind=f.opt_text("ownerKind"),
+        owner_name=f.opt_text("ownerName"),
+        mirror=f.flag("mirror", False),
+        phase=f.text("phase", required=False, default="Running"),
+        deletion_timestamp=f.instant("deletionTimestamp"),
+        empty_dir=f.flag("emptyDir", False),
+        ready=f.flag("ready", True),
         termination_grace_period_seconds=f.opt_int("terminationGracePeriodSeconds"),
     )
 
@@ -340,27 +345,29 @@ def _label_selector(value: Any, path: str) -> LabelSelector | None:
     f = _Fields(value, path)
 
     def requirement(r: _Fields) -> LabelSelectorRequirement:
-        return LabelSelectorRequirement(r.str("key"), r.str("operator"), r.strings("values"))
+        return LabelSelectorRequirement(r.text("key"), r.text("operator"), r.strings("values"))
 
     return LabelSelector(f.labels("matchLabels"), f.items("matchExpressions", requirement))
 
 
 def _pdb(f: _Fields) -> PodDisruptionBudget:
     return PodDisruptionBudget(
-        namespace=f.str("namespace"),
-        name=f.str("name"),
+        namespace=f.text("namespace"),
+        name=f.text("name"),
         selector=_label_selector(f.obj.get("selector"), f.at("selector")),
-        disruptions_allowed=f.int("disruptionsAllowed", 0),
-        generation=f.int("generation", 1),
+        disruptions_allowed=f.integer("disruptionsAllowed", 0),
+        generation=f.integer("generation", 1),
         observed_generation=f.opt_int("observedGeneration"),
-        current_healthy=f.int("currentHealthy", 0),
-        desired_healthy=f.int("desiredHealthy", 0),
-        expected_pods=f.int("expectedPods", 0),
+        current_healthy=f.integer("currentHealthy", 0),
+        desired_healthy=f.integer("desiredHealthy", 0),
+        expected_pods=f.integer("expectedPods", 0),
     )
 
 
 def _attachment(f: _Fields) -> VolumeAttachment:
-    return VolumeAttachment(name=f.str("name"), node=f.str("node"), attached=f.bool("attached", True))
+    return VolumeAttachment(
+        name=f.text("name"), node=f.text("node"), attached=f.flag("attached", True)
+    )
 
 
 def _enum(value: str, enum_type: type[Any], path: str) -> Any:
@@ -372,35 +379,39 @@ def _enum(value: str, enum_type: type[Any], path: str) -> Any:
 
 
 def _workload(f: _Fields) -> Workload:
-    kind = _enum(f.str("kind"), TargetType, f.at("kind"))
+    kind = _enum(f.text("kind"), TargetType, f.at("kind"))
     if kind is TargetType.NODE:
-        raise SnapshotFormatError(f.at("kind"), "a workload is a deployment, statefulset or daemonset")
-    return Workload(kind=kind, namespace=f.str("namespace"), name=f.str("name"), labels=f.labels("labels"))
+        raise SnapshotFormatError(
+            f.at("kind"), "a workload is a deployment, statefulset or daemonset"
+        )
+    return Workload(
+        kind=kind, namespace=f.text("namespace"), name=f.text("name"), labels=f.labels("labels")
+    )
 
 
 def _request(f: _Fields) -> MaintenanceRequest:
     s = _Fields(f.obj.get("status") or {}, f.at("status"))
-    raw_state = s.opt_str("state")
+    raw_state = s.opt_text("state")
     status = RequestStatus(
         state=None if raw_state is None else _enum(raw_state, RequestState, s.at("state")),
-        reason=s.str("reason", required=False),
-        message=s.str("message", required=False),
-        target=s.opt_str("target"),
-        preparing_since=s.time("preparingSince"),
-        drained_at=s.time("drainedAt"),
-        detached_at=s.time("detachedAt"),
-        approved_at=s.time("approvedAt"),
-        started_at=s.time("startedAt"),
-        completed_at=s.time("completedAt"),
-        finished_at=s.time("finishedAt"),
+        reason=s.text("reason", required=False),
+        message=s.text("message", required=False),
+        target=s.opt_text("target"),
+        preparing_since=s.instant("preparingSince"),
+        drained_at=s.instant("drainedAt"),
+        detached_at=s.instant("detachedAt"),
+        approved_at=s.instant("approvedAt"),
+        started_at=s.instant("startedAt"),
+        completed_at=s.instant("completedAt"),
+        finished_at=s.instant("finishedAt"),
         observed_generation=s.opt_int("observedGeneration"),
     )
     return MaintenanceRequest(
-        name=f.str("name"),
-        uid=f.str("uid", required=False),
-        resource_version=f.str("resourceVersion", required=False),
-        generation=f.int("generation", 1),
-        creation_timestamp=f.time("creationTimestamp"),
+        name=f.text("name"),
+        uid=f.text("uid", required=False),
+        resource_version=f.text("resourceVersion", required=False),
+        generation=f.integer("generation", 1),
+        creation_timestamp=f.instant("creationTimestamp"),
         spec=f.raw("spec"),
         status=status,
     )
@@ -414,14 +425,14 @@ def _limit(f: _Fields) -> MaintenanceLimit:
         in_use=s.opt_int("inUse"),
         unavailable=unavailable,
         active=s.strings("active"),
-        last_admission_at=s.time("lastAdmissionAt"),
-        message=s.str("message", required=False),
+        last_admission_at=s.instant("lastAdmissionAt"),
+        message=s.text("message", required=False),
     )
     return MaintenanceLimit(
-        name=f.str("name"),
-        uid=f.str("uid", required=False),
-        resource_version=f.str("resourceVersion", required=False),
-        generation=f.int("generation", 1),
+        name=f.text("name"),
+        uid=f.text("uid", required=False),
+        resource_version=f.text("resourceVersion", required=False),
+        generation=f.integer("generation", 1),
         spec=f.raw("spec"),
         status=status,
     )
@@ -430,7 +441,7 @@ def _limit(f: _Fields) -> MaintenanceLimit:
 def load(document: Any) -> Snapshot:
     """A Snapshot from its JSON form; SnapshotFormatError names the first bad path."""
     f = _Fields(document, "$")
-    kind = f.str("kind")
+    kind = f.text("kind")
     if kind != KIND:
         raise SnapshotFormatError("$.kind", f"{kind!r} is not {KIND!r}")
     version = f.opt_int("version")
@@ -438,7 +449,7 @@ def load(document: Any) -> Snapshot:
         raise SnapshotFormatError(
             "$.version", f"{version} is not a format version this runner reads ({FORMAT_VERSION})"
         )
-    now = f.time("now", required=True)
+    now = f.instant("now", required=True)
     assert now is not None
     return Snapshot(
         now=now,

@@ -35,10 +35,7 @@ class Window:
         return ZoneInfo(self.time_zone)
 
     def describe(self) -> str:
-        if len(self.days) == 7:
-            days = "daily"
-        else:
-            days = ",".join(DAY_NAMES[d] for d in sorted(self.days))
+        days = "daily" if len(self.days) == 7 else ",".join(DAY_NAMES[d] for d in sorted(self.days))
         return f"{days} {_hhmm(self.start)}-{_hhmm(self.end)} {self.time_zone}"
 
     def contains(self, instant: datetime) -> bool:
@@ -69,9 +66,7 @@ class Window:
         raise AssertionError("a window with at least one day opens within eight days")
 
     def _local_instant(self, day: date, minutes: int) -> datetime:
-        wall = datetime(day.year, day.month, day.day, tzinfo=self.zone) + timedelta(
-            minutes=minutes
-        )
+        wall = datetime(day.year, day.month, day.day, tzinfo=self.zone) + timedelta(minutes=minutes)
         # Adding a timedelta to an aware datetime is wall-clock arithmetic; normalise
         # through UTC so a time inside a DST gap lands on the real instant after it.
         return wall.astimezone(UTC)

@@ -15,6 +15,7 @@ import attrs
 import click
 
 from policy import plan as make_plan
+from runner.memory import collector_paused, settle_snapshot
 from runner.render import plan_json, plan_table
 from runner.snapshot_file import SnapshotFileError, read_snapshot
 
@@ -94,7 +95,9 @@ def main(
         ctx.exit(EXIT_USAGE)
     if instant is not None:
         recorded = attrs.evolve(recorded, now=instant)
-    result = make_plan(recorded)
+    settle_snapshot()
+    with collector_paused():
+        result = make_plan(recorded)
     if output == "json":
         json.dump(plan_json(result), sys.stdout, indent=2)
         sys.stdout.write("\n")

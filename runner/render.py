@@ -68,7 +68,7 @@ def decision_json(decision: Decision) -> dict[str, Any]:
         case _:
             assert_never(decision)
     base["target"] = decision.target
-    base["reason"] = decision.reason if "reason" not in base else base["reason"]
+    base.setdefault("reason", decision.reason)
     return base
 
 
@@ -131,7 +131,11 @@ def _decision_row(decision: Decision) -> tuple[str, ...]:
         case Cordon():
             return ("cordon", decision.request, decision.target, "")
         case Uncordon():
-            what = decision.reason if decision.unschedulable else f"{decision.reason} (annotation only)"
+            what = (
+                decision.reason
+                if decision.unschedulable
+                else f"{decision.reason} (annotation only)"
+            )
             return ("uncordon", decision.request, decision.target, what)
         case Evict():
             what = f"node {decision.node}" + (f", PDB {decision.pdb}" if decision.pdb else "")
@@ -148,7 +152,10 @@ def plan_table(plan: Plan) -> str:
     parts = [f"Plan at {timestamp(plan.now)}: {len(plan.decisions)} decisions", ""]
     if plan.decisions:
         parts.append(
-            _table(("ACTION", "REQUEST", "TARGET", "DETAIL"), [_decision_row(d) for d in plan.decisions])
+            _table(
+                ("ACTION", "REQUEST", "TARGET", "DETAIL"),
+                [_decision_row(d) for d in plan.decisions],
+            )
         )
     else:
         parts.append("(nothing to do)")
@@ -158,7 +165,9 @@ def plan_table(plan: Plan) -> str:
         before = e.previous_state.value if e.previous_state else "New"
         state = e.state.value if e.previous_state is e.state else f"{before} -> {e.state.value}"
         rows.append((e.request, e.target, state, e.reason.value, e.message))
-    parts.append(_table(("NAME", "TARGET", "STATE", "REASON", "MESSAGE"), rows) if rows else "(none)")
+    parts.append(
+        _table(("NAME", "TARGET", "STATE", "REASON", "MESSAGE"), rows) if rows else "(none)"
+    )
     parts += ["", "Limits:"]
     limit_rows = []
     for r in plan.limits:
@@ -173,7 +182,14 @@ def plan_table(plan: Plan) -> str:
             window = f"opens {timestamp(r.next_opening)}" if r.next_opening else "closed"
         unavailable = ", ".join(f"{n} {why}" for n, why in r.unavailable) or "-"
         limit_rows.append(
-            (r.name, r.type or "?", str(r.allowed), str(r.in_use), window, f"unavailable: {unavailable}")
+            (
+                r.name,
+                r.type or "?",
+                str(r.allowed),
+                str(r.in_use),
+                window,
+                f"unavailable: {unavailable}",
+            )
         )
     parts.append(
         _table(("NAME", "TYPE", "ALLOWED", "IN USE", "WINDOW", "DETAIL"), limit_rows)

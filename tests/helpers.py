@@ -23,7 +23,9 @@ def ago(**delta: float) -> datetime:
     return NOW - timedelta(**delta)
 
 
-def nodes(count: int, zone: str | None = None, prefix: str = "n", **fields: Any) -> tuple[Node, ...]:
+def nodes(
+    count: int, zone: str | None = None, prefix: str = "n", **fields: Any
+) -> tuple[Node, ...]:
     labels = {"zone": zone} if zone else {}
     return tuple(Node(name=f"{prefix}{i}", labels=dict(labels), **fields) for i in range(count))
 
@@ -52,16 +54,24 @@ def request(
 
 
 def active(state: RequestState, target: str, **times: datetime) -> RequestStatus:
-    return RequestStatus(state=state, target=target, preparing_since=times.pop("since", ago(minutes=5)), **times)
+    return RequestStatus(
+        state=state, target=target, preparing_since=times.pop("since", ago(minutes=5)), **times
+    )
 
 
 def app_pod(name: str, node: str, app: str, **fields: Any) -> Pod:
     fields.setdefault("owner_kind", "ReplicaSet")
-    return Pod(namespace="ns", name=name, uid=f"uid-{name}", node=node, labels={"app": app}, **fields)
+    return Pod(
+        namespace="ns", name=name, uid=f"uid-{name}", node=node, labels={"app": app}, **fields
+    )
 
 
 def pdb(name: str, app: str, allowed: int, **fields: Any) -> PodDisruptionBudget:
     fields.setdefault("observed_generation", 1)
     return PodDisruptionBudget(
-        namespace="ns", name=name, selector=LabelSelector({"app": app}), disruptions_allowed=allowed, **fields
+        namespace="ns",
+        name=name,
+        selector=LabelSelector({"app": app}),
+        disruptions_allowed=allowed,
+        **fields,
     )

@@ -63,7 +63,9 @@ def apply(snapshot: Snapshot, plan: Plan) -> Snapshot:
             case DeleteRequest():
                 requests.pop(decision.request, None)
             case UpdateLimitStatus():
-                limits[decision.limit] = attrs.evolve(limits[decision.limit], status=decision.status)
+                limits[decision.limit] = attrs.evolve(
+                    limits[decision.limit], status=decision.status
+                )
             case _:
                 assert_never(decision)
     return attrs.evolve(

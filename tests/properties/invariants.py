@@ -74,7 +74,9 @@ def allowed(limit: LimitSpec, snapshot: Snapshot) -> int:
             for w in snapshot.workloads
             if w.kind is limit.type and (limit.selector is None or limit.selector.matches(w.labels))
         )
-    count = 0 if limit.percent == 0 or population == 0 else max(1, limit.percent * population // 100)
+    count = (
+        0 if limit.percent == 0 or population == 0 else max(1, limit.percent * population // 100)
+    )
     return count if limit.max_concurrent is None else min(count, limit.max_concurrent)
 
 
@@ -135,7 +137,9 @@ def selecting(pdbs: tuple[PodDisruptionBudget, ...], pod: Pod) -> list[str]:
     return [
         b.key
         for b in pdbs
-        if b.namespace == pod.namespace and b.selector is not None and b.selector.matches(pod.labels)
+        if b.namespace == pod.namespace
+        and b.selector is not None
+        and b.selector.matches(pod.labels)
     ]
 
 
@@ -162,8 +166,12 @@ def budgets_respected(before: Snapshot, plan: Plan) -> None:
         if not isinstance(decision, Evict):
             continue
         pod = pods[f"{decision.namespace}/{decision.pod}"]
-        assert not (pod.mirror or pod.owner_kind == "DaemonSet" or pod.terminal or pod.terminating), pod
-        governing = [lim for lim in limits if governs(lim, before, Target(TargetType.NODE, pod.node))]
+        assert not (
+            pod.mirror or pod.owner_kind == "DaemonSet" or pod.terminal or pod.terminating
+        ), pod
+        governing = [
+            lim for lim in limits if governs(lim, before, Target(TargetType.NODE, pod.node))
+        ]
         drains = [lim.drain for lim in governing if lim.drain is not None]
         assert drains, "evicted without a drain configured"
         if pod.empty_dir:

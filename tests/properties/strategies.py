@@ -39,7 +39,10 @@ REQUEST_NAMES = tuple(f"mr-{i}" for i in range(8))
 S = RequestState
 
 instants = st.datetimes(
-    min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)
+    # Naive bounds are how Hypothesis takes them; every drawn instant is in UTC.
+    min_value=datetime(2026, 1, 1),  # noqa: DTZ001
+    max_value=datetime(2027, 12, 31),  # noqa: DTZ001
+    timezones=st.just(UTC),
 )
 whole_seconds = instants.map(lambda t: t.replace(microsecond=0))
 ages = st.integers(min_value=0, max_value=3 * 86400).map(lambda s: timedelta(seconds=s))
@@ -50,7 +53,9 @@ label_values = st.text(alphabet="abcxyz-", min_size=0, max_size=4)
 json_scalars = st.none() | st.booleans() | st.integers(-(2**33), 2**33) | st.text(max_size=8)
 json_values = st.recursive(
     json_scalars,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 
@@ -83,7 +88,11 @@ def pods(draw: st.DrawFn, now: datetime, node_names: list[str]) -> tuple[Pod, ..
     for node in node_names:
         for index in range(draw(st.integers(0, 3))):
             app = draw(st.sampled_from(APPS))
-            owner = draw(st.sampled_from(["ReplicaSet", "ReplicaSet", "StatefulSet", "DaemonSet", None, "Job"]))
+            owner = draw(
+                st.sampled_from(
+                    ["ReplicaSet", "ReplicaSet", "StatefulSet", "DaemonSet", None, "Job"]
+                )
+            )
             result.append(
                 Pod(
                     namespace="ns",
@@ -94,7 +103,11 @@ def pods(draw: st.DrawFn, now: datetime, node_names: list[str]) -> tuple[Pod, ..
                     owner_kind=owner,
                     owner_name=None if owner is None else app,
                     mirror=draw(st.integers(0, 9)) == 0,
-                    phase=draw(st.sampled_from(["Running", "Running", "Running", "Pending", "Succeeded", "Failed"])),
+                    phase=draw(
+                        st.sampled_from(
+                            ["Running", "Running", "Running", "Pending", "Succeeded", "Failed"]
+                        )
+                    ),
                     deletion_timestamp=now if draw(st.integers(0, 5)) == 0 else None,
                     empty_dir=draw(st.integers(0, 3)) == 0,
                     ready=draw(st.integers(0, 4)) > 0,
@@ -109,7 +122,11 @@ def selectors(draw: st.DrawFn) -> LabelSelector:
     if draw(st.booleans()):
         return LabelSelector({"app": draw(st.sampled_from(APPS))})
     operator = draw(st.sampled_from(["In", "NotIn", "Exists", "DoesNotExist"]))
-    values = tuple(draw(st.lists(st.sampled_from(APPS), min_size=1, max_size=2))) if operator in ("In", "NotIn") else ()
+    values = (
+        tuple(draw(st.lists(st.sampled_from(APPS), min_size=1, max_size=2)))
+        if operator in ("In", "NotIn")
+        else ()
+    )
     return LabelSelector({}, (LabelSelectorRequirement("app", operator, values),))
 
 
@@ -122,7 +139,9 @@ def pdbs(draw: st.DrawFn) -> tuple[PodDisruptionBudget, ...]:
             PodDisruptionBudget(
                 namespace="ns",
                 name=f"pdb-{index}",
-                selector=draw(st.none() | selectors()) if draw(st.integers(0, 5)) == 0 else draw(selectors()),
+                selector=draw(st.none() | selectors())
+                if draw(st.integers(0, 5)) == 0
+                else draw(selectors()),
                 disruptions_allowed=draw(st.integers(0, 2)),
                 generation=generation,
                 observed_generation=draw(st.none() | st.integers(generation - 1, generation)),
@@ -139,8 +158,14 @@ def window_specs() -> st.SearchStrategy[dict[str, Any]]:
     return st.fixed_dictionaries(
         {"start": clock.filter(lambda c: c != "24:00"), "end": clock},
         optional={
-            "days": st.lists(st.sampled_from(["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]), min_size=1, max_size=3),
-            "timeZone": st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata"]),
+            "days": st.lists(
+                st.sampled_from(["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]),
+                min_size=1,
+                max_size=3,
+            ),
+            "timeZone": st.sampled_from(
+                ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata"]
+            ),
         },
     )
 
@@ -190,7 +215,7 @@ def limit_specs(draw: st.DrawFn, name: str, chaos: bool = True) -> Any:
             spec[key] = draw(strategy)
     if chaos and draw(st.integers(0, 15)) == 0:
         # One malformed field.
-        key = draw(st.sampled_from(sorted(optional) + ["limit", "type"]))
+        key = draw(st.sampled_from([*sorted(optional), "limit", "type"]))
         spec[key] = draw(json_values)
     return spec
 
@@ -210,7 +235,9 @@ def limits(draw: st.DrawFn, now: datetime, chaos: bool = True) -> tuple[Maintena
             name=name,
             uid=f"uid-{name}",
             spec=draw(limit_specs(name, chaos)),
-            status=LimitStatus(last_admission_at=draw(st.none() | short_ages.map(lambda d: now - d))),
+            status=LimitStatus(
+                last_admission_at=draw(st.none() | short_ages.map(lambda d: now - d))
+            ),
         )
         for name in names
     )
@@ -228,7 +255,9 @@ def request_specs(draw: st.DrawFn, node_names: list[str], chaos: bool = True) ->
     spec: dict[str, Any] = {
         "type": kind,
         "name": name,
-        "state": draw(st.sampled_from(["Pending", "Pending", "Pending", "InProgress", "Completed"])),
+        "state": draw(
+            st.sampled_from(["Pending", "Pending", "Pending", "InProgress", "Completed"])
+        ),
         "requester": "actor",
         "priority": draw(st.integers(-1, 2)),
     }
@@ -243,14 +272,30 @@ def statuses(draw: st.DrawFn, now: datetime, spec: Any, chaos: bool = True) -> R
         return RequestStatus()
     state = draw(
         st.sampled_from(
-            [None, None, None, S.PENDING, S.PENDING, S.PREPARING, S.PREPARING, S.APPROVED,
-             S.IN_PROGRESS, S.COMPLETED, S.REJECTED, S.EXPIRED]
+            [
+                None,
+                None,
+                None,
+                S.PENDING,
+                S.PENDING,
+                S.PREPARING,
+                S.PREPARING,
+                S.APPROVED,
+                S.IN_PROGRESS,
+                S.COMPLETED,
+                S.REJECTED,
+                S.EXPIRED,
+            ]
         )
     )
     if state is None:
         return RequestStatus()
     target = None
-    if isinstance(spec, dict) and isinstance(spec.get("type"), str) and isinstance(spec.get("name"), str):
+    if (
+        isinstance(spec, dict)
+        and isinstance(spec.get("type"), str)
+        and isinstance(spec.get("name"), str)
+    ):
         target = f"{spec['type']}/{spec['name']}"
     if state is S.PENDING:
         return RequestStatus(state=state, reason="LimitReached", message="waiting")

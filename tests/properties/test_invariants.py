@@ -51,6 +51,8 @@ def test_cordon_ownership(snapshot: Snapshot) -> None:
 @given(any_snapshots())
 def test_every_request_is_explained(snapshot: Snapshot) -> None:
     result = plan(snapshot)
-    assert sorted(e.request for e in result.explanations) == sorted(r.name for r in snapshot.requests)
+    assert sorted(e.request for e in result.explanations) == sorted(
+        r.name for r in snapshot.requests
+    )
     for explanation in result.explanations:
         assert explanation.message

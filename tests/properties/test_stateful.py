@@ -56,11 +56,15 @@ class MaintenanceStory(RuleBasedStateMachine):
     )
     def cluster(self, grace: int, soak: int, window: bool, cluster_percent: int) -> None:
         nodes = tuple(
-            Node(name, labels={"zone": "a" if i % 2 == 0 else "b"}, ready_since=START - timedelta(days=1))
+            Node(
+                name,
+                labels={"zone": "a" if i % 2 == 0 else "b"},
+                ready_since=START - timedelta(days=1),
+            )
             for i, name in enumerate(NODES)
         )
         pods: list[Pod] = []
-        for i, name in enumerate(NODES):
+        for name in NODES:
             pods.append(self._pod("ds", name, owner="DaemonSet"))
         for app, replicas in APPS.items():
             for r in range(replicas):
@@ -76,14 +80,29 @@ class MaintenanceStory(RuleBasedStateMachine):
             "ttlSecondsAfterFinished": 1800,
         }
         if window:
-            zone_spec["windows"] = [{"days": ["Sat", "Sun"], "start": "00:00", "end": "06:00", "timeZone": "Europe/Berlin"}]
+            zone_spec["windows"] = [
+                {
+                    "days": ["Sat", "Sun"],
+                    "start": "00:00",
+                    "end": "06:00",
+                    "timeZone": "Europe/Berlin",
+                }
+            ]
         limits = (
-            MaintenanceLimit("node", spec={"limit": cluster_percent, "policies": ["NotReady", "Unschedulable"]}),
-            MaintenanceLimit("zone-a", spec={**zone_spec, "selector": {"matchLabels": {"zone": "a"}}}),
-            MaintenanceLimit("zone-b", spec={**zone_spec, "selector": {"matchLabels": {"zone": "b"}}}),
+            MaintenanceLimit(
+                "node", spec={"limit": cluster_percent, "policies": ["NotReady", "Unschedulable"]}
+            ),
+            MaintenanceLimit(
+                "zone-a", spec={**zone_spec, "selector": {"matchLabels": {"zone": "a"}}}
+            ),
+            MaintenanceLimit(
+                "zone-b", spec={**zone_spec, "selector": {"matchLabels": {"zone": "b"}}}
+            ),
         )
         pdbs = tuple(
-            PodDisruptionBudget("ns", app, LabelSelector({"app": app}), desired_healthy=replicas - 1)
+            PodDisruptionBudget(
+                "ns", app, LabelSelector({"app": app}), desired_healthy=replicas - 1
+            )
             for app, replicas in APPS.items()
         )
         self.snapshot = self._settle(
@@ -100,7 +119,9 @@ class MaintenanceStory(RuleBasedStateMachine):
         """Volume attachments follow db pods; the disruption controller recomputes."""
         ready = {n.name for n in snapshot.nodes if n.ready}
         attachments = tuple(
-            VolumeAttachment(f"va-{p.name}", p.node) for p in snapshot.pods if p.labels.get("app") == "db"
+            VolumeAttachment(f"va-{p.name}", p.node)
+            for p in snapshot.pods
+            if p.labels.get("app") == "db"
         )
         return attrs.evolve(
             snapshot,
@@ -130,7 +151,9 @@ class MaintenanceStory(RuleBasedStateMachine):
     def _set_node(self, name: str, **changes: object) -> None:
         self.snapshot = attrs.evolve(
             self.snapshot,
-            nodes=tuple(attrs.evolve(n, **changes) if n.name == name else n for n in self.snapshot.nodes),
+            nodes=tuple(
+                attrs.evolve(n, **changes) if n.name == name else n for n in self.snapshot.nodes
+            ),
         )
 
     def _node(self, name: str) -> Node:
@@ -216,7 +239,9 @@ class MaintenanceStory(RuleBasedStateMachine):
 
     @rule(seconds=st.sampled_from([10, 60, 300, 1200, 3600]))
     def time_passes(self, seconds: int) -> None:
-        self.snapshot = attrs.evolve(self.snapshot, now=self.snapshot.now + timedelta(seconds=seconds))
+        self.snapshot = attrs.evolve(
+            self.snapshot, now=self.snapshot.now + timedelta(seconds=seconds)
+        )
 
     @rule()
     def runner_pass(self) -> None:

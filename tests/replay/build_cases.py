@@ -66,7 +66,12 @@ def two_nodes_at_40_percent_allow_one() -> tuple[str, Snapshot]:
 def limit_zero_freezes() -> tuple[str, Snapshot]:
     return (
         "limit: 0 freezes all maintenance (the original repairman let 1 through).",
-        Snapshot(now=NOW, nodes=nodes(10), limits=(limit("node", limit=0),), requests=(request("mr-a", "n0"),)),
+        Snapshot(
+            now=NOW,
+            nodes=nodes(10),
+            limits=(limit("node", limit=0),),
+            requests=(request("mr-a", "n0"),),
+        ),
     )
 
 
@@ -89,7 +94,12 @@ def per_zone_limit_lets_zone_b_proceed() -> tuple[str, Snapshot]:
                     "mr-a0",
                     "a0",
                     state="InProgress",
-                    status=active(S.IN_PROGRESS, "node/a0", approved_at=ago(minutes=3), started_at=ago(minutes=2)),
+                    status=active(
+                        S.IN_PROGRESS,
+                        "node/a0",
+                        approved_at=ago(minutes=3),
+                        started_at=ago(minutes=2),
+                    ),
                 ),
                 request("mr-a1", "a1", created=ago(minutes=5)),
                 request("mr-b1", "b1", created=ago(minutes=1)),
@@ -122,11 +132,25 @@ def admin_cordoned_node_never_uncordoned() -> tuple[str, Snapshot]:
         "not uncordoned. n1 was cordoned by us for mr-b, which completes: it is uncordoned.",
         Snapshot(
             now=NOW,
-            nodes=(Node("n0", unschedulable=True), Node("n1", unschedulable=True, annotations={CORDONED_BY: "mr-b"}), Node("n2")),
+            nodes=(
+                Node("n0", unschedulable=True),
+                Node("n1", unschedulable=True, annotations={CORDONED_BY: "mr-b"}),
+                Node("n2"),
+            ),
             limits=(limit("node", limit=100, cordon=True),),
             requests=(
-                request("mr-a", "n0", state="Completed", status=active(S.IN_PROGRESS, "node/n0", started_at=ago(minutes=1))),
-                request("mr-b", "n1", state="Completed", status=active(S.IN_PROGRESS, "node/n1", started_at=ago(minutes=1))),
+                request(
+                    "mr-a",
+                    "n0",
+                    state="Completed",
+                    status=active(S.IN_PROGRESS, "node/n0", started_at=ago(minutes=1)),
+                ),
+                request(
+                    "mr-b",
+                    "n1",
+                    state="Completed",
+                    status=active(S.IN_PROGRESS, "node/n1", started_at=ago(minutes=1)),
+                ),
             ),
         ),
     )
@@ -145,7 +169,14 @@ def window_closed_says_when_it_opens() -> tuple[str, Snapshot]:
                     "weekend",
                     type="node",
                     limit=50,
-                    windows=[{"days": ["Sat", "Sun"], "start": "01:00", "end": "05:00", "timeZone": "Europe/Berlin"}],
+                    windows=[
+                        {
+                            "days": ["Sat", "Sun"],
+                            "start": "01:00",
+                            "end": "05:00",
+                            "timeZone": "Europe/Berlin",
+                        }
+                    ],
                 ),
             ),
             requests=(request("mr-a", "n0"),),
@@ -160,9 +191,16 @@ def approved_timeout_expires_and_uncordons() -> tuple[str, Snapshot]:
         "(ApprovedTimeout), then the node it cordoned is uncordoned, in that order.",
         Snapshot(
             now=NOW,
-            nodes=(Node("n0", unschedulable=True, annotations={CORDONED_BY: "mr-a"}), *nodes(3, prefix="m")),
+            nodes=(
+                Node("n0", unschedulable=True, annotations={CORDONED_BY: "mr-a"}),
+                *nodes(3, prefix="m"),
+            ),
             limits=(limit("node", limit=50, cordon=True, approvedTimeoutSeconds=600),),
-            requests=(request("mr-a", "n0", status=active(S.APPROVED, "node/n0", approved_at=ago(seconds=600))),),
+            requests=(
+                request(
+                    "mr-a", "n0", status=active(S.APPROVED, "node/n0", approved_at=ago(seconds=600))
+                ),
+            ),
         ),
     )
 
@@ -185,7 +223,13 @@ def unavailable_node_counts_once() -> tuple[str, Snapshot]:
         Snapshot(
             now=NOW,
             nodes=(Node("n0", ready=False, unschedulable=True), *nodes(9, prefix="m")),
-            limits=(MaintenanceLimit("node", uid="uid-node", spec={"limit": 20, "policies": ["NotReady", "Unschedulable"]}),),
+            limits=(
+                MaintenanceLimit(
+                    "node",
+                    uid="uid-node",
+                    spec={"limit": 20, "policies": ["NotReady", "Unschedulable"]},
+                ),
+            ),
             requests=(request("mr-b", "m0", created=ago(minutes=20)), request("mr-c", "m1")),
         ),
     )
@@ -223,11 +267,18 @@ def drain_timeout_expires_and_uncordons() -> tuple[str, Snapshot]:
         "Expired (DrainTimeout) naming the pod, no further eviction, node uncordoned.",
         Snapshot(
             now=NOW,
-            nodes=(Node("n0", unschedulable=True, annotations={CORDONED_BY: "mr-a"}), *nodes(3, prefix="m")),
+            nodes=(
+                Node("n0", unschedulable=True, annotations={CORDONED_BY: "mr-a"}),
+                *nodes(3, prefix="m"),
+            ),
             pods=(app_pod("api-1", "n0", "api"),),
             pdbs=(pdb("api", "api", allowed=0),),
             limits=(limit("node", limit=50, drain={"timeoutSeconds": 900}),),
-            requests=(request("mr-a", "n0", status=active(S.PREPARING, "node/n0", since=ago(seconds=900))),),
+            requests=(
+                request(
+                    "mr-a", "n0", status=active(S.PREPARING, "node/n0", since=ago(seconds=900))
+                ),
+            ),
         ),
     )
 
@@ -245,7 +296,10 @@ def volume_detach_then_approve() -> tuple[str, Snapshot]:
                 Node("n1", unschedulable=True, annotations={CORDONED_BY: "mr-b"}),
                 *nodes(2, prefix="m"),
             ),
-            volume_attachments=(VolumeAttachment("csi-0", "n0"), VolumeAttachment("csi-1", "n1", attached=False)),
+            volume_attachments=(
+                VolumeAttachment("csi-0", "n0"),
+                VolumeAttachment("csi-1", "n1", attached=False),
+            ),
             limits=(
                 limit(
                     "node",
@@ -255,8 +309,12 @@ def volume_detach_then_approve() -> tuple[str, Snapshot]:
                 ),
             ),
             requests=(
-                request("mr-a", "n0", status=active(S.PREPARING, "node/n0", drained_at=ago(seconds=60))),
-                request("mr-b", "n1", status=active(S.PREPARING, "node/n1", drained_at=ago(seconds=60))),
+                request(
+                    "mr-a", "n0", status=active(S.PREPARING, "node/n0", drained_at=ago(seconds=60))
+                ),
+                request(
+                    "mr-b", "n1", status=active(S.PREPARING, "node/n1", drained_at=ago(seconds=60))
+                ),
             ),
         ),
     )
@@ -277,7 +335,9 @@ def withdrawn_and_deleted_requests_release_cordons() -> tuple[str, Snapshot]:
                 Node("n3"),
             ),
             limits=(limit("node", limit=50, drain={}),),
-            requests=(request("mr-a", "n0", state="Completed", status=active(S.PREPARING, "node/n0")),),
+            requests=(
+                request("mr-a", "n0", state="Completed", status=active(S.PREPARING, "node/n0")),
+            ),
         ),
     )
 
@@ -374,7 +434,11 @@ def busy_target_queues() -> tuple[str, Snapshot]:
             nodes=nodes(4),
             limits=(limit("node", limit=100),),
             requests=(
-                request("mr-first", "n0", status=active(S.APPROVED, "node/n0", approved_at=ago(seconds=30))),
+                request(
+                    "mr-first",
+                    "n0",
+                    status=active(S.APPROVED, "node/n0", approved_at=ago(seconds=30)),
+                ),
                 request("mr-second", "n0"),
                 request("mr-other", "n1"),
             ),

@@ -27,7 +27,9 @@ def test_there_are_enough_cases() -> None:
 @pytest.mark.parametrize(
     "path",
     [
-        pytest.param(p, id=p.stem, marks=[pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[p.stem])])
+        pytest.param(
+            p, id=p.stem, marks=[pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[p.stem])]
+        )
         if p.stem in KNOWN_BUGS
         else pytest.param(p, id=p.stem)
         for p in CASES
@@ -45,4 +47,7 @@ def test_case_files_match_their_builders(name: str) -> None:
     recorded = json.loads(path.read_text(encoding="utf-8"))
     built = json.loads(json.dumps(build(name)))
     # The expected plan is what test_replay checks; here only the inputs must agree.
-    assert (recorded["description"], recorded["snapshot"]) == (built["description"], built["snapshot"])
+    assert (recorded["description"], recorded["snapshot"]) == (
+        built["description"],
+        built["snapshot"],
+    )

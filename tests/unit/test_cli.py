@@ -41,7 +41,12 @@ def test_json_output_is_stable_and_complete() -> None:
     document = json.loads(out)
     assert document["kind"] == "RepairmanPlan" and document["version"] == 1
     assert {d["action"] for d in document["decisions"]} >= {
-        "UpdateRequestStatus", "Cordon", "Evict", "Uncordon", "DeleteRequest", "UpdateLimitStatus",
+        "UpdateRequestStatus",
+        "Cordon",
+        "Evict",
+        "Uncordon",
+        "DeleteRequest",
+        "UpdateLimitStatus",
     }
     states = {r["name"]: r["state"] for r in document["requests"]}
     assert states["mr-fw-a09"] == "Expired"
@@ -66,7 +71,9 @@ def test_errors_are_one_line_with_exit_code_2(tmp_path: Path) -> None:
     code, _, err = run("--snapshot", str(tmp_path / "missing.json"))
     assert code == 2 and err.strip().endswith("no such file") and len(err.strip().splitlines()) == 1
     bad = tmp_path / "bad.json"
-    bad.write_text('{"kind": "RepairmanSnapshot", "version": 1, "now": "2026-11-25T12:00:00Z", "nodes": [{}]}')
+    bad.write_text(
+        '{"kind": "RepairmanSnapshot", "version": 1, "now": "2026-11-25T12:00:00Z", "nodes": [{}]}'
+    )
     code, _, err = run("--snapshot", str(bad))
     assert code == 2 and "$.nodes[0].name: required" in err and "Traceback" not in err
     code, _, err = run("--snapshot", str(bad), "--at", "noon")

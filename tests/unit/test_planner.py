@@ -141,7 +141,9 @@ def test_drain_timeout_expires_and_uncordons() -> None:
         pods=(app_pod("web-1", "n0", "web"),),
         pdbs=(pdb("web", "web", allowed=0),),
         limits=(DRAINING_LIMIT,),
-        requests=(request("mr-a", "n0", status=active(S.PREPARING, "node/n0", since=ago(seconds=600))),),
+        requests=(
+            request("mr-a", "n0", status=active(S.PREPARING, "node/n0", since=ago(seconds=600))),
+        ),
     )
     result = plan(snap)
     assert kinds(result)[:2] == ["UpdateRequestStatus", "Uncordon"]
@@ -158,14 +160,26 @@ def test_approved_timeout_and_in_progress_timeout() -> None:
             Node("n1", unschedulable=True, annotations={CORDONED_BY: "mr-b"}),
             *nodes(2, prefix="m"),
         ),
-        limits=(limit("node", limit=50, cordon=True, approvedTimeoutSeconds=60, inProgressTimeoutSeconds=120),),
+        limits=(
+            limit(
+                "node",
+                limit=50,
+                cordon=True,
+                approvedTimeoutSeconds=60,
+                inProgressTimeoutSeconds=120,
+            ),
+        ),
         requests=(
-            request("mr-a", "n0", status=active(S.APPROVED, "node/n0", approved_at=ago(seconds=60))),
+            request(
+                "mr-a", "n0", status=active(S.APPROVED, "node/n0", approved_at=ago(seconds=60))
+            ),
             request(
                 "mr-b",
                 "n1",
                 state="InProgress",
-                status=active(S.IN_PROGRESS, "node/n1", approved_at=ago(hours=1), started_at=ago(seconds=119)),
+                status=active(
+                    S.IN_PROGRESS, "node/n1", approved_at=ago(hours=1), started_at=ago(seconds=119)
+                ),
             ),
         ),
     )
@@ -216,7 +230,9 @@ def test_admin_cordoned_node_is_never_uncordoned() -> None:
     done = apply(done, plan(done))
     done = attrs.evolve(
         done,
-        requests=tuple(attrs.evolve(r, spec={**r.spec, "state": "Completed"}) for r in done.requests),
+        requests=tuple(
+            attrs.evolve(r, spec={**r.spec, "state": "Completed"}) for r in done.requests
+        ),
     )
     final = plan(done)
     assert final.explanation("mr-a").state is S.COMPLETED
@@ -226,13 +242,18 @@ def test_admin_cordoned_node_is_never_uncordoned() -> None:
 def test_cordon_of_a_finished_request_is_taken_over() -> None:
     snap = Snapshot(
         now=NOW,
-        nodes=(Node("n0", unschedulable=True, annotations={CORDONED_BY: "mr-old"}), *nodes(3, prefix="m")),
+        nodes=(
+            Node("n0", unschedulable=True, annotations={CORDONED_BY: "mr-old"}),
+            *nodes(3, prefix="m"),
+        ),
         limits=(limit("node", limit=50, cordon=True),),
         requests=(
             request(
                 "mr-old",
                 "n0",
-                status=RequestStatus(state=S.COMPLETED, target="node/n0", finished_at=ago(minutes=1)),
+                status=RequestStatus(
+                    state=S.COMPLETED, target="node/n0", finished_at=ago(minutes=1)
+                ),
             ),
             request("mr-new", "n0"),
         ),
@@ -346,7 +367,13 @@ def test_fail_closed_without_a_valid_limit() -> None:
         nodes=(Node("a0", labels={"zone": "a"}), Node("b0", labels={"zone": "b"})),
         limits=(
             limit("node", limit=100),
-            limit("zone-a", type="node", limit=100, selector={"matchLabels": {"zone": "a"}}, soakSeconds="x"),
+            limit(
+                "zone-a",
+                type="node",
+                limit=100,
+                selector={"matchLabels": {"zone": "a"}},
+                soakSeconds="x",
+            ),
         ),
         workloads=(Workload(TargetType.DEPLOYMENT, "shop", "web"),),
         requests=(
@@ -369,7 +396,10 @@ def test_spec_changed_after_admission_is_ignored() -> None:
         limits=(limit("node", limit=50),),
         requests=(
             request(
-                "mr-a", "n3", state="InProgress", status=active(S.IN_PROGRESS, "node/n0", started_at=ago(minutes=1))
+                "mr-a",
+                "n3",
+                state="InProgress",
+                status=active(S.IN_PROGRESS, "node/n0", started_at=ago(minutes=1)),
             ),
         ),
     )
@@ -398,7 +428,10 @@ def test_ttl_deletes_finished_requests() -> None:
         now=NOW,
         nodes=nodes(1),
         limits=(limit("node", limit=50, ttlSecondsAfterFinished=100),),
-        requests=(request("mr-a", "n0", status=finished), request("mr-b", "n0", status=attrs.evolve(finished, finished_at=ago(seconds=99)))),
+        requests=(
+            request("mr-a", "n0", status=finished),
+            request("mr-b", "n0", status=attrs.evolve(finished, finished_at=ago(seconds=99))),
+        ),
     )
     result = plan(snap)
     assert [d.request for d in result.decisions if isinstance(d, DeleteRequest)] == ["mr-a"]

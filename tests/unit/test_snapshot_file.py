@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from policy.model import Snapshot
 from policy.snapshot_format import FORMAT_VERSION, KIND, dump
 from runner.snapshot_file import SnapshotFileError, read_snapshot, write_snapshot
 from tests.helpers import NOW
-from policy.model import Snapshot
 
 
 def minimal() -> dict[str, Any]:
@@ -66,19 +66,41 @@ def test_not_utf8_and_not_json(tmp_path: Path) -> None:
         ({"now": "2026-11-25T12:00:00"}, "$.now: '2026-11-25T12:00:00' has no time zone offset"),
         ({"nodes": {}}, "$.nodes: must be a list, not an object"),
         ({"nodes": [{"name": "a"}, {"labels": {}}]}, "$.nodes[1].name: required"),
-        ({"nodes": [{"name": "a", "labels": {"zone": 1}}]}, "$.nodes[0].labels['zone']: must be a string"),
+        (
+            {"nodes": [{"name": "a", "labels": {"zone": 1}}]},
+            "$.nodes[0].labels['zone']: must be a string",
+        ),
         ({"nodes": [{"name": "a", "ready": "yes"}]}, "$.nodes[0].ready: must be true or false"),
         ({"pods": [{"namespace": "ns", "name": "p"}]}, "$.pods[0].node: required"),
-        ({"pdbs": [{"namespace": "ns", "name": "b", "disruptionsAllowed": "1"}]},
-         "$.pdbs[0].disruptionsAllowed: must be an integer"),
-        ({"pdbs": [{"namespace": "ns", "name": "b", "selector": {"matchExpressions": [{"key": "a"}]}}]},
-         "$.pdbs[0].selector.matchExpressions[0].operator: required"),
+        (
+            {"pdbs": [{"namespace": "ns", "name": "b", "disruptionsAllowed": "1"}]},
+            "$.pdbs[0].disruptionsAllowed: must be an integer",
+        ),
+        (
+            {
+                "pdbs": [
+                    {
+                        "namespace": "ns",
+                        "name": "b",
+                        "selector": {"matchExpressions": [{"key": "a"}]},
+                    }
+                ]
+            },
+            "$.pdbs[0].selector.matchExpressions[0].operator: required",
+        ),
         ({"workloads": [{"kind": "node", "namespace": "a", "name": "b"}]}, "$.workloads[0].kind"),
-        ({"requests": [{"name": "r", "status": {"state": "Done"}}]},
-         "$.requests[0].status.state: 'Done' is not one of"),
-        ({"requests": [{"name": "r", "status": {"approvedAt": 5}}]},
-         "$.requests[0].status.approvedAt: must be an RFC 3339 timestamp"),
-        ({"limits": [{"name": "l", "status": {"active": [1]}}]}, "$.limits[0].status.active[0]: must be a string"),
+        (
+            {"requests": [{"name": "r", "status": {"state": "Done"}}]},
+            "$.requests[0].status.state: 'Done' is not one of",
+        ),
+        (
+            {"requests": [{"name": "r", "status": {"approvedAt": 5}}]},
+            "$.requests[0].status.approvedAt: must be an RFC 3339 timestamp",
+        ),
+        (
+            {"limits": [{"name": "l", "status": {"active": [1]}}]},
+            "$.limits[0].status.active[0]: must be a string",
+        ),
         ([], "$: must be an object, not a list"),
     ],
 )

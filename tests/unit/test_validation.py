@@ -108,10 +108,14 @@ GOOD_LIMIT = {"type": "node", "limit": 10}
         ({"policies": "NotReady"}, "spec.policies"),
         ({"policies": ["NotReady", "Cordoned"]}, "spec.policies[1]"),
         ({"selector": {"matchLabels": {"zone": 3}}}, "spec.selector.matchLabels[zone]"),
-        ({"selector": {"matchExpressions": [{"key": "z", "operator": "Near"}]}},
-         "spec.selector.matchExpressions[0].operator"),
-        ({"selector": {"matchExpressions": [{"key": "z", "operator": "In", "values": []}]}},
-         "spec.selector.matchExpressions[0].values"),
+        (
+            {"selector": {"matchExpressions": [{"key": "z", "operator": "Near"}]}},
+            "spec.selector.matchExpressions[0].operator",
+        ),
+        (
+            {"selector": {"matchExpressions": [{"key": "z", "operator": "In", "values": []}]}},
+            "spec.selector.matchExpressions[0].values",
+        ),
         ({"cordon": "yes"}, "spec.cordon"),
         ({"drain": {"timeoutSeconds": 0}}, "spec.drain.timeoutSeconds"),
         ({"drain": {"force": 1}}, "spec.drain.force"),
@@ -125,12 +129,19 @@ GOOD_LIMIT = {"type": "node", "limit": 10}
         ({"windows": {}}, "spec.windows"),
         ({"windows": [{"start": "25:00", "end": "02:00"}]}, "spec.windows[0].start"),
         ({"windows": [{"start": "01:00", "end": "2am"}]}, "spec.windows[0].end"),
-        ({"windows": [{"start": "01:00", "end": "02:00", "days": ["Funday"]}]}, "spec.windows[0].days[0]"),
+        (
+            {"windows": [{"start": "01:00", "end": "02:00", "days": ["Funday"]}]},
+            "spec.windows[0].days[0]",
+        ),
         ({"windows": [{"start": "01:00", "end": "02:00", "days": []}]}, "spec.windows[0].days"),
-        ({"windows": [{"start": "01:00", "end": "02:00", "timeZone": "Mars/Base"}]},
-         "spec.windows[0].timeZone"),
-        ({"windows": [{"start": "01:00", "end": "02:00", "timeZone": "../../etc/passwd"}]},
-         "spec.windows[0].timeZone"),
+        (
+            {"windows": [{"start": "01:00", "end": "02:00", "timeZone": "Mars/Base"}]},
+            "spec.windows[0].timeZone",
+        ),
+        (
+            {"windows": [{"start": "01:00", "end": "02:00", "timeZone": "../../etc/passwd"}]},
+            "spec.windows[0].timeZone",
+        ),
     ],
 )
 def test_limit_field_errors(change: dict[str, Any], field: str) -> None:
@@ -143,7 +154,12 @@ def test_limit_field_errors(change: dict[str, Any], field: str) -> None:
 def test_invalid_limit_keeps_what_it_governs() -> None:
     result = parse_limit_spec(
         "zone-a",
-        {"type": "node", "limit": 10, "selector": {"matchLabels": {"zone": "a"}}, "soakSeconds": -1},
+        {
+            "type": "node",
+            "limit": 10,
+            "selector": {"matchLabels": {"zone": "a"}},
+            "soakSeconds": -1,
+        },
     )
     assert isinstance(result, InvalidLimit)
     assert result.governs(TargetType.NODE, {"zone": "a"})

@@ -16,7 +16,11 @@ ALL = frozenset(range(7))
 
 
 def utc(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=UTC) if "+" not in text else datetime.fromisoformat(text)
+    return (
+        datetime.fromisoformat(text).replace(tzinfo=UTC)
+        if "+" not in text
+        else datetime.fromisoformat(text)
+    )
 
 
 def window(days: frozenset[int], start: str, end: str, zone: str = "UTC") -> Window:
@@ -60,13 +64,29 @@ FRIDAY_NIGHT_WRAP = window(frozenset({FRI}), "22:00", "02:00")
         (window(ALL, "18:00", "24:00"), "2026-11-26T00:00:00", False),
         # Spring forward in Berlin: 2026-03-29 02:00 CET jumps to 03:00 CEST.
         (window(frozenset({SUN}), "02:00", "04:00", "Europe/Berlin"), "2026-03-29T00:59:59", False),
-        (window(frozenset({SUN}), "02:00", "04:00", "Europe/Berlin"), "2026-03-29T01:00:00", True),  # 03:00 CEST
+        (
+            window(frozenset({SUN}), "02:00", "04:00", "Europe/Berlin"),
+            "2026-03-29T01:00:00",
+            True,
+        ),  # 03:00 CEST
         (window(frozenset({SUN}), "02:00", "04:00", "Europe/Berlin"), "2026-03-29T01:59:59", True),
         (window(frozenset({SUN}), "02:00", "04:00", "Europe/Berlin"), "2026-03-29T02:00:00", False),
         # Fall back: 2026-10-25 03:00 CEST goes back to 02:00 CET; 02:30 happens twice.
-        (window(frozenset({SUN}), "02:00", "03:00", "Europe/Berlin"), "2026-10-25T00:30:00", True),  # 02:30 CEST
-        (window(frozenset({SUN}), "02:00", "03:00", "Europe/Berlin"), "2026-10-25T01:30:00", True),  # 02:30 CET
-        (window(frozenset({SUN}), "02:00", "03:00", "Europe/Berlin"), "2026-10-25T02:00:00", False),  # 03:00 CET
+        (
+            window(frozenset({SUN}), "02:00", "03:00", "Europe/Berlin"),
+            "2026-10-25T00:30:00",
+            True,
+        ),  # 02:30 CEST
+        (
+            window(frozenset({SUN}), "02:00", "03:00", "Europe/Berlin"),
+            "2026-10-25T01:30:00",
+            True,
+        ),  # 02:30 CET
+        (
+            window(frozenset({SUN}), "02:00", "03:00", "Europe/Berlin"),
+            "2026-10-25T02:00:00",
+            False,
+        ),  # 03:00 CET
         # Another hemisphere and a half-hour zone.
         (window(ALL, "09:00", "17:00", "Asia/Kolkata"), "2026-11-25T03:30:00", True),
         (window(ALL, "09:00", "17:00", "Asia/Kolkata"), "2026-11-25T03:29:00", False),
@@ -88,7 +108,11 @@ def test_contains(win: Window, instant: str, inside: bool) -> None:
         # Sunday after: next Saturday.
         (WEEKEND_NIGHTS_BERLIN, "2026-11-29T10:00:00", "2026-12-05T00:00:00"),
         # Start inside the spring-forward gap opens at the first instant after it.
-        (window(frozenset({SUN}), "02:30", "04:00", "Europe/Berlin"), "2026-03-28T12:00:00", "2026-03-29T01:30:00"),
+        (
+            window(frozenset({SUN}), "02:30", "04:00", "Europe/Berlin"),
+            "2026-03-28T12:00:00",
+            "2026-03-29T01:30:00",
+        ),
         # Wrapping window, asked on Saturday afternoon: next Friday 22:00.
         (FRIDAY_NIGHT_WRAP, "2026-11-28T12:00:00", "2026-12-04T22:00:00"),
     ],
@@ -99,8 +123,18 @@ def test_next_opening(win: Window, instant: str, opens: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "minutes"),
-    [("00:00", 0), ("01:30", 90), ("23:59", 1439), ("24:00", 1440), ("24:01", None),
-     ("25:00", None), ("1:30", None), ("12:60", None), ("ab:cd", None), ("12-30", None)],
+    [
+        ("00:00", 0),
+        ("01:30", 90),
+        ("23:59", 1439),
+        ("24:00", 1440),
+        ("24:01", None),
+        ("25:00", None),
+        ("1:30", None),
+        ("12:60", None),
+        ("ab:cd", None),
+        ("12-30", None),
+    ],
 )
 def test_parse_clock(text: str, minutes: int | None) -> None:
     assert parse_clock(text) == minutes
