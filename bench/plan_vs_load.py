@@ -2,8 +2,9 @@
 
 For the base size (5,000 nodes, 1,000 requests, 30,000 pods on the nodes that matter,
 2,000 PDBs) and for every count grown 10x, it writes the synthetic snapshot to a JSON
-file and, in one fresh process per size, times (median of 5) loading it the way the
-runner does (read, parse, build the snapshot) and `plan` on the loaded snapshot, with
+file and, in fresh processes (3 per size, the median one reported), times (median of
+5) loading it the way the runner does (read, parse, build the snapshot) and `plan` on
+the loaded snapshot, with a fixed PYTHONHASHSEED so dict layouts repeat, and with
 the garbage collector set up as the runner does (runner/memory.py).
 Targets (issue 2): plan/load < 1 at the base size; plan time at 10x at most 12x the
 base. Prints a table; with --json FILE, also writes the figures.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -70,7 +72,8 @@ def measure(scale: int, repeat: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--scale", type=int, action="append", help="1 and 10 by default")
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=5, help="timings per process")
+    parser.add_argument("--processes", type=int, default=3, help="fresh processes per size")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -80,10 +83,18 @@ def main() -> None:
     rows = []
     for scale in args.scale or [1, 10]:
         worker = [sys.executable, "-m", "bench.plan_vs_load", "--worker", str(scale)]
-        out = subprocess.run(
-            [*worker, "--repeat", str(args.repeat)], check=True, capture_output=True, text=True
-        )
-        rows.append(json.loads(out.stdout))
+        runs = []
+        for _ in range(args.processes):
+            out = subprocess.run(
+                [*worker, "--repeat", str(args.repeat)],
+                check=True,
+                capture_output=True,
+                text=True,
+                env={**os.environ, "PYTHONHASHSEED": "0"},
+            )
+            runs.append(json.loads(out.stdout))
+        # The run with the median plan time, so its load time is from the same process.
+        rows.append(sorted(runs, key=lambda run: run["plan_s"])[len(runs) // 2])
     columns = (*COLUMNS, "plan_over_load", "decisions")
     print(" ".join(f"{c:>14}" for c in columns))
     for row in rows:

@@ -111,8 +111,10 @@ def synthetic(
     ]
     pod_list = []
     nodes_that_matter = [node_list[i].name for i in targets]
+    per_node = -(-pods // len(nodes_that_matter))
     for i in range(pods):
-        node = nodes_that_matter[i % len(nodes_that_matter)]
+        # Node by node, as the runner lists them (one fieldSelector=spec.nodeName each).
+        node = nodes_that_matter[i // per_node]
         namespace = f"team-{rng.randrange(namespaces):05d}"
         app = f"app-{rng.randrange(APPS_PER_NAMESPACE)}"
         pod_list.append(

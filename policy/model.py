@@ -171,9 +171,11 @@ class PodDisruptionBudget:
     current_healthy: int = 0
     desired_healthy: int = 0
     expected_pods: int = 0
+    key: str = attrs.field(init=False, eq=False, repr=False)
+    """`namespace/name`, computed once: budgets are looked up by it many times a pass."""
 
-    @property
-    def key(self) -> str:
+    @key.default
+    def _key(self) -> str:
         return f"{self.namespace}/{self.name}"
 
     @property

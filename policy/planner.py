@@ -168,8 +168,7 @@ class _Planner:
         self.window_cache: dict[str, WindowClosed | None] = {}
         self.governing_cache: dict[Target, tuple[list[LimitSpec], list[InvalidLimit]]] = {}
         self.behaviour_cache: dict[Target, Behaviour] = {}
-        # Per node limit: the nodes it governs and those unavailable by its policies.
-        self.governed_nodes: dict[str, set[str]] = {}
+        # Per node limit: the nodes unavailable by its policies.
         self.unavailable: dict[str, dict[str, str]] = {}
         self.ledger = self._open_ledger()
 
@@ -244,31 +243,31 @@ class _Planner:
     def _open_ledger(self) -> Ledger:
         node_limits = [spec for spec in self.valid_limits if spec.type is TargetType.NODE]
         users: dict[str, dict[str, str]] = {spec.name: {} for spec in self.valid_limits}
+        population = dict.fromkeys((spec.name for spec in node_limits), 0)
         for spec in node_limits:
             self.unavailable[spec.name] = {}
-            self.governed_nodes[spec.name] = set()
         for node in self.snapshot.nodes:
             for spec in node_limits:
                 if not spec.governs(TargetType.NODE, node.labels):
                     continue
-                self.governed_nodes[spec.name].add(node.name)
+                population[spec.name] += 1
+                if not spec.policies:
+                    continue
                 why = self._unavailability(spec, node)
                 if why is not None:
                     users[spec.name][node.name] = self.unavailable[spec.name][node.name] = why
         usage: dict[str, LimitUsage] = {}
         for spec in self.valid_limits:
-            if spec.type is TargetType.NODE:
-                population = len(self.governed_nodes[spec.name])
-            else:
-                population = sum(
+            if spec.type is not TargetType.NODE:
+                population[spec.name] = sum(
                     1
                     for w in self.snapshot.workloads
                     if w.kind is spec.type and spec.governs(spec.type, w.labels)
                 )
             usage[spec.name] = LimitUsage(
                 spec=spec,
-                population=population,
-                allowed=spec.allowed(population),
+                population=population[spec.name],
+                allowed=spec.allowed(population[spec.name]),
                 users=users[spec.name],
                 last_admission=None,
             )
@@ -847,7 +846,9 @@ class _Planner:
             usage = self.ledger.usage[spec.name]
             unavailable = dict(self.unavailable.get(spec.name, {}))
             # Only nodes we cordoned or uncordoned in this plan can have changed.
-            for name in self.touched_nodes & self.governed_nodes.get(spec.name, set()):
+            for name in sorted(self.touched_nodes) if spec.type is TargetType.NODE else ():
+                if not spec.governs(TargetType.NODE, self.nodes[name].labels):
+                    continue
                 why = self._unavailability(spec, self.nodes[name])
                 if why is None:
                     unavailable.pop(name, None)
