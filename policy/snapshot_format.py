@@ -30,6 +30,7 @@ from policy.model import (
     VolumeAttachment,
     Workload,
 )
+from policy.validation import json_type
 
 KIND = "RepairmanSnapshot"
 FORMAT_VERSION = 1
@@ -194,7 +195,7 @@ class _Fields:
 
     def __init__(self, value: Any, path: str) -> None:
         if not isinstance(value, Mapping):
-            raise SnapshotFormatError(path, f"must be an object, not {_kind(value)}")
+            raise SnapshotFormatError(path, f"must be an object, not {json_type(value)}")
         self.obj = value
         self.path = path
 
@@ -213,7 +214,7 @@ class _Fields:
         if value is None:
             return default
         if not isinstance(value, str):
-            raise SnapshotFormatError(self.at(key), f"must be a string, not {_kind(value)}")
+            raise SnapshotFormatError(self.at(key), f"must be a string, not {json_type(value)}")
         return value
 
     def opt_text(self, key: str) -> str | None:
@@ -224,7 +225,9 @@ class _Fields:
         if value is None:
             return default
         if not isinstance(value, bool):
-            raise SnapshotFormatError(self.at(key), f"must be true or false, not {_kind(value)}")
+            raise SnapshotFormatError(
+                self.at(key), f"must be true or false, not {json_type(value)}"
+            )
         return value
 
     def integer(self, key: str, default: int) -> int:
@@ -236,7 +239,7 @@ class _Fields:
         if value is None:
             return None
         if not isinstance(value, int) or isinstance(value, bool):
-            raise SnapshotFormatError(self.at(key), f"must be an integer, not {_kind(value)}")
+            raise SnapshotFormatError(self.at(key), f"must be an integer, not {json_type(value)}")
         return value
 
     def instant(self, key: str, *, required: bool = False) -> datetime | None:
@@ -250,11 +253,11 @@ class _Fields:
         if value is None:
             return {}
         if not isinstance(value, Mapping):
-            raise SnapshotFormatError(self.at(key), f"must be an object, not {_kind(value)}")
+            raise SnapshotFormatError(self.at(key), f"must be an object, not {json_type(value)}")
         for name, item in value.items():
             if not isinstance(item, str):
                 raise SnapshotFormatError(
-                    f"{self.at(key)}[{name!r}]", f"must be a string, not {_kind(item)}"
+                    f"{self.at(key)}[{name!r}]", f"must be a string, not {json_type(item)}"
                 )
         return dict(value)
 
@@ -263,11 +266,11 @@ class _Fields:
         if value is None:
             return ()
         if not isinstance(value, list):
-            raise SnapshotFormatError(self.at(key), f"must be a list, not {_kind(value)}")
+            raise SnapshotFormatError(self.at(key), f"must be a list, not {json_type(value)}")
         for index, item in enumerate(value):
             if not isinstance(item, str):
                 raise SnapshotFormatError(
-                    f"{self.at(key)}[{index}]", f"must be a string, not {_kind(item)}"
+                    f"{self.at(key)}[{index}]", f"must be a string, not {json_type(item)}"
                 )
         return tuple(value)
 
@@ -280,27 +283,13 @@ class _Fields:
         if value is None:
             return ()
         if not isinstance(value, list):
-            raise SnapshotFormatError(self.at(key), f"must be a list, not {_kind(value)}")
+            raise SnapshotFormatError(self.at(key), f"must be a list, not {json_type(value)}")
         return tuple(read(_Fields(item, f"{self.at(key)}[{i}]")) for i, item in enumerate(value))
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    return "an object"
 
 
 def _parse_time(value: Any, path: str) -> datetime:
     if not isinstance(value, str):
-        raise SnapshotFormatError(path, f"must be an RFC 3339 timestamp, not {_kind(value)}")
+        raise SnapshotFormatError(path, f"must be an RFC 3339 timestamp, not {json_type(value)}")
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:

@@ -187,7 +187,7 @@ def parse_request_spec(spec: Any) -> RequestSpec | FieldError:
 
 def _request_spec(spec: Any) -> RequestSpec:
     if not isinstance(spec, Mapping):
-        raise Invalid("spec", f"must be an object, not {_json_type(spec)}")
+        raise Invalid("spec", f"must be an object, not {json_type(spec)}")
     raw_type = _required_str(spec, "type", "spec.type")
     target_type = TARGET_TYPES.get(raw_type)
     if target_type is None:
@@ -248,7 +248,7 @@ def parse_limit_spec(name: str, spec: Any) -> LimitSpec | InvalidLimit:
 
 def _limit_spec(name: str, spec: Any, partial: dict[str, Any]) -> LimitSpec:
     if not isinstance(spec, Mapping):
-        raise Invalid("spec", f"must be an object, not {_json_type(spec)}")
+        raise Invalid("spec", f"must be an object, not {json_type(spec)}")
     raw_type = _optional(spec, "type", str, "spec.type", "a string")
     if raw_type:
         try:
@@ -312,7 +312,7 @@ def _policies(raw: Any, target_type: TargetType) -> frozenset[str]:
     if raw is None:
         return frozenset()
     if not isinstance(raw, list):
-        raise Invalid("spec.policies", f"must be a list, not {_json_type(raw)}")
+        raise Invalid("spec.policies", f"must be a list, not {json_type(raw)}")
     policies = set()
     for index, item in enumerate(raw):
         if item not in NodePolicy.ALL:
@@ -328,7 +328,7 @@ def _drain(raw: Any) -> DrainSpec | None:
         return None
     path = "spec.drain"
     if not isinstance(raw, Mapping):
-        raise Invalid(path, f"must be an object, not {_json_type(raw)}")
+        raise Invalid(path, f"must be an object, not {json_type(raw)}")
     return DrainSpec(
         timeout_seconds=_positive(raw, "timeoutSeconds", 900, path),
         grace_period_seconds=_non_negative(raw, "gracePeriodSeconds", 0, path),
@@ -348,7 +348,7 @@ def _infra_drain(raw: Any) -> InfraDrainSpec | None:
         return None
     path = "spec.infraDrain"
     if not isinstance(raw, Mapping):
-        raise Invalid(path, f"must be an object, not {_json_type(raw)}")
+        raise Invalid(path, f"must be an object, not {json_type(raw)}")
     wait = _optional(
         raw, "waitForVolumeDetach", bool, f"{path}.waitForVolumeDetach", "true or false"
     )
@@ -363,13 +363,13 @@ def _windows(raw: Any) -> tuple[Window, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
-        raise Invalid("spec.windows", f"must be a list, not {_json_type(raw)}")
+        raise Invalid("spec.windows", f"must be a list, not {json_type(raw)}")
     return tuple(_window(item, f"spec.windows[{index}]") for index, item in enumerate(raw))
 
 
 def _window(raw: Any, path: str) -> Window:
     if not isinstance(raw, Mapping):
-        raise Invalid(path, f"must be an object, not {_json_type(raw)}")
+        raise Invalid(path, f"must be an object, not {json_type(raw)}")
     raw_days = raw.get("days")
     if raw_days is None:
         days = frozenset(range(7))
@@ -404,7 +404,8 @@ def _zone_exists(name: str) -> bool:
         return False
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: a directory of the database ("America") or a name too long for a path.
         return False
     return True
 
@@ -413,10 +414,10 @@ def _selector(raw: Any, path: str) -> LabelSelector | None:
     if raw is None:
         return None
     if not isinstance(raw, Mapping):
-        raise Invalid(path, f"must be an object, not {_json_type(raw)}")
+        raise Invalid(path, f"must be an object, not {json_type(raw)}")
     match_labels = raw.get("matchLabels") or {}
     if not isinstance(match_labels, Mapping):
-        raise Invalid(f"{path}.matchLabels", f"must be an object, not {_json_type(match_labels)}")
+        raise Invalid(f"{path}.matchLabels", f"must be an object, not {json_type(match_labels)}")
     for key, value in match_labels.items():
         if not isinstance(value, str) or not _LABEL_NAME.match(value) or len(value) > 63:
             raise Invalid(f"{path}.matchLabels[{key}]", f"{value!r} is not a label value")
@@ -427,7 +428,7 @@ def _selector(raw: Any, path: str) -> LabelSelector | None:
     for index, item in enumerate(raw_expressions):
         item_path = f"{path}.matchExpressions[{index}]"
         if not isinstance(item, Mapping):
-            raise Invalid(item_path, f"must be an object, not {_json_type(item)}")
+            raise Invalid(item_path, f"must be an object, not {json_type(item)}")
         key = item.get("key")
         if not isinstance(key, str) or not key:
             raise Invalid(f"{item_path}.key", "must be a non-empty string")
@@ -450,7 +451,8 @@ def _selector(raw: Any, path: str) -> LabelSelector | None:
 # --- field readers --------------------------------------------------------------------
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """How an error names a JSON value's type: 'a string', 'null', 'an object'."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -469,7 +471,7 @@ def _required_str(obj: JsonObject, key: str, path: str) -> str:
     if value is None or value == "":
         raise Invalid(path, "is required")
     if not isinstance(value, str):
-        raise Invalid(path, f"must be a string, not {_json_type(value)}")
+        raise Invalid(path, f"must be a string, not {json_type(value)}")
     return value
 
 
@@ -478,7 +480,7 @@ def _optional(obj: JsonObject, key: str, kind: type, path: str, expected: str) -
     if value is None:
         return None
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-        raise Invalid(path, f"must be {expected}, not {_json_type(value)}")
+        raise Invalid(path, f"must be {expected}, not {json_type(value)}")
     return value
 
 
@@ -497,7 +499,7 @@ def _int(
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool):
-        raise Invalid(path, f"must be an integer, not {_json_type(value)}")
+        raise Invalid(path, f"must be an integer, not {json_type(value)}")
     if not minimum <= value <= maximum:
         raise Invalid(path, f"{value} is outside {minimum}..{maximum}")
     return value

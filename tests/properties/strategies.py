@@ -164,7 +164,7 @@ def window_specs() -> st.SearchStrategy[dict[str, Any]]:
                 max_size=3,
             ),
             "timeZone": st.sampled_from(
-                ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata"]
+                ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "America", "Mars/X"]
             ),
         },
     )

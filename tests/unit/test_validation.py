@@ -142,6 +142,14 @@ GOOD_LIMIT = {"type": "node", "limit": 10}
             {"windows": [{"start": "01:00", "end": "02:00", "timeZone": "../../etc/passwd"}]},
             "spec.windows[0].timeZone",
         ),
+        (
+            {"windows": [{"start": "01:00", "end": "02:00", "timeZone": "America"}]},
+            "spec.windows[0].timeZone",
+        ),
+        (
+            {"windows": [{"start": "01:00", "end": "02:00", "timeZone": "x" * 300}]},
+            "spec.windows[0].timeZone",
+        ),
     ],
 )
 def test_limit_field_errors(change: dict[str, Any], field: str) -> None:
