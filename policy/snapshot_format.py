@@ -440,7 +440,7 @@ def load(document: Any) -> Snapshot:
         )
     now = f.instant("now", required=True)
     assert now is not None
-    return Snapshot(
+    snapshot = Snapshot(
         now=now,
         nodes=f.items("nodes", _node),
         pods=f.items("pods", _pod),
@@ -450,3 +450,19 @@ def load(document: Any) -> Snapshot:
         limits=f.items("limits", _limit),
         requests=f.items("requests", _request),
     )
+    _unique("nodes", [n.name for n in snapshot.nodes])
+    _unique("pods", [p.key for p in snapshot.pods])
+    _unique("pdbs", [b.key for b in snapshot.pdbs])
+    _unique("workloads", [f"{w.kind.value}/{w.key}" for w in snapshot.workloads])
+    _unique("limits", [m.name for m in snapshot.limits])
+    _unique("requests", [r.name for r in snapshot.requests])
+    return snapshot
+
+
+def _unique(field: str, names: list[str]) -> None:
+    """The API server never holds two objects of one name; neither may a recording."""
+    seen: set[str] = set()
+    for index, name in enumerate(names):
+        if name in seen:
+            raise SnapshotFormatError(f"$.{field}[{index}]", f"a second object named {name!r}")
+        seen.add(name)

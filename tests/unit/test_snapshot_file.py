@@ -102,6 +102,8 @@ def test_not_utf8_and_not_json(tmp_path: Path) -> None:
             "$.limits[0].status.active[0]: must be a string",
         ),
         ([], "$: must be an object, not a list"),
+        ({"nodes": [{"name": "a"}, {"name": "a"}]}, "$.nodes[1]: a second object named 'a'"),
+        ({"requests": [{"name": "r"}, {"name": "q"}, {"name": "r"}]}, "$.requests[2]: a second"),
     ],
 )
 def test_errors_name_the_json_path(tmp_path: Path, change: Any, where: str) -> None:
