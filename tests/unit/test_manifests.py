@@ -1,0 +1,107 @@
+"""The manifests in k8s/, checked offline against a current Kubernetes schema.
+
+Covers: every object in k8s/ (CRDs, RBAC, namespace, CronJob) validates strictly
+against the latest schema kubernetes-validate ships (the CronJob stays batch/v1 although
+the 1.20 test API server only serves batch/v1beta1); kustomization.yaml lists every
+manifest; the CronJob pod meets the restricted Pod Security Standard and cannot
+overlap itself; the CRDs' printer columns and defaults agree with DESIGN and with the
+policy's defaults. That the API server accepts them is tests/integration/test_crds.py.
+"""
+
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from policy import validation
+
+K8S = Path(__file__).parents[2] / "k8s"
+MANIFESTS = sorted(
+    p for p in K8S.rglob("*.yaml") if p.parent.name != "examples" and p.name != "kustomization.yaml"
+)
+
+
+def documents(path: Path) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
+
+
+def crd(plural: str) -> dict[str, Any]:
+    return documents(K8S / "crds" / f"{plural}.yaml")[0]
+
+
+@pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: str(p.relative_to(K8S)))
+def test_manifest_is_valid_for_a_current_kubernetes(path: Path) -> None:
+    for document in documents(path):
+        kubernetes_validate.validate(document, kubernetes_validate.latest_version(), strict=True)
+
+
+def test_kustomization_lists_every_manifest() -> None:
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    assert sorted(kustomization["resources"]) == sorted(str(p.relative_to(K8S)) for p in MANIFESTS)
+
+
+def test_cronjob_is_restricted_and_never_overlaps() -> None:
+    (cronjob,) = documents(K8S / "cronjob.yaml")
+    assert cronjob["apiVersion"] == "batch/v1"
+    spec = cronjob["spec"]
+    assert spec["schedule"] == "* * * * *"
+    assert spec["concurrencyPolicy"] == "Forbid"
+    assert spec["jobTemplate"]["spec"]["activeDeadlineSeconds"] < 60
+    pod = spec["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "repairman-runner"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] != 0
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    for container in pod["containers"]:
+        context = container["securityContext"]
+        assert context["allowPrivilegeEscalation"] is False
+        assert context["readOnlyRootFilesystem"] is True
+        assert context["capabilities"]["drop"] == ["ALL"]
+        assert "add" not in context["capabilities"]
+        assert container["resources"]["limits"]["memory"]
+
+
+def test_printer_columns_follow_the_design() -> None:
+    columns = crd("maintenancerequests")["spec"]["versions"][0]["additionalPrinterColumns"]
+    shown = [c["name"] for c in columns if c.get("priority", 0) == 0]
+    assert shown == ["Target", "Type", "Requester", "State", "Reason", "Age"]
+    names = crd("maintenancerequests")["spec"]["names"]
+    assert names["shortNames"] == ["mr"]
+    assert crd("maintenancelimits")["spec"]["names"]["shortNames"] == ["ml"]
+
+
+def test_crd_defaults_are_the_policy_defaults() -> None:
+    spec = crd("maintenancelimits")["spec"]["versions"][0]["schema"]["openAPIV3Schema"][
+        "properties"
+    ]["spec"]
+    fields = spec["properties"]
+    assert fields["approvedTimeoutSeconds"]["default"] == validation.DEFAULT_APPROVED_TIMEOUT
+    assert fields["inProgressTimeoutSeconds"]["default"] == validation.DEFAULT_IN_PROGRESS_TIMEOUT
+    assert fields["ttlSecondsAfterFinished"]["default"] == validation.DEFAULT_TTL
+    drain = validation.DrainSpec()
+    assert fields["drain"]["properties"]["timeoutSeconds"]["default"] == drain.timeout_seconds
+    assert (
+        fields["drain"]["properties"]["gracePeriodSeconds"]["default"] == drain.grace_period_seconds
+    )
+    infra = validation.InfraDrainSpec()
+    assert fields["infraDrain"]["properties"]["timeoutSeconds"]["default"] == infra.timeout_seconds
+    assert (
+        fields["infraDrain"]["properties"]["waitForVolumeDetach"]["default"]
+        is infra.wait_for_volume_detach
+    )
+    request = crd("maintenancerequests")["spec"]["versions"][0]["schema"]["openAPIV3Schema"][
+        "properties"
+    ]["spec"]
+    assert request["properties"]["state"]["default"] == "Pending"
+    assert request["properties"]["type"]["enum"] == [t.value for t in validation.TargetType]
+
+
+def test_crds_carry_the_approval_annotation_and_a_status_subresource() -> None:
+    for plural in ("maintenancerequests", "maintenancelimits"):
+        definition = crd(plural)
+        annotation = definition["metadata"]["annotations"]["api-approved.kubernetes.io"]
+        assert annotation.startswith("unapproved")
+        assert definition["spec"]["scope"] == "Cluster"
+        assert definition["spec"]["versions"][0]["subresources"] == {"status": {}}
