@@ -67,6 +67,15 @@ class ControlPlane:
         return client.ApiClient(configuration)
 
 
+def running(pid: int) -> bool:
+    """Alive and not a zombie waiting to be reaped."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 def install(plane: ControlPlane) -> None:
     """`kubectl apply -k k8s/`, as far as a 1.20 API server can take it.
 
@@ -129,6 +138,8 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
     finally:
         kubelet.stop()
         subprocess.run([str(SCRIPT), "down", "--dir", str(directory)], check=False)
+        left = [name for name, pid in state["pids"].items() if running(pid)]
+        assert not left, f"still running after `control-plane down`: {left}"
 
 
 @pytest.fixture
