@@ -72,7 +72,8 @@ def _selector(selector: LabelSelector | None) -> dict[str, Any] | None:
     }
 
 
-def _request_status(status: RequestStatus) -> dict[str, Any]:
+def request_status_json(status: RequestStatus) -> dict[str, Any]:
+    """A request's status as the CRD (and this format) spell it."""
     return {
         "state": status.state.value if status.state else None,
         "reason": status.reason,
@@ -89,7 +90,8 @@ def _request_status(status: RequestStatus) -> dict[str, Any]:
     }
 
 
-def _limit_status(status: LimitStatus) -> dict[str, Any]:
+def limit_status_json(status: LimitStatus) -> dict[str, Any]:
+    """A limit's status as the CRD (and this format) spell it."""
     return {
         "limit": status.allowed,
         "inUse": status.in_use,
@@ -168,7 +170,7 @@ def dump(snapshot: Snapshot) -> dict[str, Any]:
                 "resourceVersion": m.resource_version,
                 "generation": m.generation,
                 "spec": m.spec,
-                "status": _limit_status(m.status),
+                "status": limit_status_json(m.status),
             }
             for m in snapshot.limits
         ],
@@ -180,7 +182,7 @@ def dump(snapshot: Snapshot) -> dict[str, Any]:
                 "generation": r.generation,
                 "creationTimestamp": _ts(r.creation_timestamp),
                 "spec": r.spec,
-                "status": _request_status(r.status),
+                "status": request_status_json(r.status),
             }
             for r in snapshot.requests
         ],

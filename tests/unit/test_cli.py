@@ -2,7 +2,8 @@
 
 Covers: `runner --plan --snapshot` on the shipped example (table and JSON), `--at`,
 bad usage, unreadable and malformed snapshot files, and that the shipped example is
-what examples/make_cluster.py writes. Online mode arrives with the runner issue.
+what examples/make_cluster.py writes, and the one-line errors of online mode without a
+cluster. Online passes against a real cluster are in tests/integration/test_runner.py.
 """
 
 import json
@@ -65,9 +66,23 @@ def test_at_moves_the_clock() -> None:
     assert states["mr-os-c04"]["reason"] == "LimitReached"
 
 
+def test_unreachable_cluster_fails_the_pass_with_exit_code_1(tmp_path: Path) -> None:
+    config = tmp_path / "kubeconfig"
+    config.write_text(
+        "apiVersion: v1\nkind: Config\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "users: [{name: u, user: {token: x}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n"
+    )
+    code, out, err = run("--plan", "--kubeconfig", str(config))
+    assert code == 1 and out == ""
+    assert err.startswith("error: cannot reach the API server at https://127.0.0.1:1")
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_errors_are_one_line_with_exit_code_2(tmp_path: Path) -> None:
-    code, out, err = run("--plan")
-    assert code == 2 and out == "" and "--snapshot FILE" in err
+    code, out, err = run("--plan", "--kubeconfig", str(tmp_path / "nope"))
+    assert code == 2 and out == "" and "no usable cluster credentials" in err
     code, _, err = run("--snapshot", str(tmp_path / "missing.json"))
     assert code == 2 and err.strip().endswith("no such file") and len(err.strip().splitlines()) == 1
     bad = tmp_path / "bad.json"

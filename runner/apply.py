@@ -1,0 +1,241 @@
+"""Turn a Plan into API calls: the only place where decisions touch the cluster.
+
+Every write first checks whether it is already done (a second pass on an unchanged
+cluster writes nothing) and is guarded against concurrent change: request status
+writes carry the resourceVersion the plan was made from (409 means someone else moved
+first: that request's remaining decisions are skipped, the next pass sees the new
+state); cordons and uncordons re-read the node and patch with its resourceVersion;
+evictions carry the pod's uid. Decisions of one request run in plan order and stop at
+the first failure. Each applied decision becomes one JSON log line; transitions and
+node changes also become Kubernetes Events.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime
+from typing import Any, assert_never
+
+import attrs
+
+from policy.decisions import (
+    Cordon,
+    Decision,
+    DeleteRequest,
+    Evict,
+    Plan,
+    Uncordon,
+    UpdateLimitStatus,
+    UpdateRequestStatus,
+)
+from policy.model import CORDONED_BY, Snapshot
+from policy.snapshot_format import limit_status_json, request_status_json
+from runner.kube import Kube, KubeError
+from runner.read import GROUP_PATH
+
+MERGE = "application/merge-patch+json"
+EVENT_NAMESPACE = "default"  # where events about cluster-scoped objects live
+
+
+@attrs.frozen
+class Outcome:
+    decision: Decision
+    result: str
+    """done | already-done | skipped | blocked | failed"""
+    detail: str = ""
+
+
+def _chain(decision: Decision) -> str:
+    match decision:
+        case UpdateLimitStatus():
+            return f"limit/{decision.limit}"
+        case UpdateRequestStatus() | Cordon() | Uncordon() | Evict() | DeleteRequest():
+            return decision.request
+        case _:
+            assert_never(decision)
+
+
+class Applier:
+    def __init__(self, kube: Kube, snapshot: Snapshot, *, policy_version: str) -> None:
+        self.kube = kube
+        self.policy_version = policy_version
+        self.request_versions = {r.name: r.resource_version for r in snapshot.requests}
+        self.request_uids = {r.name: r.uid for r in snapshot.requests}
+
+    def apply(self, plan: Plan) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        stopped: set[str] = set()
+        for decision in plan.decisions:
+            chain = _chain(decision)
+            if chain in stopped:
+                outcomes.append(
+                    Outcome(decision, "skipped", "an earlier decision of this request failed")
+                )
+                continue
+            try:
+                outcome = self._apply(decision)
+            except KubeError as error:
+                outcome = Outcome(decision, "failed", str(error))
+            if outcome.result == "failed":
+                stopped.add(chain)
+            outcomes.append(outcome)
+        return outcomes
+
+    def _apply(self, decision: Decision) -> Outcome:
+        match decision:
+            case UpdateRequestStatus():
+                return self._request_status(decision)
+            case Cordon():
+                return self._node(decision, cordon=True)
+            case Uncordon():
+                return self._node(decision, cordon=False)
+            case Evict():
+                return self._evict(decision)
+            case DeleteRequest():
+                return self._delete(decision)
+            case UpdateLimitStatus():
+                path = f"{GROUP_PATH}/maintenancelimits/{decision.limit}/status"
+                self.kube.request(
+                    "PATCH",
+                    path,
+                    body={"status": limit_status_json(decision.status)},
+                    content_type=MERGE,
+                )
+                return Outcome(decision, "done")
+            case _:
+                assert_never(decision)
+
+    def _request_status(self, decision: UpdateRequestStatus) -> Outcome:
+        path = f"{GROUP_PATH}/maintenancerequests/{decision.request}/status"
+        version = self.request_versions.get(decision.request, "")
+        body = {
+            "metadata": {"resourceVersion": version},
+            "status": request_status_json(decision.status),
+        }
+        try:
+            written = self.kube.request("PATCH", path, body=body, content_type=MERGE)
+        except KubeError as error:
+            if error.status == 409:
+                return Outcome(decision, "failed", "changed since it was read; next pass")
+            if error.status == 404:
+                return Outcome(decision, "failed", "deleted since it was read")
+            raise
+        self.request_versions[decision.request] = written["metadata"]["resourceVersion"]
+        if decision.transition:
+            self._event(
+                kind="MaintenanceRequest",
+                name=decision.request,
+                uid=self.request_uids.get(decision.request, ""),
+                reason=decision.status.reason,
+                message=decision.status.message,
+            )
+        return Outcome(decision, "done")
+
+    def _node(self, decision: Cordon | Uncordon, *, cordon: bool) -> Outcome:
+        path = f"/api/v1/nodes/{decision.node}"
+        for _attempt in range(2):
+            node = self.kube.request("GET", path)
+            annotations = node["metadata"].get("annotations") or {}
+            unschedulable = bool(node.get("spec", {}).get("unschedulable"))
+            owner = annotations.get(CORDONED_BY)
+            if cordon:
+                if unschedulable and owner == decision.request:
+                    return Outcome(decision, "already-done")
+                body: dict[str, Any] = {
+                    "metadata": {"annotations": {CORDONED_BY: decision.request}},
+                    "spec": {"unschedulable": True},
+                }
+            else:
+                if owner != decision.request:
+                    return Outcome(decision, "already-done", f"annotation names {owner!r}")
+                body = {"metadata": {"annotations": {CORDONED_BY: None}}}
+                if unschedulable:
+                    body["spec"] = {"unschedulable": False}
+            body["metadata"]["resourceVersion"] = node["metadata"]["resourceVersion"]
+            try:
+                self.kube.request("PATCH", path, body=body, content_type=MERGE)
+            except KubeError as error:
+                if error.status == 409:
+                    continue  # the node changed (a heartbeat, an admin): look again
+                raise
+            self._event(
+                kind="Node",
+                name=decision.node,
+                uid=node["metadata"].get("uid", ""),
+                reason="Cordoned" if cordon else "Uncordoned",
+                message=f"{'' if cordon else 'un'}cordoned by repairman for {decision.request}",
+                api_version="v1",
+            )
+            return Outcome(decision, "done")
+        return Outcome(decision, "failed", "the node kept changing; next pass")
+
+    def _evict(self, decision: Evict) -> Outcome:
+        path = f"/api/v1/namespaces/{decision.namespace}/pods/{decision.pod}/eviction"
+        options: dict[str, Any] = {"preconditions": {"uid": decision.uid}}
+        if decision.grace_period_seconds is not None:
+            options["gracePeriodSeconds"] = decision.grace_period_seconds
+        body = {
+            "apiVersion": self.policy_version,
+            "kind": "Eviction",
+            "metadata": {"name": decision.pod, "namespace": decision.namespace},
+            "deleteOptions": options,
+        }
+        try:
+            self.kube.request("POST", path, body=body)
+        except KubeError as error:
+            if error.status == 404:
+                return Outcome(decision, "already-done", "the pod is gone")
+            if error.status == 409:
+                return Outcome(decision, "already-done", "the pod was replaced")
+            if error.status == 429:
+                return Outcome(decision, "blocked", f"a PodDisruptionBudget refused it: {error}")
+            if error.status == 500:
+                return Outcome(decision, "blocked", f"misconfigured PodDisruptionBudgets: {error}")
+            raise
+        return Outcome(decision, "done")
+
+    def _delete(self, decision: DeleteRequest) -> Outcome:
+        path = f"{GROUP_PATH}/maintenancerequests/{decision.request}"
+        try:
+            self.kube.request(
+                "DELETE",
+                path,
+                body={
+                    "kind": "DeleteOptions",
+                    "apiVersion": "v1",
+                    "preconditions": {"uid": decision.uid},
+                },
+            )
+        except KubeError as error:
+            if error.status in (404, 409):
+                return Outcome(decision, "already-done")
+            raise
+        return Outcome(decision, "done")
+
+    def _event(
+        self,
+        *,
+        kind: str,
+        name: str,
+        uid: str,
+        reason: str,
+        message: str,
+        api_version: str = "repairman.k8s.io/v1",
+    ) -> None:
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{name}.", "namespace": EVENT_NAMESPACE},
+            "involvedObject": {"kind": kind, "name": name, "uid": uid, "apiVersion": api_version},
+            "reason": reason or "Updated",
+            "message": message[:1024],
+            "type": "Warning" if reason.endswith("Timeout") else "Normal",
+            "source": {"component": "repairman-runner"},
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        # Events are for humans; a lost one must not fail the pass.
+        with contextlib.suppress(KubeError):
+            self.kube.request("POST", f"/api/v1/namespaces/{EVENT_NAMESPACE}/events", body=event)

@@ -1,0 +1,198 @@
+"""A small raw-JSON Kubernetes API client for the runner.
+
+The official `kubernetes` package is used for what it does well — reading a
+kubeconfig (contexts, exec plugins, client certificates) or the in-cluster service
+account — and nothing else: requests go through urllib3 and responses stay JSON,
+because deserializing tens of thousands of pods into models costs more than the whole
+plan. Errors become `KubeError`s whose message is one line naming the verb, the
+resource and what to do about it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+from collections.abc import Iterator, Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+import attrs
+import urllib3
+
+JSON = dict[str, Any]
+PAGE_SIZE = 500
+
+
+class KubeError(Exception):
+    """An API call that failed; `str()` is one line for humans."""
+
+    def __init__(self, message: str, *, status: int = 0, reason: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+class ConfigError(KubeError):
+    """No usable credentials or cluster address."""
+
+
+class Unreachable(KubeError):
+    """The API server did not answer."""
+
+
+def _resource_of(path: str) -> tuple[str, bool]:
+    """'/api/v1/namespaces/ns/pods/x/eviction' -> ('pods/eviction', False); a collection
+    path gives True (for messages: GET on a collection is the verb list)."""
+    parts = [p for p in path.split("?", 1)[0].split("/") if p]
+    if parts[:1] == ["api"]:
+        parts = parts[2:]
+    elif parts[:1] == ["apis"]:
+        parts = parts[3:]
+    if parts[:1] == ["namespaces"] and len(parts) > 2:
+        parts = parts[2:]
+    if not parts:
+        return path, False
+    resource = parts[0]
+    if len(parts) >= 3:
+        resource += f"/{parts[2]}"
+    return resource, len(parts) == 1
+
+
+_VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+
+
+@attrs.define
+class Kube:
+    server: str
+    pool: urllib3.PoolManager
+    headers: dict[str, str]
+    discovered: dict[str, bool] = attrs.field(factory=dict)
+    writes: int = 0
+    """Mutating requests answered (the idempotence tests count them)."""
+
+    @classmethod
+    def connect(cls, *, kubeconfig: str | None = None, context: str | None = None) -> Kube:
+        # Loaded only to talk to a cluster: offline planning never pays its 0.3 s import.
+        from kubernetes import client, config  # noqa: PLC0415
+        from kubernetes.config.config_exception import ConfigException  # noqa: PLC0415
+
+        configuration = client.Configuration()
+        try:
+            if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+                config.load_incluster_config(client_configuration=configuration)
+            else:
+                config.load_kube_config(
+                    config_file=kubeconfig, context=context, client_configuration=configuration
+                )
+        except (ConfigException, OSError, TypeError, ValueError) as error:
+            where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+            raise ConfigError(f"no usable cluster credentials in {where}: {error}") from None
+        headers = {"Accept": "application/json", "User-Agent": "repairman-runner"}
+        token = configuration.api_key.get("authorization") or configuration.api_key.get(
+            "BearerToken"
+        )
+        if token:
+            prefix = configuration.api_key_prefix.get("authorization", "")
+            headers["Authorization"] = (
+                token if token.startswith("Bearer") else f"{prefix or 'Bearer'} {token}"
+            )
+        context_ssl = ssl.create_default_context(cafile=configuration.ssl_ca_cert or None)
+        if not configuration.verify_ssl:
+            context_ssl.check_hostname = False
+            context_ssl.verify_mode = ssl.CERT_NONE
+        if configuration.cert_file:
+            context_ssl.load_cert_chain(configuration.cert_file, configuration.key_file)
+        pool = urllib3.PoolManager(
+            ssl_context=context_ssl,
+            timeout=urllib3.Timeout(connect=5.0, read=30.0),
+            retries=False,
+            maxsize=4,
+        )
+        return cls(server=configuration.host.rstrip("/"), pool=pool, headers=headers)
+
+    # --- requests -------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str | int] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> JSON:
+        url = self.server + path
+        if query:
+            url += "?" + urlencode(query)
+        headers = dict(self.headers)
+        data = None
+        if body is not None:
+            headers["Content-Type"] = content_type
+            data = json.dumps(body).encode()
+        try:
+            response = self.pool.request(method, url, body=data, headers=headers)
+        except urllib3.exceptions.HTTPError as error:
+            raise Unreachable(f"cannot reach the API server at {self.server}: {error}") from None
+        if method != "GET":
+            self.writes += 1
+        if response.status >= 400:
+            raise self._error(method, path, response)
+        if not response.data:
+            return {}
+        parsed: JSON = json.loads(response.data)
+        return parsed
+
+    def _error(self, method: str, path: str, response: urllib3.BaseHTTPResponse) -> KubeError:
+        try:
+            status: JSON = json.loads(response.data)
+        except ValueError:
+            status = {}
+        message = status.get("message") or response.reason or ""
+        resource, collection = _resource_of(path)
+        verb = "list" if method == "GET" and collection else _VERBS.get(method, method.lower())
+        if response.status == 401:
+            text = f"unauthorized: the cluster refused the credentials ({message})"
+        elif response.status == 403:
+            text = f"forbidden: {verb} {resource}: {message}"
+        else:
+            text = f"{verb} {resource}: {response.status} {status.get('reason', '')}: {message}"
+        return KubeError(text, status=response.status, reason=str(status.get("reason", "")))
+
+    def list(self, path: str, *, query: Mapping[str, str] | None = None) -> Iterator[JSON]:
+        """All items of a collection, page by page; starts over if a page expires (410)."""
+        for _attempt in range(3):
+            items: list[JSON] = []
+            token = ""
+            try:
+                while True:
+                    page_query: dict[str, str | int] = {**(query or {}), "limit": PAGE_SIZE}
+                    if token:
+                        page_query["continue"] = token
+                    page = self.request("GET", path, query=page_query)
+                    items.extend(page.get("items") or [])
+                    token = (page.get("metadata") or {}).get("continue") or ""
+                    if not token:
+                        break
+            except KubeError as error:
+                if error.status == 410:
+                    continue
+                raise
+            yield from items
+            return
+        raise KubeError(
+            f"list {_resource_of(path)[0]}: the list kept changing (410 three times)", status=410
+        )
+
+    def served(self, group_version: str) -> bool:
+        """Does the API server serve this group/version (e.g. 'policy/v1')?"""
+        if group_version not in self.discovered:
+            path = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
+            try:
+                self.request("GET", path)
+                self.discovered[group_version] = True
+            except KubeError as error:
+                if error.status != 404:
+                    raise
+                self.discovered[group_version] = False
+        return self.discovered[group_version]

@@ -1,0 +1,257 @@
+"""Read one snapshot of the cluster from the API, raw JSON straight into policy types.
+
+Shapes are typed once here (TypedDicts would add nothing the converters below do not
+say) and converted into the snapshot's frozen classes; the policy never sees a dict
+from the API, except the authored `spec` of requests and limits, which it judges.
+Pods are read only for the nodes that matter (targets of active and waiting node
+requests), one `fieldSelector=spec.nodeName=...` list each. Missing CRDs, missing
+permissions and an unreachable server are `KubeError`s with one clear line.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from policy.model import (
+    LabelSelector,
+    LabelSelectorRequirement,
+    LimitStatus,
+    MaintenanceLimit,
+    MaintenanceRequest,
+    Node,
+    Pod,
+    PodDisruptionBudget,
+    RequestState,
+    RequestStatus,
+    Snapshot,
+    TargetType,
+    VolumeAttachment,
+    Workload,
+)
+from policy.validation import Target, parse_request_spec
+from runner.kube import JSON, Kube, KubeError
+
+GROUP_PATH = "/apis/repairman.k8s.io/v1"
+STATES = {state.value: state for state in RequestState}
+WORKLOAD_PATHS = {
+    TargetType.DEPLOYMENT: "/apis/apps/v1/deployments",
+    TargetType.STATEFULSET: "/apis/apps/v1/statefulsets",
+    TargetType.DAEMONSET: "/apis/apps/v1/daemonsets",
+}
+
+
+def policy_version(kube: Kube) -> str:
+    """policy/v1 when served (1.21+), else policy/v1beta1."""
+    return "policy/v1" if kube.served("policy/v1") else "policy/v1beta1"
+
+
+def _time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _labels(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _int(value: Any, default: int | None = None) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def node_of(raw: JSON) -> Node:
+    meta, spec, status = raw.get("metadata", {}), raw.get("spec", {}), raw.get("status", {})
+    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+    return Node(
+        name=meta["name"],
+        labels=_labels(meta.get("labels")),
+        annotations=_labels(meta.get("annotations")),
+        unschedulable=bool(spec.get("unschedulable")),
+        ready=bool(ready and ready.get("status") == "True"),
+        ready_since=_time(ready.get("lastTransitionTime")) if ready else None,
+    )
+
+
+def pod_of(raw: JSON) -> Pod:
+    meta, spec, status = raw.get("metadata", {}), raw.get("spec", {}), raw.get("status", {})
+    owner = next((o for o in meta.get("ownerReferences") or [] if o.get("controller")), None)
+    conditions = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
+    return Pod(
+        namespace=meta.get("namespace", ""),
+        name=meta["name"],
+        uid=meta.get("uid", ""),
+        node=spec.get("nodeName", ""),
+        labels=_labels(meta.get("labels")),
+        owner_kind=owner.get("kind") if owner else None,
+        owner_name=owner.get("name") if owner else None,
+        mirror="kubernetes.io/config.mirror" in (meta.get("annotations") or {}),
+        phase=status.get("phase") or "Pending",
+        deletion_timestamp=_time(meta.get("deletionTimestamp")),
+        empty_dir=any("emptyDir" in v for v in spec.get("volumes") or []),
+        ready=conditions.get("Ready") == "True",
+        termination_grace_period_seconds=_int(spec.get("terminationGracePeriodSeconds")),
+    )
+
+
+def selector_of(raw: Any) -> LabelSelector:
+    raw = raw if isinstance(raw, dict) else {}
+    return LabelSelector(
+        _labels(raw.get("matchLabels")),
+        tuple(
+            LabelSelectorRequirement(
+                str(e.get("key", "")), str(e.get("operator", "")), tuple(e.get("values") or ())
+            )
+            for e in raw.get("matchExpressions") or []
+        ),
+    )
+
+
+def pdb_of(raw: JSON, version: str) -> PodDisruptionBudget:
+    meta, spec, status = raw.get("metadata", {}), raw.get("spec", {}), raw.get("status") or {}
+    selector = spec.get("selector")
+    empty = not selector or (
+        not selector.get("matchLabels") and not selector.get("matchExpressions")
+    )
+    return PodDisruptionBudget(
+        namespace=meta.get("namespace", ""),
+        name=meta["name"],
+        # policy/v1beta1: an empty selector selects nothing; policy/v1: everything.
+        selector=None
+        if selector is None or (empty and version == "policy/v1beta1")
+        else selector_of(selector),
+        disruptions_allowed=_int(status.get("disruptionsAllowed"), 0) or 0,
+        generation=_int(meta.get("generation"), 1) or 1,
+        observed_generation=_int(status.get("observedGeneration")),
+        current_healthy=_int(status.get("currentHealthy"), 0) or 0,
+        desired_healthy=_int(status.get("desiredHealthy"), 0) or 0,
+        expected_pods=_int(status.get("expectedPods"), 0) or 0,
+    )
+
+
+def request_of(raw: JSON) -> MaintenanceRequest:
+    meta, status = raw.get("metadata", {}), raw.get("status") or {}
+    return MaintenanceRequest(
+        name=meta["name"],
+        uid=meta.get("uid", ""),
+        resource_version=meta.get("resourceVersion", ""),
+        generation=_int(meta.get("generation"), 1) or 1,
+        creation_timestamp=_time(meta.get("creationTimestamp")),
+        spec=raw.get("spec") if "spec" in raw else {},
+        status=RequestStatus(
+            # An unknown state written by someone else is treated as never seen: the
+            # request goes through admission again (fail closed).
+            state=STATES.get(status.get("state")),
+            reason=str(status.get("reason") or ""),
+            message=str(status.get("message") or ""),
+            target=status.get("target") if isinstance(status.get("target"), str) else None,
+            preparing_since=_time(status.get("preparingSince")),
+            drained_at=_time(status.get("drainedAt")),
+            detached_at=_time(status.get("detachedAt")),
+            approved_at=_time(status.get("approvedAt")),
+            started_at=_time(status.get("startedAt")),
+            completed_at=_time(status.get("completedAt")),
+            finished_at=_time(status.get("finishedAt")),
+            observed_generation=_int(status.get("observedGeneration")),
+        ),
+    )
+
+
+def limit_of(raw: JSON) -> MaintenanceLimit:
+    meta, status = raw.get("metadata", {}), raw.get("status") or {}
+    active = status.get("active")
+    return MaintenanceLimit(
+        name=meta["name"],
+        uid=meta.get("uid", ""),
+        resource_version=meta.get("resourceVersion", ""),
+        generation=_int(meta.get("generation"), 1) or 1,
+        spec=raw.get("spec") if "spec" in raw else {},
+        status=LimitStatus(
+            allowed=_int(status.get("limit")),
+            in_use=_int(status.get("inUse")),
+            unavailable=_labels(status.get("unavailable")),
+            active=tuple(str(a) for a in active) if isinstance(active, list) else (),
+            last_admission_at=_time(status.get("lastAdmissionAt")),
+            message=str(status.get("message") or ""),
+        ),
+    )
+
+
+def _repairman(kube: Kube, plural: str) -> list[JSON]:
+    try:
+        return list(kube.list(f"{GROUP_PATH}/{plural}"))
+    except KubeError as error:
+        if error.status == 404:
+            raise KubeError(
+                f"the {plural}.repairman.k8s.io CRD is not installed: run kubectl apply -k k8s/",
+                status=404,
+            ) from None
+        raise
+
+
+def nodes_that_matter(requests: list[MaintenanceRequest], nodes: set[str]) -> list[str]:
+    """Nodes whose pods the plan may look at: targets of unfinished node requests."""
+    wanted = set()
+    for request in requests:
+        state = request.status.state
+        if state is not None and state.terminal:
+            continue
+        target = Target.from_key(request.status.target or "")
+        if target is None:
+            spec = parse_request_spec(request.spec)
+            target = getattr(spec, "target", None)
+        if target is not None and target.type is TargetType.NODE and target.name in nodes:
+            wanted.add(target.name)
+    return sorted(wanted)
+
+
+def read_cluster(kube: Kube, *, now: datetime) -> Snapshot:
+    requests = [request_of(r) for r in _repairman(kube, "maintenancerequests")]
+    limits = [limit_of(m) for m in _repairman(kube, "maintenancelimits")]
+    nodes = [node_of(n) for n in kube.list("/api/v1/nodes")]
+    version = policy_version(kube)
+    pdbs = [pdb_of(b, version) for b in kube.list(f"/apis/{version}/poddisruptionbudgets")]
+    attachments = [
+        VolumeAttachment(
+            name=a["metadata"]["name"],
+            node=(a.get("spec") or {}).get("nodeName", ""),
+            attached=bool((a.get("status") or {}).get("attached")),
+        )
+        for a in kube.list("/apis/storage.k8s.io/v1/volumeattachments")
+    ]
+    pods = [
+        pod_of(p)
+        for node in nodes_that_matter(requests, {n.name for n in nodes})
+        for p in kube.list("/api/v1/pods", query={"fieldSelector": f"spec.nodeName={node}"})
+    ]
+    kinds = set()
+    for request in requests:
+        kind = request.spec.get("type") if isinstance(request.spec, dict) else None
+        if kind in ("deployment", "statefulset", "daemonset"):
+            kinds.add(TargetType(kind))
+    workloads = [
+        Workload(
+            kind=kind,
+            namespace=w["metadata"].get("namespace", ""),
+            name=w["metadata"]["name"],
+            labels=_labels(w["metadata"].get("labels")),
+        )
+        for kind in sorted(kinds, key=lambda k: k.value)
+        for w in kube.list(WORKLOAD_PATHS[kind])
+    ]
+    return Snapshot(
+        now=now,
+        nodes=tuple(nodes),
+        pods=tuple(pods),
+        pdbs=tuple(pdbs),
+        volume_attachments=tuple(attachments),
+        workloads=tuple(workloads),
+        limits=tuple(limits),
+        requests=tuple(requests),
+    )
