@@ -306,7 +306,31 @@ class _Planner:
                     how = f"soaking after {request.name}"
                     for spec in valid:
                         usage[spec.name].users.setdefault(target.name, how)
+        self._count_commits(usage)
         return ledger
+
+    def _count_commits(self, usage: dict[str, LimitUsage]) -> None:
+        """Admissions another runner committed to a limit but has not yet written.
+
+        The runner commits an admission by writing the governing limits' status (with
+        a resourceVersion precondition) before the request's own status. A waiting
+        request named in a limit's `status.active` was admitted by a pass that may
+        still be writing (or died): its target keeps the slot, so no other pass can
+        give it away meanwhile.
+        """
+        for limit in self.snapshot.limits:
+            spec_usage = usage.get(limit.name)
+            if spec_usage is None:
+                continue
+            for name in limit.status.active:
+                request = self.by_name.get(name)
+                if request is None or request.status.state not in (None, S.PENDING):
+                    continue
+                spec = self.specs[name]
+                if not isinstance(spec, RequestSpec) or self._labels(spec.target) is None:
+                    continue
+                if spec_usage.spec in self._governing(spec.target)[0]:
+                    spec_usage.users.setdefault(spec.target.name, f"by {name} (committing)")
 
     def _spend_in_place(self, ledger: Ledger, node: str) -> None:
         for pod in self.pods_by_node.get(node, ()):

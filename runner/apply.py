@@ -28,7 +28,7 @@ from policy.decisions import (
     UpdateLimitStatus,
     UpdateRequestStatus,
 )
-from policy.model import CORDONED_BY, Snapshot
+from policy.model import CORDONED_BY, RequestState, Snapshot
 from policy.snapshot_format import limit_status_json, request_status_json
 from runner.kube import Kube, KubeError
 from runner.read import GROUP_PATH
@@ -61,15 +61,17 @@ class Applier:
         self.policy_version = policy_version
         self.request_versions = {r.name: r.resource_version for r in snapshot.requests}
         self.request_uids = {r.name: r.uid for r in snapshot.requests}
+        self.limit_versions = {m.name: m.resource_version for m in snapshot.limits}
+        self.committed: set[str] = set()
 
     def apply(self, plan: Plan) -> list[Outcome]:
         outcomes: list[Outcome] = []
-        stopped: set[str] = set()
+        stopped = self._commit_admissions(plan)
         for decision in plan.decisions:
             chain = _chain(decision)
             if chain in stopped:
                 outcomes.append(
-                    Outcome(decision, "skipped", "an earlier decision of this request failed")
+                    Outcome(decision, "skipped", "not committed or an earlier decision failed")
                 )
                 continue
             try:
@@ -80,6 +82,46 @@ class Applier:
                 stopped.add(chain)
             outcomes.append(outcome)
         return outcomes
+
+    def _commit_admissions(self, plan: Plan) -> set[str]:
+        """Write the status of every limit an admission of this plan falls under, each
+        guarded by the resourceVersion the plan was made from, before any request is
+        touched. A limit changed meanwhile (409: another runner committed first) cancels
+        the admissions under it for this pass. Returns the requests to skip."""
+        admitted = {
+            d.request
+            for d in plan.decisions
+            if isinstance(d, UpdateRequestStatus)
+            and d.previous in (None, RequestState.PENDING)
+            and d.status.state in (RequestState.PREPARING, RequestState.APPROVED)
+        }
+        cancelled: set[str] = set()
+        for decision in plan.decisions:
+            if not isinstance(decision, UpdateLimitStatus):
+                continue
+            mine = admitted & set(decision.status.active)
+            if not mine:
+                continue
+            if self._limit_status(decision) == "done":
+                self.committed.add(decision.limit)
+            else:
+                cancelled |= mine
+        return cancelled
+
+    def _limit_status(self, decision: UpdateLimitStatus) -> str:
+        path = f"{GROUP_PATH}/maintenancelimits/{decision.limit}/status"
+        body = {
+            "metadata": {"resourceVersion": self.limit_versions.get(decision.limit, "")},
+            "status": limit_status_json(decision.status),
+        }
+        try:
+            written = self.kube.request("PATCH", path, body=body, content_type=MERGE)
+        except KubeError as error:
+            if error.status in (404, 409):
+                return "conflict"
+            raise
+        self.limit_versions[decision.limit] = written["metadata"]["resourceVersion"]
+        return "done"
 
     def _apply(self, decision: Decision) -> Outcome:
         match decision:
@@ -94,14 +136,11 @@ class Applier:
             case DeleteRequest():
                 return self._delete(decision)
             case UpdateLimitStatus():
-                path = f"{GROUP_PATH}/maintenancelimits/{decision.limit}/status"
-                self.kube.request(
-                    "PATCH",
-                    path,
-                    body={"status": limit_status_json(decision.status)},
-                    content_type=MERGE,
-                )
-                return Outcome(decision, "done")
+                if decision.limit in self.committed:
+                    return Outcome(decision, "already-done", "written as the commit point")
+                if self._limit_status(decision) == "done":
+                    return Outcome(decision, "done")
+                return Outcome(decision, "skipped", "changed since it was read; next pass")
             case _:
                 assert_never(decision)
 

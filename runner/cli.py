@@ -1,14 +1,16 @@
 """The `runner` command: one pass over the cluster, a dry run, or a recorded snapshot.
 
-Exit codes: 0 the pass was done (requests may still be waiting), 1 the pass itself
-failed (the cluster unreachable, a permission missing, the CRDs not installed, a
-decision failed), 2 bad usage, configuration or input file.
+Exit codes: 0 the pass was done (requests may still be waiting, or another runner held
+the lease), 1 the pass itself failed (the cluster unreachable, a permission missing,
+the CRDs not installed, a decision failed), 2 bad usage, configuration or input file.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,10 +18,11 @@ from typing import Any
 import attrs
 import click
 
-from policy import Plan, Snapshot
+from policy import Plan, RequestState, Snapshot
 from policy import plan as make_plan
-from runner.apply import Applier
+from runner.apply import Applier, Outcome
 from runner.kube import ConfigError, Kube, KubeError
+from runner.lease import Lease
 from runner.memory import collector_paused, settle_snapshot
 from runner.read import policy_version, read_cluster
 from runner.render import decision_json, plan_json, plan_table
@@ -27,6 +30,7 @@ from runner.snapshot_file import SnapshotFileError, read_snapshot, write_snapsho
 
 EXIT_PASS_FAILED = 1
 EXIT_USAGE = 2
+PAUSE_BETWEEN_PASSES = 2.0
 
 
 def _instant(value: str | None) -> datetime | None:
@@ -41,10 +45,20 @@ def _instant(value: str | None) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
-def _log(event: str, **fields: Any) -> None:
-    """One JSON line on stderr."""
-    record = {"time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "event": event, **fields}
-    click.echo(json.dumps(record, default=str), err=True)
+@attrs.define
+class Logger:
+    """Log lines on stderr: JSON (one object a line) or text for a terminal."""
+
+    text: bool = False
+    verbose: bool = False
+
+    def __call__(self, event: str, **fields: Any) -> None:
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        if self.text:
+            details = " ".join(f"{k}={v}" for k, v in fields.items() if v not in (None, ""))
+            click.echo(f"{stamp} {event} {details}", err=True)
+        else:
+            click.echo(json.dumps({"time": stamp, "event": event, **fields}, default=str), err=True)
 
 
 def _fail(ctx: click.Context, message: str, code: int) -> None:
@@ -66,20 +80,15 @@ def _planned(snapshot: Snapshot) -> Plan:
         return make_plan(snapshot)
 
 
-kube_options = [
-    click.option(
+def with_kube_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    function = click.option("--context", "kube_context", help="The kubeconfig context to use.")(
+        function
+    )
+    return click.option(
         "--kubeconfig",
         type=click.Path(dir_okay=False),
-        help="Default: $KUBECONFIG, ~/.kube/config, or in-cluster.",
-    ),
-    click.option("--context", "kube_context", help="The kubeconfig context to use."),
-]
-
-
-def with_kube_options(function: Any) -> Any:
-    for option in reversed(kube_options):
-        function = option(function)
-    return function
+        help="Default: $KUBECONFIG, ~/.kube/config, or in-cluster inside a pod.",
+    )(function)
 
 
 def _connect(ctx: click.Context, kubeconfig: str | None, kube_context: str | None) -> Kube:
@@ -87,14 +96,6 @@ def _connect(ctx: click.Context, kubeconfig: str | None, kube_context: str | Non
         return Kube.connect(kubeconfig=kubeconfig, context=kube_context)
     except ConfigError as error:
         _fail(ctx, str(error), EXIT_USAGE)
-        raise AssertionError("unreachable") from None
-
-
-def _read(ctx: click.Context, kube: Kube) -> Snapshot:
-    try:
-        return read_cluster(kube, now=datetime.now(UTC))
-    except KubeError as error:
-        _fail(ctx, str(error), EXIT_PASS_FAILED)
         raise AssertionError("unreachable") from None
 
 
@@ -122,16 +123,46 @@ def _read(ctx: click.Context, kube: Kube) -> Snapshot:
     type=click.Choice(["table", "json"]),
     default="table",
     show_default=True,
-    help="table for people, json for tools (docs/plan-format.md).",
+    help="For --plan: table for people, json for tools (docs/plan-format.md).",
+)
+@click.option(
+    "--until-stable",
+    is_flag=True,
+    help="Repeat passes while they change something or a node is being prepared.",
+)
+@click.option(
+    "--deadline",
+    type=click.FloatRange(min=0),
+    default=50.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="With --until-stable: start no pass after this many seconds.",
+)
+@click.option(
+    "--lease-namespace",
+    default="repairman-system",
+    show_default=True,
+    help="Namespace of the Lease that keeps overlapping passes apart.",
+)
+@click.option(
+    "--log-format", type=click.Choice(["json", "text"]), default="json", show_default=True
+)
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Also log decisions that were already done or skipped."
 )
 @with_kube_options
 @click.pass_context
-def main(  # noqa: PLR0917 - click passes every option positionally-by-name
+def main(  # noqa: PLR0917 - click passes every option by name
     ctx: click.Context,
     dry_run: bool,
     snapshot: Path | None,
     at_time: str | None,
     output: str,
+    until_stable: bool,
+    deadline: float,
+    lease_namespace: str,
+    log_format: str,
+    verbose: bool,
     kubeconfig: str | None,
     kube_context: str | None,
 ) -> None:
@@ -140,6 +171,7 @@ def main(  # noqa: PLR0917 - click passes every option positionally-by-name
     \b
     Examples:
       runner                                   # one pass against the cluster
+      runner --until-stable --deadline 50      # passes until nothing moves (CronJob)
       runner --plan                            # what a pass would do; writes nothing
       runner record snapshot.json              # record the cluster for replay
       runner --plan --snapshot examples/cluster.json
@@ -163,39 +195,73 @@ def main(  # noqa: PLR0917 - click passes every option positionally-by-name
     if instant is not None:
         _fail(ctx, "--at only applies to --snapshot", EXIT_USAGE)
     kube = _connect(ctx, kubeconfig, kube_context)
-    current = _read(ctx, kube)
+    log = Logger(text=log_format == "text", verbose=verbose)
+    try:
+        if dry_run:
+            _print(_planned(read_cluster(kube, now=datetime.now(UTC))), output)
+            return
+        failed = _passes(kube, log, lease_namespace, until_stable=until_stable, deadline=deadline)
+    except KubeError as error:
+        _fail(ctx, str(error), EXIT_PASS_FAILED)
+    if failed:
+        ctx.exit(EXIT_PASS_FAILED)
+
+
+def _passes(
+    kube: Kube, log: Logger, lease_namespace: str, *, until_stable: bool, deadline: float
+) -> bool:
+    """Run one pass, or passes until stable; True when a decision failed."""
+    lease = Lease(kube, lease_namespace)
+    started = time.monotonic()
+    number = 0
+    try:
+        while True:
+            number += 1
+            held_by = lease.acquire(datetime.now(UTC))
+            if held_by is not None:
+                log("lease-held", holder=held_by, note="another pass is running; this one stops")
+                return False
+            result, outcomes, writes = _one_pass(kube, log, number)
+            failed = any(o.result == "failed" for o in outcomes)
+            preparing = any(e.state is RequestState.PREPARING for e in result.explanations)
+            if not until_stable or failed or (writes == 0 and not preparing):
+                return failed
+            if time.monotonic() - started + PAUSE_BETWEEN_PASSES >= deadline:
+                log("deadline", passes=number, seconds=round(time.monotonic() - started, 1))
+                return False
+            time.sleep(PAUSE_BETWEEN_PASSES)
+    finally:
+        lease.release()
+
+
+def _one_pass(kube: Kube, log: Logger, number: int) -> tuple[Plan, list[Outcome], int]:
+    started = time.monotonic()
+    current = read_cluster(kube, now=datetime.now(UTC))
     result = _planned(current)
-    if dry_run:
-        _print(result, output)
-        return
-    _apply(ctx, kube, current, result)
-
-
-def _apply(ctx: click.Context, kube: Kube, current: Snapshot, result: Plan) -> None:
-    started = datetime.now(UTC)
+    before = kube.writes
     outcomes = Applier(kube, current, policy_version=policy_version(kube)).apply(result)
-    failed = 0
+    writes = kube.writes - before
     for outcome in outcomes:
-        if outcome.result in ("done", "failed", "blocked"):
-            _log(
+        if log.verbose or outcome.result in ("done", "failed", "blocked"):
+            log(
                 "decision",
                 result=outcome.result,
                 detail=outcome.detail,
                 **decision_json(outcome.decision),
             )
-        failed += outcome.result == "failed"
-    waiting = sum(1 for e in result.explanations if not e.state.terminal)
-    _log(
+    states: dict[str, int] = {}
+    for explanation in result.explanations:
+        states[explanation.state.value] = states.get(explanation.state.value, 0) + 1
+    log(
         "pass",
+        number=number,
         decisions=len(result.decisions),
-        failed=failed,
-        writes=kube.writes,
-        requests=len(result.explanations),
-        unfinished=waiting,
-        seconds=round((datetime.now(UTC) - started).total_seconds(), 3),
+        failed=sum(o.result == "failed" for o in outcomes),
+        writes=writes,
+        requests=states,
+        seconds=round(time.monotonic() - started, 3),
     )
-    if failed:
-        ctx.exit(EXIT_PASS_FAILED)
+    return result, outcomes, writes
 
 
 @main.command()
@@ -207,9 +273,13 @@ def record(
 ) -> None:
     """Record the cluster as a snapshot FILE, to plan from later with --snapshot."""
     kube = _connect(ctx, kubeconfig, kube_context)
-    current = _read(ctx, kube)
+    try:
+        current = read_cluster(kube, now=datetime.now(UTC))
+    except KubeError as error:
+        _fail(ctx, str(error), EXIT_PASS_FAILED)
+        raise AssertionError("unreachable") from None
     try:
         write_snapshot(current, file)
     except OSError as error:
         _fail(ctx, f"cannot write {file}: {error.strerror}", EXIT_USAGE)
-    _log("recorded", file=str(file), nodes=len(current.nodes), requests=len(current.requests))
+    Logger()("recorded", file=str(file), nodes=len(current.nodes), requests=len(current.requests))
