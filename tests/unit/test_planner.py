@@ -26,7 +26,7 @@ from policy import (
     UpdateRequestStatus,
     plan,
 )
-from policy.model import Node, RequestStatus, TargetType, VolumeAttachment, Workload
+from policy.model import LimitStatus, Node, RequestStatus, TargetType, VolumeAttachment, Workload
 from tests.helpers import NOW, active, ago, app_pod, limit, nodes, pdb, request
 from tests.model import advance, apply, finish_terminating
 
@@ -486,3 +486,19 @@ def test_second_pass_on_an_applied_plan_repeats_nothing() -> None:
     second = plan(apply(snap, first))
     assert first.decisions
     assert not [d for d in second.decisions if d in first.decisions]
+
+
+def test_an_admission_committed_by_another_pass_keeps_its_slot() -> None:
+    # Another runner wrote mr-a into the limit's status (the commit point) but has not
+    # yet written mr-a's own status: mr-a's node is in use, and only mr-a may have it.
+    committed = attrs.evolve(limit("node", limit=25), status=LimitStatus(active=("mr-a",)))
+    snap = Snapshot(
+        now=NOW,
+        nodes=nodes(4),
+        limits=(committed,),
+        requests=(request("mr-b", "n1", priority=5), request("mr-a", "n0")),
+    )
+    result = plan(snap)
+    assert result.explanation("mr-b").reason is Reason.LIMIT_REACHED
+    assert "n0 by mr-a (committing)" in result.explanation("mr-b").message
+    assert result.explanation("mr-a").state is S.APPROVED
