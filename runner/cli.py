@@ -33,6 +33,15 @@ EXIT_USAGE = 2
 PAUSE_BETWEEN_PASSES = 2.0
 
 
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+#: The instant a pass plans for. The only clock of the runner: tests of timeouts move it
+#: forward instead of sleeping.
+clock: Callable[[], datetime] = wall_clock
+
+
 def _instant(value: str | None) -> datetime | None:
     if value is None:
         return None
@@ -198,7 +207,7 @@ def main(  # noqa: PLR0917 - click passes every option by name
     log = Logger(text=log_format == "text", verbose=verbose)
     try:
         if dry_run:
-            _print(_planned(read_cluster(kube, now=datetime.now(UTC))), output)
+            _print(_planned(read_cluster(kube, now=clock())), output)
             return
         failed = _passes(kube, log, lease_namespace, until_stable=until_stable, deadline=deadline)
     except KubeError as error:
@@ -217,7 +226,7 @@ def _passes(
     try:
         while True:
             number += 1
-            held_by = lease.acquire(datetime.now(UTC))
+            held_by = lease.acquire(clock())
             if held_by is not None:
                 log("lease-held", holder=held_by, note="another pass is running; this one stops")
                 return False
@@ -236,7 +245,7 @@ def _passes(
 
 def _one_pass(kube: Kube, log: Logger, number: int) -> tuple[Plan, list[Outcome], int]:
     started = time.monotonic()
-    current = read_cluster(kube, now=datetime.now(UTC))
+    current = read_cluster(kube, now=clock())
     result = _planned(current)
     before = kube.writes
     outcomes = Applier(kube, current, policy_version=policy_version(kube)).apply(result)
@@ -274,7 +283,7 @@ def record(
     """Record the cluster as a snapshot FILE, to plan from later with --snapshot."""
     kube = _connect(ctx, kubeconfig, kube_context)
     try:
-        current = read_cluster(kube, now=datetime.now(UTC))
+        current = read_cluster(kube, now=clock())
     except KubeError as error:
         _fail(ctx, str(error), EXIT_PASS_FAILED)
         raise AssertionError("unreachable") from None
