@@ -70,7 +70,9 @@ def main() -> None:
     pods = [
         pod_of(p)
         for name in read.nodes_that_matter(requests, {n.name for n in nodes})
-        for p in core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={name}").items
+        for p in core.list_pod_for_all_namespaces(
+            field_selector=f"spec.nodeName={name}", resource_version="0"
+        ).items
     ]
     snapshot = Snapshot(
         now=datetime.now(UTC),

@@ -144,10 +144,6 @@ def main() -> None:
             state = json.loads((Path(directory) / "state.json").read_text())
             kubeconfig = Path(state["kubeconfig"])
             kubectl = str(Path(state["binaries"]) / "kubectl")
-            crds = [
-                str(ROOT / "k8s" / "crds" / n)
-                for n in ("maintenancerequests.yaml", "maintenancelimits.yaml")
-            ]
             subprocess.run(
                 [
                     kubectl,
@@ -155,7 +151,8 @@ def main() -> None:
                     str(kubeconfig),
                     "apply",
                     "--validate=false",
-                    *sum((["-f", c] for c in crds), []),
+                    "-f",
+                    str(ROOT / "k8s" / "crds"),
                 ],
                 check=True,
                 stdout=subprocess.DEVNULL,

@@ -28,10 +28,11 @@ from policy.decisions import (
     UpdateLimitStatus,
     UpdateRequestStatus,
 )
+from policy.disruption import PodDisposition, disposition
 from policy.model import CORDONED_BY, RequestState, Snapshot
 from policy.snapshot_format import limit_status_json, request_status_json
 from runner.kube import Kube, KubeError
-from runner.read import GROUP_PATH
+from runner.read import GROUP_PATH, pod_of, pods_on
 
 MERGE = "application/merge-patch+json"
 EVENT_NAMESPACE = "default"  # where events about cluster-scoped objects live
@@ -41,7 +42,12 @@ EVENT_NAMESPACE = "default"  # where events about cluster-scoped objects live
 class Outcome:
     decision: Decision
     result: str
-    """done | already-done | skipped | blocked | failed"""
+    """done | already-done | skipped | blocked | deferred | failed.
+
+    blocked: refused for now (a PDB); the request's next decisions still run.
+    deferred: the cluster moved under us (a concurrent write, pods still there); the
+    request's next decisions wait for the next pass, and the pass still succeeds.
+    failed: an error, which fails the pass."""
     detail: str = ""
 
 
@@ -62,6 +68,7 @@ class Applier:
         self.request_versions = {r.name: r.resource_version for r in snapshot.requests}
         self.request_uids = {r.name: r.uid for r in snapshot.requests}
         self.limit_versions = {m.name: m.resource_version for m in snapshot.limits}
+        self.drained_before = {r.name: r.status.drained_at for r in snapshot.requests}
         self.committed: set[str] = set()
 
     def apply(self, plan: Plan) -> list[Outcome]:
@@ -78,7 +85,7 @@ class Applier:
                 outcome = self._apply(decision)
             except KubeError as error:
                 outcome = Outcome(decision, "failed", str(error))
-            if outcome.result == "failed":
+            if outcome.result in ("failed", "deferred"):
                 stopped.add(chain)
             outcomes.append(outcome)
         return outcomes
@@ -144,7 +151,27 @@ class Applier:
             case _:
                 assert_never(decision)
 
+    def _still_occupied(self, decision: UpdateRequestStatus) -> list[str]:
+        """The plan says the node just became empty (pods were read from the watch
+        cache): confirm it with a consistent read before anything builds on it."""
+        status = decision.status
+        if status.drained_at is None or self.drained_before.get(decision.request) is not None:
+            return []
+        if not decision.target.startswith("node/"):
+            return []
+        node = decision.target.removeprefix("node/")
+        return [
+            pod.key
+            for pod in map(pod_of, pods_on(self.kube, node, fresh=True))
+            if disposition(pod, None) is not PodDisposition.IGNORED
+        ]
+
     def _request_status(self, decision: UpdateRequestStatus) -> Outcome:
+        occupied = self._still_occupied(decision)
+        if occupied:
+            return Outcome(
+                decision, "deferred", f"a fresh read still finds pods: {', '.join(occupied[:5])}"
+            )
         path = f"{GROUP_PATH}/maintenancerequests/{decision.request}/status"
         version = self.request_versions.get(decision.request, "")
         body = {
@@ -155,9 +182,9 @@ class Applier:
             written = self.kube.request("PATCH", path, body=body, content_type=MERGE)
         except KubeError as error:
             if error.status == 409:
-                return Outcome(decision, "failed", "changed since it was read; next pass")
+                return Outcome(decision, "deferred", "changed since it was read; next pass")
             if error.status == 404:
-                return Outcome(decision, "failed", "deleted since it was read")
+                return Outcome(decision, "deferred", "deleted since it was read")
             raise
         self.request_versions[decision.request] = written["metadata"]["resourceVersion"]
         if decision.transition:
@@ -206,7 +233,7 @@ class Applier:
                 api_version="v1",
             )
             return Outcome(decision, "done")
-        return Outcome(decision, "failed", "the node kept changing; next pass")
+        return Outcome(decision, "deferred", "the node kept changing; next pass")
 
     def _evict(self, decision: Evict) -> Outcome:
         path = f"/api/v1/namespaces/{decision.namespace}/pods/{decision.pod}/eviction"

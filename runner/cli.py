@@ -251,7 +251,7 @@ def _one_pass(kube: Kube, log: Logger, number: int) -> tuple[Plan, list[Outcome]
     outcomes = Applier(kube, current, policy_version=policy_version(kube)).apply(result)
     writes = kube.writes - before
     for outcome in outcomes:
-        if log.verbose or outcome.result in ("done", "failed", "blocked"):
+        if log.verbose or outcome.result in ("done", "failed", "blocked", "deferred"):
             log(
                 "decision",
                 result=outcome.result,

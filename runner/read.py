@@ -4,8 +4,9 @@ Shapes are typed once here (TypedDicts would add nothing the converters below do
 say) and converted into the snapshot's frozen classes; the policy never sees a dict
 from the API, except the authored `spec` of requests and limits, which it judges.
 Pods are read only for the nodes that matter (targets of active and waiting node
-requests), one `fieldSelector=spec.nodeName=...` list each. Missing CRDs, missing
-permissions and an unreachable server are `KubeError`s with one clear line.
+requests), one `fieldSelector=spec.nodeName=...` list each, from the watch cache.
+Missing CRDs, missing permissions and an unreachable server are `KubeError`s with one
+clear line.
 """
 
 from __future__ import annotations
@@ -211,6 +212,25 @@ def nodes_that_matter(requests: list[MaintenanceRequest], nodes: set[str]) -> li
     return sorted(wanted)
 
 
+def pods_on(kube: Kube, node: str, *, fresh: bool = False) -> list[JSON]:
+    """The pods bound to `node`.
+
+    By default from the API server's watch cache (resourceVersion=0), which indexes
+    pods by node: a consistent read scans every pod of the cluster in etcd, about 0.35 s
+    per node with 20,000 pods. Staleness there is harmless for planning (evictions carry
+    the pod's uid, a cordoned node only gains DaemonSet pods) except for one decision:
+    that a node is empty. The applier confirms that one with `fresh=True`.
+    """
+    query = {"fieldSelector": f"spec.nodeName={node}"}
+    if fresh:
+        return list(kube.list("/api/v1/pods", query=query))
+    items: list[JSON] = (
+        kube.request("GET", "/api/v1/pods", query={**query, "resourceVersion": "0"}).get("items")
+        or []
+    )
+    return items
+
+
 def read_cluster(kube: Kube, *, now: datetime) -> Snapshot:
     requests = [request_of(r) for r in _repairman(kube, "maintenancerequests")]
     limits = [limit_of(m) for m in _repairman(kube, "maintenancelimits")]
@@ -228,7 +248,7 @@ def read_cluster(kube: Kube, *, now: datetime) -> Snapshot:
     pods = [
         pod_of(p)
         for node in nodes_that_matter(requests, {n.name for n in nodes})
-        for p in kube.list("/api/v1/pods", query={"fieldSelector": f"spec.nodeName={node}"})
+        for p in pods_on(kube, node)
     ]
     kinds = set()
     for request in requests:
