@@ -30,7 +30,7 @@ from runner.snapshot_file import SnapshotFileError, read_snapshot, write_snapsho
 
 EXIT_PASS_FAILED = 1
 EXIT_USAGE = 2
-PAUSE_BETWEEN_PASSES = 2.0
+PAUSE_BETWEEN_PASSES = 1.0
 
 
 def wall_clock() -> datetime:
