@@ -51,8 +51,8 @@ def pod_of(model: client.V1Pod) -> Pod:
     )
 
 
-def main() -> None:
-    kubeconfig = sys.argv[1]
+def read_with_models(kubeconfig: str) -> Snapshot:
+    """read_cluster's reads, with nodes and pods deserialized into client models."""
     core = client.CoreV1Api(config.new_client_from_config(config_file=kubeconfig))
     kube = Kube.connect(kubeconfig=kubeconfig)
     requests = [read.request_of(r) for r in kube.list(f"{read.GROUP_PATH}/maintenancerequests")]
@@ -74,7 +74,7 @@ def main() -> None:
             field_selector=f"spec.nodeName={name}", resource_version="0"
         ).items
     ]
-    snapshot = Snapshot(
+    return Snapshot(
         now=datetime.now(UTC),
         nodes=tuple(nodes),
         pods=tuple(pods),
@@ -82,6 +82,10 @@ def main() -> None:
         limits=tuple(limits),
         requests=tuple(requests),
     )
+
+
+def main() -> None:
+    snapshot = read_with_models(sys.argv[1])
     settle_snapshot()
     with collector_paused():
         result = plan(snapshot)

@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +130,26 @@ def timed(command: list[str]) -> tuple[float, int]:
     return float(seconds), int(kilobytes) // 1024
 
 
+def in_process_reads(kubeconfig: Path, repeat: int) -> tuple[float, float]:
+    """The reads alone (no interpreter start-up or imports): raw JSON vs models."""
+    from bench.model_reader import read_with_models  # noqa: PLC0415
+    from runner.kube import Kube  # noqa: PLC0415
+    from runner.read import read_cluster  # noqa: PLC0415
+
+    def median(action: Any) -> float:
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            action()
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    now = datetime.now(UTC)
+    raw = median(lambda: read_cluster(Kube.connect(kubeconfig=str(kubeconfig)), now=now))
+    models = median(lambda: read_with_models(str(kubeconfig)))
+    return raw, models
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--nodes", type=int, default=2000)
@@ -189,6 +210,7 @@ def main() -> None:
                     statistics.median(r[0] for r in runs),
                     statistics.median(r[1] for r in runs),
                 )
+            raw_s, models_s = in_process_reads(kubeconfig, args.repeat)
         finally:
             subprocess.run(
                 [str(SCRIPT), "down", "--dir", directory], check=False, stderr=subprocess.DEVNULL
@@ -198,6 +220,8 @@ def main() -> None:
         print(f"{name:10} {seconds:8.2f} {megabytes:8d}")
     print(f"runner/kubectl wall: {rows['runner'][0] / rows['kubectl'][0]:.3f} (target <= 0.25)")
     print(f"models/runner wall: {rows['models'][0] / rows['runner'][0]:.2f} (target >= 2.5)")
+    print(f"reads alone, in one process: raw {raw_s:.3f} s, models {models_s:.3f} s")
+    print(f"models/raw reads: {models_s / raw_s:.2f}x")
 
 
 if __name__ == "__main__":
