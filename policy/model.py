@@ -252,6 +252,9 @@ class LimitStatus:
     active: tuple[str, ...] = ()
     last_admission_at: datetime | None = None
     message: str = ""
+    commit: int = 0
+    """Bumped by every pass that admits a target of this limit's type (the runner's
+    commit point, guarded by resourceVersion); the policy carries it over."""
 
 
 @attrs.frozen

@@ -930,5 +930,6 @@ class _Planner:
         return tuple(reports)
 
     def _limit_status(self, uid: str, name: str, status: LimitStatus, old: LimitStatus) -> None:
+        status = attrs.evolve(status, commit=old.commit)  # the runner's to bump, not ours
         if status != old:
             self.decisions.append(UpdateLimitStatus(limit=name, uid=uid, status=status))

@@ -99,6 +99,7 @@ def limit_status_json(status: LimitStatus) -> dict[str, Any]:
         "active": list(status.active),
         "lastAdmissionAt": _ts(status.last_admission_at),
         "message": status.message,
+        "commit": status.commit,
     }
 
 
@@ -418,6 +419,7 @@ def _limit(f: _Fields) -> MaintenanceLimit:
         active=s.strings("active"),
         last_admission_at=s.instant("lastAdmissionAt"),
         message=s.text("message", required=False),
+        commit=s.integer("commit", 0),
     )
     return MaintenanceLimit(
         name=f.text("name"),

@@ -29,8 +29,9 @@ from policy.decisions import (
     UpdateRequestStatus,
 )
 from policy.disruption import PodDisposition, disposition
-from policy.model import CORDONED_BY, RequestState, Snapshot
+from policy.model import CORDONED_BY, MaintenanceLimit, RequestState, Snapshot
 from policy.snapshot_format import limit_status_json, request_status_json
+from policy.validation import LimitSpec, parse_limit_spec
 from runner.kube import Kube, KubeError
 from runner.read import GROUP_PATH, pod_of, pods_on
 
@@ -61,6 +62,11 @@ def _chain(decision: Decision) -> str:
             assert_never(decision)
 
 
+def _limit_type(limit: MaintenanceLimit) -> str | None:
+    parsed = parse_limit_spec(limit.name, limit.spec)
+    return parsed.type.value if isinstance(parsed, LimitSpec) else None
+
+
 class Applier:
     def __init__(self, kube: Kube, snapshot: Snapshot, *, policy_version: str) -> None:
         self.kube = kube
@@ -69,6 +75,8 @@ class Applier:
         self.request_uids = {r.name: r.uid for r in snapshot.requests}
         self.limit_versions = {m.name: m.resource_version for m in snapshot.limits}
         self.drained_before = {r.name: r.status.drained_at for r in snapshot.requests}
+        self.limits = sorted(snapshot.limits, key=lambda m: m.name)
+        self.limit_types = {m.name: _limit_type(m) for m in snapshot.limits}
         self.committed: set[str] = set()
 
     def apply(self, plan: Plan) -> list[Outcome]:
@@ -91,29 +99,37 @@ class Applier:
         return outcomes
 
     def _commit_admissions(self, plan: Plan) -> set[str]:
-        """Write the status of every limit an admission of this plan falls under, each
-        guarded by the resourceVersion the plan was made from, before any request is
-        touched. A limit changed meanwhile (409: another runner committed first) cancels
-        the admissions under it for this pass. Returns the requests to skip."""
-        admitted = {
-            d.request
-            for d in plan.decisions
-            if isinstance(d, UpdateRequestStatus)
-            and d.previous in (None, RequestState.PENDING)
-            and d.status.state in (RequestState.PREPARING, RequestState.APPROVED)
-        }
-        cancelled: set[str] = set()
-        for decision in plan.decisions:
-            if not isinstance(decision, UpdateLimitStatus):
+        """The commit point: before any request is touched, bump the status of every
+        limit of each admitted target's type, each write guarded by the resourceVersion
+        the plan was read at. Two passes that admit targets of one type at once thus
+        collide on every such limit, whichever limits govern their targets (which also
+        keeps PDB budgets spent by drain-less admissions in different zones from being
+        given twice); the later pass gets 409 and drops all its admissions of that type
+        for this pass. Returns the requests to skip."""
+        admitted: dict[str, str] = {}
+        for d in plan.decisions:
+            if (
+                isinstance(d, UpdateRequestStatus)
+                and d.previous in (None, RequestState.PENDING)
+                and d.status.state in (RequestState.PREPARING, RequestState.APPROVED)
+            ):
+                admitted[d.request] = d.target.split("/", 1)[0]
+        if not admitted:
+            return set()
+        planned = {d.limit: d for d in plan.decisions if isinstance(d, UpdateLimitStatus)}
+        cancelled_types: set[str] = set()
+        for limit in self.limits:
+            kind = self.limit_types.get(limit.name)
+            if kind is None or kind not in admitted.values() or kind in cancelled_types:
                 continue
-            mine = admitted & set(decision.status.active)
-            if not mine:
-                continue
+            status = planned[limit.name].status if limit.name in planned else limit.status
+            status = attrs.evolve(status, commit=limit.status.commit + 1)
+            decision = UpdateLimitStatus(limit=limit.name, uid=limit.uid, status=status)
             if self._limit_status(decision) == "done":
-                self.committed.add(decision.limit)
+                self.committed.add(limit.name)
             else:
-                cancelled |= mine
-        return cancelled
+                cancelled_types.add(kind)
+        return {name for name, kind in admitted.items() if kind in cancelled_types}
 
     def _limit_status(self, decision: UpdateLimitStatus) -> str:
         path = f"{GROUP_PATH}/maintenancelimits/{decision.limit}/status"
@@ -144,7 +160,7 @@ class Applier:
                 return self._delete(decision)
             case UpdateLimitStatus():
                 if decision.limit in self.committed:
-                    return Outcome(decision, "already-done", "written as the commit point")
+                    return Outcome(decision, "already-done", "written at the commit point")
                 if self._limit_status(decision) == "done":
                     return Outcome(decision, "done")
                 return Outcome(decision, "skipped", "changed since it was read; next pass")

@@ -180,6 +180,7 @@ def limit_of(raw: JSON) -> MaintenanceLimit:
             active=tuple(str(a) for a in active) if isinstance(active, list) else (),
             last_admission_at=_time(status.get("lastAdmissionAt")),
             message=str(status.get("message") or ""),
+            commit=_int(status.get("commit"), 0) or 0,
         ),
     )
 

@@ -352,3 +352,75 @@ def test_commit_point_refuses_an_admission_planned_on_a_stale_read(
     assert [o.decision.request for o in skipped if hasattr(o.decision, "request")] == ["mr-w"]
     assert status_of(cluster, "mr-x")["state"] == "Approved"
     assert status_of(cluster, "mr-w").get("state") in (None, "Pending")
+
+
+def test_commit_point_keeps_a_pdb_budget_from_being_given_twice_across_zones(
+    cluster: Cluster, control_plane: ControlPlane
+) -> None:
+    """No limit is shared by zones a and b, but a PDB is: without a drain, admitting a
+    node spends its pods' budget. B reads before mr-a exists and plans mr-b (zone b); A
+    reads both and plans mr-a (zone a, older, higher priority). A commits first; B's
+    commit must fail although no limit governs both nodes."""
+    from policy import plan  # noqa: PLC0415
+    from runner.apply import Applier  # noqa: PLC0415
+    from runner.kube import Kube  # noqa: PLC0415
+    from runner.read import read_cluster  # noqa: PLC0415
+
+    node_a = cluster.node("a0", zone="a")
+    node_b = cluster.node("b0", zone="b")
+    cluster.wait_nodes_ready([node_a, node_b])
+    cluster.deployment("web", 2)
+    cluster.pdb("web", max_unavailable=1)
+    pods = cluster.running_ready("web", 2)
+    cluster.disruptions_allowed("web", 1)
+    if {p.spec.node_name for p in pods} != {node_a, node_b}:
+        # Both pods on one node: move one so each node holds one pod of the PDB.
+        crowded = pods[0].spec.node_name
+        cluster.core.patch_node(crowded, {"spec": {"unschedulable": True}})
+        cluster.evict(pods[0].metadata.name)
+        wait_until(
+            "web spread over both nodes",
+            lambda: {p.spec.node_name for p in cluster.running_ready("web", 2)} == {node_a, node_b},
+        )
+        cluster.core.patch_node(crowded, {"spec": {"unschedulable": False}})
+        cluster.disruptions_allowed("web", 1)
+    custom = cluster.custom
+    for zone in ("a", "b"):
+        custom.create_cluster_custom_object(
+            GROUP,
+            VERSION,
+            "maintenancelimits",
+            limit_body(
+                f"zone-{zone}",
+                type="node",
+                limit=100,
+                selector={"matchLabels": {"topology.kubernetes.io/zone": zone}},
+            ),
+        )
+    # A first pass writes the limits' statuses, so that admitting mr-a later changes
+    # zone-a's status only: nothing but the commit point then touches zone-b.
+    warm = Kube.connect(kubeconfig=str(control_plane.kubeconfig))
+    idle = read_cluster(warm, now=datetime.now(UTC))
+    Applier(warm, idle, policy_version="policy/v1beta1").apply(plan(idle))
+    custom.create_cluster_custom_object(
+        GROUP, VERSION, "maintenancerequests", request_body("mr-b", node_b)
+    )
+    kube_b = Kube.connect(kubeconfig=str(control_plane.kubeconfig))
+    seen_by_b = read_cluster(kube_b, now=datetime.now(UTC))
+    urgent = request_body("mr-a", node_a)
+    urgent["spec"]["priority"] = 10
+    custom.create_cluster_custom_object(GROUP, VERSION, "maintenancerequests", urgent)
+    kube_a = Kube.connect(kubeconfig=str(control_plane.kubeconfig))
+    seen_by_a = read_cluster(kube_a, now=datetime.now(UTC))
+    plan_a, plan_b = plan(seen_by_a), plan(seen_by_b)
+    assert plan_a.explanation("mr-a").state.value == "Approved"
+    assert plan_a.explanation("mr-b").reason.value == "DisruptionBudget"
+    assert plan_b.explanation("mr-b").state.value == "Approved"
+
+    Applier(kube_a, seen_by_a, policy_version="policy/v1beta1").apply(plan_a)
+    outcomes_b = Applier(kube_b, seen_by_b, policy_version="policy/v1beta1").apply(plan_b)
+    assert "mr-b" in [
+        getattr(o.decision, "request", None) for o in outcomes_b if o.result == "skipped"
+    ]
+    assert status_of(cluster, "mr-a")["state"] == "Approved"
+    assert status_of(cluster, "mr-b").get("state") in (None, "Pending")
