@@ -159,3 +159,25 @@ def cluster(control_plane: ControlPlane, request: pytest.FixtureRequest) -> Iter
     for attachment in storage.list_volume_attachment().items:
         if attachment.metadata.name.startswith(f"{prefix}-"):
             storage.delete_volume_attachment(attachment.metadata.name)
+
+
+def token_for(control_plane: ControlPlane, namespace: str, account: str) -> str:
+    core = client.CoreV1Api(control_plane.api)
+    request = core.create_namespaced_service_account_token(
+        account,
+        namespace,
+        client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(audiences=[])),
+    )
+    return str(request.status.token)
+
+
+@pytest.fixture
+def runner_kubeconfig(control_plane: ControlPlane, tmp_path: Path) -> Path:
+    """A kubeconfig holding the runner ServiceAccount's token: RBAC as in k8s/rbac.yaml."""
+    admin = json.loads(control_plane.kubeconfig.read_text())
+    token = token_for(control_plane, "repairman-system", "repairman-runner")
+    admin["users"] = [{"name": "runner", "user": {"token": token}}]
+    admin["contexts"][0]["context"]["user"] = "runner"
+    path = tmp_path / "runner.kubeconfig"
+    path.write_text(json.dumps(admin))
+    return path

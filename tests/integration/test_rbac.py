@@ -20,7 +20,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from tests.integration.cluster import Cluster
-from tests.integration.conftest import GROUP, ROOT, VERSION, ControlPlane
+from tests.integration.conftest import GROUP, ROOT, VERSION, ControlPlane, token_for
 
 RUNNER_NAMESPACE = "repairman-system"
 RUNNER = f"system:serviceaccount:{RUNNER_NAMESPACE}:repairman-runner"
@@ -93,16 +93,6 @@ def granted(kind: str, name: str) -> set[tuple[str, str, str]]:
                 for verb in rule["verbs"]
             }
     raise KeyError(name)
-
-
-def token_for(control_plane: ControlPlane, namespace: str, account: str) -> str:
-    core = client.CoreV1Api(control_plane.api)
-    request = core.create_namespaced_service_account_token(
-        account,
-        namespace,
-        client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(audiences=[])),
-    )
-    return str(request.status.token)
 
 
 def may(

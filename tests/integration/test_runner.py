@@ -5,13 +5,15 @@ through real objects — admission, cordon with the cordoned-by annotation, evic
 PDB budget at a time with the real ReplicaSet rescheduling pods elsewhere, drained,
 grace, approval, the actor's InProgress and Completed, uncordon; a second pass on an
 unchanged cluster writes nothing; record -> replay plans exactly what was planned
-from the live read; one-line errors for missing CRD permissions. Timeouts, overlap,
-leases, --until-stable and the benchmarks of the runner issue are not here yet.
+from the live read; one-line errors for bad credentials, a missing permission and
+missing CRDs. Timeouts and the rest of the lifecycle are in test_runner_lifecycle.py,
+overlap, leases and --until-stable in test_runner_safety.py.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,20 +28,7 @@ from runner.kube import Kube
 from runner.read import read_cluster
 from runner.snapshot_file import read_snapshot, write_snapshot
 from tests.integration.cluster import Cluster, wait_until
-from tests.integration.conftest import GROUP, VERSION, ControlPlane
-from tests.integration.test_rbac import RUNNER_NAMESPACE, token_for
-
-
-@pytest.fixture
-def runner_kubeconfig(control_plane: ControlPlane, tmp_path: Path) -> Path:
-    """A kubeconfig holding the runner ServiceAccount's token: RBAC as in k8s/rbac.yaml."""
-    admin = json.loads(control_plane.kubeconfig.read_text())
-    token = token_for(control_plane, RUNNER_NAMESPACE, "repairman-runner")
-    admin["users"] = [{"name": "runner", "user": {"token": token}}]
-    admin["contexts"][0]["context"]["user"] = "runner"
-    path = tmp_path / "runner.kubeconfig"
-    path.write_text(json.dumps(admin))
-    return path
+from tests.integration.conftest import GROUP, SCRIPT, VERSION, ControlPlane, token_for
 
 
 def runner(kubeconfig: Path, *args: str) -> tuple[int, str, list[dict[str, Any]]]:
@@ -237,3 +226,23 @@ def test_bad_credentials_and_missing_permissions_are_one_line(
     assert result.exit_code == 1
     assert result.stderr.startswith("error: forbidden: list maintenancerequests"), result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_missing_crds_say_how_to_install_them(control_plane: ControlPlane, tmp_path: Path) -> None:
+    # A second, empty control plane: nothing from k8s/ installed.
+    directory = tmp_path / "bare"
+    started = subprocess.run(
+        [str(SCRIPT), "up", "--dir", str(directory)], capture_output=True, text=True, check=False
+    )
+    assert started.returncode == 0, started.stderr
+    try:
+        result = CliRunner().invoke(main, ["--plan", "--kubeconfig", str(directory / "kubeconfig")])
+    finally:
+        subprocess.run(
+            [str(SCRIPT), "down", "--dir", str(directory)], capture_output=True, check=False
+        )
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "error: the maintenancerequests.repairman.k8s.io CRD is not installed: "
+        "run kubectl apply -k k8s/"
+    )

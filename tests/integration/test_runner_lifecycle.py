@@ -10,7 +10,6 @@ a busy node.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,23 +18,22 @@ import pytest
 
 from runner import cli
 from tests.integration.cluster import Cluster
-from tests.integration.conftest import GROUP, VERSION, ControlPlane
+from tests.integration.conftest import GROUP, VERSION
 from tests.integration.test_runner import limit_body, request_body, runner, status_of
 
 CORDONED_BY = "repairman.k8s.io/cordoned-by"
 
 
 @pytest.fixture
-def kubeconfig(control_plane: ControlPlane, cluster: Cluster) -> Iterator[Path]:
-    # Admin credentials and a lease of this test's own: RBAC is test_runner.py's subject.
-    cluster.core.create_namespace({"metadata": {"name": f"{cluster.prefix}-lease"}})
-    yield control_plane.kubeconfig
+def kubeconfig(runner_kubeconfig: Path) -> Path:
+    """The runner's own ServiceAccount token: k8s/rbac.yaml is enough for all of this."""
+    return runner_kubeconfig
 
 
 def one_pass(
     cluster: Cluster, kubeconfig: Path, at: datetime | None = None
 ) -> list[dict[str, Any]]:
-    args = ("--lease-namespace", f"{cluster.prefix}-lease")
+    args = ("--lease-namespace", "repairman-system")
     if at is not None:
         # The pass plans as if at `at`; the API server and pods keep real time. (freezegun
         # cannot be used here: it breaks the kubernetes client's pydantic models.)
