@@ -1,8 +1,8 @@
 """A small raw-JSON Kubernetes API client for the runner.
 
-The official `kubernetes` package is used for what it does well — reading a
-kubeconfig (contexts, exec plugins, client certificates) or the in-cluster service
-account — and nothing else: requests go through urllib3 and responses stay JSON,
+Credentials come from runner/kubeconfig.py (in-cluster, tokens, client certificates)
+or, for exec plugins and auth providers, from the official `kubernetes` package, which
+is used for nothing else: requests go through urllib3 and responses stay JSON,
 because deserializing tens of thousands of pods into models costs more than the whole
 plan. Errors become `KubeError`s whose message is one line naming the verb, the
 resource and what to do about it.
@@ -13,15 +13,64 @@ from __future__ import annotations
 import json
 import os
 import ssl
+import tempfile
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import attrs
 import urllib3
 
+from runner import kubeconfig as kubeconfig_module
+
 JSON = dict[str, Any]
 PAGE_SIZE = 500
+
+
+def _credentials_from_the_client(
+    kubeconfig: str | None, context: str | None
+) -> kubeconfig_module.Credentials:
+    """Exec plugins, auth providers, merged kubeconfigs: the kubernetes package's job."""
+    # Loaded only for those: the common cases never pay its 0.3 s import.
+    from kubernetes import client, config  # noqa: PLC0415
+    from kubernetes.config.config_exception import ConfigException  # noqa: PLC0415
+
+    configuration = client.Configuration()
+    try:
+        config.load_kube_config(
+            config_file=kubeconfig, context=context, client_configuration=configuration
+        )
+    except ConfigException as error:
+        raise kubeconfig_module.KubeconfigError(str(error)) from None
+    token = configuration.api_key.get("authorization") or configuration.api_key.get("BearerToken")
+    if token and token.startswith("Bearer "):
+        token = token.removeprefix("Bearer ")
+    return kubeconfig_module.Credentials(
+        server=configuration.host,
+        token=token,
+        ca_file=configuration.ssl_ca_cert,
+        cert_file=configuration.cert_file,
+        key_file=configuration.key_file,
+        insecure=not configuration.verify_ssl,
+    )
+
+
+def _load_client_certificate(
+    context: ssl.SSLContext, credentials: kubeconfig_module.Credentials
+) -> None:
+    if credentials.cert_file:
+        context.load_cert_chain(credentials.cert_file, credentials.key_file)
+        return
+    if not credentials.cert_data:
+        return
+    # ssl wants files: write the inline certificate and key privately, load, remove.
+    with tempfile.TemporaryDirectory(prefix="repairman-") as directory:
+        cert, key = Path(directory) / "cert.pem", Path(directory) / "key.pem"
+        cert.write_bytes(credentials.cert_data)
+        key.touch(mode=0o600)
+        key.write_bytes(credentials.key_data or b"")
+        context.load_cert_chain(str(cert), str(key))
 
 
 class KubeError(Exception):
@@ -73,43 +122,35 @@ class Kube:
 
     @classmethod
     def connect(cls, *, kubeconfig: str | None = None, context: str | None = None) -> Kube:
-        # Loaded only to talk to a cluster: offline planning never pays its 0.3 s import.
-        from kubernetes import client, config  # noqa: PLC0415
-        from kubernetes.config.config_exception import ConfigException  # noqa: PLC0415
-
-        configuration = client.Configuration()
+        where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
         try:
-            if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-                config.load_incluster_config(client_configuration=configuration)
-            else:
-                config.load_kube_config(
-                    config_file=kubeconfig, context=context, client_configuration=configuration
-                )
-        except (ConfigException, OSError, TypeError, ValueError) as error:
-            where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+            credentials = kubeconfig_module.load(kubeconfig, context)
+            if credentials is None:
+                credentials = _credentials_from_the_client(kubeconfig, context)
+        except kubeconfig_module.KubeconfigError as error:
+            raise ConfigError(f"no usable cluster credentials: {error}") from None
+        except (OSError, TypeError, ValueError) as error:
             raise ConfigError(f"no usable cluster credentials in {where}: {error}") from None
         headers = {"Accept": "application/json", "User-Agent": "repairman-runner"}
-        token = configuration.api_key.get("authorization") or configuration.api_key.get(
-            "BearerToken"
-        )
-        if token:
-            prefix = configuration.api_key_prefix.get("authorization", "")
-            headers["Authorization"] = (
-                token if token.startswith("Bearer") else f"{prefix or 'Bearer'} {token}"
+        if credentials.token:
+            headers["Authorization"] = f"Bearer {credentials.token}"
+        try:
+            context_ssl = ssl.create_default_context(
+                cafile=credentials.ca_file, cadata=credentials.ca_data
             )
-        context_ssl = ssl.create_default_context(cafile=configuration.ssl_ca_cert or None)
-        if not configuration.verify_ssl:
-            context_ssl.check_hostname = False
-            context_ssl.verify_mode = ssl.CERT_NONE
-        if configuration.cert_file:
-            context_ssl.load_cert_chain(configuration.cert_file, configuration.key_file)
+            if credentials.insecure:
+                context_ssl.check_hostname = False
+                context_ssl.verify_mode = ssl.CERT_NONE
+            _load_client_certificate(context_ssl, credentials)
+        except (OSError, ssl.SSLError) as error:
+            raise ConfigError(f"unusable TLS material in {where}: {error}") from None
         pool = urllib3.PoolManager(
             ssl_context=context_ssl,
             timeout=urllib3.Timeout(connect=5.0, read=30.0),
             retries=False,
             maxsize=4,
         )
-        return cls(server=configuration.host.rstrip("/"), pool=pool, headers=headers)
+        return cls(server=credentials.server.rstrip("/"), pool=pool, headers=headers)
 
     # --- requests -------------------------------------------------------------------
 
