@@ -3,7 +3,7 @@
 Covers: `runner --plan` reads and explains but writes nothing; a full node lifecycle
 through real objects — admission, cordon with the cordoned-by annotation, evictions one
 PDB budget at a time with the real ReplicaSet rescheduling pods elsewhere, drained,
-grace, approval, the actor's InProgress and Completed, uncordon; a second pass on an
+grace period, approval, the actor's InProgress and Completed, uncordon; a second pass on an
 unchanged cluster writes nothing; record -> replay plans exactly what was planned
 from the live read; one-line errors for bad credentials, a missing permission and
 missing CRDs. Timeouts and the rest of the lifecycle are in test_runner_lifecycle.py,
@@ -116,7 +116,12 @@ def test_node_lifecycle_with_drain_under_a_pdb(
         GROUP,
         VERSION,
         "maintenancelimits",
-        limit_body("node", limit=34, drain={"timeoutSeconds": 300}, approvedTimeoutSeconds=600),
+        limit_body(
+            "node",
+            limit=34,
+            drain={"timeoutSeconds": 300, "gracePeriodSeconds": 2},
+            approvedTimeoutSeconds=600,
+        ),
     )
     cluster.custom.create_cluster_custom_object(
         GROUP, VERSION, "maintenancerequests", request_body("mr-a", target)
@@ -134,11 +139,15 @@ def test_node_lifecycle_with_drain_under_a_pdb(
     evicted = [entry for entry in logs if entry.get("action") == "Evict"]
     assert len(evicted) <= 1, "one PDB budget allows one eviction per pass"
 
+    reasons = []
+
     def approved() -> bool:
         one_pass()
+        reasons.append(status_of(cluster, "mr-a").get("reason"))
         return status_of(cluster, "mr-a").get("state") == "Approved"
 
     wait_until("mr-a Approved", approved, timeout=60)
+    assert "DrainGracePeriod" in reasons, reasons  # drained, then the grace, then approval
     status = status_of(cluster, "mr-a")
     assert status["drainedAt"] and status["approvedAt"] and status["target"] == f"node/{target}"
     web_now = cluster.running_ready("web", 3)
