@@ -30,7 +30,11 @@ from typing import Any
 from click.testing import CliRunner
 from kubernetes import watch
 
+from policy import plan
+from runner.apply import Applier
 from runner.cli import main
+from runner.kube import Kube
+from runner.read import read_cluster
 from tests.integration.cluster import Cluster, wait_until
 from tests.integration.conftest import GROUP, VERSION, ControlPlane
 from tests.integration.test_runner import limit_body, request_body, status_of
@@ -320,11 +324,6 @@ def test_commit_point_refuses_an_admission_planned_on_a_stale_read(
     """Two passes interleaved by hand: B reads, x arrives, A reads; both plan to use the
     last slot for different requests. A commits first; B's commit fails on the limit's
     resourceVersion and B admits nothing."""
-    from policy import plan  # noqa: PLC0415
-    from runner.apply import Applier  # noqa: PLC0415
-    from runner.kube import Kube  # noqa: PLC0415
-    from runner.read import read_cluster  # noqa: PLC0415
-
     nodes = cluster.nodes(3)
     cluster.wait_nodes_ready(nodes)
     custom = cluster.custom
@@ -361,11 +360,6 @@ def test_commit_point_keeps_a_pdb_budget_from_being_given_twice_across_zones(
     node spends its pods' budget. B reads before mr-a exists and plans mr-b (zone b); A
     reads both and plans mr-a (zone a, older, higher priority). A commits first; B's
     commit must fail although no limit governs both nodes."""
-    from policy import plan  # noqa: PLC0415
-    from runner.apply import Applier  # noqa: PLC0415
-    from runner.kube import Kube  # noqa: PLC0415
-    from runner.read import read_cluster  # noqa: PLC0415
-
     node_a = cluster.node("a0", zone="a")
     node_b = cluster.node("b0", zone="b")
     cluster.wait_nodes_ready([node_a, node_b])
