@@ -50,6 +50,9 @@ def test_cronjob_is_restricted_and_never_overlaps() -> None:
     assert spec["concurrencyPolicy"] == "Forbid"
     assert spec["jobTemplate"]["spec"]["activeDeadlineSeconds"] < 60
     pod = spec["jobTemplate"]["spec"]["template"]["spec"]
+    args = pod["containers"][0]["args"]
+    assert args[:2] == ["--until-stable", "--deadline"]
+    assert float(args[2]) < spec["jobTemplate"]["spec"]["activeDeadlineSeconds"]
     assert pod["serviceAccountName"] == "repairman-runner"
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] != 0
