@@ -27,42 +27,30 @@ RUNNER = f"system:serviceaccount:{RUNNER_NAMESPACE}:repairman-runner"
 
 # (API group, resource[/subresource], verb) the runner needs, and nothing more.
 RUNNER_NEEDS = {
-    (GROUP, "maintenancerequests", "get"),
     (GROUP, "maintenancerequests", "list"),
     (GROUP, "maintenancerequests", "delete"),
-    (GROUP, "maintenancerequests/status", "get"),
-    (GROUP, "maintenancerequests/status", "update"),
     (GROUP, "maintenancerequests/status", "patch"),
-    (GROUP, "maintenancelimits", "get"),
     (GROUP, "maintenancelimits", "list"),
-    (GROUP, "maintenancelimits/status", "get"),
-    (GROUP, "maintenancelimits/status", "update"),
     (GROUP, "maintenancelimits/status", "patch"),
-    ("", "nodes", "get"),
     ("", "nodes", "list"),
+    ("", "nodes", "get"),
     ("", "nodes", "patch"),
-    ("", "pods", "get"),
     ("", "pods", "list"),
     ("", "pods/eviction", "create"),
-    ("policy", "poddisruptionbudgets", "get"),
     ("policy", "poddisruptionbudgets", "list"),
-    ("storage.k8s.io", "volumeattachments", "get"),
     ("storage.k8s.io", "volumeattachments", "list"),
-    ("apps", "deployments", "get"),
     ("apps", "deployments", "list"),
-    ("apps", "statefulsets", "get"),
     ("apps", "statefulsets", "list"),
-    ("apps", "daemonsets", "get"),
     ("apps", "daemonsets", "list"),
     ("", "events", "create"),
-    ("", "events", "patch"),
-    ("events.k8s.io", "events", "create"),
-    ("events.k8s.io", "events", "patch"),
 }
 RUNNER_NAMESPACED_NEEDS = {
     ("coordination.k8s.io", "leases", v) for v in ("get", "create", "update")
 }
 RUNNER_MUST_NOT = [
+    ("", "pods", "get"),
+    ("", "events", "patch"),
+    (GROUP, "maintenancerequests/status", "update"),
     ("", "pods", "delete"),
     ("", "pods", "deletecollection"),
     ("", "secrets", "get"),
