@@ -1,0 +1,161 @@
+"""The runner's RBAC is the least that works: remove any one rule and a pass fails,
+naming the verb and the resource it was refused.
+
+One scenario makes a single pass use every rule: it lists everything (a workload
+request makes it list Deployments), writes request and limit status, cordons a node
+(get + patch), evicts a pod, deletes a request past its TTL, writes events, and takes
+its Lease; requests for a Deployment, a StatefulSet and a DaemonSet make it list
+those. For each rule, the runner's ServiceAccount is bound to a copy of the role
+without that rule, and the pass must fail (exit 1) with `forbidden: <verb> <resource>`
+on stderr or in a failed decision's log line. Events are the exception the runner
+allows itself: a refused Event is dropped (it is for humans), so removing that rule
+must leave the pass successful and the cluster without the events.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from kubernetes import client
+
+from runner.cli import main
+from tests.integration.cluster import Cluster
+from tests.integration.conftest import GROUP, ROOT, VERSION, ControlPlane, token_for
+from tests.integration.test_runner import limit_body, request_body
+
+RULES = [
+    (group, resource, verb)
+    for document in yaml.safe_load_all((ROOT / "k8s" / "rbac.yaml").read_text())
+    if document
+    and document["kind"] == "ClusterRole"
+    and document["metadata"]["name"] == "repairman-runner"
+    for rule in document["rules"]
+    for group in rule["apiGroups"]
+    for resource in rule["resources"]
+    for verb in rule["verbs"]
+]
+
+
+def role_without(missing: tuple[str, str, str]) -> list[dict[str, Any]]:
+    return [
+        {"apiGroups": [group], "resources": [resource], "verbs": [verb]}
+        for group, resource, verb in RULES
+        if (group, resource, verb) != missing
+    ]
+
+
+def scenario(cluster: Cluster) -> None:
+    nodes = cluster.nodes(3)
+    cluster.wait_nodes_ready(nodes)
+    cluster.deployment("web", 1)
+    pod = cluster.running_ready("web", 1)[0]
+    custom = cluster.custom
+    custom.create_cluster_custom_object(
+        GROUP,
+        VERSION,
+        "maintenancelimits",
+        limit_body("node", limit=100, drain={"timeoutSeconds": 600}, ttlSecondsAfterFinished=60),
+    )
+    custom.create_cluster_custom_object(
+        GROUP, VERSION, "maintenancelimits", limit_body("deployment", limit=100)
+    )
+    custom.create_cluster_custom_object(
+        GROUP, VERSION, "maintenancerequests", request_body("mr-drain", pod.spec.node_name)
+    )
+    cluster.statefulset("db", 1)
+    cluster.daemonset("agent")
+    for kind, workload in (("deployment", "web"), ("statefulset", "db"), ("daemonset", "agent")):
+        if kind != "deployment":
+            custom.create_cluster_custom_object(
+                GROUP, VERSION, "maintenancelimits", limit_body(kind, limit=100)
+            )
+        body = request_body(f"mr-{workload}", f"{cluster.namespace}/{workload}")
+        body["spec"]["type"] = kind
+        custom.create_cluster_custom_object(GROUP, VERSION, "maintenancerequests", body)
+    custom.create_cluster_custom_object(
+        GROUP, VERSION, "maintenancerequests", request_body("mr-old", nodes[-1])
+    )
+    custom.patch_cluster_custom_object_status(
+        GROUP,
+        VERSION,
+        "maintenancerequests",
+        "mr-old",
+        {
+            "status": {
+                "state": "Rejected",
+                "reason": "InvalidSpec",
+                "finishedAt": "2026-01-01T00:00:00Z",
+            }
+        },
+    )
+
+
+@pytest.mark.parametrize("missing", RULES, ids=lambda r: f"{r[2]}-{r[1]}".replace("/", "-"))
+def test_each_rule_is_needed(
+    missing: tuple[str, str, str], cluster: Cluster, control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    scenario(cluster)
+    rbac = client.RbacAuthorizationV1Api(control_plane.api)
+    core = client.CoreV1Api(control_plane.api)
+    name = f"{cluster.prefix}-runner"
+    core.create_namespaced_service_account(cluster.namespace, {"metadata": {"name": "runner"}})
+    rbac.create_cluster_role({"metadata": {"name": name}, "rules": role_without(missing)})
+    subject = [{"kind": "ServiceAccount", "name": "runner", "namespace": cluster.namespace}]
+    ref = {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name}
+    rbac.create_cluster_role_binding(
+        {"metadata": {"name": name}, "roleRef": ref, "subjects": subject}
+    )
+    # Its Lease lives in its own namespace here; the Role for it is k8s/rbac.yaml's.
+    rbac.create_namespaced_role(
+        cluster.namespace,
+        {
+            "metadata": {"name": "lease"},
+            "rules": [
+                {
+                    "apiGroups": ["coordination.k8s.io"],
+                    "resources": ["leases"],
+                    "verbs": ["get", "create", "update"],
+                }
+            ],
+        },
+    )
+    rbac.create_namespaced_role_binding(
+        cluster.namespace,
+        {
+            "metadata": {"name": "lease"},
+            "roleRef": {**ref, "kind": "Role", "name": "lease"},
+            "subjects": subject,
+        },
+    )
+    admin = json.loads(control_plane.kubeconfig.read_text())
+    admin["users"] = [
+        {"name": "runner", "user": {"token": token_for(control_plane, cluster.namespace, "runner")}}
+    ]
+    admin["contexts"][0]["context"]["user"] = "runner"
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json.dumps(admin))
+    try:
+        result = CliRunner().invoke(
+            main, ["--kubeconfig", str(kubeconfig), "--lease-namespace", cluster.namespace]
+        )
+    finally:
+        rbac.delete_cluster_role_binding(name)
+        rbac.delete_cluster_role(name)
+    _, resource, verb = missing
+    if resource == "events":
+        assert result.exit_code == 0, result.stderr
+        uid = cluster.custom.get_cluster_custom_object(
+            GROUP, VERSION, "maintenancerequests", "mr-web"
+        )["metadata"]["uid"]
+        events = core.list_namespaced_event(
+            "default", field_selector=f"involvedObject.uid={uid}"
+        ).items
+        assert events == []
+        return
+    assert result.exit_code == 1, result.stderr
+    assert f"forbidden: {verb} {resource}" in result.stderr, result.stderr
