@@ -9,7 +9,9 @@ those. For each rule, the runner's ServiceAccount is bound to a copy of the role
 without that rule, and the pass must fail (exit 1) with `forbidden: <verb> <resource>`
 on stderr or in a failed decision's log line. Events are the exception the runner
 allows itself: a refused Event is dropped (it is for humans), so removing that rule
-must leave the pass successful and the cluster without the events.
+must leave the pass successful and the cluster without the events. The Role for the
+runner's Lease is checked the same way (a released Lease from an earlier pass makes
+the pass need get and update; without one, create).
 """
 
 from __future__ import annotations
@@ -28,23 +30,31 @@ from tests.integration.cluster import Cluster
 from tests.integration.conftest import GROUP, ROOT, VERSION, ControlPlane, token_for
 from tests.integration.test_runner import limit_body, request_body
 
-RULES = [
-    (group, resource, verb)
-    for document in yaml.safe_load_all((ROOT / "k8s" / "rbac.yaml").read_text())
-    if document
-    and document["kind"] == "ClusterRole"
-    and document["metadata"]["name"] == "repairman-runner"
-    for rule in document["rules"]
-    for group in rule["apiGroups"]
-    for resource in rule["resources"]
-    for verb in rule["verbs"]
-]
+
+def rules_of(kind: str) -> list[tuple[str, str, str]]:
+    return [
+        (group, resource, verb)
+        for document in yaml.safe_load_all((ROOT / "k8s" / "rbac.yaml").read_text())
+        if document
+        and document["kind"] == kind
+        and document["metadata"]["name"] == "repairman-runner"
+        for rule in document["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    ]
 
 
-def role_without(missing: tuple[str, str, str]) -> list[dict[str, Any]]:
+RULES = rules_of("ClusterRole")
+LEASE_RULES = rules_of("Role")
+
+
+def role_without(
+    rules: list[tuple[str, str, str]], missing: tuple[str, str, str]
+) -> list[dict[str, Any]]:
     return [
         {"apiGroups": [group], "resources": [resource], "verbs": [verb]}
-        for group, resource, verb in RULES
+        for group, resource, verb in rules
         if (group, resource, verb) != missing
     ]
 
@@ -95,7 +105,9 @@ def scenario(cluster: Cluster) -> None:
     )
 
 
-@pytest.mark.parametrize("missing", RULES, ids=lambda r: f"{r[2]}-{r[1]}".replace("/", "-"))
+@pytest.mark.parametrize(
+    "missing", RULES + LEASE_RULES, ids=lambda r: f"{r[2]}-{r[1]}".replace("/", "-")
+)
 def test_each_rule_is_needed(
     missing: tuple[str, str, str], cluster: Cluster, control_plane: ControlPlane, tmp_path: Path
 ) -> None:
@@ -104,25 +116,16 @@ def test_each_rule_is_needed(
     core = client.CoreV1Api(control_plane.api)
     name = f"{cluster.prefix}-runner"
     core.create_namespaced_service_account(cluster.namespace, {"metadata": {"name": "runner"}})
-    rbac.create_cluster_role({"metadata": {"name": name}, "rules": role_without(missing)})
+    rbac.create_cluster_role({"metadata": {"name": name}, "rules": role_without(RULES, missing)})
     subject = [{"kind": "ServiceAccount", "name": "runner", "namespace": cluster.namespace}]
     ref = {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name}
     rbac.create_cluster_role_binding(
         {"metadata": {"name": name}, "roleRef": ref, "subjects": subject}
     )
-    # Its Lease lives in its own namespace here; the Role for it is k8s/rbac.yaml's.
+    # Its Lease lives in the test's namespace, under k8s/rbac.yaml's Role (less `missing`).
     rbac.create_namespaced_role(
         cluster.namespace,
-        {
-            "metadata": {"name": "lease"},
-            "rules": [
-                {
-                    "apiGroups": ["coordination.k8s.io"],
-                    "resources": ["leases"],
-                    "verbs": ["get", "create", "update"],
-                }
-            ],
-        },
+        {"metadata": {"name": "lease"}, "rules": role_without(LEASE_RULES, missing)},
     )
     rbac.create_namespaced_role_binding(
         cluster.namespace,
@@ -132,6 +135,18 @@ def test_each_rule_is_needed(
             "subjects": subject,
         },
     )
+    if missing[2] != "create":
+        # A released Lease from an earlier pass, so that taking it needs get and update.
+        cluster.raw(
+            "POST",
+            f"/apis/coordination.k8s.io/v1/namespaces/{cluster.namespace}/leases",
+            {
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "metadata": {"name": "repairman-runner"},
+                "spec": {"leaseDurationSeconds": 60},
+            },
+        )
     admin = json.loads(control_plane.kubeconfig.read_text())
     admin["users"] = [
         {"name": "runner", "user": {"token": token_for(control_plane, cluster.namespace, "runner")}}
