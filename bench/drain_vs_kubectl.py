@@ -12,38 +12,23 @@ drained). Reports both wall times and their ratio (issue 4 target: runner/kubect
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 from kubernetes import client, config
 
+from bench.control_plane import running_control_plane
 from tests.integration.cluster import Cluster, wait_until
 from tests.integration.kubelet import SimulatedKubelet
 
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "scripts" / "control-plane"
 APPS, REPLICAS = 6, 10
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as directory:
-        subprocess.run(
-            [str(SCRIPT), "up", "--dir", directory], check=True, stdout=subprocess.DEVNULL
-        )
+    with running_control_plane() as (kubeconfig, kubectl):
         kubelet = None
         try:
-            state = json.loads((Path(directory) / "state.json").read_text())
-            kubeconfig = Path(state["kubeconfig"])
-            kubectl = [str(Path(state["binaries"]) / "kubectl"), "--kubeconfig", str(kubeconfig)]
-            subprocess.run(
-                [*kubectl, "apply", "--validate=false", "-f", str(ROOT / "k8s" / "crds")],
-                check=True,
-                stdout=subprocess.DEVNULL,
-            )
             api = config.new_client_from_config(config_file=str(kubeconfig))
             kubelet = SimulatedKubelet(api).start()
             client.CoreV1Api(api).create_namespace({"metadata": {"name": "bench"}})
@@ -131,9 +116,6 @@ def main() -> None:
         finally:
             if kubelet is not None:
                 kubelet.stop()
-            subprocess.run(
-                [str(SCRIPT), "down", "--dir", directory], check=False, stderr=subprocess.DEVNULL
-            )
     print(f"kubectl drain        {kubectl_seconds:6.1f} s  ({counts[twins[1]]} pods)")
     print(f"runner --until-stable {runner_seconds:6.1f} s  ({counts[twins[0]]} pods)")
     print(f"runner/kubectl: {runner_seconds / kubectl_seconds:.2f} (target <= 1.2)")

@@ -17,20 +17,17 @@ Targets (issue 4): runner / kubectl <= 0.25; models / runner >= 2.5.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "scripts" / "control-plane"
+from bench.control_plane import running_control_plane
 
 
 def api(kubeconfig: Path) -> Any:
@@ -157,64 +154,31 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as directory:
-        subprocess.run(
-            [str(SCRIPT), "up", "--dir", directory], check=True, stdout=subprocess.DEVNULL
-        )
-        try:
-            state = json.loads((Path(directory) / "state.json").read_text())
-            kubeconfig = Path(state["kubeconfig"])
-            kubectl = str(Path(state["binaries"]) / "kubectl")
-            subprocess.run(
-                [
-                    kubectl,
-                    "--kubeconfig",
-                    str(kubeconfig),
-                    "apply",
-                    "--validate=false",
-                    "-f",
-                    str(ROOT / "k8s" / "crds"),
-                ],
-                check=True,
-                stdout=subprocess.DEVNULL,
+    with running_control_plane() as (kubeconfig, kubectl):
+        time.sleep(3)
+        populate(kubeconfig, nodes=args.nodes, pods=args.pods, requests=args.requests)
+        commands = {
+            "runner": [
+                sys.executable,
+                "-c",
+                "from runner.cli import main; main()",
+                "--plan",
+                "-o",
+                "json",
+                "--kubeconfig",
+                str(kubeconfig),
+            ],
+            "models": [sys.executable, "-m", "bench.model_reader", str(kubeconfig)],
+            "kubectl": [*kubectl, "get", "nodes,pods,pdb", "-A", "-o", "json"],
+        }
+        rows = {}
+        for name, command in commands.items():
+            runs = [timed(command) for _ in range(args.repeat)]
+            rows[name] = (
+                statistics.median(r[0] for r in runs),
+                statistics.median(r[1] for r in runs),
             )
-            time.sleep(3)
-            populate(kubeconfig, nodes=args.nodes, pods=args.pods, requests=args.requests)
-            commands = {
-                "runner": [
-                    sys.executable,
-                    "-c",
-                    "from runner.cli import main; main()",
-                    "--plan",
-                    "-o",
-                    "json",
-                    "--kubeconfig",
-                    str(kubeconfig),
-                ],
-                "models": [sys.executable, "-m", "bench.model_reader", str(kubeconfig)],
-                "kubectl": [
-                    kubectl,
-                    "--kubeconfig",
-                    str(kubeconfig),
-                    "get",
-                    "nodes,pods,pdb",
-                    "-A",
-                    "-o",
-                    "json",
-                ],
-            }
-            rows = {}
-            for name, command in commands.items():
-                runs = [timed(command) for _ in range(args.repeat)]
-                rows[name] = (
-                    statistics.median(r[0] for r in runs),
-                    statistics.median(r[1] for r in runs),
-                )
-            raw_s, models_s = in_process_reads(kubeconfig, args.repeat)
-        finally:
-            subprocess.run(
-                [str(SCRIPT), "down", "--dir", directory], check=False, stderr=subprocess.DEVNULL
-            )
+        raw_s, models_s = in_process_reads(kubeconfig, args.repeat)
     print(f"{'':10} {'wall s':>8} {'peak MB':>8}")
     for name, (seconds, megabytes) in rows.items():
         print(f"{name:10} {seconds:8.2f} {megabytes:8d}")

@@ -1,0 +1,37 @@
+"""The test control plane for benchmarks: started, CRDs installed, stopped afterwards."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "control-plane"
+
+
+@contextmanager
+def running_control_plane() -> Iterator[tuple[Path, list[str]]]:
+    """Yields the admin kubeconfig and a kubectl command line bound to it."""
+    with tempfile.TemporaryDirectory() as directory:
+        subprocess.run(
+            [str(SCRIPT), "up", "--dir", directory], check=True, stdout=subprocess.DEVNULL
+        )
+        try:
+            state = json.loads((Path(directory) / "state.json").read_text())
+            kubeconfig = Path(state["kubeconfig"])
+            kubectl = [str(Path(state["binaries"]) / "kubectl"), "--kubeconfig", str(kubeconfig)]
+            # kubectl 1.20 does not know the CRDs' CEL rules (docs/testing.md).
+            subprocess.run(
+                [*kubectl, "apply", "--validate=false", "-f", str(ROOT / "k8s" / "crds")],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+            yield kubeconfig, kubectl
+        finally:
+            subprocess.run(
+                [str(SCRIPT), "down", "--dir", directory], check=False, stderr=subprocess.DEVNULL
+            )
