@@ -263,7 +263,8 @@ class Applier:
             "deleteOptions": options,
         }
         try:
-            self.kube.request("POST", path, body=body)
+            # Not retried: a 429 here is a PodDisruptionBudget's answer (next pass).
+            self.kube.request("POST", path, body=body, retry=False)
         except KubeError as error:
             if error.status == 404:
                 return Outcome(decision, "already-done", "the pod is gone")

@@ -21,7 +21,7 @@ import click
 from policy import Plan, RequestState, Snapshot
 from policy import plan as make_plan
 from runner.apply import Applier, Outcome
-from runner.kube import ConfigError, Kube, KubeError
+from runner.kube import DEFAULT_TIMEOUT, ConfigError, Kube, KubeError
 from runner.lease import Lease
 from runner.memory import collector_paused, settle_snapshot
 from runner.read import policy_version, read_cluster
@@ -90,6 +90,14 @@ def _planned(snapshot: Snapshot) -> Plan:
 
 
 def with_kube_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    function = click.option(
+        "--request-timeout",
+        type=click.FloatRange(min=0.1),
+        default=DEFAULT_TIMEOUT,
+        show_default=True,
+        metavar="SECONDS",
+        help="Give up on one API request after this long (then retry a read, fail a write).",
+    )(function)
     function = click.option("--context", "kube_context", help="The kubeconfig context to use.")(
         function
     )
@@ -100,9 +108,11 @@ def with_kube_options(function: Callable[..., Any]) -> Callable[..., Any]:
     )(function)
 
 
-def _connect(ctx: click.Context, kubeconfig: str | None, kube_context: str | None) -> Kube:
+def _connect(
+    ctx: click.Context, kubeconfig: str | None, kube_context: str | None, timeout: float
+) -> Kube:
     try:
-        return Kube.connect(kubeconfig=kubeconfig, context=kube_context)
+        return Kube.connect(kubeconfig=kubeconfig, context=kube_context, timeout=timeout)
     except ConfigError as error:
         _fail(ctx, str(error), EXIT_USAGE)
         raise AssertionError("unreachable") from None
@@ -157,7 +167,7 @@ def _connect(ctx: click.Context, kubeconfig: str | None, kube_context: str | Non
     "--log-format", type=click.Choice(["json", "text"]), default="json", show_default=True
 )
 @click.option(
-    "-v", "--verbose", is_flag=True, help="Also log decisions that were already done or skipped."
+    "-v", "--verbose", is_flag=True, help="Also log decisions that were already done."
 )
 @with_kube_options
 @click.pass_context
@@ -174,6 +184,7 @@ def main(  # noqa: PLR0917 - click passes every option by name
     verbose: bool,
     kubeconfig: str | None,
     kube_context: str | None,
+    request_timeout: float,
 ) -> None:
     """Coordinate maintenance: read the cluster, plan, and apply (or print) the plan.
 
@@ -203,8 +214,9 @@ def main(  # noqa: PLR0917 - click passes every option by name
         return
     if instant is not None:
         _fail(ctx, "--at only applies to --snapshot", EXIT_USAGE)
-    kube = _connect(ctx, kubeconfig, kube_context)
+    kube = _connect(ctx, kubeconfig, kube_context, request_timeout)
     log = Logger(text=log_format == "text", verbose=verbose)
+    kube.on_retry = lambda why: log("retry", detail=why)
     try:
         if dry_run:
             _print(_planned(read_cluster(kube, now=clock())), output)
@@ -251,7 +263,7 @@ def _one_pass(kube: Kube, log: Logger, number: int) -> tuple[Plan, list[Outcome]
     outcomes = Applier(kube, current, policy_version=policy_version(kube)).apply(result)
     writes = kube.writes - before
     for outcome in outcomes:
-        if log.verbose or outcome.result in ("done", "failed", "blocked", "deferred"):
+        if log.verbose or outcome.result != "already-done":
             log(
                 "decision",
                 result=outcome.result,
@@ -278,10 +290,14 @@ def _one_pass(kube: Kube, log: Logger, number: int) -> tuple[Plan, list[Outcome]
 @with_kube_options
 @click.pass_context
 def record(
-    ctx: click.Context, file: Path, kubeconfig: str | None, kube_context: str | None
+    ctx: click.Context,
+    file: Path,
+    kubeconfig: str | None,
+    kube_context: str | None,
+    request_timeout: float,
 ) -> None:
     """Record the cluster as a snapshot FILE, to plan from later with --snapshot."""
-    kube = _connect(ctx, kubeconfig, kube_context)
+    kube = _connect(ctx, kubeconfig, kube_context, request_timeout)
     try:
         current = read_cluster(kube, now=clock())
     except KubeError as error:

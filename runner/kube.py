@@ -6,6 +6,21 @@ is used for nothing else: requests go through urllib3 and responses stay JSON,
 because deserializing tens of thousands of pods into models costs more than the whole
 plan. Errors become `KubeError`s whose message is one line naming the verb, the
 resource and what to do about it.
+
+Transient trouble is retried inside one request, the way client-go does, so that a
+busy or restarting API server costs a pass a few seconds rather than the pass:
+
+- reads (GET) are retried on 429, 500, 502, 503 and 504, on a reset connection and on
+  a timeout;
+- writes are retried only where the server says it did not act: 429 (API Priority and
+  Fairness shedding load) and 503 with a Retry-After header. A write that failed in
+  any other way may or may not have happened; it fails its decision, and the next pass
+  reads what is there (every write is guarded, so repeating one is harmless);
+- evictions are never retried here: their 429 is a PodDisruptionBudget saying no,
+  which the next pass asks again.
+
+Up to `RETRIES` retries, waiting Retry-After (at most `MAX_WAIT` seconds) or a doubling
+back-off from `BACKOFF`. Each retry is reported to `on_retry` (the runner logs it).
 """
 
 from __future__ import annotations
@@ -14,7 +29,8 @@ import json
 import os
 import ssl
 import tempfile
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -26,6 +42,11 @@ from runner import kubeconfig as kubeconfig_module
 
 JSON = dict[str, Any]
 PAGE_SIZE = 500
+DEFAULT_TIMEOUT = 30.0
+RETRIES = 3
+BACKOFF = 0.5
+MAX_WAIT = 5.0
+_RETRIED_READS = frozenset({429, 500, 502, 503, 504})
 
 
 def _credentials_from_the_client(
@@ -90,6 +111,25 @@ class Unreachable(KubeError):
     """The API server did not answer."""
 
 
+def _short(error: Exception) -> str:
+    """urllib3 starts its messages with the pool ("HTTPSConnectionPool(host=..): ");
+    keep what happened."""
+    text = str(error)
+    if "Pool(" in text and "): " in text:
+        text = text.split("): ", 1)[1]
+    return text or type(error).__name__
+
+
+def _retry_after(response: urllib3.BaseHTTPResponse) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # an HTTP date: not sent by the API server; use the back-off
+
+
 def _resource_of(path: str) -> tuple[str, bool]:
     """'/api/v1/namespaces/ns/pods/x/eviction' -> ('pods/eviction', False); a collection
     path gives True (for messages: GET on a collection is the verb list)."""
@@ -119,9 +159,18 @@ class Kube:
     discovered: dict[str, bool] = attrs.field(factory=dict)
     writes: int = 0
     """Mutating requests answered (the idempotence tests count them)."""
+    retries: int = 0
+    on_retry: Callable[[str], None] | None = None
+    """Told, in one line, about every retry and why."""
 
     @classmethod
-    def connect(cls, *, kubeconfig: str | None = None, context: str | None = None) -> Kube:
+    def connect(
+        cls,
+        *,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> Kube:
         where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
         try:
             credentials = kubeconfig_module.load(kubeconfig, context)
@@ -146,7 +195,7 @@ class Kube:
             raise ConfigError(f"unusable TLS material in {where}: {error}") from None
         pool = urllib3.PoolManager(
             ssl_context=context_ssl,
-            timeout=urllib3.Timeout(connect=5.0, read=30.0),
+            timeout=urllib3.Timeout(connect=min(5.0, timeout), read=timeout),
             retries=False,
             maxsize=4,
         )
@@ -162,7 +211,9 @@ class Kube:
         query: Mapping[str, str | int] | None = None,
         body: Any = None,
         content_type: str = "application/json",
+        retry: bool = True,
     ) -> JSON:
+        """One API call; `retry=False` turns the retries off (evictions)."""
         url = self.server + path
         if query:
             url += "?" + urlencode(query)
@@ -171,18 +222,51 @@ class Kube:
         if body is not None:
             headers["Content-Type"] = content_type
             data = json.dumps(body).encode()
-        try:
-            response = self.pool.request(method, url, body=data, headers=headers)
-        except urllib3.exceptions.HTTPError as error:
-            raise Unreachable(f"cannot reach the API server at {self.server}: {error}") from None
-        if method != "GET":
-            self.writes += 1
-        if response.status >= 400:
+        attempt = 0
+        while True:
+            attempt += 1
+            retries_left = retry and attempt <= RETRIES
+            try:
+                response = self.pool.request(method, url, body=data, headers=headers)
+            except urllib3.exceptions.HTTPError as error:
+                if retries_left and method == "GET":
+                    self._pause(attempt, None, f"{method} {path}: {_short(error)}")
+                    continue
+                raise Unreachable(
+                    f"cannot reach the API server at {self.server}: {_short(error)}"
+                ) from None
+            if method != "GET":
+                self.writes += 1
+            if response.status < 400:
+                break
+            wait = _retry_after(response)
+            if retries_left and (
+                (method == "GET" and response.status in _RETRIED_READS)
+                or response.status == 429
+                or (response.status == 503 and wait is not None)
+            ):
+                self._pause(attempt, wait, f"{method} {path}: {response.status}")
+                continue
             raise self._error(method, path, response)
         if not response.data:
             return {}
-        parsed: JSON = json.loads(response.data)
+        try:
+            parsed: JSON = json.loads(response.data)
+        except ValueError:
+            raise KubeError(
+                f"{method} {path}: the API server answered something that is not JSON"
+            ) from None
         return parsed
+
+    def _pause(self, attempt: int, wait: float | None, why: str) -> None:
+        seconds = min(MAX_WAIT, wait if wait is not None else BACKOFF * 2 ** (attempt - 1))
+        self._note(f"{why}; retry {attempt}/{RETRIES} in {seconds:g} s")
+        time.sleep(seconds)
+
+    def _note(self, why: str) -> None:
+        self.retries += 1
+        if self.on_retry is not None:
+            self.on_retry(why)
 
     def _error(self, method: str, path: str, response: urllib3.BaseHTTPResponse) -> KubeError:
         try:
@@ -217,6 +301,7 @@ class Kube:
                         break
             except KubeError as error:
                 if error.status == 410:
+                    self._note(f"list {_resource_of(path)[0]}: the page token expired; from the top")
                     continue
                 raise
             yield from items

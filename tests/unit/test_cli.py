@@ -76,8 +76,12 @@ def test_unreachable_cluster_fails_the_pass_with_exit_code_1(tmp_path: Path) -> 
     )
     code, out, err = run("--plan", "--kubeconfig", str(config))
     assert code == 1 and out == ""
-    assert err.startswith("error: cannot reach the API server at https://127.0.0.1:1")
-    assert len(err.strip().splitlines()) == 1
+    *retries, last = err.strip().splitlines()
+    assert last.startswith("error: cannot reach the API server at https://127.0.0.1:1: ")
+    assert "Connection refused" in last
+    # Reads are retried (3 times, logged) before the pass gives up.
+    assert [json.loads(line)["event"] for line in retries] == ["retry"] * 3
+    assert "retry 3/3" in json.loads(retries[-1])["detail"]
 
 
 def test_errors_are_one_line_with_exit_code_2(tmp_path: Path) -> None:

@@ -1,0 +1,237 @@
+"""DESIGN §4 checked on a live control plane, at every change, while a test runs.
+
+`InvariantWatcher` follows three watches (every MaintenanceRequest, the test's nodes,
+the test's PodDisruptionBudgets) in resourceVersion order and checks, at each event:
+
+1. every limit (a zone selector or all nodes, and its allowed count) holds no more
+   active requests (Preparing, Approved, InProgress) than allowed;
+2. no PDB reports currentHealthy < desiredHealthy (nothing but our evictions disrupts
+   pods in these tests, so any dip would be ours);
+3. at most one active request per target;
+6. a node carries our cordoned-by annotation only while the request it names has
+   been admitted (never for a Pending one); `finished()` checks that no node is left
+   cordoned by us once every request is terminal or gone.
+
+`end_state` is what a run leaves behind, with the test's prefix taken out of names, so
+that runs of one scenario in different namespaces compare equal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections import Counter
+from typing import Any
+
+import attrs
+import urllib3
+
+from policy.model import CORDONED_BY
+from tests.integration.cluster import Cluster
+from tests.integration.conftest import GROUP, VERSION
+
+ACTIVE = frozenset({"Preparing", "Approved", "InProgress"})
+TERMINAL = frozenset({"Completed", "Rejected", "Expired"})
+
+
+@attrs.frozen
+class LimitRule:
+    name: str
+    allowed: int
+    zone: str | None = None
+
+
+class InvariantWatcher:
+    def __init__(
+        self, cluster: Cluster, *, limits: list[LimitRule], zone_of: dict[str, str]
+    ) -> None:
+        self.cluster = cluster
+        self.limits = limits
+        self.zone_of = zone_of
+        self.requests: dict[str, tuple[str, str]] = {}
+        self.cordoned_by: dict[str, str] = {}
+        self.pdbs: dict[str, tuple[int, int]] = {}
+        self.violations: list[str] = []
+        self.events = 0
+        self.peak: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        configuration = cluster.api.configuration
+        self.pool = urllib3.PoolManager(ca_certs=configuration.ssl_ca_cert)
+        self.headers = {"Authorization": configuration.auth_settings()["BearerToken"]["value"]}
+        self.host = configuration.host
+        self.responses: list[urllib3.BaseHTTPResponse] = []
+        self.threads = [
+            threading.Thread(target=self._follow, args=(path, handler), daemon=True)
+            for path, handler in (
+                (f"/apis/{GROUP}/{VERSION}/maintenancerequests", self._request),
+                (
+                    f"/api/v1/nodes?labelSelector=repairman.test%2Fprefix%3D{cluster.prefix}",
+                    self._node,
+                ),
+                (
+                    f"/apis/policy/v1beta1/namespaces/{cluster.namespace}/poddisruptionbudgets",
+                    self._pdb,
+                ),
+            )
+        ]
+        self.ready = threading.Barrier(len(self.threads) + 1)
+
+    def start(self) -> InvariantWatcher:
+        for thread in self.threads:
+            thread.start()
+        self.ready.wait(timeout=30)
+        return self
+
+    def stop(self) -> list[str]:
+        self.stopping.set()
+        for response in self.responses:
+            with contextlib.suppress(Exception):
+                response.shutdown()  # unblocks the reading thread
+        for thread in self.threads:
+            thread.join(timeout=5)
+        return self.violations
+
+    def finished(self) -> list[str]:
+        """Invariant 6 at the end: nothing left cordoned by us."""
+        left = sorted(node for node, owner in self.cordoned_by.items() if owner)
+        return [f"nodes left cordoned by repairman: {left}"] if left else []
+
+    # --- streams --------------------------------------------------------------------
+
+    def _follow(self, path: str, handler: Any) -> None:
+        separator = "&" if "?" in path else "?"
+        try:
+            listed = self.pool.request("GET", self.host + path, headers=self.headers)
+            document = json.loads(listed.data)
+            with self.lock:
+                for item in document.get("items") or []:
+                    handler("ADDED", item)
+            version = document["metadata"]["resourceVersion"]
+            response = self.pool.request(
+                "GET",
+                f"{self.host}{path}{separator}watch=1&resourceVersion={version}"
+                "&timeoutSeconds=1800",
+                headers=self.headers,
+                preload_content=False,
+                timeout=urllib3.Timeout(connect=5, read=None),
+            )
+            self.responses.append(response)
+        except Exception as error:
+            self.violations.append(f"cannot watch {path}: {error!r}")
+            self.ready.wait(timeout=30)
+            return
+        self.ready.wait(timeout=30)
+        try:
+            buffer = b""
+            for chunk in response.stream(4096):
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    event = json.loads(line)
+                    with self.lock:
+                        self.events += 1
+                        handler(event["type"], event["object"])
+                        self._check(event["object"]["metadata"].get("resourceVersion", ""))
+        except Exception as error:
+            if not self.stopping.is_set():
+                self.violations.append(f"watch of {path} ended: {error!r}")
+
+    def _request(self, kind: str, obj: dict[str, Any]) -> None:
+        name = obj["metadata"]["name"]
+        if kind == "DELETED":
+            self.requests.pop(name, None)
+        else:
+            state = (obj.get("status") or {}).get("state") or "Pending"
+            target = (obj.get("status") or {}).get("target") or f"node/{obj['spec']['name']}"
+            self.requests[name] = (state, target.removeprefix("node/"))
+
+    def _node(self, kind: str, obj: dict[str, Any]) -> None:
+        name = obj["metadata"]["name"]
+        owner = (obj["metadata"].get("annotations") or {}).get(CORDONED_BY, "")
+        self.cordoned_by[name] = "" if kind == "DELETED" else owner
+
+    def _pdb(self, kind: str, obj: dict[str, Any]) -> None:
+        name = obj["metadata"]["name"]
+        status = obj.get("status") or {}
+        if kind == "DELETED" or status.get("observedGeneration") != obj["metadata"].get(
+            "generation"
+        ):
+            self.pdbs.pop(name, None)
+            return
+        self.pdbs[name] = (status.get("currentHealthy", 0), status.get("desiredHealthy", 0))
+
+    # --- the invariants -------------------------------------------------------------
+
+    def _check(self, version: str) -> None:
+        active = [(name, node) for name, (state, node) in self.requests.items() if state in ACTIVE]
+        for limit in self.limits:
+            governed = [
+                a for a in active if limit.zone is None or self.zone_of.get(a[1]) == limit.zone
+            ]
+            self.peak[limit.name] = max(self.peak[limit.name], len(governed))
+            if len(governed) > limit.allowed:
+                self.violations.append(
+                    f"rv {version}: limit {limit.name}: {len(governed)} active > "
+                    f"{limit.allowed}: {sorted(governed)}"
+                )
+        per_target = Counter(node for _, node in active)
+        doubled = {node: n for node, n in per_target.items() if n > 1}
+        if doubled:
+            self.violations.append(f"rv {version}: more than one active request on {doubled}")
+        for pdb, (healthy, desired) in self.pdbs.items():
+            if healthy < desired:
+                self.violations.append(
+                    f"rv {version}: PDB {pdb}: currentHealthy {healthy} < desiredHealthy {desired}"
+                )
+        for node, owner in self.cordoned_by.items():
+            if owner and self.requests.get(owner, ("Pending", ""))[0] == "Pending":
+                self.violations.append(
+                    f"rv {version}: node {node} cordoned for {owner}, which was never admitted"
+                )
+
+
+def end_state(cluster: Cluster) -> dict[str, Any]:
+    """Requests (state, reason), nodes (cordoned, by whom), limits' active lists and
+    ready pods per app, with the test's prefix taken out of every name."""
+
+    def short(text: str) -> str:
+        return text.replace(f"{cluster.prefix}-", "")
+
+    requests = {
+        item["metadata"]["name"]: (
+            (item.get("status") or {}).get("state"),
+            (item.get("status") or {}).get("reason"),
+        )
+        for item in cluster.custom.list_cluster_custom_object(
+            GROUP, VERSION, "maintenancerequests"
+        )["items"]
+    }
+    limits = {
+        item["metadata"]["name"]: sorted((item.get("status") or {}).get("active") or [])
+        for item in cluster.custom.list_cluster_custom_object(GROUP, VERSION, "maintenancelimits")[
+            "items"
+        ]
+    }
+    nodes = {
+        short(node.metadata.name): (
+            bool(node.spec.unschedulable),
+            (node.metadata.annotations or {}).get(CORDONED_BY),
+        )
+        for node in cluster.core.list_node(
+            label_selector=f"repairman.test/prefix={cluster.prefix}"
+        ).items
+    }
+    ready: Counter[str] = Counter()
+    for pod in cluster.pods():
+        if pod.metadata.deletion_timestamp is None and any(
+            c.type == "Ready" and c.status == "True" for c in pod.status.conditions or []
+        ):
+            ready[pod.metadata.labels.get("app", "")] += 1
+    return {
+        "requests": requests,
+        "limits": {name: [short(x) for x in active] for name, active in limits.items()},
+        "nodes": nodes,
+        "ready": dict(ready),
+    }
