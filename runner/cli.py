@@ -166,9 +166,7 @@ def _connect(
 @click.option(
     "--log-format", type=click.Choice(["json", "text"]), default="json", show_default=True
 )
-@click.option(
-    "-v", "--verbose", is_flag=True, help="Also log decisions that were already done."
-)
+@click.option("-v", "--verbose", is_flag=True, help="Also log decisions that were already done.")
 @with_kube_options
 @click.pass_context
 def main(  # noqa: PLR0917 - click passes every option by name

@@ -301,7 +301,9 @@ class Kube:
                         break
             except KubeError as error:
                 if error.status == 410:
-                    self._note(f"list {_resource_of(path)[0]}: the page token expired; from the top")
+                    self._note(
+                        f"list {_resource_of(path)[0]}: the page token expired; from the top"
+                    )
                     continue
                 raise
             yield from items

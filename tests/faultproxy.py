@@ -124,6 +124,13 @@ def _status_body(code: int, message: str) -> bytes:
     ).encode()
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a client that went away (killed, timed out) is part of the game
+
+
 class FaultProxy:
     def __init__(self, upstream: str, ca_file: str, *, seed: int = 0) -> None:
         parts = urlsplit(upstream)
@@ -149,8 +156,7 @@ class FaultProxy:
 
             do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property

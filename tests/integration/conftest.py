@@ -10,6 +10,7 @@ MaintenanceRequest and MaintenanceLimit, are deleted after the test.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
@@ -142,23 +143,32 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
         assert not left, f"still running after `control-plane down`: {left}"
 
 
-@pytest.fixture
-def cluster(control_plane: ControlPlane, request: pytest.FixtureRequest) -> Iterator[Cluster]:
-    prefix = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[-40:].strip("-")
-    prefix = f"t-{prefix}"
+@contextlib.contextmanager
+def fresh_cluster(control_plane: ControlPlane, prefix: str) -> Iterator[Cluster]:
+    """A namespace and a name prefix of one's own; everything made in them, and every
+    MaintenanceRequest and MaintenanceLimit, is deleted at the end."""
     namespace = prefix
     core = client.CoreV1Api(control_plane.api)
     core.create_namespace({"metadata": {"name": namespace}})
-    yield Cluster(control_plane.api, prefix=prefix, namespace=namespace)
-    custom = client.CustomObjectsApi(control_plane.api)
-    for plural in ("maintenancerequests", "maintenancelimits"):
-        custom.delete_collection_cluster_custom_object(GROUP, VERSION, plural)
-    core.delete_namespace(namespace, grace_period_seconds=0)
-    core.delete_collection_node(label_selector=f"repairman.test/prefix={prefix}")
-    storage = client.StorageV1Api(control_plane.api)
-    for attachment in storage.list_volume_attachment().items:
-        if attachment.metadata.name.startswith(f"{prefix}-"):
-            storage.delete_volume_attachment(attachment.metadata.name)
+    try:
+        yield Cluster(control_plane.api, prefix=prefix, namespace=namespace)
+    finally:
+        custom = client.CustomObjectsApi(control_plane.api)
+        for plural in ("maintenancerequests", "maintenancelimits"):
+            custom.delete_collection_cluster_custom_object(GROUP, VERSION, plural)
+        core.delete_namespace(namespace, grace_period_seconds=0)
+        core.delete_collection_node(label_selector=f"repairman.test/prefix={prefix}")
+        storage = client.StorageV1Api(control_plane.api)
+        for attachment in storage.list_volume_attachment().items:
+            if attachment.metadata.name.startswith(f"{prefix}-"):
+                storage.delete_volume_attachment(attachment.metadata.name)
+
+
+@pytest.fixture
+def cluster(control_plane: ControlPlane, request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    prefix = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[-40:].strip("-")
+    with fresh_cluster(control_plane, f"t-{prefix}") as made:
+        yield made
 
 
 def token_for(control_plane: ControlPlane, namespace: str, account: str) -> str:

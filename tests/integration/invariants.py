@@ -22,6 +22,7 @@ import contextlib
 import json
 import threading
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -44,12 +45,21 @@ class LimitRule:
 
 class InvariantWatcher:
     def __init__(
-        self, cluster: Cluster, *, limits: list[LimitRule], zone_of: dict[str, str]
+        self,
+        cluster: Cluster,
+        *,
+        limits: list[LimitRule],
+        zone_of: dict[str, str],
+        pdb_excused: Callable[[], bool] = lambda: False,
     ) -> None:
         self.cluster = cluster
+        self.pdb_excused = pdb_excused
+        """True while something other than us disrupts pods (a node failure)."""
         self.limits = limits
         self.zone_of = zone_of
         self.requests: dict[str, tuple[str, str]] = {}
+        self.last_state: dict[str, str] = {}
+        """Every request's last state seen, kept after it is deleted."""
         self.cordoned_by: dict[str, str] = {}
         self.pdbs: dict[str, tuple[int, int]] = {}
         self.violations: list[str] = []
@@ -144,6 +154,7 @@ class InvariantWatcher:
             self.requests.pop(name, None)
         else:
             state = (obj.get("status") or {}).get("state") or "Pending"
+            self.last_state[name] = state
             target = (obj.get("status") or {}).get("target") or f"node/{obj['spec']['name']}"
             self.requests[name] = (state, target.removeprefix("node/"))
 
@@ -181,12 +192,13 @@ class InvariantWatcher:
         if doubled:
             self.violations.append(f"rv {version}: more than one active request on {doubled}")
         for pdb, (healthy, desired) in self.pdbs.items():
-            if healthy < desired:
+            if healthy < desired and not self.pdb_excused():
                 self.violations.append(
                     f"rv {version}: PDB {pdb}: currentHealthy {healthy} < desiredHealthy {desired}"
                 )
         for node, owner in self.cordoned_by.items():
-            if owner and self.requests.get(owner, ("Pending", ""))[0] == "Pending":
+            # (A request deleted after it finished may leave its uncordon to come.)
+            if owner and self.requests.get(owner, ("", ""))[0] == "Pending":
                 self.violations.append(
                     f"rv {version}: node {node} cordoned for {owner}, which was never admitted"
                 )

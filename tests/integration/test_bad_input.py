@@ -20,7 +20,7 @@ from kubernetes.client.exceptions import ApiException
 
 from tests.integration.cluster import Cluster
 from tests.integration.conftest import GROUP, VERSION, ControlPlane
-from tests.integration.test_runner import limit_body, runner, status_of
+from tests.integration.test_runner import limit_body, request_body, runner, status_of
 from tests.properties.strategies import json_values, limit_specs, request_specs
 
 NODES = ["bad-input-a", "bad-input-b"]
@@ -135,3 +135,44 @@ def test_bad_objects_never_stop_a_pass(
                         "metadata": {"annotations": {"repairman.k8s.io/cordoned-by": None}},
                     },
                 )
+
+
+def test_a_node_that_vanishes_mid_drain_rejects_its_request_and_nothing_else(
+    cluster: Cluster, control_plane: ControlPlane
+) -> None:
+    """The node of a preparing request is deleted while its pods still wait for a PDB
+    (which allows no disruption): the next pass exits 0, the request is Rejected with
+    TargetNotFound naming the node, the limit's slot is free again, and a request for
+    another node is admitted in its place."""
+    doomed, other = cluster.node("doomed"), cluster.node("other")
+    cluster.wait_nodes_ready([doomed, other])
+    cluster.unmanaged_pod("pinned", doomed)
+    cluster.pdb("pinned", min_available=1)
+    cluster.running_ready("pinned", 1)
+    cluster.disruptions_allowed("pinned", 0)
+    custom = cluster.custom
+    custom.create_cluster_custom_object(
+        GROUP, VERSION, "maintenancelimits", limit_body("node", limit=100, maxConcurrent=1)
+    )
+    custom.create_cluster_custom_object(
+        GROUP, VERSION, "maintenancerequests", request_body("mr-doomed", doomed)
+    )
+    namespace = f"{cluster.prefix}-lease"
+    cluster.core.create_namespace({"metadata": {"name": namespace}})
+    code, _, logs = runner(control_plane.kubeconfig, "--lease-namespace", namespace)
+    assert code == 0, logs
+    assert status_of(cluster, "mr-doomed")["state"] == "Preparing"
+    assert any(e.get("result") == "blocked" for e in logs), "the PDB holds the drain"
+    custom.create_cluster_custom_object(
+        GROUP, VERSION, "maintenancerequests", request_body("mr-other", other)
+    )
+    cluster.core.delete_node(doomed)
+    code, _, logs = runner(control_plane.kubeconfig, "--lease-namespace", namespace)
+    assert code == 0, logs
+    gone = status_of(cluster, "mr-doomed")
+    assert (gone["state"], gone["reason"]) == ("Rejected", "TargetNotFound"), gone
+    assert doomed in gone["message"]
+    # A slot freed by a finish is given out on the next pass (docs/policy.md).
+    code, _, logs = runner(control_plane.kubeconfig, "--lease-namespace", namespace)
+    assert code == 0, logs
+    assert status_of(cluster, "mr-other")["state"] in ("Preparing", "Approved")

@@ -21,6 +21,7 @@ from tests import faultproxy
 from tests.faultproxy import FaultProxy, Rule
 from tests.integration.cluster import Cluster
 from tests.integration.conftest import ControlPlane
+from tests.integration.invariants import end_state
 from tests.integration.scenario import (
     Actor,
     build,
@@ -29,7 +30,6 @@ from tests.integration.scenario import (
     run_pass,
     runner_kubeconfig_via,
 )
-from tests.integration.invariants import end_state
 
 REQUEST_STATUS = r"/maintenancerequests/[^/]+/status"
 LIMIT_STATUS = r"/maintenancelimits/[^/]+/status"

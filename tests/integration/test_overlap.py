@@ -1,0 +1,147 @@
+"""Overlapping runners over a busy cluster, with a watcher on every change.
+
+20 nodes in 2 zones; three Deployments of 6 replicas, each under a PDB allowing one
+disruption; a node limit of 10% (2 nodes) with drain, and a limit of 1 per zone. Three
+simulated actors file 36 requests over time (some nodes get two, from different
+actors) and, at random but seeded, start and complete what is approved, stall until
+the approval times out, or withdraw (by spec or by deleting the request). Rounds of 4
+runner processes start together (spread over 0.4 s), each with its own Lease, so that
+nothing but the commit point keeps them apart, until every request is terminal or
+gone. The invariant watcher (invariants.py) follows every request, node and PDB change
+and fails the test on any moment where a limit, a PDB or one-active-request-per-target
+is violated, or a node is cordoned for a request never admitted.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections import Counter
+
+from tests.integration.actors import RandomActor
+from tests.integration.cluster import Cluster
+from tests.integration.conftest import GROUP, VERSION, ControlPlane
+from tests.integration.invariants import TERMINAL, InvariantWatcher, LimitRule
+from tests.integration.test_runner import limit_body
+from tests.report import report
+
+ACTORS = ("patcher", "repair-bot", "firmware")
+
+
+def test_four_runners_at_once_over_a_busy_cluster_never_break_an_invariant(
+    cluster: Cluster, control_plane: ControlPlane
+) -> None:
+    zones = {"a": cluster.nodes(10, zone="a"), "b": cluster.nodes(10, zone="b")}
+    nodes = zones["a"] + zones["b"]
+    cluster.wait_nodes_ready(nodes)
+    zone_of = {node: zone for zone, members in zones.items() for node in members}
+    for app in ("web", "api", "cache"):
+        cluster.deployment(app, 6)
+        cluster.pdb(app, max_unavailable=1)
+    for app in ("web", "api", "cache"):
+        cluster.running_ready(app, 6)
+        cluster.disruptions_allowed(app, 1)
+    custom = cluster.custom
+    custom.create_cluster_custom_object(
+        GROUP,
+        VERSION,
+        "maintenancelimits",
+        limit_body(
+            "node",
+            limit=10,
+            drain={"timeoutSeconds": 120},
+            approvedTimeoutSeconds=4,
+            inProgressTimeoutSeconds=60,
+        ),
+    )
+    for zone in zones:
+        custom.create_cluster_custom_object(
+            GROUP,
+            VERSION,
+            "maintenancelimits",
+            limit_body(
+                f"zone-{zone}",
+                type="node",
+                limit=100,
+                maxConcurrent=1,
+                selector={"matchLabels": {"topology.kubernetes.io/zone": zone}},
+            ),
+        )
+    watcher = InvariantWatcher(
+        cluster,
+        limits=[LimitRule("node", 2), LimitRule("zone-a", 1, "a"), LimitRule("zone-b", 1, "b")],
+        zone_of=zone_of,
+    ).start()
+    actors = [RandomActor(cluster, name, nodes, seed) for seed, name in enumerate(ACTORS)]
+    for actor in actors:
+        actor.start()
+    for index in range(4):
+        cluster.core.create_namespace({"metadata": {"name": f"{cluster.prefix}-lease-{index}"}})
+    command = [
+        sys.executable,
+        "-c",
+        "import random, sys, time; time.sleep(random.Random(sys.argv[1]).random() * 0.4); "
+        "from runner.cli import main; main(sys.argv[2:])",
+    ]
+    rounds = 0
+    exits: Counter[int] = Counter()
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            rounds += 1
+            runners = [
+                subprocess.Popen(
+                    [
+                        *command,
+                        f"{rounds}-{index}",
+                        "--kubeconfig",
+                        str(control_plane.kubeconfig),
+                        "--lease-namespace",
+                        f"{cluster.prefix}-lease-{index}",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+                for index in range(4)
+            ]
+            for process in runners:
+                _, err = process.communicate(timeout=60)
+                exits[process.returncode] += 1
+                assert process.returncode in (0, 1), err
+                assert "Traceback" not in err, err
+            filed = sum(len(a.filed) for a in actors)
+            items = custom.list_cluster_custom_object(GROUP, VERSION, "maintenancerequests")[
+                "items"
+            ]
+            if filed == 36 and all((i.get("status") or {}).get("state") in TERMINAL for i in items):
+                break
+        else:
+            raise AssertionError(f"not all requests finished after {rounds} rounds")
+    finally:
+        for actor in actors:
+            actor.stopping.set()
+        for actor in actors:
+            actor.join(timeout=10)
+    # Let the last uncordons land in the watch.
+    time.sleep(1)
+    violations = watcher.stop() + watcher.finished()
+    outcomes = Counter(watcher.last_state.values())
+    report(
+        "overlap",
+        rounds=rounds,
+        runner_exits=dict(exits),
+        watch_events=watcher.events,
+        peaks=dict(watcher.peak),
+        final_states=dict(outcomes),
+        violations=len(violations),
+    )
+    assert not violations, violations[:5]
+    assert not [e for a in actors for e in a.errors], [a.errors for a in actors]
+    assert len(watcher.last_state) == 36
+    # Every fate happened, and the limits were used to the full.
+    assert outcomes["Completed"] >= 20 and outcomes["Expired"] >= 1, outcomes
+    assert watcher.peak["node"] == 2 and watcher.peak["zone-a"] == 1, watcher.peak
+    shared = Counter(node for a in actors for node in a.targets)
+    assert max(shared.values()) >= 2, "some node is asked for by two requests"
