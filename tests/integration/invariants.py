@@ -8,9 +8,9 @@ the test's PodDisruptionBudgets) in resourceVersion order and checks, at each ev
 2. no PDB reports currentHealthy < desiredHealthy (nothing but our evictions disrupts
    pods in these tests, so any dip would be ours);
 3. at most one active request per target;
-6. a node carries our cordoned-by annotation only while the request it names has
-   been admitted (never for a Pending one); `finished()` checks that no node is left
-   cordoned by us once every request is terminal or gone.
+6. (in `finished()`) our cordoned-by annotation appears on a node only after the
+   request it names was admitted (by resourceVersion), and no node is left cordoned
+   by us once every request is terminal or gone.
 
 `end_state` is what a run leaves behind, with the test's prefix taken out of names, so
 that runs of one scenario in different namespaces compare equal.
@@ -59,6 +59,10 @@ class InvariantWatcher:
         self.zone_of = zone_of
         self.requests: dict[str, tuple[str, str]] = {}
         self.last_state: dict[str, str] = {}
+        self.admitted_at: dict[str, int] = {}
+        """resourceVersion at which each request first left Pending."""
+        self.cordons: list[tuple[int, str, str]] = []
+        """(resourceVersion, node, request) of every cordon-by annotation that appeared."""
         """Every request's last state seen, kept after it is deleted."""
         self.cordoned_by: dict[str, str] = {}
         self.pdbs: dict[str, tuple[int, int]] = {}
@@ -104,9 +108,19 @@ class InvariantWatcher:
         return self.violations
 
     def finished(self) -> list[str]:
-        """Invariant 6 at the end: nothing left cordoned by us."""
+        """At the end: nothing left cordoned by us (invariant 6), and every cordon of
+        ours came after the admission of the request it names. The second is checked
+        here, by resourceVersion, rather than at each event: the node and request
+        watches are separate streams, and one may run ahead of the other."""
+        found = []
         left = sorted(node for node, owner in self.cordoned_by.items() if owner)
-        return [f"nodes left cordoned by repairman: {left}"] if left else []
+        if left:
+            found.append(f"nodes left cordoned by repairman: {left}")
+        for version, node, owner in self.cordons:
+            admitted = self.admitted_at.get(owner)
+            if admitted is None or admitted > version:
+                found.append(f"rv {version}: node {node} cordoned for {owner} before its admission")
+        return found
 
     # --- streams --------------------------------------------------------------------
 
@@ -155,13 +169,19 @@ class InvariantWatcher:
         else:
             state = (obj.get("status") or {}).get("state") or "Pending"
             self.last_state[name] = state
+            if state in ACTIVE and name not in self.admitted_at:
+                self.admitted_at[name] = int(obj["metadata"]["resourceVersion"])
             target = (obj.get("status") or {}).get("target") or f"node/{obj['spec']['name']}"
             self.requests[name] = (state, target.removeprefix("node/"))
 
     def _node(self, kind: str, obj: dict[str, Any]) -> None:
         name = obj["metadata"]["name"]
         owner = (obj["metadata"].get("annotations") or {}).get(CORDONED_BY, "")
-        self.cordoned_by[name] = "" if kind == "DELETED" else owner
+        if kind == "DELETED":
+            owner = ""
+        if owner and owner != self.cordoned_by.get(name):
+            self.cordons.append((int(obj["metadata"]["resourceVersion"]), name, owner))
+        self.cordoned_by[name] = owner
 
     def _pdb(self, kind: str, obj: dict[str, Any]) -> None:
         name = obj["metadata"]["name"]
@@ -195,12 +215,6 @@ class InvariantWatcher:
             if healthy < desired and not self.pdb_excused():
                 self.violations.append(
                     f"rv {version}: PDB {pdb}: currentHealthy {healthy} < desiredHealthy {desired}"
-                )
-        for node, owner in self.cordoned_by.items():
-            # (A request deleted after it finished may leave its uncordon to come.)
-            if owner and self.requests.get(owner, ("", ""))[0] == "Pending":
-                self.violations.append(
-                    f"rv {version}: node {node} cordoned for {owner}, which was never admitted"
                 )
 
 

@@ -152,7 +152,10 @@ def test_a_node_that_vanishes_mid_drain_rejects_its_request_and_nothing_else(
     cluster.disruptions_allowed("pinned", 0)
     custom = cluster.custom
     custom.create_cluster_custom_object(
-        GROUP, VERSION, "maintenancelimits", limit_body("node", limit=100, maxConcurrent=1)
+        GROUP,
+        VERSION,
+        "maintenancelimits",
+        limit_body("node", limit=100, maxConcurrent=1, drain={"timeoutSeconds": 300}),
     )
     custom.create_cluster_custom_object(
         GROUP, VERSION, "maintenancerequests", request_body("mr-doomed", doomed)
@@ -161,8 +164,9 @@ def test_a_node_that_vanishes_mid_drain_rejects_its_request_and_nothing_else(
     cluster.core.create_namespace({"metadata": {"name": namespace}})
     code, _, logs = runner(control_plane.kubeconfig, "--lease-namespace", namespace)
     assert code == 0, logs
-    assert status_of(cluster, "mr-doomed")["state"] == "Preparing"
-    assert any(e.get("result") == "blocked" for e in logs), "the PDB holds the drain"
+    preparing = status_of(cluster, "mr-doomed")
+    assert preparing["state"] == "Preparing", preparing
+    assert "pinned" in preparing["message"], "the PDB holds the drain, and says so"
     custom.create_cluster_custom_object(
         GROUP, VERSION, "maintenancerequests", request_body("mr-other", other)
     )
