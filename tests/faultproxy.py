@@ -9,8 +9,9 @@ of the `Fault`s instead:
   409, 500, 503, ...), before the request reaches the server, or, with `after=True`,
   after the server acted on it (the write happened; the client is told it failed);
 - `reset()`: the connection is torn down with a TCP reset, before or after forwarding;
-- `delay(seconds)`: the answer comes only after `seconds` (longer than the client's
-  timeout: the client gives up while the request still lands);
+- `delay(seconds, jitter=0)`: the answer comes only after `seconds` (plus up to
+  `jitter` at random): past the client's timeout, the client gives up while the
+  request still lands; short and random, runners' views of the cluster drift apart;
 - `expire_continue()`: a LIST page after the first one is refused with 410 Expired, as
   when a `continue` token outlives the server's compaction.
 
@@ -51,6 +52,8 @@ class Fault:
     retry_after: int | None = None
     after: bool = False
     seconds: float = 0.0
+    jitter: float = 0.0
+    """delay: up to this many seconds more, at random (the proxy's seed)."""
 
     def __str__(self) -> str:
         if self.kind == "status":
@@ -59,7 +62,9 @@ class Fault:
         if self.kind == "reset":
             return f"reset{' after forwarding' if self.after else ''}"
         if self.kind == "delay":
-            return f"delay {self.seconds:g} s"
+            return f"delay {self.seconds:g} s" + (
+                f" + up to {self.jitter:g} s" if self.jitter else ""
+            )
         return "410 on a continued LIST"
 
 
@@ -71,8 +76,8 @@ def reset(*, after: bool = False) -> Fault:
     return Fault("reset", after=after)
 
 
-def delay(seconds: float) -> Fault:
-    return Fault("delay", seconds=seconds)
+def delay(seconds: float, *, jitter: float = 0.0) -> Fault:
+    return Fault("delay", seconds=seconds, jitter=jitter)
 
 
 def expire_continue() -> Fault:
@@ -215,7 +220,9 @@ class FaultProxy:
             if fault.kind == "reset":
                 self._reset(handler)
                 return
-            time.sleep(fault.seconds)
+            with self.lock:
+                extra = self.random.random() * fault.jitter
+            time.sleep(fault.seconds + extra)
         try:
             code, headers, data = self._forward(method, path, handler, body)
         except OSError as error:

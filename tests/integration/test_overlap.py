@@ -14,11 +14,15 @@ is violated, or a node is cordoned for a request never admitted.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 
+from tests import faultproxy
+from tests.faultproxy import FaultProxy, Rule
 from tests.integration.actors import RandomActor
 from tests.integration.cluster import Cluster
 from tests.integration.conftest import GROUP, VERSION, ControlPlane
@@ -30,8 +34,19 @@ ACTORS = ("patcher", "repair-bot", "firmware")
 
 
 def test_four_runners_at_once_over_a_busy_cluster_never_break_an_invariant(
-    cluster: Cluster, control_plane: ControlPlane
+    cluster: Cluster, control_plane: ControlPlane, tmp_path: Path
 ) -> None:
+    configuration = control_plane.api.configuration
+    proxy = FaultProxy(configuration.host, configuration.ssl_ca_cert, seed=3).start()
+    proxy.add(
+        Rule(
+            faultproxy.delay(0, jitter=1.0), method="GET", path=r"^/api/v1/nodes\?", probability=1.0
+        )
+    )
+    kubeconfig = tmp_path / "via-proxy.kubeconfig"
+    admin = json.loads(control_plane.kubeconfig.read_text())
+    admin["clusters"][0]["cluster"] = {"server": proxy.url}
+    kubeconfig.write_text(json.dumps(admin))
     zones = {"a": cluster.nodes(10, zone="a"), "b": cluster.nodes(10, zone="b")}
     nodes = zones["a"] + zones["b"]
     cluster.wait_nodes_ready(nodes)
@@ -73,7 +88,9 @@ def test_four_runners_at_once_over_a_busy_cluster_never_break_an_invariant(
         limits=[LimitRule("node", 2), LimitRule("zone-a", 1, "a"), LimitRule("zone-b", 1, "b")],
         zone_of=zone_of,
     ).start()
-    actors = [RandomActor(cluster, name, nodes, seed) for seed, name in enumerate(ACTORS)]
+    actors = [
+        RandomActor(cluster, name, nodes, seed, pace=(1.0, 5.0)) for seed, name in enumerate(ACTORS)
+    ]
     for actor in actors:
         actor.start()
     for index in range(4):
@@ -96,7 +113,7 @@ def test_four_runners_at_once_over_a_busy_cluster_never_break_an_invariant(
                         *command,
                         f"{rounds}-{index}",
                         "--kubeconfig",
-                        str(control_plane.kubeconfig),
+                        str(kubeconfig),
                         "--lease-namespace",
                         f"{cluster.prefix}-lease-{index}",
                     ],
@@ -124,6 +141,7 @@ def test_four_runners_at_once_over_a_busy_cluster_never_break_an_invariant(
             actor.stopping.set()
         for actor in actors:
             actor.join(timeout=10)
+        proxy.stop()
     # Let the last uncordons land in the watch.
     time.sleep(1)
     violations = watcher.stop() + watcher.finished()
@@ -136,6 +154,7 @@ def test_four_runners_at_once_over_a_busy_cluster_never_break_an_invariant(
         peaks=dict(watcher.peak),
         final_states=dict(outcomes),
         violations=len(violations),
+        delayed_node_lists=len(proxy.faults()),
     )
     assert not violations, violations[:5]
     assert not [e for a in actors for e in a.errors], [a.errors for a in actors]
