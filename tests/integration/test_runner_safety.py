@@ -1,34 +1,22 @@
-"""The runner under overlap, on the real control plane.
+"""The runner's concurrency guards, on the real control plane.
 
-Covers: four runner processes started at once, each with its own Lease (so nothing
-keeps them apart but the commit point), over many passes while a simulated actor
-starts and completes approved requests: a watcher that sees every change of every
-request (a watch, in resourceVersion order) finds no moment where a limit, a
-per-zone limit or one-active-request-per-target is exceeded. Runners that read the
-same state pick the same requests, so that stress test rarely meets the race the
-commit point exists for (with the commit point removed it still passed twice); the
-race itself is played deterministically, by hand, in
-test_commit_point_refuses_an_admission_planned_on_a_stale_read, which fails without
-the commit point. Also: a held Lease makes a
-second pass stop with success, a stale one is taken over, and `--until-stable`
-finishes a drain in one run. Crashes at every write and API faults are the
-reliability issue's.
+The commit point's races are played deterministically, by hand: a stale read
+(test_commit_point_refuses_an_admission_planned_on_a_stale_read) and a PDB budget
+shared by two zones with no common limit; both fail without the commit point. Also: a
+held Lease makes a second pass stop with success, a stale one is taken over, and
+`--until-stable` finishes a drain in one run. Many runners at once over a busy
+cluster: test_overlap.py; API faults and crashes: test_faults.py, test_crashes.py.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import threading
 import time
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner
-from kubernetes import watch
 
 from policy import plan
 from runner.apply import Applier
@@ -48,196 +36,6 @@ def run_runner(kubeconfig: Path, *args: str) -> tuple[int, list[dict[str, Any]]]
     return result.exit_code, [
         json.loads(x) for x in result.stderr.splitlines() if x.startswith("{")
     ]
-
-
-class Watcher(threading.Thread):
-    """Follows every change of every request and checks the limits at each one."""
-
-    def __init__(self, cluster: Cluster, zone_of: dict[str, str]) -> None:
-        super().__init__(daemon=True)
-        self.cluster = cluster
-        self.zone_of = zone_of
-        self.states: dict[str, tuple[str, str]] = {}
-        self.violations: list[str] = []
-        self.events = 0
-        self.peak = 0
-        self.stream = watch.Watch()
-        self.stopping = False
-
-    def run(self) -> None:
-        try:
-            self.follow()
-        except Exception as error:  # the stream ends when the test stops it
-            if not self.stopping:
-                self.violations.append(f"watch failed: {error!r}")
-
-    def follow(self) -> None:
-        listed = self.cluster.custom.list_cluster_custom_object(
-            GROUP, VERSION, "maintenancerequests"
-        )
-        version = listed["metadata"]["resourceVersion"]
-        for event in self.stream.stream(
-            self.cluster.custom.list_cluster_custom_object,
-            GROUP,
-            VERSION,
-            "maintenancerequests",
-            resource_version=version,
-            timeout_seconds=300,
-        ):
-            obj = event["object"]
-            name = obj["metadata"]["name"]
-            if event["type"] == "DELETED":
-                self.states.pop(name, None)
-            else:
-                state = (obj.get("status") or {}).get("state") or ""
-                self.states[name] = (state, obj["spec"]["name"])
-            self.events += 1
-            self.check(obj["metadata"]["resourceVersion"])
-
-    def check(self, version: str) -> None:
-        active = [(name, node) for name, (state, node) in self.states.items() if state in ACTIVE]
-        self.peak = max(self.peak, len(active))
-        zone_a = [n for n in active if self.zone_of.get(n[1]) == "a"]
-        per_target = Counter(node for _, node in active)
-        if len(active) > 2:
-            self.violations.append(f"rv {version}: {len(active)} active > 2: {sorted(active)}")
-        if len(zone_a) > 1:
-            self.violations.append(f"rv {version}: {len(zone_a)} active in zone a > 1: {zone_a}")
-        if any(count > 1 for count in per_target.values()):
-            self.violations.append(f"rv {version}: two active requests on one target: {per_target}")
-
-
-def test_overlapping_runners_never_exceed_a_limit(
-    cluster: Cluster, control_plane: ControlPlane
-) -> None:
-    nodes_a = cluster.nodes(3, zone="a")
-    nodes_b = cluster.nodes(3, zone="b")
-    cluster.wait_nodes_ready(nodes_a + nodes_b)
-    zone_of = {**dict.fromkeys(nodes_a, "a"), **dict.fromkeys(nodes_b, "b")}
-    custom = cluster.custom
-    custom.create_cluster_custom_object(
-        GROUP,
-        VERSION,
-        "maintenancelimits",
-        limit_body("node", limit=100, maxConcurrent=2, cordon=True),
-    )
-    custom.create_cluster_custom_object(
-        GROUP,
-        VERSION,
-        "maintenancelimits",
-        limit_body(
-            "zone-a",
-            type="node",
-            limit=100,
-            maxConcurrent=1,
-            selector={"matchLabels": {"topology.kubernetes.io/zone": "a"}},
-        ),
-    )
-    targets = [*nodes_a, *nodes_b] * 3
-    watcher = Watcher(cluster, zone_of)
-    watcher.start()
-    time.sleep(0.5)
-    stop = threading.Event()
-
-    def filer() -> None:
-        # Requests keep arriving, each more urgent than the last, so that runners that
-        # read a moment apart disagree on who comes first: the race a commit point is for.
-        for index, node in enumerate(targets):
-            body = request_body(f"mr-{index:02d}", node)
-            body["spec"]["priority"] = index
-            custom.create_cluster_custom_object(GROUP, VERSION, "maintenancerequests", body)
-            stop.wait(0.25)
-
-    filer_thread = threading.Thread(target=filer, daemon=True)
-    filer_thread.start()
-
-    def actor() -> None:
-        while not stop.is_set():
-            for item in custom.list_cluster_custom_object(GROUP, VERSION, "maintenancerequests")[
-                "items"
-            ]:
-                state = (item.get("status") or {}).get("state")
-                spec_state = item["spec"].get("state")
-                move = {
-                    ("Approved", "Pending"): "InProgress",
-                    ("InProgress", "InProgress"): "Completed",
-                }.get((state, spec_state))
-                if move:
-                    custom.patch_cluster_custom_object(
-                        GROUP,
-                        VERSION,
-                        "maintenancerequests",
-                        item["metadata"]["name"],
-                        {"spec": {"state": move}},
-                    )
-            stop.wait(0.3)
-
-    actor_thread = threading.Thread(target=actor, daemon=True)
-    actor_thread.start()
-    for index in range(4):
-        cluster.core.create_namespace({"metadata": {"name": f"{cluster.prefix}-lease-{index}"}})
-    # Start times spread over 0.4 s, so that some runners read the cluster while others
-    # are half-way through writing: the interleaving the commit point must survive.
-    command = [
-        sys.executable,
-        "-c",
-        "import random, sys, time; time.sleep(random.Random(sys.argv[1]).random() * 0.4); "
-        "from runner.cli import main; main(sys.argv[2:])",
-    ]
-    rounds = 0
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            rounds += 1
-            runners = [
-                subprocess.Popen(
-                    [
-                        *command,
-                        f"{rounds}-{index}",
-                        "--kubeconfig",
-                        str(control_plane.kubeconfig),
-                        "--lease-namespace",
-                        f"{cluster.prefix}-lease-{index}",
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE,
-                    text=True,
-                )
-                for index in range(4)
-            ]
-            for process in runners:
-                _, err = process.communicate(timeout=60)
-                assert process.returncode in (0, 1), err
-            states = [
-                (item.get("status") or {}).get("state")
-                for item in custom.list_cluster_custom_object(
-                    GROUP, VERSION, "maintenancerequests"
-                )["items"]
-            ]
-            if len(states) == len(targets) and all(state in TERMINAL for state in states):
-                break
-        else:
-            raise AssertionError(f"not all requests finished after {rounds} rounds: {states}")
-    finally:
-        stop.set()
-        actor_thread.join(timeout=5)
-    time.sleep(1)
-    watcher.stopping = True
-    watcher.stream.stop()
-    assert watcher.events > 3 * len(targets), watcher.events
-    assert not watcher.violations, watcher.violations[:5]
-    assert watcher.peak == 2, "the limit was used to the full"
-    finals = {
-        item["metadata"]["name"]: (item.get("status") or {}).get("state")
-        for item in custom.list_cluster_custom_object(GROUP, VERSION, "maintenancerequests")[
-            "items"
-        ]
-    }
-    assert set(finals.values()) == {"Completed"}, finals
-    for node in nodes_a + nodes_b:
-        fresh = cluster.core.read_node(node)
-        assert not fresh.spec.unschedulable, node
-        assert "repairman.k8s.io/cordoned-by" not in (fresh.metadata.annotations or {})
 
 
 def test_a_held_lease_stops_a_second_pass_and_a_stale_one_is_taken(
