@@ -17,6 +17,8 @@ from kubernetes.client.exceptions import ApiException
 
 from tests.integration.kubelet import NOT_READY_TAINT, SIMULATED
 
+GROUP, VERSION = "repairman.k8s.io", "v1"
+
 
 def wait_until(what: str, check: Callable[[], Any], timeout: float = 30.0) -> Any:
     """Poll `check` until it returns something truthy; fail naming `what`."""
@@ -110,6 +112,26 @@ class Cluster:
             return True
 
         wait_until(f"nodes {names} Ready", ready)
+
+    # --- limits -----------------------------------------------------------------------
+
+    def limit(self, name: str, **spec: Any) -> None:
+        self.custom.create_cluster_custom_object(
+            GROUP,
+            VERSION,
+            "maintenancelimits",
+            {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "MaintenanceLimit",
+                "metadata": {"name": name},
+                "spec": spec,
+            },
+        )
+
+    def zone_limit(self, zone: str, **spec: Any) -> None:
+        """A node limit named zone-ZONE over the nodes of that zone (100% unless said)."""
+        selector = {"matchLabels": {"topology.kubernetes.io/zone": zone}}
+        self.limit(f"zone-{zone}", **{"type": "node", "limit": 100, "selector": selector, **spec})
 
     # --- workloads ------------------------------------------------------------------
 

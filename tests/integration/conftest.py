@@ -22,12 +22,11 @@ import pytest
 import yaml
 from kubernetes import client, config
 
-from tests.integration.cluster import Cluster, wait_until
+from tests.integration.cluster import GROUP, VERSION, Cluster, wait_until
 from tests.integration.kubelet import SimulatedKubelet
 
 ROOT = Path(__file__).parents[2]
 SCRIPT = ROOT / "scripts" / "control-plane"
-GROUP, VERSION = "repairman.k8s.io", "v1"
 
 
 class ControlPlane:

@@ -26,7 +26,7 @@ from runner.cli import main
 from tests.integration.cluster import Cluster
 from tests.integration.conftest import GROUP, VERSION, ControlPlane, token_for
 from tests.integration.invariants import TERMINAL, InvariantWatcher, LimitRule, end_state
-from tests.integration.test_runner import limit_body, request_body
+from tests.integration.test_runner import request_body
 
 ZONES = {"a0": "a", "a1": "a", "b0": "b"}
 LIMITS = [LimitRule("node", 2), LimitRule("zone-a", 1, zone="a")]
@@ -66,17 +66,8 @@ def build(cluster: Cluster, *, ttl: int | None = None) -> Scenario:
     cluster.running_ready("web", 3)
     cluster.disruptions_allowed("web", 1)
     extra = {} if ttl is None else {"ttlSecondsAfterFinished": ttl}
-    for body in (
-        limit_body("node", limit=100, maxConcurrent=2, drain={"timeoutSeconds": 300}, **extra),
-        limit_body(
-            "zone-a",
-            type="node",
-            limit=100,
-            maxConcurrent=1,
-            selector={"matchLabels": {"topology.kubernetes.io/zone": "a"}},
-        ),
-    ):
-        cluster.custom.create_cluster_custom_object(GROUP, VERSION, "maintenancelimits", body)
+    cluster.limit("node", limit=100, maxConcurrent=2, drain={"timeoutSeconds": 300}, **extra)
+    cluster.zone_limit("a", maxConcurrent=1)
     for short, full in nodes.items():
         cluster.custom.create_cluster_custom_object(
             GROUP, VERSION, "maintenancerequests", request_body(f"mr-{short}", full)

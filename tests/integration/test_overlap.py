@@ -27,7 +27,6 @@ from tests.integration.actors import RandomActor
 from tests.integration.cluster import Cluster
 from tests.integration.conftest import GROUP, VERSION, ControlPlane
 from tests.integration.invariants import TERMINAL, InvariantWatcher, LimitRule
-from tests.integration.test_runner import limit_body
 from tests.report import report
 
 ACTORS = ("patcher", "repair-bot", "firmware")
@@ -58,31 +57,15 @@ def test_four_runners_at_once_over_a_busy_cluster_never_break_an_invariant(
         cluster.running_ready(app, 6)
         cluster.disruptions_allowed(app, 1)
     custom = cluster.custom
-    custom.create_cluster_custom_object(
-        GROUP,
-        VERSION,
-        "maintenancelimits",
-        limit_body(
-            "node",
-            limit=10,
-            drain={"timeoutSeconds": 120},
-            approvedTimeoutSeconds=4,
-            inProgressTimeoutSeconds=60,
-        ),
+    cluster.limit(
+        "node",
+        limit=10,
+        drain={"timeoutSeconds": 120},
+        approvedTimeoutSeconds=4,
+        inProgressTimeoutSeconds=60,
     )
     for zone in zones:
-        custom.create_cluster_custom_object(
-            GROUP,
-            VERSION,
-            "maintenancelimits",
-            limit_body(
-                f"zone-{zone}",
-                type="node",
-                limit=100,
-                maxConcurrent=1,
-                selector={"matchLabels": {"topology.kubernetes.io/zone": zone}},
-            ),
-        )
+        cluster.zone_limit(zone, maxConcurrent=1)
     watcher = InvariantWatcher(
         cluster,
         limits=[LimitRule("node", 2), LimitRule("zone-a", 1, "a"), LimitRule("zone-b", 1, "b")],

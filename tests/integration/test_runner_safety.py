@@ -178,17 +178,7 @@ def test_commit_point_keeps_a_pdb_budget_from_being_given_twice_across_zones(
         cluster.disruptions_allowed("web", 1)
     custom = cluster.custom
     for zone in ("a", "b"):
-        custom.create_cluster_custom_object(
-            GROUP,
-            VERSION,
-            "maintenancelimits",
-            limit_body(
-                f"zone-{zone}",
-                type="node",
-                limit=100,
-                selector={"matchLabels": {"topology.kubernetes.io/zone": zone}},
-            ),
-        )
+        cluster.zone_limit(zone)
     # A first pass writes the limits' statuses, so that admitting mr-a later changes
     # zone-a's status only: nothing but the commit point then touches zone-b.
     warm = Kube.connect(kubeconfig=str(control_plane.kubeconfig))

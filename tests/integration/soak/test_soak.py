@@ -33,7 +33,6 @@ from tests.integration.actors import RandomActor
 from tests.integration.cluster import Cluster
 from tests.integration.conftest import GROUP, VERSION, ControlPlane
 from tests.integration.invariants import TERMINAL, InvariantWatcher, LimitRule
-from tests.integration.test_runner import limit_body
 from tests.report import report
 
 SEED = int(os.environ.get("REPAIRMAN_SOAK_SEED", "1"))
@@ -83,31 +82,15 @@ def test_soak(cluster: Cluster, control_plane: ControlPlane, runner_kubeconfig: 
         cluster.running_ready(app, 8)
         cluster.disruptions_allowed(app, 1)
     custom = cluster.custom
-    custom.create_cluster_custom_object(
-        GROUP,
-        VERSION,
-        "maintenancelimits",
-        limit_body(
-            "node",
-            limit=10,
-            drain={"timeoutSeconds": 60},
-            approvedTimeoutSeconds=8,
-            inProgressTimeoutSeconds=20,
-        ),
+    cluster.limit(
+        "node",
+        limit=10,
+        drain={"timeoutSeconds": 60},
+        approvedTimeoutSeconds=8,
+        inProgressTimeoutSeconds=20,
     )
     for zone in zones:
-        custom.create_cluster_custom_object(
-            GROUP,
-            VERSION,
-            "maintenancelimits",
-            limit_body(
-                f"zone-{zone}",
-                type="node",
-                limit=100,
-                maxConcurrent=2,
-                selector={"matchLabels": {"topology.kubernetes.io/zone": zone}},
-            ),
-        )
+        cluster.zone_limit(zone, maxConcurrent=2)
     failures = NodeFailures(control_plane.kubelet, nodes, SEED)  # type: ignore[attr-defined]
     watcher = InvariantWatcher(
         cluster,
