@@ -120,6 +120,7 @@ def test_soak(cluster: Cluster, control_plane: ControlPlane, runner_kubeconfig: 
     exits: Counter[int] = Counter()
     writes: list[int] = []
     retries = 0
+    actions: Counter[str] = Counter()
     try:
         deadline = started + 1800
         while time.monotonic() < deadline:
@@ -145,6 +146,13 @@ def test_soak(cluster: Cluster, control_plane: ControlPlane, runner_kubeconfig: 
             assert "Traceback" not in job.stderr, job.stderr
             logs = [json.loads(x) for x in job.stderr.splitlines() if x.startswith("{")]
             writes += [e["writes"] for e in logs if e["event"] == "pass"]
+            for entry in logs:
+                if entry["event"] == "decision" and entry["result"] == "done":
+                    kind = entry["action"]
+                    if kind == "UpdateRequestStatus":
+                        moved = entry.get("from") != entry.get("to")
+                        kind += " (transition)" if moved else " (explanation)"
+                    actions[kind] += 1
             retries += sum(e["event"] == "retry" for e in logs)
             filed = sum(len(a.filed) for a in actors)
             items = custom.list_cluster_custom_object(GROUP, VERSION, "maintenancerequests")[
@@ -181,6 +189,7 @@ def test_soak(cluster: Cluster, control_plane: ControlPlane, runner_kubeconfig: 
         job_exits=dict(exits),
         passes=len(writes),
         writes_total=sum(writes),
+        writes_by_action=dict(actions),
         writes_per_pass_mean=round(statistics.mean(writes), 2),
         writes_per_pass_max=max(writes),
         passes_writing_nothing=sum(w == 0 for w in writes),
