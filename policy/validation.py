@@ -31,6 +31,11 @@ MAX_REASON = 1024
 # Enum lookups by value without the cost of Enum.__call__ (thousands per plan).
 TARGET_TYPES = {t.value: t for t in TargetType}
 ACTOR_STATES = {s.value: s for s in ActorState}
+# The original repairman's spellings, accepted unchanged (docs/migration.md): its only
+# type was "Node", and its operator wrote "Approved" into spec.state. Authority now
+# lives in status, so an "Approved" spec is the actor still waiting: Pending.
+ORIGINAL_TARGET_TYPES = {"Node": TargetType.NODE}
+ORIGINAL_ACTOR_STATES = {"Approved": ActorState.PENDING}
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -189,7 +194,7 @@ def _request_spec(spec: Any) -> RequestSpec:
     if not isinstance(spec, Mapping):
         raise Invalid("spec", f"must be an object, not {json_type(spec)}")
     raw_type = _required_str(spec, "type", "spec.type")
-    target_type = TARGET_TYPES.get(raw_type)
+    target_type = TARGET_TYPES.get(raw_type) or ORIGINAL_TARGET_TYPES.get(raw_type)
     if target_type is None:
         raise Invalid(
             "spec.type", f"{raw_type!r} is not one of {', '.join(t.value for t in TargetType)}"
@@ -199,7 +204,7 @@ def _request_spec(spec: Any) -> RequestSpec:
     if problem is not None:
         raise Invalid("spec.name", problem)
     raw_state = _optional(spec, "state", str, "spec.state", "a string") or "Pending"
-    state = ACTOR_STATES.get(raw_state)
+    state = ACTOR_STATES.get(raw_state) or ORIGINAL_ACTOR_STATES.get(raw_state)
     if state is None:
         raise Invalid(
             "spec.state",

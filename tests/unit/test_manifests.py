@@ -98,7 +98,14 @@ def test_crd_defaults_are_the_policy_defaults() -> None:
         "properties"
     ]["spec"]
     assert request["properties"]["state"]["default"] == "Pending"
-    assert request["properties"]["type"]["enum"] == [t.value for t in validation.TargetType]
+    assert request["properties"]["type"]["enum"] == [
+        *validation.TARGET_TYPES,
+        *validation.ORIGINAL_TARGET_TYPES,
+    ]
+    assert request["properties"]["state"]["enum"] == [
+        *validation.ACTOR_STATES,
+        *validation.ORIGINAL_ACTOR_STATES,
+    ]
 
 
 def test_crds_carry_the_approval_annotation_and_a_status_subresource() -> None:
