@@ -190,3 +190,44 @@ def runner_kubeconfig(control_plane: ControlPlane, tmp_path: Path) -> Path:
     path = tmp_path / "runner.kubeconfig"
     path.write_text(json.dumps(admin))
     return path
+
+
+@contextlib.contextmanager
+def actor_account(control_plane: ControlPlane, cluster: Cluster) -> Iterator[str]:
+    """A ServiceAccount `actor` in the test's namespace bound to the repairman-actor
+    ClusterRole of k8s/rbac.yaml; yields its token."""
+    core = client.CoreV1Api(control_plane.api)
+    core.create_namespaced_service_account(cluster.namespace, {"metadata": {"name": "actor"}})
+    rbac = client.RbacAuthorizationV1Api(control_plane.api)
+    binding = f"{cluster.prefix}-actor"
+    rbac.create_cluster_role_binding(
+        {
+            "metadata": {"name": binding},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "repairman-actor",
+            },
+            "subjects": [
+                {"kind": "ServiceAccount", "name": "actor", "namespace": cluster.namespace}
+            ],
+        }
+    )
+    try:
+        yield token_for(control_plane, cluster.namespace, "actor")
+    finally:
+        rbac.delete_cluster_role_binding(binding)
+
+
+@pytest.fixture
+def actor_kubeconfig(
+    control_plane: ControlPlane, cluster: Cluster, tmp_path: Path
+) -> Iterator[Path]:
+    """A kubeconfig with an actor's token: RBAC as k8s/rbac.yaml gives actors."""
+    with actor_account(control_plane, cluster) as token:
+        admin = json.loads(control_plane.kubeconfig.read_text())
+        admin["users"] = [{"name": "actor", "user": {"token": token}}]
+        admin["contexts"][0]["context"]["user"] = "actor"
+        path = tmp_path / "actor.kubeconfig"
+        path.write_text(json.dumps(admin))
+        yield path

@@ -20,7 +20,14 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from tests.integration.cluster import Cluster
-from tests.integration.conftest import GROUP, ROOT, VERSION, ControlPlane, token_for
+from tests.integration.conftest import (
+    GROUP,
+    ROOT,
+    VERSION,
+    ControlPlane,
+    actor_account,
+    token_for,
+)
 
 RUNNER_NAMESPACE = "repairman-system"
 RUNNER = f"system:serviceaccount:{RUNNER_NAMESPACE}:repairman-runner"
@@ -109,25 +116,8 @@ def may(
 
 @pytest.fixture
 def actor(cluster: Cluster, control_plane: ControlPlane) -> Iterator[client.ApiClient]:
-    core = client.CoreV1Api(control_plane.api)
-    core.create_namespaced_service_account(cluster.namespace, {"metadata": {"name": "actor"}})
-    rbac = client.RbacAuthorizationV1Api(control_plane.api)
-    binding = f"{cluster.prefix}-actor"
-    rbac.create_cluster_role_binding(
-        {
-            "metadata": {"name": binding},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": "repairman-actor",
-            },
-            "subjects": [
-                {"kind": "ServiceAccount", "name": "actor", "namespace": cluster.namespace}
-            ],
-        }
-    )
-    yield control_plane.client_for_token(token_for(control_plane, cluster.namespace, "actor"))
-    rbac.delete_cluster_role_binding(binding)
+    with actor_account(control_plane, cluster) as token:
+        yield control_plane.client_for_token(token)
 
 
 def forbidden(call: Any, *args: Any, **kwargs: Any) -> None:

@@ -1,0 +1,165 @@
+"""The actor's side of the protocol, for Python: ask, wait, work, say done.
+
+    import repairman
+
+    with repairman.maintenance("worker-17", requester="kernel-patcher",
+                               reason="kernel 6.8", timeout=3600) as request:
+        patch_and_reboot("worker-17")      # runs only once the node is approved
+
+On entry a MaintenanceRequest is filed (`spec.state: Pending`) and the call waits until
+the runner sets `status.state: Approved` — reporting every change of the explanation
+through `progress` — then declares `InProgress`. A normal exit declares `Completed`.
+An exception inside the block also ends the request (`Completed`: the slot is freed and
+the node uncordoned) and is re-raised; a failure before approval (timeout, Ctrl-C)
+withdraws the request. If the runner ends the request instead (Rejected, Expired), the
+wait raises `MaintenanceRefused` with its reason.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import attrs
+
+from runner.kube import Kube, KubeError
+from runner.read import GROUP_PATH
+
+REQUESTS = f"{GROUP_PATH}/maintenancerequests"
+MERGE = "application/merge-patch+json"
+TERMINAL = frozenset({"Completed", "Rejected", "Expired"})
+
+
+class MaintenanceError(Exception):
+    """The request could not be carried through; `str()` is one line."""
+
+
+class MaintenanceRefused(MaintenanceError):
+    """The runner ended the request before approving it."""
+
+    def __init__(self, name: str, state: str, reason: str, message: str) -> None:
+        super().__init__(f"{name} {state} ({reason}): {message}")
+        self.state, self.reason = state, reason
+
+
+class MaintenanceTimeout(MaintenanceError):
+    """Not approved in time; the request has been withdrawn."""
+
+
+@attrs.define
+class Request:
+    """A MaintenanceRequest as the actor sees it."""
+
+    kube: Kube
+    name: str
+
+    def get(self) -> dict[str, Any]:
+        return self.kube.request("GET", f"{REQUESTS}/{self.name}")
+
+    @property
+    def status(self) -> dict[str, Any]:
+        return dict(self.get().get("status") or {})
+
+    def declare(self, state: str) -> None:
+        """Set spec.state: Pending, InProgress or Completed (Completed early withdraws)."""
+        self.kube.request(
+            "PATCH", f"{REQUESTS}/{self.name}", body={"spec": {"state": state}}, content_type=MERGE
+        )
+
+    def wait_for_approval(
+        self,
+        *,
+        timeout: float,
+        poll: float = 2.0,
+        progress: Callable[[str], None] | None = None,
+    ) -> dict[str, Any]:
+        """Block until status.state is Approved; returns the status."""
+        deadline = time.monotonic() + timeout
+        last = ""
+        while True:
+            status = self.status
+            state = status.get("state") or "Pending"
+            why = status.get("reason") or "new"
+            line = f"{self.name}: {state} ({why}) {status.get('message', '')}"
+            if progress is not None and line != last:
+                progress(line.rstrip())
+            last = line
+            if state == "Approved":
+                return status
+            if state in TERMINAL:
+                raise MaintenanceRefused(
+                    self.name, state, status.get("reason", ""), status.get("message", "")
+                )
+            if time.monotonic() >= deadline:
+                raise MaintenanceTimeout(
+                    f"{self.name} not approved within {timeout:g} s (last: {state}, "
+                    f"{status.get('reason') or 'no reason yet'})"
+                )
+            time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+
+
+def file_request(
+    kube: Kube,
+    target: str,
+    *,
+    type_: str = "node",
+    requester: str = "",
+    reason: str = "",
+    priority: int = 0,
+) -> Request:
+    """Create a MaintenanceRequest named after its target (`mr-<target>-<random>`)."""
+    stem = target.replace("/", "-")[:40].rstrip("-.")
+    body: dict[str, Any] = {
+        "apiVersion": "repairman.k8s.io/v1",
+        "kind": "MaintenanceRequest",
+        "metadata": {"generateName": f"mr-{stem}-"},
+        "spec": {"type": type_, "name": target, "state": "Pending", "priority": priority},
+    }
+    if requester:
+        body["spec"]["requester"] = requester
+    if reason:
+        body["spec"]["reason"] = reason
+    created = kube.request("POST", REQUESTS, body=body)
+    return Request(kube, created["metadata"]["name"])
+
+
+@contextmanager
+def maintenance(
+    target: str,
+    *,
+    requester: str,
+    reason: str = "",
+    type_: str = "node",
+    priority: int = 0,
+    timeout: float = 3600.0,
+    poll: float = 2.0,
+    progress: Callable[[str], None] | None = print,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    kube: Kube | None = None,
+) -> Iterator[Request]:
+    """File a request, wait for approval, and carry it through (see the module)."""
+    kube = kube or Kube.connect(kubeconfig=kubeconfig, context=context)
+    request = file_request(
+        kube, target, type_=type_, requester=requester, reason=reason, priority=priority
+    )
+    try:
+        request.wait_for_approval(timeout=timeout, poll=poll, progress=progress)
+        request.declare("InProgress")
+    except BaseException:
+        _withdraw(request)
+        raise
+    try:
+        yield request
+    finally:
+        request.declare("Completed")
+
+
+def _withdraw(request: Request) -> None:
+    try:
+        if (request.status.get("state") or "Pending") not in TERMINAL:
+            request.declare("Completed")
+    except KubeError:
+        pass  # the original error matters more; the approval timeout ends it anyway

@@ -1,0 +1,347 @@
+"""`kubectl repairman`: the actor's protocol and the operator's questions from a shell.
+
+Installed as the console script `kubectl-repairman`; once it is on PATH, kubectl finds
+it as a plugin. Exit codes: 0 done; 1 the cluster said no (an API error, the request
+refused or not approved in time); 2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+import yaml
+
+from policy import plan as make_plan
+from policy.snapshot_format import timestamp
+from repairman.actor import (
+    REQUESTS,
+    MaintenanceError,
+    Request,
+    file_request,
+)
+from runner.kube import ConfigError, Kube, KubeError
+from runner.read import GROUP_PATH, read_cluster
+
+LIMITS = f"{GROUP_PATH}/maintenancelimits"
+EXIT_FAILED, EXIT_USAGE = 1, 2
+
+
+def _duration(value: str) -> float:
+    """kubectl's durations: 90, 90s, 15m, 2h, 1h30m."""
+    text, total, number = value.strip(), 0.0, ""
+    units = {"s": 1, "m": 60, "h": 3600}
+    for char in text:
+        if char.isdigit() or char == ".":
+            number += char
+        elif char in units and number:
+            total += float(number) * units[char]
+            number = ""
+        else:
+            raise click.BadParameter(f"{value!r} is not a duration like 90s, 15m or 1h30m")
+    if number:
+        total += float(number)
+    return total
+
+
+def _age(created: str | None) -> str:
+    if not created:
+        return "-"
+    seconds = int(
+        (datetime.now(UTC) - datetime.fromisoformat(created.replace("Z", "+00:00"))).total_seconds()
+    )
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{max(seconds, 0)}s"
+
+
+def _table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows, strict=False)]
+    return "\n".join(
+        "   ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip()
+        for row in [headers, *rows]
+    )
+
+
+def _emit(document: Any, output: str) -> None:
+    if output == "json":
+        click.echo(json.dumps(document, indent=2))
+    else:
+        click.echo(yaml.safe_dump(document, sort_keys=False).rstrip())
+
+
+class Context:
+    def __init__(self, kubeconfig: str | None, context: str | None) -> None:
+        self.kubeconfig, self.context = kubeconfig, context
+        self._kube: Kube | None = None
+
+    @property
+    def kube(self) -> Kube:
+        if self._kube is None:
+            self._kube = Kube.connect(kubeconfig=self.kubeconfig, context=self.context)
+        return self._kube
+
+
+def _run(action: Callable[[], None]) -> None:
+    """Errors as one line and an exit code, as kubectl does."""
+    try:
+        action()
+    except ConfigError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_USAGE)
+    except (KubeError, MaintenanceError) as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_FAILED)
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--kubeconfig", type=click.Path(dir_okay=False), help="Path to the kubeconfig.")
+@click.option("--context", "kube_context", help="The kubeconfig context to use.")
+@click.pass_context
+def main(ctx: click.Context, kubeconfig: str | None, kube_context: str | None) -> None:
+    """Ask repairman for maintenance, follow it, and see why it waits.
+
+    \b
+    Examples:
+      kubectl repairman request worker-17 --requester me --reason "BIOS update" --wait
+      kubectl repairman start mr-worker-17-x7k2p
+      kubectl repairman complete mr-worker-17-x7k2p
+      kubectl repairman list -o wide
+      kubectl repairman explain mr-worker-17-x7k2p
+      kubectl repairman limits
+    """
+    ctx.obj = Context(kubeconfig, kube_context)
+
+
+@main.command()
+@click.argument("target")
+@click.option("--requester", required=True, help="Who asks (shown in tables).")
+@click.option("--reason", default="", help="Why, in a few words.")
+@click.option("--priority", type=int, default=0, show_default=True, help="Higher goes first.")
+@click.option(
+    "--type",
+    "type_",
+    type=click.Choice(["node", "deployment", "statefulset", "daemonset"]),
+    default="node",
+    show_default=True,
+    help="What TARGET is (namespace/name for workloads).",
+)
+@click.option("--wait", is_flag=True, help="Wait until the request is approved.")
+@click.option("--timeout", default="1h", show_default=True, help="With --wait: give up after.")
+@click.option("-o", "--output", type=click.Choice(["name", "json", "yaml"]), default="name")
+@pass_context
+def request(  # noqa: PLR0917 - click passes every option by name
+    obj: Context,
+    target: str,
+    requester: str,
+    reason: str,
+    priority: int,
+    type_: str,
+    wait: bool,
+    timeout: str,
+    output: str,
+) -> None:
+    """File a MaintenanceRequest for TARGET; print its name.
+
+    \b
+    Examples:
+      kubectl repairman request worker-17 --requester os-patcher --reason "kernel 6.8"
+      kubectl repairman request shop/web --type deployment --requester me --wait --timeout 30m
+    """
+    try:
+        seconds = _duration(timeout)
+    except click.BadParameter as error:
+        raise click.UsageError(f"--timeout: {error.message}") from None
+
+    def act() -> None:
+        made = file_request(
+            obj.kube, target, type_=type_, requester=requester, reason=reason, priority=priority
+        )
+        if wait:
+            made.wait_for_approval(
+                timeout=seconds, progress=lambda line: click.echo(line, err=True)
+            )
+        if output == "name":
+            click.echo(f"maintenancerequest/{made.name}")
+        else:
+            _emit(made.get(), output)
+
+    _run(act)
+
+
+def _declare(obj: Context, name: str, state: str, allowed: tuple[str, ...], verb: str) -> None:
+    def act() -> None:
+        handle = Request(obj.kube, name)
+        current = handle.status.get("state") or "Pending"
+        if current not in allowed:
+            raise MaintenanceError(f"{name} is {current}: {verb} needs it {' or '.join(allowed)}")
+        handle.declare(state)
+        click.echo(f"maintenancerequest/{name} {verb}")
+
+    _run(act)
+
+
+@main.command()
+@click.argument("name")
+@pass_context
+def start(obj: Context, name: str) -> None:
+    """Declare NAME InProgress (only once it is Approved)."""
+    _declare(obj, name, "InProgress", ("Approved",), "started")
+
+
+@main.command()
+@click.argument("name")
+@pass_context
+def complete(obj: Context, name: str) -> None:
+    """Declare NAME Completed: the work is done."""
+    _declare(obj, name, "Completed", ("Approved", "InProgress"), "completed")
+
+
+@main.command()
+@click.argument("name")
+@pass_context
+def withdraw(obj: Context, name: str) -> None:
+    """Withdraw NAME before the work started (declares Completed)."""
+    _declare(obj, name, "Completed", ("Pending", "Preparing", "Approved"), "withdrawn")
+
+
+def _request_row(item: dict[str, Any], wide: bool) -> tuple[str, ...]:
+    spec, status = item.get("spec") or {}, item.get("status") or {}
+    row = (
+        item["metadata"]["name"],
+        f"{spec.get('type', '?')}/{spec.get('name', '?')}",
+        spec.get("requester") or "-",
+        status.get("state") or "Pending",
+        status.get("reason") or "-",
+        _age(item["metadata"].get("creationTimestamp")),
+    )
+    return (*row, status.get("message", "")) if wide else row
+
+
+@main.command(name="list")
+@click.option(
+    "-o", "--output", type=click.Choice(["table", "wide", "json", "yaml"]), default="table"
+)
+@pass_context
+def list_(obj: Context, output: str) -> None:
+    """List requests with their state and why (-o wide adds the message)."""
+
+    def act() -> None:
+        items = list(obj.kube.list(REQUESTS))
+        if output in ("json", "yaml"):
+            _emit({"apiVersion": "v1", "kind": "List", "items": items}, output)
+            return
+        headers = ("NAME", "TARGET", "REQUESTER", "STATE", "REASON", "AGE")
+        if output == "wide":
+            headers = (*headers, "MESSAGE")
+        rows = [_request_row(item, output == "wide") for item in items]
+        click.echo(_table(headers, rows) if rows else "No maintenance requests.")
+
+    _run(act)
+
+
+def _limit_rows(limits: list[dict[str, Any]]) -> list[tuple[str, ...]]:
+    rows = []
+    for item in limits:
+        spec, status = item.get("spec") or {}, item.get("status") or {}
+        unavailable = status.get("unavailable") or {}
+        rows.append(
+            (
+                item["metadata"]["name"],
+                spec.get("type") or item["metadata"]["name"],
+                str(status.get("limit", "-")),
+                str(status.get("inUse", "-")),
+                ", ".join(f"{n} {why}" for n, why in sorted(unavailable.items())) or "-",
+                status.get("message", ""),
+            )
+        )
+    return rows
+
+
+@main.command()
+@click.option("-o", "--output", type=click.Choice(["table", "json", "yaml"]), default="table")
+@pass_context
+def limits(obj: Context, output: str) -> None:
+    """Each limit: allowed now, in use, unavailable nodes, and its status message
+    (which says when a closed window opens)."""
+
+    def act() -> None:
+        items = list(obj.kube.list(LIMITS))
+        if output != "table":
+            _emit({"apiVersion": "v1", "kind": "List", "items": items}, output)
+            return
+        rows = _limit_rows(items)
+        headers = ("NAME", "TYPE", "ALLOWED", "IN USE", "UNAVAILABLE", "MESSAGE")
+        click.echo(_table(headers, rows) if rows else "No maintenance limits.")
+
+    _run(act)
+
+
+@main.command()
+@click.argument("name")
+@pass_context
+def explain(obj: Context, name: str) -> None:
+    """Why NAME is where it is: its status, and — when allowed to read the cluster —
+    the explanation a pass would give now, with every limit of its type."""
+
+    def act() -> None:
+        item = Request(obj.kube, name).get()
+        spec, status = item.get("spec") or {}, item.get("status") or {}
+        click.echo(f"Request:   {name}")
+        click.echo(f"Target:    {spec.get('type')}/{spec.get('name')}")
+        click.echo(f"Requester: {spec.get('requester') or '-'}  ({spec.get('reason') or '-'})")
+        click.echo(f"Declared:  {spec.get('state', 'Pending')}")
+        click.echo(f"State:     {status.get('state') or 'Pending'} ({status.get('reason') or '-'})")
+        click.echo(f"Message:   {status.get('message') or '-'}")
+        try:
+            snapshot = read_cluster(obj.kube, now=datetime.now(UTC))
+        except KubeError as error:
+            if error.status != 403:
+                raise
+            click.echo(f"\n(no live explanation: {error})")
+            rows = _limit_rows(list(obj.kube.list(LIMITS)))
+            click.echo(
+                "\nLimits:\n"
+                + _table(("NAME", "TYPE", "ALLOWED", "IN USE", "UNAVAILABLE", "MESSAGE"), rows)
+            )
+            return
+        result = make_plan(snapshot)
+        live = next((e for e in result.explanations if e.request == name), None)
+        if live is not None:
+            click.echo(f"\nNow ({timestamp(result.now)}): {live.state.value} ({live.reason.value})")
+            click.echo(f"  {live.message}")
+        click.echo("\nLimits of its type:")
+        rows = []
+        for report in result.limits:
+            if report.type not in (None, spec.get("type", "").lower()):
+                continue
+            if not report.windows:
+                window = "always"
+            elif report.window_open:
+                window = "open"
+            else:
+                window = (
+                    f"opens {timestamp(report.next_opening)}" if report.next_opening else "closed"
+                )
+            unavailable = ", ".join(f"{n} {why}" for n, why in report.unavailable) or "-"
+            rows.append(
+                (
+                    report.name,
+                    str(report.allowed) if report.valid else "invalid",
+                    str(report.in_use),
+                    ", ".join(report.active) or "-",
+                    window,
+                    unavailable if report.valid else report.error,
+                )
+            )
+        click.echo(_table(("NAME", "ALLOWED", "IN USE", "ACTIVE", "WINDOW", "UNAVAILABLE"), rows))
+
+    _run(act)
