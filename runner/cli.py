@@ -24,6 +24,7 @@ from runner.apply import Applier, Outcome
 from runner.kube import DEFAULT_TIMEOUT, ConfigError, Kube, KubeError
 from runner.lease import Lease
 from runner.memory import collector_paused, settle_snapshot
+from runner.metrics import RunMetrics
 from runner.read import policy_version, read_cluster
 from runner.render import decision_json, plan_json, plan_table
 from runner.snapshot_file import SnapshotFileError, read_snapshot, write_snapshot
@@ -164,6 +165,16 @@ def _connect(
     help="Namespace of the Lease that keeps overlapping passes apart.",
 )
 @click.option(
+    "--pushgateway",
+    metavar="URL",
+    help="Push the run's metrics to this Prometheus Pushgateway when it ends.",
+)
+@click.option(
+    "--metrics-file",
+    type=click.Path(dir_okay=False),
+    help="Write the run's metrics to this file (node-exporter textfile format).",
+)
+@click.option(
     "--log-format", type=click.Choice(["json", "text"]), default="json", show_default=True
 )
 @click.option("-v", "--verbose", is_flag=True, help="Also log decisions that were already done.")
@@ -178,6 +189,8 @@ def main(  # noqa: PLR0917 - click passes every option by name
     until_stable: bool,
     deadline: float,
     lease_namespace: str,
+    pushgateway: str | None,
+    metrics_file: str | None,
     log_format: str,
     verbose: bool,
     kubeconfig: str | None,
@@ -215,19 +228,38 @@ def main(  # noqa: PLR0917 - click passes every option by name
     kube = _connect(ctx, kubeconfig, kube_context, request_timeout)
     log = Logger(text=log_format == "text", verbose=verbose)
     kube.on_retry = lambda why: log("retry", detail=why)
-    try:
-        if dry_run:
+    if dry_run:
+        try:
             _print(_planned(read_cluster(kube, now=clock())), output)
-            return
-        failed = _passes(kube, log, lease_namespace, until_stable=until_stable, deadline=deadline)
+        except KubeError as error:
+            _fail(ctx, str(error), EXIT_PASS_FAILED)
+        return
+    metrics = RunMetrics()
+    error_line = ""
+    try:
+        failed = _passes(
+            kube, log, lease_namespace, metrics, until_stable=until_stable, deadline=deadline
+        )
     except KubeError as error:
-        _fail(ctx, str(error), EXIT_PASS_FAILED)
+        failed, error_line = True, str(error)
+    metrics.failed = bool(error_line)
+    metrics.retries = kube.retries
+    for problem in metrics.export(pushgateway=pushgateway, textfile=metrics_file):
+        log("metrics-failed", detail=problem)
+    if error_line:
+        _fail(ctx, error_line, EXIT_PASS_FAILED)
     if failed:
         ctx.exit(EXIT_PASS_FAILED)
 
 
 def _passes(
-    kube: Kube, log: Logger, lease_namespace: str, *, until_stable: bool, deadline: float
+    kube: Kube,
+    log: Logger,
+    lease_namespace: str,
+    metrics: RunMetrics,
+    *,
+    until_stable: bool,
+    deadline: float,
 ) -> bool:
     """Run one pass, or passes until stable; True when a decision failed."""
     lease = Lease(kube, lease_namespace)
@@ -240,7 +272,7 @@ def _passes(
             if held_by is not None:
                 log("lease-held", holder=held_by, note="another pass is running; this one stops")
                 return False
-            result, outcomes, writes = _one_pass(kube, log, number)
+            result, outcomes, writes = _one_pass(kube, log, number, metrics)
             failed = any(o.result == "failed" for o in outcomes)
             preparing = any(e.state is RequestState.PREPARING for e in result.explanations)
             if not until_stable or failed or (writes == 0 and not preparing):
@@ -253,7 +285,9 @@ def _passes(
         lease.release()
 
 
-def _one_pass(kube: Kube, log: Logger, number: int) -> tuple[Plan, list[Outcome], int]:
+def _one_pass(
+    kube: Kube, log: Logger, number: int, metrics: RunMetrics
+) -> tuple[Plan, list[Outcome], int]:
     started = time.monotonic()
     current = read_cluster(kube, now=clock())
     result = _planned(current)
@@ -271,6 +305,7 @@ def _one_pass(kube: Kube, log: Logger, number: int) -> tuple[Plan, list[Outcome]
     states: dict[str, int] = {}
     for explanation in result.explanations:
         states[explanation.state.value] = states.get(explanation.state.value, 0) + 1
+    metrics.record_pass(result, outcomes, writes, time.monotonic() - started)
     log(
         "pass",
         number=number,
