@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -21,7 +22,7 @@ import pytest
 import repairman
 from tests.integration.cluster import Cluster, wait_until
 from tests.integration.conftest import ControlPlane
-from tests.integration.test_runner import status_of
+from tests.integration.test_runner import request_body, status_of
 
 BIN = Path(sys.executable).parent
 
@@ -206,3 +207,55 @@ def test_an_actor_using_only_the_python_api(
         pytest.fail("the block must not run without approval")
     frozen = lines[-1].split(":")[0]
     wait_until("withdrawn", lambda: status_of(cluster, frozen).get("reason") == "Withdrawn")
+
+
+def parse_tables(text: str) -> dict[str, dict[str, str]]:
+    """kubectl's tables (several, blank-line separated), cut at the header's columns."""
+    rows: dict[str, dict[str, str]] = {}
+    for block in text.strip().split("\n\n"):
+        header, *lines = block.splitlines()
+        names = re.findall(r"\S+(?: \S+)*", header)
+        starts = [header.index(name) for name in names]
+        for line in lines:
+            cells = [
+                line[start : (starts[i + 1] if i + 1 < len(starts) else None)].strip()
+                for i, start in enumerate(starts)
+            ]
+            rows[cells[0]] = dict(zip(names, cells, strict=True))
+    return rows
+
+
+def test_kubectl_get_and_describe_say_what_is_happening_and_why(
+    cluster: Cluster, control_plane: ControlPlane, runner_kubeconfig: Path
+) -> None:
+    """After real passes, an operator with nothing but kubectl sees each request's
+    state and reason, the message on -o wide, each limit's allowed and in-use count,
+    and in `describe` the request's Events (every transition, with its message)."""
+    nodes = cluster.nodes(2)
+    cluster.wait_nodes_ready(nodes)
+    cluster.limit("node", limit=50, drain={"timeoutSeconds": 120})
+    custom = cluster.custom
+    for name, node in (("mr-first", nodes[0]), ("mr-second", nodes[1])):
+        custom.create_cluster_custom_object(
+            "repairman.k8s.io", "v1", "maintenancerequests", request_body(name, node)
+        )
+    for _ in range(2):  # admit and drain (an empty node), then approve
+        done = subprocess.run(
+            [str(BIN / "runner"), "--kubeconfig", str(runner_kubeconfig)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    tables = parse_tables(control_plane.kubectl("get", "mr,ml", "-o", "wide").stdout)
+    first = tables["maintenancerequest.repairman.k8s.io/mr-first"]
+    second = tables["maintenancerequest.repairman.k8s.io/mr-second"]
+    assert (first["STATE"], first["REASON"]) == ("Approved", "Approved")
+    assert (second["STATE"], second["REASON"]) == ("Pending", "LimitReached")
+    assert second["MESSAGE"].startswith("limit node: 1 of 1 in use"), "wide says why"
+    limit = tables["maintenancelimit.repairman.k8s.io/node"]
+    assert (limit["LIMIT"], limit["ALLOWED"], limit["IN USE"]) == ("50", "1", "1"), limit
+    described = control_plane.kubectl("describe", "mr", "mr-first").stdout
+    assert "State:" in described and "Approved" in described
+    events = described.split("Events:", 1)[1]
+    for reason in ("Cordoning", "Approved"):
+        assert reason in events, events
+    assert "repairman-runner" in events
