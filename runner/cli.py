@@ -20,6 +20,7 @@ import click
 
 from policy import Plan, RequestState, Snapshot
 from policy import plan as make_plan
+from policy.decisions import Evict
 from runner.apply import Applier, Outcome
 from runner.kube import DEFAULT_TIMEOUT, ConfigError, Kube, KubeError
 from runner.lease import Lease
@@ -57,18 +58,62 @@ def _instant(value: str | None) -> datetime | None:
 
 @attrs.define
 class Logger:
-    """Log lines on stderr: JSON (one object a line) or text for a terminal."""
+    """Log lines on stderr: JSON (one object a line) or text for a terminal.
+
+    With `live` (--until-stable with stdout on a terminal) a progress line is kept at
+    the bottom of stdout, rewritten in place after each pass; a log line clears it,
+    prints, and draws it again, so the two never run into each other."""
 
     text: bool = False
     verbose: bool = False
+    live: bool = False
+    progress: str = ""
 
     def __call__(self, event: str, **fields: Any) -> None:
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        self._clear()
         if self.text:
             details = " ".join(f"{k}={v}" for k, v in fields.items() if v not in (None, ""))
             click.echo(f"{stamp} {event} {details}", err=True)
         else:
             click.echo(json.dumps({"time": stamp, "event": event, **fields}, default=str), err=True)
+        self._draw()
+
+    def show(self, line: str) -> None:
+        if self.live:
+            self._clear()
+            self.progress = line
+            self._draw()
+
+    def done(self) -> None:
+        if self.live and self.progress:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+            self.progress = ""
+
+    def _clear(self) -> None:
+        if self.live and self.progress:
+            sys.stdout.write("\r\x1b[K")
+            sys.stdout.flush()
+
+    def _draw(self) -> None:
+        if self.live and self.progress:
+            sys.stdout.write(self.progress)
+            sys.stdout.flush()
+
+
+def progress_line(number: int, plan: Plan, started: float) -> str:
+    """pass 3 · 12.4 s · Pending 7, Preparing 1, Approved 2 · pods to evict 4"""
+    states: dict[str, int] = {}
+    for explanation in plan.explanations:
+        states[explanation.state.value] = states.get(explanation.state.value, 0) + 1
+    order = [state.value for state in RequestState]
+    counts = ", ".join(f"{state} {states[state]}" for state in order if state in states)
+    evictions = sum(isinstance(d, Evict) for d in plan.decisions)
+    return (
+        f"pass {number} · {time.monotonic() - started:.1f} s · "
+        f"{counts or 'no requests'} · pods to evict {evictions}"
+    )
 
 
 def _fail(ctx: click.Context, message: str, code: int) -> None:
@@ -226,7 +271,9 @@ def main(  # noqa: PLR0917 - click passes every option by name
     if instant is not None:
         _fail(ctx, "--at only applies to --snapshot", EXIT_USAGE)
     kube = _connect(ctx, kubeconfig, kube_context, request_timeout)
-    log = Logger(text=log_format == "text", verbose=verbose)
+    log = Logger(
+        text=log_format == "text", verbose=verbose, live=until_stable and sys.stdout.isatty()
+    )
     kube.on_retry = lambda why: log("retry", detail=why)
     if dry_run:
         try:
@@ -273,6 +320,7 @@ def _passes(
                 log("lease-held", holder=held_by, note="another pass is running; this one stops")
                 return False
             result, outcomes, writes = _one_pass(kube, log, number, metrics)
+            log.show(progress_line(number, result, started))
             failed = any(o.result == "failed" for o in outcomes)
             preparing = any(e.state is RequestState.PREPARING for e in result.explanations)
             if not until_stable or failed or (writes == 0 and not preparing):
@@ -282,6 +330,7 @@ def _passes(
                 return False
             time.sleep(PAUSE_BETWEEN_PASSES)
     finally:
+        log.done()
         lease.release()
 
 

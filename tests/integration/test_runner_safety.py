@@ -11,6 +11,10 @@ cluster: test_overlap.py; API faults and crashes: test_faults.py, test_crashes.p
 from __future__ import annotations
 
 import json
+import os
+import pty
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -206,3 +210,53 @@ def test_commit_point_keeps_a_pdb_budget_from_being_given_twice_across_zones(
     ]
     assert status_of(cluster, "mr-a")["state"] == "Approved"
     assert status_of(cluster, "mr-b").get("state") in (None, "Pending")
+
+
+def test_until_stable_in_a_terminal_shows_a_live_progress_line(
+    cluster: Cluster, control_plane: ControlPlane
+) -> None:
+    """stdout on a terminal (a pty here): one progress line, rewritten in place after
+    every pass; the JSON logs stay on stderr. Not on a terminal: nothing on stdout."""
+    nodes = cluster.nodes(2)
+    cluster.wait_nodes_ready(nodes)
+    cluster.deployment("web", 2)
+    cluster.running_ready("web", 2)
+    cluster.limit("node", limit=50, drain={"timeoutSeconds": 60})
+    for name, node in (("mr-a", nodes[0]), ("mr-b", nodes[1])):
+        cluster.custom.create_cluster_custom_object(
+            GROUP, VERSION, "maintenancerequests", request_body(name, node)
+        )
+    namespace = f"{cluster.prefix}-lease"
+    cluster.core.create_namespace({"metadata": {"name": namespace}})
+    command = [
+        sys.executable, "-c", "from runner.cli import main; main()",
+        "--kubeconfig", str(control_plane.kubeconfig), "--lease-namespace", namespace,
+        "--until-stable", "--deadline", "30",
+    ]  # fmt: skip
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(command, stdout=follower, stderr=subprocess.PIPE, text=True)
+    os.close(follower)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the pty closes when the runner exits
+            break
+        if not chunk:
+            break
+        screen += chunk
+    _, err = process.communicate(timeout=60)
+    os.close(leader)
+    assert process.returncode == 0, err
+    shown = screen.decode()
+    passes = [json.loads(x) for x in err.splitlines() if x.startswith("{")]
+    passes = [p for p in passes if p["event"] == "pass"]
+    assert len(passes) >= 2
+    # Redrawn in place (carriage return, erase line) once per pass and per log line.
+    assert shown.count("\r\x1b[K") >= len(passes) - 1
+    last = shown.rsplit("\r\x1b[K", 1)[-1]
+    assert last.startswith(f"pass {len(passes)} · ")
+    assert "Pending 1, Approved 1" in last and "pods to evict 0" in last
+    assert shown.endswith("\r\n") or shown.endswith("\n")
+    plain = subprocess.run(command, capture_output=True, text=True, check=False, timeout=60)
+    assert plain.returncode == 0 and plain.stdout == ""
