@@ -16,7 +16,9 @@ from typing import Any
 import click
 import yaml
 
+from policy import Snapshot
 from policy import plan as make_plan
+from policy.disruption import PodDisposition, disposition
 from policy.snapshot_format import timestamp
 from repairman.actor import (
     REQUESTS,
@@ -285,12 +287,35 @@ def limits(obj: Context, output: str) -> None:
     _run(act)
 
 
+def _pods_and_budgets(snapshot: Snapshot, node: str) -> str:
+    """The pods a drain of `node` would still have to evict, each with the PDBs that
+    cover it and what they allow now."""
+    rows = []
+    for pod in sorted(snapshot.pods, key=lambda p: (p.namespace, p.name)):
+        if pod.node != node or disposition(pod, None) is PodDisposition.IGNORED:
+            continue
+        budgets = [
+            f"{b.name} (allows {b.disruptions_allowed})"
+            for b in snapshot.pdbs
+            if b.namespace == pod.namespace and b.selector is not None
+            and b.selector.matches(pod.labels)
+        ]  # fmt: skip
+        owner = f"{pod.owner_kind}/{pod.owner_name}" if pod.owner_kind else "(no controller)"
+        state = "terminating" if pod.terminating else pod.phase
+        rows.append((f"{pod.namespace}/{pod.name}", owner, state, ", ".join(budgets) or "-"))
+    if not rows:
+        return f"\nPods left on {node}: none"
+    return f"\nPods left on {node}:\n" + _table(("POD", "OWNER", "STATE", "PDB"), rows)
+
+
 @main.command()
 @click.argument("name")
 @pass_context
 def explain(obj: Context, name: str) -> None:
     """Why NAME is where it is: its status, and — when allowed to read the cluster —
-    the explanation a pass would give now, with every limit of its type."""
+    the explanation a pass would give now, every limit of its type (use, active
+    requests, window, unavailable nodes) and, for a node, the pods left on it with
+    their PodDisruptionBudgets and what those allow."""
 
     def act() -> None:
         item = Request(obj.kube, name).get()
@@ -343,5 +368,7 @@ def explain(obj: Context, name: str) -> None:
                 )
             )
         click.echo(_table(("NAME", "ALLOWED", "IN USE", "ACTIVE", "WINDOW", "UNAVAILABLE"), rows))
+        if str(spec.get("type", "")).lower() == "node":
+            click.echo(_pods_and_budgets(snapshot, str(spec.get("name", ""))))
 
     _run(act)

@@ -120,6 +120,8 @@ def test_an_actor_using_only_the_kubectl_plugin(
     explained = plugin("explain", second_name)
     assert explained.returncode == 0, explained.stderr
     assert "LimitReached" in explained.stdout and "limit node" in explained.stdout
+    # An actor may not read nodes and pods: the stored explanation, and the limits.
+    assert "(no live explanation: forbidden: list" in explained.stdout
     limits = plugin("limits")
     assert limits.returncode == 0, limits.stderr
     assert limits.stdout.splitlines()[1].split()[:4] == ["node", "node", "1", "1"]
@@ -259,3 +261,36 @@ def test_kubectl_get_and_describe_say_what_is_happening_and_why(
     for reason in ("Cordoning", "Approved"):
         assert reason in events, events
     assert "repairman-runner" in events
+
+
+def test_explain_shows_the_live_reason_the_limits_and_the_pods_left(
+    cluster: Cluster, control_plane: ControlPlane, runner_kubeconfig: Path
+) -> None:
+    """With the cluster readable (an operator's credentials), `explain` adds what a
+    pass would say now, each limit of the type, and the pods still on the node with
+    their PDBs and budgets."""
+    node = cluster.nodes(1)[0]
+    cluster.wait_nodes_ready([node])
+    cluster.deployment("db", 2)
+    cluster.pdb("db", min_available=2)
+    cluster.running_ready("db", 2)
+    cluster.disruptions_allowed("db", 0)
+    cluster.limit("node", limit=100, drain={"timeoutSeconds": 600})
+    cluster.custom.create_cluster_custom_object(
+        "repairman.k8s.io", "v1", "maintenancerequests", request_body("mr-db", node)
+    )
+    passed = subprocess.run(
+        [str(BIN / "runner"), "--kubeconfig", str(runner_kubeconfig)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert passed.returncode == 0, passed.stderr
+    explained = kubectl_repairman(control_plane, control_plane.kubeconfig, "explain", "mr-db")
+    assert explained.returncode == 0, explained.stderr
+    out = explained.stdout
+    assert "State:     Preparing (Draining)" in out, out
+    assert "\nNow (" in out and "Preparing (Draining)" in out.split("\nNow (", 1)[1]
+    limits = out.split("Limits of its type:\n", 1)[1].splitlines()
+    assert limits[1].split()[:4] == ["node", "1", "1", "mr-db"], limits
+    pods = out.split(f"Pods left on {node}:\n", 1)[1].splitlines()
+    assert pods[0].split() == ["POD", "OWNER", "STATE", "PDB"]
+    assert len(pods) == 3 and all("db (allows 0)" in row for row in pods[1:]), pods
