@@ -195,7 +195,12 @@ def _declare(obj: Context, name: str, state: str, allowed: tuple[str, ...], verb
 @click.argument("name")
 @pass_context
 def start(obj: Context, name: str) -> None:
-    """Declare NAME InProgress (only once it is Approved)."""
+    """Declare NAME InProgress (only once it is Approved).
+
+    \b
+    Example:
+      kubectl repairman start mr-worker-17-x7k2p
+    """
     _declare(obj, name, "InProgress", ("Approved",), "started")
 
 
@@ -203,7 +208,12 @@ def start(obj: Context, name: str) -> None:
 @click.argument("name")
 @pass_context
 def complete(obj: Context, name: str) -> None:
-    """Declare NAME Completed: the work is done."""
+    """Declare NAME Completed: the work is done.
+
+    \b
+    Example:
+      kubectl repairman complete mr-worker-17-x7k2p
+    """
     _declare(obj, name, "Completed", ("Approved", "InProgress"), "completed")
 
 
@@ -211,7 +221,12 @@ def complete(obj: Context, name: str) -> None:
 @click.argument("name")
 @pass_context
 def withdraw(obj: Context, name: str) -> None:
-    """Withdraw NAME before the work started (declares Completed)."""
+    """Withdraw NAME before the work started (declares Completed).
+
+    \b
+    Example:
+      kubectl repairman withdraw mr-worker-17-x7k2p
+    """
     _declare(obj, name, "Completed", ("Pending", "Preparing", "Approved"), "withdrawn")
 
 
@@ -234,7 +249,14 @@ def _request_row(item: dict[str, Any], wide: bool) -> tuple[str, ...]:
 )
 @pass_context
 def list_(obj: Context, output: str) -> None:
-    """List requests with their state and why (-o wide adds the message)."""
+    """List requests with their state and why (-o wide adds the message).
+
+    \b
+    Examples:
+      kubectl repairman list
+      kubectl repairman list -o wide
+      kubectl repairman list -o json | jq '.items[].status.state'
+    """
 
     def act() -> None:
         items = list(obj.kube.list(REQUESTS))
@@ -273,7 +295,13 @@ def _limit_rows(limits: list[dict[str, Any]]) -> list[tuple[str, ...]]:
 @pass_context
 def limits(obj: Context, output: str) -> None:
     """Each limit: allowed now, in use, unavailable nodes, and its status message
-    (which says when a closed window opens)."""
+    (which says when a closed window opens).
+
+    \b
+    Examples:
+      kubectl repairman limits
+      kubectl repairman limits -o yaml
+    """
 
     def act() -> None:
         items = list(obj.kube.list(LIMITS))
@@ -315,7 +343,12 @@ def explain(obj: Context, name: str) -> None:
     """Why NAME is where it is: its status, and — when allowed to read the cluster —
     the explanation a pass would give now, every limit of its type (use, active
     requests, window, unavailable nodes) and, for a node, the pods left on it with
-    their PodDisruptionBudgets and what those allow."""
+    their PodDisruptionBudgets and what those allow.
+
+    \b
+    Example:
+      kubectl repairman explain mr-worker-17-x7k2p
+    """
 
     def act() -> None:
         item = Request(obj.kube, name).get()
