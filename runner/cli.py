@@ -21,7 +21,17 @@ import click
 from policy import Plan, RequestState, Snapshot
 from policy import plan as make_plan
 from policy.decisions import Evict
+from policy.model import LabelSelector
 from runner.apply import Applier, Outcome
+from runner.forecast import (
+    Model,
+    Spread,
+    add_requests,
+    seconds_of,
+    summary_json,
+    summary_text,
+)
+from runner.forecast import forecast as run_forecast
 from runner.kube import DEFAULT_TIMEOUT, ConfigError, Kube, KubeError
 from runner.lease import Lease
 from runner.memory import collector_paused, settle_snapshot
@@ -390,3 +400,120 @@ def record(
     except OSError as error:
         _fail(ctx, f"cannot write {file}: {error.strerror}", EXIT_USAGE)
     Logger()("recorded", file=str(file), nodes=len(current.nodes), requests=len(current.requests))
+
+
+def _selector(text: str | None) -> LabelSelector | None:
+    if not text:
+        return None
+    labels = {}
+    for part in text.split(","):
+        key, equals, value = part.partition("=")
+        if not equals or not key.strip():
+            raise click.BadParameter(f"{part!r} is not key=value")
+        labels[key.strip()] = value.strip()
+    return LabelSelector(match_labels=labels)
+
+
+@main.command(name="forecast")
+@click.option(
+    "--snapshot",
+    type=click.Path(path_type=Path),
+    help="Start from a recorded snapshot instead of the live cluster.",
+)
+@click.option("--all-nodes", is_flag=True, help="Add a request for every node without one.")
+@click.option(
+    "--selector",
+    metavar="KEY=VALUE[,...]",
+    help="Add a request for every node with these labels (e.g. topology.kubernetes.io/zone=a).",
+)
+@click.option("--period", default="60s", show_default=True, help="Time between passes.")
+@click.option(
+    "--actor-start",
+    default="0s",
+    show_default=True,
+    help="Approval to InProgress: a duration, or a range like 1m..5m (uniform).",
+)
+@click.option(
+    "--actor-duration",
+    default="10m",
+    show_default=True,
+    help="InProgress to Completed: a duration, or a range like 5m..15m (uniform).",
+)
+@click.option(
+    "--pod-ready",
+    default="30s",
+    show_default=True,
+    help="An evicted pod's replacement is Ready after.",
+)
+@click.option(
+    "--volume-detach",
+    default="30s",
+    show_default=True,
+    help="A drained node's volumes detach after.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="For the ranges above.")
+@click.option(
+    "--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+@with_kube_options
+@click.pass_context
+def forecast_command(  # noqa: PLR0917 - click passes every option by name
+    ctx: click.Context,
+    snapshot: Path | None,
+    all_nodes: bool,
+    selector: str | None,
+    period: str,
+    actor_start: str,
+    actor_duration: str,
+    pod_ready: str,
+    volume_detach: str,
+    seed: int,
+    output: str,
+    kubeconfig: str | None,
+    kube_context: str | None,
+    request_timeout: float,
+) -> None:
+    """Play the policy forward: when would each request be approved and finished, and
+    what holds them back? Reads the cluster (or --snapshot), writes nothing.
+
+    \b
+    Examples:
+      runner forecast --snapshot examples/cluster.json
+      runner forecast --all-nodes --actor-duration 20m..40m --seed 7
+      runner forecast --selector topology.kubernetes.io/zone=eu-1a -o json
+    """
+    try:
+        model = Model(
+            period=seconds_of(period),
+            actor_start=Spread.parse(actor_start),
+            actor_duration=Spread.parse(actor_duration),
+            pod_ready=seconds_of(pod_ready),
+            volume_detach=seconds_of(volume_detach),
+        )
+        chosen = _selector(selector)
+    except (ValueError, click.BadParameter) as error:
+        _fail(ctx, f"forecast: {error}", EXIT_USAGE)
+        raise AssertionError("unreachable") from None
+    if model.period <= 0:
+        _fail(ctx, "forecast: --period must be positive", EXIT_USAGE)
+    if snapshot is not None:
+        try:
+            start = read_snapshot(snapshot)
+        except SnapshotFileError as error:
+            _fail(ctx, f"snapshot {error}", EXIT_USAGE)
+            raise AssertionError("unreachable") from None
+    else:
+        kube = _connect(ctx, kubeconfig, kube_context, request_timeout)
+        try:
+            start = read_cluster(kube, now=clock(), all_pods=True)
+        except KubeError as error:
+            _fail(ctx, str(error), EXIT_PASS_FAILED)
+            raise AssertionError("unreachable") from None
+    if all_nodes or chosen is not None:
+        start = add_requests(start, chosen, start.now)
+    result = run_forecast(start, model, seed=seed)
+    if output == "json":
+        json.dump(summary_json(result), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(summary_text(result, model))

@@ -232,7 +232,9 @@ def pods_on(kube: Kube, node: str, *, fresh: bool = False) -> list[JSON]:
     return items
 
 
-def read_cluster(kube: Kube, *, now: datetime) -> Snapshot:
+def read_cluster(kube: Kube, *, now: datetime, all_pods: bool = False) -> Snapshot:
+    """The cluster as the policy sees it. Pods only of the nodes that matter, unless
+    `all_pods` (a forecast moves pods onto other nodes and needs them all)."""
     requests = [request_of(r) for r in _repairman(kube, "maintenancerequests")]
     limits = [limit_of(m) for m in _repairman(kube, "maintenancelimits")]
     nodes = [node_of(n) for n in kube.list("/api/v1/nodes")]
@@ -246,11 +248,21 @@ def read_cluster(kube: Kube, *, now: datetime) -> Snapshot:
         )
         for a in kube.list("/apis/storage.k8s.io/v1/volumeattachments")
     ]
-    pods = [
-        pod_of(p)
-        for node in nodes_that_matter(requests, {n.name for n in nodes})
-        for p in pods_on(kube, node)
-    ]
+    if all_pods:
+        pods = [
+            pod_of(p)
+            for p in kube.request("GET", "/api/v1/pods", query={"resourceVersion": "0"}).get(
+                "items"
+            )
+            or []
+            if (p.get("spec") or {}).get("nodeName")
+        ]
+    else:
+        pods = [
+            pod_of(p)
+            for node in nodes_that_matter(requests, {n.name for n in nodes})
+            for p in pods_on(kube, node)
+        ]
     kinds = set()
     for request in requests:
         kind = request.spec.get("type") if isinstance(request.spec, dict) else None

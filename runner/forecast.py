@@ -1,0 +1,533 @@
+"""Forecast a maintenance: play the policy forward in time on a model of the cluster.
+
+The rules are `policy.plan`'s alone; this module is the cluster around them, and a
+clock. From a snapshot (recorded, or read live) it runs one pass per CronJob period,
+applies each plan the way the API server and the cluster's controllers would, and
+moves time on to the next pass, carrying out what happens in between:
+
+- actors start an approved request after a delay and complete it after a duration
+  (fixed, or uniform in a range, drawn with the seed);
+- an evicted pod terminates after its grace period; a pod with a controller comes back
+  on another schedulable node (the one with the fewest pods) and is Ready after
+  `pod_ready` seconds, and the disruption controller recounts every PDB;
+- a drained node's volumes detach after `volume_detach` seconds;
+- windows open and close on the real calendar, because `now` is the simulated time.
+
+It records when each request is approved and finished, each limit's use at each pass,
+and what held each waiting request back at each pass (the first cause of its
+explanation: a limit, a window, an interval, a PDB), so that the forecast can rank the
+bottlenecks by the request-time they cost.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+import re
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any, assert_never
+
+import attrs
+
+from policy import Plan, RequestState, Snapshot
+from policy import plan as make_plan
+from policy.decisions import (
+    Cordon,
+    DeleteRequest,
+    Evict,
+    Uncordon,
+    UpdateLimitStatus,
+    UpdateRequestStatus,
+)
+from policy.explain import (
+    BudgetExhausted,
+    Cause,
+    IntervalNotPassed,
+    LimitFull,
+    PodsLeft,
+    Reason,
+    WindowClosed,
+)
+from policy.model import (
+    CORDONED_BY,
+    ActorState,
+    LabelSelector,
+    MaintenanceRequest,
+    Pod,
+    RequestStatus,
+)
+from policy.snapshot_format import timestamp
+
+TERMINAL = frozenset({RequestState.COMPLETED, RequestState.REJECTED, RequestState.EXPIRED})
+STUCK = frozenset(
+    {
+        Reason.ACTOR_OUT_OF_ORDER,
+        Reason.LIMIT_INVALID,
+        Reason.NO_LIMIT,
+        Reason.MULTIPLE_PDBS,
+    }
+)
+"""Waits the model never ends: an actor, an operator or a PDB owner must act."""
+_BLOCKED_BY_PDB = re.compile(r"\(PDB ([^:]+): ")
+_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
+
+
+def seconds_of(text: str) -> float:
+    """'90', '90s', '15m', '1h30m' -> seconds."""
+    match = _DURATION.match(text.strip())
+    if not text.strip() or match is None:
+        raise ValueError(f"{text!r} is not a duration like 90s, 15m or 1h30m")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+@attrs.frozen
+class Spread:
+    """A delay: fixed, or uniform between `low` and `high` ('10m', '5m..15m')."""
+
+    low: float
+    high: float
+
+    @classmethod
+    def parse(cls, text: str) -> Spread:
+        low, _, high = text.partition("..")
+        first = seconds_of(low)
+        return cls(first, seconds_of(high) if high else first)
+
+    def draw(self, rng: random.Random) -> float:
+        return self.low if self.high == self.low else rng.uniform(self.low, self.high)
+
+    def __str__(self) -> str:
+        return f"{self.low:g} s" if self.low == self.high else f"{self.low:g}..{self.high:g} s"
+
+
+@attrs.frozen
+class Model:
+    period: float = 60.0
+    actor_start: Spread = Spread(0.0, 0.0)
+    actor_duration: Spread = Spread(600.0, 600.0)
+    pod_ready: float = 30.0
+    volume_detach: float = 30.0
+    default_grace: float = 30.0
+    horizon: float = 60 * 86400.0
+    """Give up after this much simulated time (60 days)."""
+
+
+@attrs.frozen
+class RequestTimeline:
+    name: str
+    target: str
+    approved_at: datetime | None
+    finished_at: datetime | None
+    state: str
+    reason: str
+
+
+@attrs.frozen
+class Forecast:
+    start: datetime
+    end: datetime
+    passes: int
+    requests: tuple[RequestTimeline, ...]
+    peaks: dict[str, tuple[int, int]]
+    """limit -> (peak in use, allowed at that moment)"""
+    bottlenecks: tuple[tuple[str, float], ...]
+    """(cause, request-seconds held back), largest first"""
+    in_use: tuple[tuple[datetime, dict[str, int]], ...]
+    """each pass: in use per limit"""
+    finished: bool
+    stuck: tuple[str, ...] = ()
+    """Requests left waiting for something the model never does (see STUCK)."""
+
+    @property
+    def makespan(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+
+def add_requests(snapshot: Snapshot, selector: LabelSelector | None, now: datetime) -> Snapshot:
+    """Synthetic Pending requests for every node matching `selector` (all when None)
+    that has no unfinished request yet."""
+    busy = {
+        r.spec.get("name")
+        for r in snapshot.requests
+        if r.status.state not in TERMINAL and r.spec.get("type") in ("node", "Node")
+    }
+    added = [
+        MaintenanceRequest(
+            name=f"forecast-{node.name}",
+            uid=f"forecast-{node.name}",
+            resource_version="1",
+            generation=1,
+            creation_timestamp=now,
+            spec={"type": "node", "name": node.name, "requester": "forecast"},
+            status=RequestStatus(),
+        )
+        for node in snapshot.nodes
+        if node.name not in busy and (selector is None or selector.matches(node.labels))
+    ]
+    return attrs.evolve(snapshot, requests=(*snapshot.requests, *added))
+
+
+def _cause_key(cause: Cause) -> str:
+    match cause:
+        case LimitFull():
+            return f"limit {cause.limit}"
+        case WindowClosed():
+            return f"window of {cause.limit}"
+        case IntervalNotPassed():
+            return f"interval of {cause.limit}"
+        case BudgetExhausted():
+            return f"PDB {cause.pdb}"
+        case PodsLeft():
+            # A drain held up by a budget is the budget's doing; else the drain's own.
+            for pod in cause.pods:
+                blocked = _BLOCKED_BY_PDB.search(pod)
+                if blocked:
+                    return f"PDB {blocked.group(1)}"
+            return cause.reason.value
+        case _:
+            return cause.reason.value
+
+
+class Simulation:
+    def __init__(self, snapshot: Snapshot, model: Model, *, seed: int = 0) -> None:
+        self.model = model
+        self.rng = random.Random(seed)
+        self.now = snapshot.now
+        self.start = snapshot.now
+        self.nodes = {n.name: n for n in snapshot.nodes}
+        self.pods = {p.key: p for p in snapshot.pods}
+        self.pdbs = {b.key: b for b in snapshot.pdbs}
+        self.attachments = {v.name: v for v in snapshot.volume_attachments}
+        self.requests = {r.name: r for r in snapshot.requests}
+        self.limits = {m.name: m for m in snapshot.limits}
+        self.rest = snapshot
+        self.events: list[tuple[float, int, str, str]] = []
+        self.sequence = 0
+        self.approved: dict[str, datetime] = {}
+        self.finished: dict[str, datetime] = {}
+        self.last: dict[str, tuple[str, str, str]] = {}
+        self.held: Counter[str] = Counter()
+        self.in_use: list[tuple[datetime, dict[str, int]]] = []
+        self.peaks: dict[str, tuple[int, int]] = {}
+        self.spawned = 0
+        self.stuck: set[str] = set()
+        for request in self.requests.values():
+            # Work already under way when the forecast starts.
+            if request.status.state is RequestState.APPROVED:
+                self._at(self.model.actor_start.draw(self.rng), "actor-start", request.name)
+            elif request.status.state is RequestState.IN_PROGRESS:
+                self._at(self.model.actor_duration.draw(self.rng), "actor-finish", request.name)
+
+    # --- the clock ------------------------------------------------------------------
+
+    def _at(self, delay: float, kind: str, key: str) -> None:
+        when = (self.now - self.start).total_seconds() + delay
+        self.sequence += 1
+        heapq.heappush(self.events, (when, self.sequence, kind, key))
+
+    def _happen(self, until: float) -> None:
+        while self.events and self.events[0][0] <= until:
+            when, _, kind, key = heapq.heappop(self.events)
+            moment = self.start + timedelta(seconds=when)
+            getattr(self, f"_on_{kind.replace('-', '_')}")(key, moment)
+
+    def run(self) -> Forecast:
+        passes = 0
+        elapsed = 0.0
+        while True:
+            self._happen(elapsed)
+            self.now = self.start + timedelta(seconds=elapsed)
+            self._recount_budgets()
+            result = make_plan(self.snapshot())
+            passes += 1
+            self._record(result)
+            self._apply(result)
+            if self._done():
+                break
+            elapsed += self.model.period
+            if elapsed > self.model.horizon:
+                break
+        end = max(self.finished.values(), default=self.start)
+        return Forecast(
+            start=self.start,
+            end=end if self._done() else self.now,
+            passes=passes,
+            requests=tuple(
+                RequestTimeline(
+                    name=name,
+                    target=target,
+                    approved_at=self.approved.get(name),
+                    finished_at=self.finished.get(name),
+                    state=state,
+                    reason=reason,
+                )
+                for name, (target, state, reason) in sorted(self.last.items())
+            ),
+            peaks=dict(sorted(self.peaks.items())),
+            bottlenecks=tuple(sorted(self.held.items(), key=lambda item: (-item[1], item[0]))),
+            in_use=tuple(self.in_use),
+            finished=self._done(),
+            stuck=tuple(sorted(self.stuck)),
+        )
+
+    def _done(self) -> bool:
+        """Every request finished, or waiting for something the model never does."""
+        open_requests = {r.name for r in self.requests.values() if r.status.state not in TERMINAL}
+        return open_requests <= self.stuck and not any(
+            kind.startswith("actor") and key in open_requests for _, _, kind, key in self.events
+        )
+
+    def snapshot(self) -> Snapshot:
+        return attrs.evolve(
+            self.rest,
+            now=self.now,
+            nodes=tuple(self.nodes.values()),
+            pods=tuple(self.pods.values()),
+            pdbs=tuple(self.pdbs.values()),
+            volume_attachments=tuple(self.attachments.values()),
+            requests=tuple(self.requests.values()),
+            limits=tuple(self.limits.values()),
+        )
+
+    # --- what a pass decided ----------------------------------------------------------
+
+    def _record(self, result: Plan) -> None:
+        for explanation in result.explanations:
+            self.last[explanation.request] = (
+                explanation.target,
+                explanation.state.value,
+                explanation.reason.value,
+            )
+            if explanation.state in (RequestState.PENDING, RequestState.PREPARING):
+                self.held[_cause_key(explanation.causes[0])] += self.model.period
+            if explanation.reason in STUCK:
+                self.stuck.add(explanation.request)
+            else:
+                self.stuck.discard(explanation.request)
+        uses = {}
+        for report in result.limits:
+            if report.valid:
+                uses[report.name] = report.in_use
+                if report.in_use > self.peaks.get(report.name, (-1, 0))[0]:
+                    self.peaks[report.name] = (report.in_use, report.allowed)
+        self.in_use.append((self.now, uses))
+
+    def _apply(self, result: Plan) -> None:
+        for decision in result.decisions:
+            match decision:
+                case UpdateRequestStatus():
+                    self._status(decision)
+                case Cordon():
+                    node = self.nodes[decision.node]
+                    self.nodes[node.name] = attrs.evolve(
+                        node,
+                        unschedulable=True,
+                        annotations={**node.annotations, CORDONED_BY: decision.request},
+                    )
+                case Uncordon():
+                    node = self.nodes[decision.node]
+                    annotations = {k: v for k, v in node.annotations.items() if k != CORDONED_BY}
+                    self.nodes[node.name] = attrs.evolve(
+                        node, unschedulable=False, annotations=annotations
+                    )
+                case Evict():
+                    self._evict(decision)
+                case DeleteRequest():
+                    self.requests.pop(decision.request, None)
+                case UpdateLimitStatus():
+                    self.limits[decision.limit] = attrs.evolve(
+                        self.limits[decision.limit], status=decision.status
+                    )
+                case _:
+                    assert_never(decision)
+
+    def _status(self, decision: UpdateRequestStatus) -> None:
+        request = self.requests.get(decision.request)
+        if request is None:
+            return
+        self.requests[request.name] = attrs.evolve(request, status=decision.status)
+        state = decision.status.state
+        if state is RequestState.APPROVED and request.name not in self.approved:
+            self.approved[request.name] = self.now
+            self._at(self.model.actor_start.draw(self.rng), "actor-start", request.name)
+        if state in TERMINAL and request.name not in self.finished:
+            self.finished[request.name] = self.now
+
+    def _evict(self, decision: Evict) -> None:
+        key = f"{decision.namespace}/{decision.pod}"
+        pod = self.pods.get(key)
+        if pod is None or pod.terminating:
+            return
+        self.pods[key] = attrs.evolve(pod, deletion_timestamp=self.now)
+        if decision.pdb is not None and decision.pdb in self.pdbs:
+            budget = self.pdbs[decision.pdb]
+            self.pdbs[decision.pdb] = attrs.evolve(
+                budget, disruptions_allowed=max(budget.disruptions_allowed - 1, 0)
+            )
+        grace = decision.grace_period_seconds
+        if grace is None:
+            grace = pod.termination_grace_period_seconds
+        self._at(self.model.default_grace if grace is None else grace, "pod-gone", key)
+
+    # --- what happens between passes --------------------------------------------------
+
+    def _declare(self, name: str, state: ActorState) -> None:
+        request = self.requests.get(name)
+        if request is None:
+            return
+        self.requests[name] = attrs.evolve(
+            request,
+            spec={**request.spec, "state": state.value},
+            generation=request.generation + 1,
+        )
+
+    def _on_actor_start(self, name: str, _moment: datetime) -> None:
+        request = self.requests.get(name)
+        if request is None or request.status.state is not RequestState.APPROVED:
+            return
+        self._declare(name, ActorState.IN_PROGRESS)
+        self._at(self.model.actor_duration.draw(self.rng), "actor-finish", name)
+
+    def _on_actor_finish(self, name: str, _moment: datetime) -> None:
+        self._declare(name, ActorState.COMPLETED)
+
+    def _on_pod_gone(self, key: str, _moment: datetime) -> None:
+        pod = self.pods.pop(key, None)
+        if pod is None:
+            return
+        if pod.owner_kind is not None and pod.owner_kind != "DaemonSet":
+            home = self._schedule(pod)
+            if home is not None:
+                self.spawned += 1
+                name = f"{pod.name}-r{self.spawned}"
+                self.pods[f"{pod.namespace}/{name}"] = attrs.evolve(
+                    pod,
+                    name=name,
+                    uid=f"{pod.uid}-r{self.spawned}",
+                    node=home,
+                    deletion_timestamp=None,
+                    ready=False,
+                )
+                self._at(self.model.pod_ready, "pod-ready", f"{pod.namespace}/{name}")
+        if not any(p.node == pod.node and not p.terminal for p in self.pods.values()):
+            for attachment in self.attachments.values():
+                if attachment.node == pod.node and attachment.attached:
+                    self._at(self.model.volume_detach, "detach", attachment.name)
+
+    def _on_pod_ready(self, key: str, _moment: datetime) -> None:
+        pod = self.pods.get(key)
+        if pod is not None:
+            self.pods[key] = attrs.evolve(pod, ready=True)
+
+    def _on_detach(self, name: str, _moment: datetime) -> None:
+        attachment = self.attachments.get(name)
+        if attachment is not None:
+            self.attachments[name] = attrs.evolve(attachment, attached=False)
+
+    def _schedule(self, pod: Pod) -> str | None:
+        load = Counter(p.node for p in self.pods.values())
+        candidates = [
+            n.name
+            for n in self.nodes.values()
+            if n.ready and not n.unschedulable and n.name != pod.node
+        ]
+        return min(candidates, key=lambda n: (load[n], n), default=None)
+
+    def _recount_budgets(self) -> None:
+        ready_nodes = {n.name for n in self.nodes.values() if n.ready}
+        pods = list(self.pods.values())
+        for key, pdb in self.pdbs.items():
+            if pdb.selector is None:
+                continue
+            selected = [
+                p
+                for p in pods
+                if p.namespace == pdb.namespace
+                and pdb.selector.matches(p.labels)
+                and not p.terminal
+            ]
+            healthy = sum(
+                1 for p in selected if p.ready and not p.terminating and p.node in ready_nodes
+            )
+            self.pdbs[key] = attrs.evolve(
+                pdb,
+                current_healthy=healthy,
+                expected_pods=len(selected),
+                disruptions_allowed=max(healthy - pdb.desired_healthy, 0),
+                observed_generation=pdb.generation,
+            )
+
+
+def forecast(snapshot: Snapshot, model: Model, *, seed: int = 0) -> Forecast:
+    return Simulation(snapshot, model, seed=seed).run()
+
+
+def _duration_text(seconds: float) -> str:
+    seconds = round(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [
+        f"{days}d" if days else "",
+        f"{hours}h" if hours else "",
+        f"{minutes}m" if minutes else "",
+    ]
+    text = "".join(parts)
+    return text + (f"{secs}s" if secs or not text else "")
+
+
+def summary_json(result: Forecast) -> dict[str, Any]:
+    return {
+        "kind": "Forecast",
+        "start": timestamp(result.start),
+        "end": timestamp(result.end),
+        "finished": result.finished,
+        "makespanSeconds": result.makespan,
+        "passes": result.passes,
+        "stuck": list(result.stuck),
+        "peaks": {k: {"inUse": v[0], "allowed": v[1]} for k, v in result.peaks.items()},
+        "bottlenecks": [{"cause": c, "requestSeconds": s} for c, s in result.bottlenecks],
+        "requests": [
+            {
+                "name": r.name,
+                "target": r.target,
+                "approvedAt": timestamp(r.approved_at) if r.approved_at else None,
+                "finishedAt": timestamp(r.finished_at) if r.finished_at else None,
+                "state": r.state,
+                "reason": r.reason,
+            }
+            for r in result.requests
+        ],
+    }
+
+
+def summary_text(result: Forecast, model: Model) -> str:
+    states = Counter(r.state for r in result.requests)
+    lines = [
+        f"Forecast from {timestamp(result.start)}: a pass every {model.period:g} s, "
+        f"actors start after {model.actor_start} and work {model.actor_duration}",
+        f"{len(result.requests)} requests: "
+        + ", ".join(f"{n} {s}" for s, n in sorted(states.items())),
+        (
+            f"Makespan {_duration_text(result.makespan)} "
+            f"(all finished at {timestamp(result.end)}, {result.passes} passes)"
+            if result.finished
+            else f"NOT finished after {_duration_text(result.makespan)} ({result.passes} passes)"
+        ),
+        *(
+            [f"Never finish without help ({len(result.stuck)}): {', '.join(result.stuck)}"]
+            if result.stuck
+            else []
+        ),
+        "",
+        "Peak concurrency:",
+        *(f"  {name}: {used} of {allowed}" for name, (used, allowed) in result.peaks.items()),
+        "",
+        "Held back by (request-time):",
+        *(f"  {cause}: {_duration_text(held)}" for cause, held in result.bottlenecks[:10]),
+    ]
+    if not result.bottlenecks:
+        lines.append("  nothing")
+    return "\n".join(lines) + "\n"
