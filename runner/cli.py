@@ -27,9 +27,12 @@ from runner.forecast import (
     Model,
     Spread,
     add_requests,
+    changed,
+    parse_changes,
     seconds_of,
     summary_json,
     summary_text,
+    what_if_text,
 )
 from runner.forecast import forecast as run_forecast
 from runner.kube import DEFAULT_TIMEOUT, ConfigError, Kube, KubeError
@@ -453,6 +456,14 @@ def _selector(text: str | None) -> LabelSelector | None:
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="For the ranges above.")
 @click.option(
+    "--set",
+    "what_ifs",
+    multiple=True,
+    metavar="LIMIT.FIELD=VALUE[,...]",
+    help="What if: forecast again with these limit changes, beside the forecast as is "
+    "(repeatable: one scenario each).",
+)
+@click.option(
     "--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True
 )
 @with_kube_options
@@ -468,6 +479,7 @@ def forecast_command(  # noqa: PLR0917 - click passes every option by name
     pod_ready: str,
     volume_detach: str,
     seed: int,
+    what_ifs: tuple[str, ...],
     output: str,
     kubeconfig: str | None,
     kube_context: str | None,
@@ -481,6 +493,7 @@ def forecast_command(  # noqa: PLR0917 - click passes every option by name
       runner forecast --snapshot examples/cluster.json
       runner forecast --all-nodes --actor-duration 20m..40m --seed 7
       runner forecast --selector topology.kubernetes.io/zone=eu-1a -o json
+      runner forecast --all-nodes --set node.limit=10 --set zone-a.maxConcurrent=2
     """
     try:
         model = Model(
@@ -511,9 +524,19 @@ def forecast_command(  # noqa: PLR0917 - click passes every option by name
             raise AssertionError("unreachable") from None
     if all_nodes or chosen is not None:
         start = add_requests(start, chosen, start.now)
+    try:
+        scenarios = [(text, changed(start, parse_changes(text))) for text in what_ifs]
+    except ValueError as error:
+        _fail(ctx, f"forecast: {error}", EXIT_USAGE)
+        raise AssertionError("unreachable") from None
     result = run_forecast(start, model, seed=seed)
+    variants = [(name, run_forecast(variant, model, seed=seed)) for name, variant in scenarios]
     if output == "json":
-        json.dump(summary_json(result), sys.stdout, indent=2)
+        document = summary_json(result)
+        document["whatIf"] = [{"set": name, **summary_json(variant)} for name, variant in variants]
+        json.dump(document, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         sys.stdout.write(summary_text(result, model))
+        if variants:
+            sys.stdout.write(what_if_text(result, variants))

@@ -22,9 +22,11 @@ bottlenecks by the request-time they cost.
 from __future__ import annotations
 
 import heapq
+import json
 import random
 import re
 from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, assert_never
 
@@ -531,3 +533,69 @@ def summary_text(result: Forecast, model: Model) -> str:
     if not result.bottlenecks:
         lines.append("  nothing")
     return "\n".join(lines) + "\n"
+
+
+@attrs.frozen
+class Change:
+    limit: str
+    field: str
+    value: Any
+
+    def __str__(self) -> str:
+        return f"{self.limit}.{self.field}={json.dumps(self.value)}"
+
+
+def parse_changes(text: str) -> tuple[Change, ...]:
+    """'node.limit=10,zone-a.maxConcurrent=2' -> changes (values read as JSON when they
+    parse, else as strings)."""
+    changes = []
+    for part in text.split(","):
+        left, equals, raw = part.partition("=")
+        limit, dot, field = left.strip().rpartition(".")
+        if not equals or not dot or not limit or not field:
+            raise ValueError(f"{part.strip()!r} is not LIMIT.FIELD=VALUE (e.g. node.limit=10)")
+        try:
+            value: Any = json.loads(raw)
+        except ValueError:
+            value = raw.strip()
+        changes.append(Change(limit, field, value))
+    return tuple(changes)
+
+
+def changed(snapshot: Snapshot, changes: Iterable[Change]) -> Snapshot:
+    """The snapshot with the limits' specs changed; a limit that does not exist is an
+    error (a typo would otherwise forecast nothing new)."""
+    limits = {m.name: m for m in snapshot.limits}
+    for change in changes:
+        if change.limit not in limits:
+            raise ValueError(
+                f"--set {change}: no limit named {change.limit!r} "
+                f"(limits: {', '.join(sorted(limits)) or 'none'})"
+            )
+        limit = limits[change.limit]
+        spec = dict(limit.spec) if isinstance(limit.spec, dict) else {}
+        spec[change.field] = change.value
+        limits[change.limit] = attrs.evolve(limit, spec=spec, generation=limit.generation + 1)
+    return attrs.evolve(snapshot, limits=tuple(limits.values()))
+
+
+def what_if_text(baseline: Forecast, variants: list[tuple[str, Forecast]]) -> str:
+    rows = [("SCENARIO", "MAKESPAN", "CHANGE", "TOP BOTTLENECK")]
+
+    def top(result: Forecast) -> str:
+        return result.bottlenecks[0][0] if result.bottlenecks else "-"
+
+    def span(result: Forecast) -> str:
+        text = _duration_text(result.makespan)
+        return text if result.finished else f">{text} (unfinished)"
+
+    rows.append(("as is", span(baseline), "", top(baseline)))
+    for name, result in variants:
+        delta = result.makespan - baseline.makespan
+        sign = "-" if delta < 0 else "+"
+        rows.append((name, span(result), f"{sign}{_duration_text(abs(delta))}", top(result)))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = [
+        "   ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
+    return "\nWhat if:\n" + "\n".join(lines) + "\n"

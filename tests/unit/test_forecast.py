@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from policy.model import Snapshot
 from runner.cli import main
-from runner.forecast import Model, Spread, add_requests, forecast
+from runner.forecast import Model, Spread, add_requests, changed, forecast, parse_changes
 from tests.helpers import app_pod, limit, nodes, pdb
 
 START = datetime(2026, 11, 25, 0, 0, tzinfo=UTC)  # a Wednesday
@@ -124,3 +124,28 @@ def test_a_bad_duration_is_one_line_and_exit_2() -> None:
     assert result.stderr.strip() == (
         "error: forecast: 'soon' is not a duration like 90s, 15m or 1h30m"
     )
+
+
+def test_what_if_a_larger_limit() -> None:
+    """At 40% (4 at a time) the ten nodes go in three waves: the last is approved at
+    2 x 660 = 1320 s and finishes at 1920 s = 32 min."""
+    snapshot = add_requests(
+        Snapshot(now=START, nodes=nodes(10), limits=(limit("node", limit=20),)), None, START
+    )
+    wider = changed(snapshot, parse_changes("node.limit=40"))
+    assert forecast(wider, TEN_MINUTES).makespan == 1920
+    assert forecast(snapshot, TEN_MINUTES).makespan == 3240, "the original is unchanged"
+    capped = changed(snapshot, parse_changes("node.limit=40,node.maxConcurrent=2"))
+    assert forecast(capped, TEN_MINUTES).makespan == 3240
+
+
+def test_what_if_names_a_limit_that_is_not_there() -> None:
+    result = CliRunner().invoke(
+        main, ["forecast", "--snapshot", "examples/cluster.json", "--set", "nodes.limit=5"]
+    )
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: forecast: --set nodes.limit=5: no limit named 'nodes'")
+    bad = CliRunner().invoke(
+        main, ["forecast", "--snapshot", "examples/cluster.json", "--set", "limit=5"]
+    )
+    assert bad.exit_code == 2 and "is not LIMIT.FIELD=VALUE" in bad.stderr
