@@ -26,7 +26,7 @@ import json
 import random
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any, assert_never
 
@@ -193,8 +193,17 @@ def _cause_key(cause: Cause) -> str:
 
 
 class Simulation:
-    def __init__(self, snapshot: Snapshot, model: Model, *, seed: int = 0) -> None:
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        model: Model,
+        *,
+        seed: int = 0,
+        observer: Callable[[Snapshot, Plan, Snapshot], None] | None = None,
+    ) -> None:
         self.model = model
+        self.observer = observer
+        """Told (before, plan, after) at every pass: the invariant tests watch here."""
         self.rng = random.Random(seed)
         self.now = snapshot.now
         self.start = snapshot.now
@@ -242,10 +251,13 @@ class Simulation:
             self._happen(elapsed)
             self.now = self.start + timedelta(seconds=elapsed)
             self._recount_budgets()
-            result = make_plan(self.snapshot())
+            before = self.snapshot()
+            result = make_plan(before)
             passes += 1
             self._record(result)
             self._apply(result)
+            if self.observer is not None:
+                self.observer(before, result, self.snapshot())
             if self._done():
                 break
             elapsed += self.model.period
