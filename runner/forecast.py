@@ -224,6 +224,8 @@ class Simulation:
         self.peaks: dict[str, tuple[int, int]] = {}
         self.spawned = 0
         self.stuck: set[str] = set()
+        self.dirty: set[str] = {p.namespace for p in self.pods.values()}
+        """Namespaces whose pods changed since the budgets were last recounted."""
         for request in self.requests.values():
             # Work already under way when the forecast starts.
             if request.status.state is RequestState.APPROVED:
@@ -375,6 +377,7 @@ class Simulation:
         if pod is None or pod.terminating:
             return
         self.pods[key] = attrs.evolve(pod, deletion_timestamp=self.now)
+        self.dirty.add(pod.namespace)
         if decision.pdb is not None and decision.pdb in self.pdbs:
             budget = self.pdbs[decision.pdb]
             self.pdbs[decision.pdb] = attrs.evolve(
@@ -411,6 +414,7 @@ class Simulation:
         pod = self.pods.pop(key, None)
         if pod is None:
             return
+        self.dirty.add(pod.namespace)
         if pod.owner_kind is not None and pod.owner_kind != "DaemonSet":
             home = self._schedule(pod)
             if home is not None:
@@ -434,6 +438,7 @@ class Simulation:
         pod = self.pods.get(key)
         if pod is not None:
             self.pods[key] = attrs.evolve(pod, ready=True)
+            self.dirty.add(pod.namespace)
 
     def _on_detach(self, name: str, _moment: datetime) -> None:
         attachment = self.attachments.get(name)
@@ -450,17 +455,22 @@ class Simulation:
         return min(candidates, key=lambda n: (load[n], n), default=None)
 
     def _recount_budgets(self) -> None:
+        """The disruption controller, for the namespaces whose pods changed since the
+        last pass (nodes do not change readiness in this model)."""
+        if not self.dirty:
+            return
         ready_nodes = {n.name for n in self.nodes.values() if n.ready}
-        pods = list(self.pods.values())
+        by_namespace: dict[str, list[Pod]] = {}
+        for pod in self.pods.values():
+            if pod.namespace in self.dirty:
+                by_namespace.setdefault(pod.namespace, []).append(pod)
         for key, pdb in self.pdbs.items():
-            if pdb.selector is None:
+            if pdb.selector is None or pdb.namespace not in self.dirty:
                 continue
             selected = [
                 p
-                for p in pods
-                if p.namespace == pdb.namespace
-                and pdb.selector.matches(p.labels)
-                and not p.terminal
+                for p in by_namespace.get(pdb.namespace, ())
+                if pdb.selector.matches(p.labels) and not p.terminal
             ]
             healthy = sum(
                 1 for p in selected if p.ready and not p.terminating and p.node in ready_nodes
@@ -472,6 +482,7 @@ class Simulation:
                 disruptions_allowed=max(healthy - pdb.desired_healthy, 0),
                 observed_generation=pdb.generation,
             )
+        self.dirty.clear()
 
 
 def forecast(snapshot: Snapshot, model: Model, *, seed: int = 0) -> Forecast:
