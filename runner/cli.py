@@ -23,6 +23,8 @@ from policy import plan as make_plan
 from policy.decisions import Evict
 from policy.model import LabelSelector
 from runner.apply import Applier, Outcome
+from runner.chart import ChartError
+from runner.chart import draw as draw_chart
 from runner.forecast import (
     Model,
     Spread,
@@ -466,6 +468,11 @@ def _selector(text: str | None) -> LabelSelector | None:
 @click.option(
     "--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True
 )
+@click.option(
+    "--chart",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also draw the timeline (nodes in maintenance per zone, closed windows) as .svg/.png.",
+)
 @with_kube_options
 @click.pass_context
 def forecast_command(  # noqa: PLR0917 - click passes every option by name
@@ -481,6 +488,7 @@ def forecast_command(  # noqa: PLR0917 - click passes every option by name
     seed: int,
     what_ifs: tuple[str, ...],
     output: str,
+    chart: Path | None,
     kubeconfig: str | None,
     kube_context: str | None,
     request_timeout: float,
@@ -494,6 +502,7 @@ def forecast_command(  # noqa: PLR0917 - click passes every option by name
       runner forecast --all-nodes --actor-duration 20m..40m --seed 7
       runner forecast --selector topology.kubernetes.io/zone=eu-1a -o json
       runner forecast --all-nodes --set node.limit=10 --set zone-a.maxConcurrent=2
+      runner forecast --snapshot examples/cluster.json --all-nodes --chart rollout.svg
     """
     try:
         model = Model(
@@ -540,3 +549,8 @@ def forecast_command(  # noqa: PLR0917 - click passes every option by name
         sys.stdout.write(summary_text(result, model))
         if variants:
             sys.stdout.write(what_if_text(result, variants))
+    if chart is not None:
+        try:
+            draw_chart(result, chart)
+        except ChartError as error:
+            _fail(ctx, f"forecast: {error}", EXIT_USAGE)

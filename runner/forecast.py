@@ -62,6 +62,8 @@ from policy.model import (
 from policy.snapshot_format import timestamp
 
 TERMINAL = frozenset({RequestState.COMPLETED, RequestState.REJECTED, RequestState.EXPIRED})
+ACTIVE = frozenset({RequestState.PREPARING, RequestState.APPROVED, RequestState.IN_PROGRESS})
+ZONE_LABEL = "topology.kubernetes.io/zone"
 STUCK = frozenset(
     {
         Reason.ACTOR_OUT_OF_ORDER,
@@ -141,6 +143,10 @@ class Forecast:
     finished: bool
     stuck: tuple[str, ...] = ()
     """Requests left waiting for something the model never does (see STUCK)."""
+    active_by_zone: tuple[tuple[datetime, dict[str, int]], ...] = ()
+    """each pass: nodes in maintenance (preparing, approved, in progress) per zone"""
+    windows_closed: tuple[tuple[datetime, tuple[str, ...]], ...] = ()
+    """each pass: the limits with windows that were closed"""
 
     @property
     def makespan(self) -> float:
@@ -224,6 +230,8 @@ class Simulation:
         self.peaks: dict[str, tuple[int, int]] = {}
         self.spawned = 0
         self.stuck: set[str] = set()
+        self.active_by_zone: list[tuple[datetime, dict[str, int]]] = []
+        self.windows_closed: list[tuple[datetime, tuple[str, ...]]] = []
         self.dirty: set[str] = {p.namespace for p in self.pods.values()}
         """Namespaces whose pods changed since the budgets were last recounted."""
         for request in self.requests.values():
@@ -286,6 +294,8 @@ class Simulation:
             in_use=tuple(self.in_use),
             finished=self._done(),
             stuck=tuple(sorted(self.stuck)),
+            active_by_zone=tuple(self.active_by_zone),
+            windows_closed=tuple(self.windows_closed),
         )
 
     def _done(self) -> bool:
@@ -322,6 +332,16 @@ class Simulation:
                 self.stuck.add(explanation.request)
             else:
                 self.stuck.discard(explanation.request)
+        zones: Counter[str] = Counter()
+        for explanation in result.explanations:
+            if explanation.state in ACTIVE and explanation.target.startswith("node/"):
+                node = self.nodes.get(explanation.target.removeprefix("node/"))
+                labels = node.labels if node is not None else {}
+                zones[labels.get(ZONE_LABEL) or labels.get("zone") or "-"] += 1
+        self.active_by_zone.append((self.now, dict(zones)))
+        self.windows_closed.append(
+            (self.now, tuple(r.name for r in result.limits if r.windows and not r.window_open))
+        )
         uses = {}
         for report in result.limits:
             if report.valid:

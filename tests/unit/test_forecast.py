@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from xml.etree import ElementTree
 
 import attrs
 from click.testing import CliRunner
@@ -149,3 +151,23 @@ def test_what_if_names_a_limit_that_is_not_there() -> None:
         main, ["forecast", "--snapshot", "examples/cluster.json", "--set", "limit=5"]
     )
     assert bad.exit_code == 2 and "is not LIMIT.FIELD=VALUE" in bad.stderr
+
+
+def test_the_timeline_chart_is_drawn_as_svg(tmp_path: Path) -> None:
+    chart = tmp_path / "rollout.svg"
+    result = CliRunner().invoke(
+        main,
+        ["forecast", "--snapshot", "examples/cluster.json", "--all-nodes", "--chart", str(chart)],
+    )
+    assert result.exit_code == 0, result.output
+    root = ElementTree.parse(chart).getroot()
+    assert root.tag.endswith("svg")
+    text = chart.read_text()
+    for label in ("nodes in maintenance", "zone eu-1a", "zone eu-1c", "a window closed"):
+        assert label in text, label
+    wrong = CliRunner().invoke(
+        main,
+        ["forecast", "--snapshot", "examples/cluster.json", "--chart", str(tmp_path / "x.txt")],
+    )
+    assert wrong.exit_code == 2
+    assert wrong.stderr.strip().endswith("x.txt: a chart is written as .svg or .png")
