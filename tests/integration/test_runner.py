@@ -255,3 +255,27 @@ def test_missing_crds_say_how_to_install_them(control_plane: ControlPlane, tmp_p
         "error: the maintenancerequests.repairman.k8s.io CRD is not installed: "
         "run kubectl apply -k k8s/"
     )
+
+
+def test_forecast_reads_the_live_cluster_and_writes_nothing(
+    cluster: Cluster, control_plane: ControlPlane
+) -> None:
+    nodes = cluster.nodes(3)
+    cluster.wait_nodes_ready(nodes)
+    cluster.deployment("web", 3)
+    cluster.pdb("web", max_unavailable=1)
+    cluster.running_ready("web", 3)
+    cluster.disruptions_allowed("web", 1)
+    cluster.limit("node", limit=34, drain={"timeoutSeconds": 600})
+    before = everything(cluster)
+    code, out, logs = runner(
+        control_plane.kubeconfig, "forecast", "--all-nodes", "--actor-duration", "10m", "-o", "json"
+    )
+    assert code == 0, logs
+    document = json.loads(out)
+    assert document["finished"] and len(document["requests"]) == 3
+    assert {r["state"] for r in document["requests"]} == {"Completed"}
+    # One node at a time (34% of 3), each drained and worked on for 10 minutes.
+    assert document["makespanSeconds"] >= 3 * 600
+    assert document["peaks"]["node"] == {"inUse": 1, "allowed": 1}
+    assert everything(cluster) == before, "a forecast writes nothing"
