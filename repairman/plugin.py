@@ -26,28 +26,12 @@ from repairman.actor import (
     Request,
     file_request,
 )
+from runner.forecast import seconds_of
 from runner.kube import ConfigError, Kube, KubeError
 from runner.read import GROUP_PATH, read_cluster
 
 LIMITS = f"{GROUP_PATH}/maintenancelimits"
 EXIT_FAILED, EXIT_USAGE = 1, 2
-
-
-def _duration(value: str) -> float:
-    """kubectl's durations: 90, 90s, 15m, 2h, 1h30m."""
-    text, total, number = value.strip(), 0.0, ""
-    units = {"s": 1, "m": 60, "h": 3600}
-    for char in text:
-        if char.isdigit() or char == ".":
-            number += char
-        elif char in units and number:
-            total += float(number) * units[char]
-            number = ""
-        else:
-            raise click.BadParameter(f"{value!r} is not a duration like 90s, 15m or 1h30m")
-    if number:
-        total += float(number)
-    return total
 
 
 def _age(created: str | None) -> str:
@@ -159,9 +143,9 @@ def request(  # noqa: PLR0917 - click passes every option by name
       kubectl repairman request shop/web --type deployment --requester me --wait --timeout 30m
     """
     try:
-        seconds = _duration(timeout)
-    except click.BadParameter as error:
-        raise click.UsageError(f"--timeout: {error.message}") from None
+        seconds = seconds_of(timeout)
+    except ValueError as error:
+        raise click.UsageError(f"--timeout: {error}") from None
 
     def act() -> None:
         made = file_request(
