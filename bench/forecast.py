@@ -26,6 +26,7 @@ from policy.model import (
     Snapshot,
 )
 from runner.forecast import Model, Spread, add_requests, forecast
+from runner.memory import settle_snapshot
 
 START = datetime(2026, 11, 25, 0, 0, tzinfo=UTC)
 ZONES = ("eu-1a", "eu-1b", "eu-1c")
@@ -88,6 +89,7 @@ def main() -> None:
     args = parser.parse_args()
     model = Model(actor_start=Spread(0, 300), actor_duration=Spread(600, 1800))
     snapshot = fleet(args.nodes, args.pods_per_node)
+    settle_snapshot()  # as `runner forecast` does once the snapshot is read
     print(
         f"{len(snapshot.nodes)} nodes, {len(snapshot.pods)} pods, {len(snapshot.pdbs)} PDBs, "
         f"{len(snapshot.requests)} requests, limit 5%"

@@ -33,11 +33,14 @@ class LimitUsage:
     last_admission: datetime | None
     _head: list[tuple[str, str]] | None = None
     """The first few users in name order, kept up to date once computed."""
+    _full: tuple[int, LimitFull] | None = None
+    """The last full_cause, with the user count it was made for; `use` forgets it."""
 
     def use(self, target: str, how: str) -> None:
         if target in self.users:
             return
         self.users[target] = how
+        self._full = None
         if self._head is not None and (
             len(self._head) < MAX_LISTED or (target, how) < self._head[-1]
         ):
@@ -52,15 +55,21 @@ class LimitUsage:
         return len(self.users) + 1 <= self.allowed
 
     def full_cause(self) -> LimitFull:
+        """Why the limit has no room. The same object until the users change, so the
+        many requests queued behind a limit share one cause (and one message)."""
+        if self._full is not None and self._full[0] == len(self.users):
+            return self._full[1]
         if self._head is None:
             self._head = heapq.nsmallest(MAX_LISTED, self.users.items())
-        return LimitFull(
+        cause = LimitFull(
             limit=self.spec.name,
             in_use=len(self.users),
             allowed=self.allowed,
             allowance=self.spec.describe_allowed(self.population),
             holders=tuple(f"{target} {how}" for target, how in self._head),
         )
+        self._full = (len(self.users), cause)
+        return cause
 
     def interval_cause(self, now: datetime) -> IntervalNotPassed | None:
         interval = self.spec.min_interval_seconds

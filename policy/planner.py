@@ -126,12 +126,12 @@ class _Planner:
             if owner:
                 self.cordon_owner[node.name] = owner
         self.workloads = {(w.kind, w.key): w for w in snapshot.workloads}
-        # Grouped first, then sorted per node: a few pods each, not one sort of them all.
+        # Grouped here, sorted when first asked for (see _pods_on): a pass looks at the
+        # pods of the few nodes it prepares, not at every node's.
         self.pods_by_node: dict[str, list[Pod]] = defaultdict(list)
         for pod in snapshot.pods:
             self.pods_by_node[pod.node].append(pod)
-        for pods in self.pods_by_node.values():
-            pods.sort(key=_POD_ORDER)
+        self.pods_sorted: set[str] = set()
         self.attachments_by_node: dict[str, list[VolumeAttachment]] = defaultdict(list)
         for attachment in snapshot.volume_attachments:
             self.attachments_by_node[attachment.node].append(attachment)
@@ -168,6 +168,11 @@ class _Planner:
         self.window_cache: dict[str, WindowClosed | None] = {}
         self.governing_cache: dict[Target, tuple[list[LimitSpec], list[InvalidLimit]]] = {}
         self.behaviour_cache: dict[Target, Behaviour] = {}
+        self.behaviour_by_limits: dict[tuple[str, ...], Behaviour] = {}
+        self.shown: dict[str, str] = {}
+        """Request -> the target its decisions and explanation name."""
+        # Cause -> its message, for causes many requests share (a full limit's).
+        self.messages: dict[int, tuple[Cause, str]] = {}
         # Per node limit: the nodes unavailable by its policies.
         self.unavailable: dict[str, dict[str, str]] = {}
         self.ledger = self._open_ledger()
@@ -180,6 +185,16 @@ class _Planner:
             return None if node is None else node.labels
         workload = self.workloads.get((target.type, target.name))
         return None if workload is None else workload.labels
+
+    def _pods_on(self, node: str) -> list[Pod]:
+        """The node's pods in namespace/name order."""
+        pods = self.pods_by_node.get(node)
+        if pods is None:
+            return []
+        if node not in self.pods_sorted:
+            pods.sort(key=_POD_ORDER)
+            self.pods_sorted.add(node)
+        return pods
 
     def _governing(self, target: Target) -> tuple[list[LimitSpec], list[InvalidLimit]]:
         cached = self.governing_cache.get(target)
@@ -197,7 +212,16 @@ class _Planner:
             return Behaviour()
         behaviour = self.behaviour_cache.get(target)
         if behaviour is None:
-            behaviour = self.behaviour_cache[target] = Behaviour.of(self._governing(target)[0])
+            behaviour = self.behaviour_cache[target] = self._behaviour_of(self._governing(target)[0])
+        return behaviour
+
+    def _behaviour_of(self, limits: list[LimitSpec]) -> Behaviour:
+        """The behaviour of a set of limits, computed once per set (limit names are
+        unique, so they identify it)."""
+        key = tuple(limit.name for limit in limits)
+        behaviour = self.behaviour_by_limits.get(key)
+        if behaviour is None:
+            behaviour = self.behaviour_by_limits[key] = Behaviour.of(limits)
         return behaviour
 
     def _status_target(self, request: MaintenanceRequest) -> Target | None:
@@ -333,7 +357,7 @@ class _Planner:
                     spec_usage.users.setdefault(spec.target.name, f"by {name} (committing)")
 
     def _spend_in_place(self, ledger: Ledger, node: str) -> None:
-        for pod in self.pods_by_node.get(node, ()):
+        for pod in self._pods_on(node):
             if not disrupted_by_maintenance(pod) or not pod.ready:
                 continue
             pdbs = self.budgets.selecting(pod)
@@ -367,20 +391,33 @@ class _Planner:
             limits=reports,
         )
 
+    def _message(self, cause: Cause) -> str:
+        cached = self.messages.get(id(cause))
+        if cached is None:
+            # The cause is kept alive with its message, so its id is not reused.
+            cached = self.messages[id(cause)] = (cause, cause.message())
+        return cached[1]
+
     def _record(self, request: MaintenanceRequest, outcome: _Outcome) -> None:
-        status = attrs.evolve(
-            outcome.status,
-            reason=outcome.causes[0].reason.value,
-            message="; ".join(cause.message() for cause in outcome.causes),
-            observed_generation=request.generation,
-        )
+        status = outcome.status
+        reason = outcome.causes[0].reason.value
+        message = "; ".join(self._message(cause) for cause in outcome.causes)
+        if not (
+            status is request.status
+            and status.reason == reason
+            and status.message == message
+            and status.observed_generation == request.generation
+        ):
+            status = attrs.evolve(
+                status, reason=reason, message=message, observed_generation=request.generation
+            )
         state = status.state
         assert state is not None
         if not may_move(request.status.state, state):
             raise AssertionError(f"{request.name}: {request.status.state} -> {state}")
         if state.terminal and status.finished_at is None:
             status = attrs.evolve(status, finished_at=self.now)
-        if status != request.status:
+        if status is not request.status and status != request.status:
             self._write_status(request, status)
         self._explain(request, state, outcome.causes)
         self.final_state[request.name] = state
@@ -418,12 +455,17 @@ class _Planner:
         )
 
     def _shown_target(self, request: MaintenanceRequest) -> str:
-        target = self._status_target(request)
-        if target is not None:
-            return target.key
-        if isinstance(request.spec, dict):
-            return f"{request.spec.get('type', '?')}/{request.spec.get('name', '?')}"
-        return "?"
+        shown = self.shown.get(request.name)
+        if shown is None:
+            target = self._status_target(request)
+            if target is not None:
+                shown = target.key
+            elif isinstance(request.spec, dict):
+                shown = f"{request.spec.get('type', '?')}/{request.spec.get('name', '?')}"
+            else:
+                shown = "?"
+            self.shown[request.name] = shown
+        return shown
 
     # --- finished requests --------------------------------------------------------
 
@@ -457,8 +499,11 @@ class _Planner:
         state = status.state
         target = self._status_target(request)
         if target is None:
+            # Nothing names the target any more (a corrupted status.target and an
+            # invalid spec). Approved and InProgress may not become Rejected: the work
+            # may have started, so they end as Expired, with the same reason.
             return _Outcome(
-                attrs.evolve(status, state=S.REJECTED),
+                attrs.evolve(status, state=S.REJECTED if state is S.PREPARING else S.EXPIRED),
                 (
                     Finished(
                         Reason.INVALID_SPEC,
@@ -553,7 +598,9 @@ class _Planner:
     # --- waiting requests ---------------------------------------------------------
 
     def _waiting(self, request: MaintenanceRequest) -> _Outcome:
-        status = attrs.evolve(request.status, state=S.PENDING)
+        status = request.status
+        if status.state is not S.PENDING:
+            status = attrs.evolve(status, state=S.PENDING)
         spec = self.specs[request.name]
         if isinstance(spec, FieldError):
             return _Outcome(
@@ -591,12 +638,14 @@ class _Planner:
                 causes.append(interval)
             if not usage.has_room_for(target.name):
                 causes.append(usage.full_cause())
-        behaviour = Behaviour.of(valid)
-        spend: dict[str, int] = {}
-        if not causes and target.type is TargetType.NODE and behaviour.drain is None:
-            causes.extend(self._in_place_budget(target.name, spend))
         if causes:
             return _Outcome(status, tuple(causes))
+        behaviour = self._behaviour_of(valid)
+        spend: dict[str, int] = {}
+        if target.type is TargetType.NODE and behaviour.drain is None:
+            causes.extend(self._in_place_budget(target.name, spend))
+            if causes:
+                return _Outcome(status, tuple(causes))
 
         # Admitted: the ledger counts it from here on, for every limit it is under.
         self.ledger.admit(target=target.name, request=request.name, limits=valid, now=self.now)
@@ -661,7 +710,7 @@ class _Planner:
         """Would maintenance without a drain fit every PDB? Fills `spend` when it does."""
         causes: list[Cause] = []
         pods_by_pdb: dict[str, list[str]] = defaultdict(list)
-        for pod in self.pods_by_node.get(node, ()):
+        for pod in self._pods_on(node):
             if not disrupted_by_maintenance(pod):
                 continue
             pdbs = self.budgets.selecting(pod)
@@ -702,7 +751,7 @@ class _Planner:
             deadline = since + timedelta(seconds=drain.timeout_seconds)
             remaining = [
                 pod
-                for pod in self.pods_by_node.get(node, ())
+                for pod in self._pods_on(node)
                 if disposition(pod, drain) is not PodDisposition.IGNORED
             ]
             if remaining and now >= deadline:

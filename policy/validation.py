@@ -8,6 +8,7 @@ here, and nowhere else.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -61,7 +62,7 @@ class Target:
     name: str
     """Node name, or `namespace/name` for workloads."""
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
         return f"{self.type.value}/{self.name}"
 
@@ -184,6 +185,25 @@ class Invalid(Exception):
 
 
 def parse_request_spec(spec: Any) -> RequestSpec | FieldError:
+    """The request's spec, validated. Every pass parses every request's spec, and most
+    are the same from one pass to the next (the forecast plays hundreds of passes), so
+    specs of plain scalar fields are parsed once: keyed by each value *and its type*,
+    since 1, 1.0 and True are equal as keys but not as specs."""
+    if isinstance(spec, Mapping):
+        try:
+            key = tuple((name, type(value), value) for name, value in spec.items())
+            return _parse_scalar_spec(key)
+        except TypeError:  # an unhashable value (a list, an object): not a cache key
+            pass
+    return _parse_request_spec(spec)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _parse_scalar_spec(key: tuple[tuple[str, type, Any], ...]) -> RequestSpec | FieldError:
+    return _parse_request_spec({name: value for name, _, value in key})
+
+
+def _parse_request_spec(spec: Any) -> RequestSpec | FieldError:
     try:
         return _request_spec(spec)
     except Invalid as invalid:

@@ -31,6 +31,7 @@ from runner.forecast import (
     add_requests,
     changed,
     parse_changes,
+    requests_from_file,
     seconds_of,
     summary_json,
     summary_text,
@@ -431,6 +432,13 @@ def _selector(text: str | None) -> LabelSelector | None:
     metavar="KEY=VALUE[,...]",
     help="Add a request for every node with these labels (e.g. topology.kubernetes.io/zone=a).",
 )
+@click.option(
+    "--from-file",
+    "from_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Add the MaintenanceRequests in this YAML/JSON file, as if filed now (repeatable).",
+)
 @click.option("--period", default="60s", show_default=True, help="Time between passes.")
 @click.option(
     "--actor-start",
@@ -480,6 +488,7 @@ def forecast_command(  # noqa: PLR0917 - click passes every option by name
     snapshot: Path | None,
     all_nodes: bool,
     selector: str | None,
+    from_files: tuple[Path, ...],
     period: str,
     actor_start: str,
     actor_duration: str,
@@ -501,6 +510,7 @@ def forecast_command(  # noqa: PLR0917 - click passes every option by name
       runner forecast --snapshot examples/cluster.json
       runner forecast --all-nodes --actor-duration 20m..40m --seed 7
       runner forecast --selector topology.kubernetes.io/zone=eu-1a -o json
+      runner forecast --snapshot examples/cluster.json --from-file k8s/examples/request-node.yaml
       runner forecast --all-nodes --set node.limit=10 --set zone-a.maxConcurrent=2
       runner forecast --snapshot examples/cluster.json --all-nodes --chart rollout.svg
     """
@@ -533,6 +543,13 @@ def forecast_command(  # noqa: PLR0917 - click passes every option by name
             raise AssertionError("unreachable") from None
     if all_nodes or chosen is not None:
         start = add_requests(start, chosen, start.now)
+    try:
+        for path in from_files:
+            start = requests_from_file(path, start)
+    except ValueError as error:
+        _fail(ctx, f"forecast: {error}", EXIT_USAGE)
+        raise AssertionError("unreachable") from None
+    settle_snapshot()
     try:
         scenarios = [(text, changed(start, parse_changes(text))) for text in what_ifs]
     except ValueError as error:

@@ -28,9 +28,11 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, assert_never
 
 import attrs
+import yaml
 
 from policy import Plan, RequestState, Snapshot
 from policy import plan as make_plan
@@ -60,6 +62,7 @@ from policy.model import (
     RequestStatus,
 )
 from policy.snapshot_format import timestamp
+from runner.memory import collector_paused
 
 TERMINAL = frozenset({RequestState.COMPLETED, RequestState.REJECTED, RequestState.EXPIRED})
 ACTIVE = frozenset({RequestState.PREPARING, RequestState.APPROVED, RequestState.IN_PROGRESS})
@@ -177,6 +180,74 @@ def add_requests(snapshot: Snapshot, selector: LabelSelector | None, now: dateti
     return attrs.evolve(snapshot, requests=(*snapshot.requests, *added))
 
 
+def requests_from_file(path: Path, snapshot: Snapshot) -> Snapshot:
+    """Add the MaintenanceRequests of a YAML or JSON file (one or more documents, each a
+    request or a List of them), as if created now and not yet seen by the runner.
+
+    A request without a name (`generateName`, as actors file them) is named like the
+    API server would, with a counter instead of random letters. The spec is the
+    policy's to judge (an invalid one is forecast as Rejected); anything that is not
+    a MaintenanceRequest, or a name already taken, is an error naming the document.
+    """
+    try:
+        documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+    except OSError as error:
+        raise ValueError(f"--from-file {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"--from-file {path}: not UTF-8 text") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ValueError(f"--from-file {path}: not YAML or JSON{where}") from None
+    objects: list[tuple[str, Any]] = []
+    for index, document in enumerate(documents, start=1):
+        if document is None:
+            continue
+        if isinstance(document, dict) and document.get("kind") == "List":
+            items = document.get("items")
+            if not isinstance(items, list):
+                raise ValueError(f"--from-file {path}: document {index}: List without items")
+            objects.extend((f"document {index} item {n}", o) for n, o in enumerate(items, 1))
+        else:
+            objects.append((f"document {index}", document))
+    taken = {r.name for r in snapshot.requests}
+    added = []
+    for where, raw in objects:
+        if not isinstance(raw, dict) or raw.get("kind") != "MaintenanceRequest":
+            kind = raw.get("kind") if isinstance(raw, dict) else type(raw).__name__
+            raise ValueError(
+                f"--from-file {path}: {where} is {kind or 'without a kind'}, "
+                "not a MaintenanceRequest"
+            )
+        meta = raw.get("metadata")
+        meta = meta if isinstance(meta, dict) else {}
+        name = meta.get("name")
+        if not isinstance(name, str) or not name:
+            prefix = meta.get("generateName")
+            prefix = prefix if isinstance(prefix, str) and prefix else "forecast-"
+            number = 1
+            while f"{prefix}{number}" in taken:
+                number += 1
+            name = f"{prefix}{number}"
+        elif name in taken:
+            raise ValueError(f"--from-file {path}: {where}: a request named {name!r} exists")
+        taken.add(name)
+        added.append(
+            MaintenanceRequest(
+                name=name,
+                uid=f"forecast-{name}",
+                resource_version="1",
+                generation=1,
+                creation_timestamp=snapshot.now,
+                spec=raw.get("spec", {}),
+                status=RequestStatus(),
+            )
+        )
+    if not added:
+        raise ValueError(f"--from-file {path}: no MaintenanceRequest in it")
+    return attrs.evolve(snapshot, requests=(*snapshot.requests, *added))
+
+
 def _cause_key(cause: Cause) -> str:
     match cause:
         case LimitFull():
@@ -214,7 +285,17 @@ class Simulation:
         self.now = snapshot.now
         self.start = snapshot.now
         self.nodes = {n.name: n for n in snapshot.nodes}
-        self.pods = {p.key: p for p in snapshot.pods}
+        self.dirty: set[str] = set()
+        """Namespaces whose pods changed since the budgets were last recounted."""
+        self.pods: dict[str, Pod] = {}
+        self.on_node: dict[str, set[str]] = {}
+        self.in_namespace: dict[str, set[str]] = {}
+        self.free: list[tuple[int, str]] = []
+        """Schedulable nodes by (pods on them, name), lazily updated: see _schedule."""
+        for node in self.nodes.values():
+            self._offer(node.name)
+        for pod in snapshot.pods:
+            self._put(pod)
         self.pdbs = {b.key: b for b in snapshot.pdbs}
         self.attachments = {v.name: v for v in snapshot.volume_attachments}
         self.requests = {r.name: r for r in snapshot.requests}
@@ -232,8 +313,6 @@ class Simulation:
         self.stuck: set[str] = set()
         self.active_by_zone: list[tuple[datetime, dict[str, int]]] = []
         self.windows_closed: list[tuple[datetime, tuple[str, ...]]] = []
-        self.dirty: set[str] = {p.namespace for p in self.pods.values()}
-        """Namespaces whose pods changed since the budgets were last recounted."""
         for request in self.requests.values():
             # Work already under way when the forecast starts.
             if request.status.state is RequestState.APPROVED:
@@ -262,7 +341,10 @@ class Simulation:
             self.now = self.start + timedelta(seconds=elapsed)
             self._recount_budgets()
             before = self.snapshot()
-            result = make_plan(before)
+            with collector_paused():
+                # The plan's objects die by reference counting; the collector would
+                # walk the whole model cluster for nothing (see runner.memory).
+                result = make_plan(before)
             passes += 1
             self._record(result)
             self._apply(result)
@@ -320,17 +402,24 @@ class Simulation:
     # --- what a pass decided ----------------------------------------------------------
 
     def _record(self, result: Plan) -> None:
+        keys: dict[int, str] = {}  # many waiting requests share one cause object
         for explanation in result.explanations:
             self.last[explanation.request] = (
                 explanation.target,
                 explanation.state.value,
                 explanation.reason.value,
             )
-            if explanation.state in (RequestState.PENDING, RequestState.PREPARING):
-                self.held[_cause_key(explanation.causes[0])] += self.model.period
+            if explanation.state is RequestState.PENDING or (
+                explanation.state is RequestState.PREPARING
+            ):
+                cause = explanation.causes[0]
+                key = keys.get(id(cause))
+                if key is None:
+                    key = keys[id(cause)] = _cause_key(cause)
+                self.held[key] += self.model.period
             if explanation.reason in STUCK:
                 self.stuck.add(explanation.request)
-            else:
+            elif self.stuck:
                 self.stuck.discard(explanation.request)
         zones: Counter[str] = Counter()
         for explanation in result.explanations:
@@ -368,6 +457,7 @@ class Simulation:
                     self.nodes[node.name] = attrs.evolve(
                         node, unschedulable=False, annotations=annotations
                     )
+                    self._offer(node.name)
                 case Evict():
                     self._evict(decision)
                 case DeleteRequest():
@@ -396,8 +486,7 @@ class Simulation:
         pod = self.pods.get(key)
         if pod is None or pod.terminating:
             return
-        self.pods[key] = attrs.evolve(pod, deletion_timestamp=self.now)
-        self.dirty.add(pod.namespace)
+        self._put(attrs.evolve(pod, deletion_timestamp=self.now))
         if decision.pdb is not None and decision.pdb in self.pdbs:
             budget = self.pdbs[decision.pdb]
             self.pdbs[decision.pdb] = attrs.evolve(
@@ -431,25 +520,27 @@ class Simulation:
         self._declare(name, ActorState.COMPLETED)
 
     def _on_pod_gone(self, key: str, _moment: datetime) -> None:
-        pod = self.pods.pop(key, None)
+        pod = self._drop(key)
         if pod is None:
             return
-        self.dirty.add(pod.namespace)
         if pod.owner_kind is not None and pod.owner_kind != "DaemonSet":
             home = self._schedule(pod)
             if home is not None:
                 self.spawned += 1
                 name = f"{pod.name}-r{self.spawned}"
-                self.pods[f"{pod.namespace}/{name}"] = attrs.evolve(
-                    pod,
-                    name=name,
-                    uid=f"{pod.uid}-r{self.spawned}",
-                    node=home,
-                    deletion_timestamp=None,
-                    ready=False,
+                self._put(
+                    attrs.evolve(
+                        pod,
+                        name=name,
+                        uid=f"{pod.uid}-r{self.spawned}",
+                        node=home,
+                        deletion_timestamp=None,
+                        ready=False,
+                    )
                 )
                 self._at(self.model.pod_ready, "pod-ready", f"{pod.namespace}/{name}")
-        if not any(p.node == pod.node and not p.terminal for p in self.pods.values()):
+        left = (self.pods[k] for k in self.on_node.get(pod.node, ()))
+        if not any(not p.terminal for p in left):
             for attachment in self.attachments.values():
                 if attachment.node == pod.node and attachment.attached:
                     self._at(self.model.volume_detach, "detach", attachment.name)
@@ -457,22 +548,64 @@ class Simulation:
     def _on_pod_ready(self, key: str, _moment: datetime) -> None:
         pod = self.pods.get(key)
         if pod is not None:
-            self.pods[key] = attrs.evolve(pod, ready=True)
-            self.dirty.add(pod.namespace)
+            self._put(attrs.evolve(pod, ready=True))
 
     def _on_detach(self, name: str, _moment: datetime) -> None:
         attachment = self.attachments.get(name)
         if attachment is not None:
             self.attachments[name] = attrs.evolve(attachment, attached=False)
 
+    def _put(self, pod: Pod) -> None:
+        """Add or replace a pod, keeping the indexes by node and namespace."""
+        key = pod.key
+        old = self.pods.get(key)
+        self.pods[key] = pod
+        self.dirty.add(pod.namespace)
+        self.in_namespace.setdefault(pod.namespace, set()).add(key)
+        if old is None or old.node != pod.node:
+            if old is not None:
+                self.on_node[old.node].discard(key)
+                self._offer(old.node)
+            self.on_node.setdefault(pod.node, set()).add(key)
+            self._offer(pod.node)
+
+    def _drop(self, key: str) -> Pod | None:
+        pod = self.pods.pop(key, None)
+        if pod is not None:
+            self.dirty.add(pod.namespace)
+            self.in_namespace[pod.namespace].discard(key)
+            self.on_node[pod.node].discard(key)
+            self._offer(pod.node)
+        return pod
+
+    def _load(self, node: str) -> int:
+        return len(self.on_node.get(node, ()))
+
+    def _offer(self, name: str) -> None:
+        """Record a schedulable node's current load in the heap (older entries for it
+        go stale and are skipped when they surface)."""
+        node = self.nodes.get(name)
+        if node is not None and node.ready and not node.unschedulable:
+            heapq.heappush(self.free, (self._load(name), name))
+
     def _schedule(self, pod: Pod) -> str | None:
-        load = Counter(p.node for p in self.pods.values())
-        candidates = [
-            n.name
-            for n in self.nodes.values()
-            if n.ready and not n.unschedulable and n.name != pod.node
-        ]
-        return min(candidates, key=lambda n: (load[n], n), default=None)
+        """The schedulable Ready node with the fewest pods (then by name), not the pod's
+        own: what a spreading scheduler does, found in the lazily updated heap."""
+        aside = None
+        chosen = None
+        while self.free:
+            load, name = self.free[0]
+            node = self.nodes[name]
+            if load != self._load(name) or not node.ready or node.unschedulable:
+                heapq.heappop(self.free)  # stale
+            elif name == pod.node:
+                aside = heapq.heappop(self.free)
+            else:
+                chosen = name
+                break
+        if aside is not None:
+            heapq.heappush(self.free, aside)
+        return chosen
 
     def _recount_budgets(self) -> None:
         """The disruption controller, for the namespaces whose pods changed since the
@@ -480,10 +613,10 @@ class Simulation:
         if not self.dirty:
             return
         ready_nodes = {n.name for n in self.nodes.values() if n.ready}
-        by_namespace: dict[str, list[Pod]] = {}
-        for pod in self.pods.values():
-            if pod.namespace in self.dirty:
-                by_namespace.setdefault(pod.namespace, []).append(pod)
+        by_namespace = {
+            namespace: [self.pods[key] for key in self.in_namespace.get(namespace, ())]
+            for namespace in self.dirty
+        }
         for key, pdb in self.pdbs.items():
             if pdb.selector is None or pdb.namespace not in self.dirty:
                 continue

@@ -410,6 +410,27 @@ def test_spec_changed_after_admission_is_ignored() -> None:
     assert "spec names node/n3, admitted for node/n0" in explanation.message
 
 
+def test_active_request_whose_target_is_lost_ends_without_a_forbidden_transition() -> None:
+    # status.target corrupted and the spec invalid: nothing names the target. Found by
+    # the invariant properties: the planner asserted Approved -> Rejected.
+    requests = tuple(
+        request(
+            f"mr-{state.value.lower()}",
+            "n0",
+            kind="",
+            status=active(state, "/n0", approved_at=ago(minutes=1)),
+        )
+        for state in (S.PREPARING, S.APPROVED, S.IN_PROGRESS)
+    )
+    result = plan(Snapshot(now=NOW, nodes=nodes(1), requests=requests))
+    ends = {e.request: (e.state, e.reason) for e in result.explanations}
+    assert ends == {
+        "mr-preparing": (S.REJECTED, Reason.INVALID_SPEC),
+        "mr-approved": (S.EXPIRED, Reason.INVALID_SPEC),
+        "mr-inprogress": (S.EXPIRED, Reason.INVALID_SPEC),
+    }
+
+
 def test_actor_out_of_order_is_not_approved() -> None:
     snap = Snapshot(
         now=NOW,
