@@ -11,18 +11,17 @@ unchanged cluster produces an unchanged status and no write.
 
 from __future__ import annotations
 
-import enum
 from datetime import UTC, datetime
 from typing import ClassVar, Protocol
 
 import attrs
 
-from policy.model import RequestState
+from policy.model import Enum, RequestState
 
 MAX_LISTED = 5
 
 
-class Reason(enum.Enum):
+class Reason(Enum):
     """`status.reason`: CamelCase, machine-readable, stable."""
 
     # Waiting to be admitted (Pending).

@@ -22,7 +22,16 @@ import attrs
 JsonObject = Mapping[str, Any]
 
 
-class TargetType(enum.Enum):
+class Enum(enum.Enum):
+    """An enum hashed by identity. Members are singletons compared by identity, so this
+    is the same hash as far as any dict or set can tell, but computed in C: the
+    planner hashes states and target types millions of times in a forecast, and
+    `enum.Enum.__hash__` (hash of the member's name, in Python) was a tenth of it."""
+
+    __hash__ = object.__hash__
+
+
+class TargetType(Enum):
     """What a request asks to maintain."""
 
     NODE = "node"
@@ -35,7 +44,7 @@ class TargetType(enum.Enum):
         return self is not TargetType.NODE
 
 
-class RequestState(enum.Enum):
+class RequestState(Enum):
     """`status.state` of a MaintenanceRequest: the runner's word, the only authority."""
 
     PENDING = "Pending"
@@ -60,7 +69,7 @@ _ACTIVE = frozenset({RequestState.PREPARING, RequestState.APPROVED, RequestState
 _TERMINAL = frozenset({RequestState.COMPLETED, RequestState.REJECTED, RequestState.EXPIRED})
 
 
-class ActorState(enum.Enum):
+class ActorState(Enum):
     """`spec.state` of a MaintenanceRequest: what the actor declares."""
 
     PENDING = "Pending"
@@ -228,6 +237,24 @@ class RequestStatus:
     finished_at: datetime | None = None
     """When the request became terminal (Completed, Rejected or Expired)."""
     observed_generation: int | None = None
+
+    def explained(self, reason: str, message: str, observed_generation: int) -> RequestStatus:
+        """This status with a new explanation: `attrs.evolve` spelled out, because every
+        waiting request gets one every pass and evolve is four times slower."""
+        return RequestStatus(
+            self.state,
+            reason,
+            message,
+            self.target,
+            self.preparing_since,
+            self.drained_at,
+            self.detached_at,
+            self.approved_at,
+            self.started_at,
+            self.completed_at,
+            self.finished_at,
+            observed_generation,
+        )
 
 
 @attrs.frozen

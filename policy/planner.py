@@ -212,7 +212,8 @@ class _Planner:
             return Behaviour()
         behaviour = self.behaviour_cache.get(target)
         if behaviour is None:
-            behaviour = self.behaviour_cache[target] = self._behaviour_of(self._governing(target)[0])
+            behaviour = self._behaviour_of(self._governing(target)[0])
+            self.behaviour_cache[target] = behaviour
         return behaviour
 
     def _behaviour_of(self, limits: list[LimitSpec]) -> Behaviour:
@@ -303,8 +304,14 @@ class _Planner:
         ledger = Ledger.open(usage=usage, pdbs=pdbs)
         for request in self.requests:
             state = request.status.state
+            if state is None or (
+                state is S.PENDING
+                and request.status.preparing_since is None
+                and request.status.approved_at is None
+            ):
+                continue  # holds nothing, admitted never: the common case of a long queue
             target = self._status_target(request)
-            if target is None or state is None:
+            if target is None:
                 continue
             valid, _ = self._governing(target)
             admitted = request.status.preparing_since or request.status.approved_at
@@ -408,9 +415,7 @@ class _Planner:
             and status.message == message
             and status.observed_generation == request.generation
         ):
-            status = attrs.evolve(
-                status, reason=reason, message=message, observed_generation=request.generation
-            )
+            status = status.explained(reason, message, request.generation)
         state = status.state
         assert state is not None
         if not may_move(request.status.state, state):

@@ -54,7 +54,7 @@ class FieldError:
         return f"{self.field}: {self.problem}"
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class Target:
     """What a request maintains: a node, or a namespaced workload."""
 
@@ -68,13 +68,19 @@ class Target:
 
     @classmethod
     def from_key(cls, key: str) -> Target | None:
-        kind, _, name = key.partition("/")
-        target_type = TARGET_TYPES.get(kind)
-        if target_type is None:
-            return None
-        if _name_problem(target_type, name) is not None:
-            return None
-        return cls(target_type, name)
+        return _target_from_key(key)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _target_from_key(key: str) -> Target | None:
+    """'node/worker-3' -> Target; every pass reads every request's status.target."""
+    kind, _, name = key.partition("/")
+    target_type = TARGET_TYPES.get(kind)
+    if target_type is None:
+        return None
+    if _name_problem(target_type, name) is not None:
+        return None
+    return Target(target_type, name)
 
 
 @attrs.frozen

@@ -297,6 +297,12 @@ class Simulation:
         for pod in snapshot.pods:
             self._put(pod)
         self.pdbs = {b.key: b for b in snapshot.pdbs}
+        self.pdbs_in: dict[str, list[str]] = {}
+        """Namespace -> its PDBs with a selector (the ones the controller counts)."""
+        for budget in snapshot.pdbs:
+            if budget.selector is not None:
+                self.pdbs_in.setdefault(budget.namespace, []).append(budget.key)
+        self.selected_by: dict[str, tuple[str, ...]] = {}
         self.attachments = {v.name: v for v in snapshot.volume_attachments}
         self.requests = {r.name: r for r in snapshot.requests}
         self.limits = {m.name: m for m in snapshot.limits}
@@ -314,6 +320,8 @@ class Simulation:
         self.active_by_zone: list[tuple[datetime, dict[str, int]]] = []
         self.windows_closed: list[tuple[datetime, tuple[str, ...]]] = []
         for request in self.requests.values():
+            if request.status.approved_at is not None:
+                self.approved[request.name] = request.status.approved_at
             # Work already under way when the forecast starts.
             if request.status.state is RequestState.APPROVED:
                 self._at(self.model.actor_start.draw(self.rng), "actor-start", request.name)
@@ -613,29 +621,42 @@ class Simulation:
         if not self.dirty:
             return
         ready_nodes = {n.name for n in self.nodes.values() if n.ready}
-        by_namespace = {
-            namespace: [self.pods[key] for key in self.in_namespace.get(namespace, ())]
-            for namespace in self.dirty
-        }
-        for key, pdb in self.pdbs.items():
-            if pdb.selector is None or pdb.namespace not in self.dirty:
+        for namespace in self.dirty:
+            budgets = self.pdbs_in.get(namespace)
+            if not budgets:
                 continue
-            selected = [
-                p
-                for p in by_namespace.get(pdb.namespace, ())
-                if pdb.selector.matches(p.labels) and not p.terminal
-            ]
-            healthy = sum(
-                1 for p in selected if p.ready and not p.terminating and p.node in ready_nodes
-            )
-            self.pdbs[key] = attrs.evolve(
-                pdb,
-                current_healthy=healthy,
-                expected_pods=len(selected),
-                disruptions_allowed=max(healthy - pdb.desired_healthy, 0),
-                observed_generation=pdb.generation,
-            )
+            selected: Counter[str] = Counter()
+            healthy: Counter[str] = Counter()
+            for key in self.in_namespace.get(namespace, ()):
+                pod = self.pods[key]
+                if pod.terminal:
+                    continue
+                up = pod.ready and not pod.terminating and pod.node in ready_nodes
+                for pdb in self._selecting(pod, budgets):
+                    selected[pdb] += 1
+                    if up:
+                        healthy[pdb] += 1
+            for key in budgets:
+                pdb = self.pdbs[key]
+                self.pdbs[key] = attrs.evolve(
+                    pdb,
+                    current_healthy=healthy[key],
+                    expected_pods=selected[key],
+                    disruptions_allowed=max(healthy[key] - pdb.desired_healthy, 0),
+                    observed_generation=pdb.generation,
+                )
         self.dirty.clear()
+
+    def _selecting(self, pod: Pod, budgets: list[str]) -> tuple[str, ...]:
+        """The PDBs (of `budgets`, the namespace's) that select the pod: worked out once
+        per pod, since neither labels nor selectors change in the model."""
+        chosen = self.selected_by.get(pod.key)
+        if chosen is None:
+            selectors = ((key, self.pdbs[key].selector) for key in budgets)
+            chosen = self.selected_by[pod.key] = tuple(
+                key for key, chooses in selectors if chooses and chooses.matches(pod.labels)
+            )
+        return chosen
 
 
 def forecast(snapshot: Snapshot, model: Model, *, seed: int = 0) -> Forecast:
@@ -681,6 +702,41 @@ def summary_json(result: Forecast) -> dict[str, Any]:
     }
 
 
+SHOWN_REQUESTS = 20
+
+
+def _request_rows(result: Forecast) -> list[str]:
+    """When each request is approved and finished, from the start, in finishing order
+    (the first SHOWN_REQUESTS; -o json has them all)."""
+
+    def after(instant: datetime | None) -> str:
+        if instant is None:
+            return "-"
+        if instant < result.start:
+            return "before"
+        return f"+{_duration_text((instant - result.start).total_seconds())}"
+
+    never = datetime.max.replace(tzinfo=result.start.tzinfo)
+    ordered = sorted(
+        result.requests,
+        key=lambda r: (r.finished_at or never, r.approved_at or never, r.name),
+    )
+    rows = [("REQUEST", "TARGET", "APPROVED", "FINISHED", "STATE", "REASON")]
+    rows += [
+        (r.name, r.target, after(r.approved_at), after(r.finished_at), r.state, r.reason)
+        for r in ordered[:SHOWN_REQUESTS]
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    title = "Requests, in finishing order"
+    if len(ordered) > SHOWN_REQUESTS:
+        title += f" (the first {SHOWN_REQUESTS} of {len(ordered)}; -o json lists all)"
+    return [f"{title}:", *lines]
+
+
 def summary_text(result: Forecast, model: Model) -> str:
     states = Counter(r.state for r in result.requests)
     lines = [
@@ -699,6 +755,8 @@ def summary_text(result: Forecast, model: Model) -> str:
             if result.stuck
             else []
         ),
+        "",
+        *_request_rows(result),
         "",
         "Peak concurrency:",
         *(f"  {name}: {used} of {allowed}" for name, (used, allowed) in result.peaks.items()),

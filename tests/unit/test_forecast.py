@@ -13,7 +13,15 @@ from click.testing import CliRunner
 
 from policy.model import Snapshot
 from runner.cli import main
-from runner.forecast import Model, Spread, add_requests, changed, forecast, parse_changes
+from runner.forecast import (
+    Model,
+    Spread,
+    add_requests,
+    changed,
+    forecast,
+    parse_changes,
+    summary_text,
+)
 from tests.helpers import app_pod, limit, nodes, pdb
 
 START = datetime(2026, 11, 25, 0, 0, tzinfo=UTC)  # a Wednesday
@@ -171,3 +179,83 @@ def test_the_timeline_chart_is_drawn_as_svg(tmp_path: Path) -> None:
     )
     assert wrong.exit_code == 2
     assert wrong.stderr.strip().endswith("x.txt: a chart is written as .svg or .png")
+
+
+def test_requests_from_a_file_are_forecast_as_filed_now(tmp_path: Path) -> None:
+    # The shipped request (generateName, as actors file them) and a List of two, one
+    # of them invalid: the policy judges the spec, the file's shape is ours to check.
+    listed = tmp_path / "more.json"
+    listed.write_text(
+        json.dumps(
+            {
+                "kind": "List",
+                "items": [
+                    {
+                        "kind": "MaintenanceRequest",
+                        "metadata": {"name": "mr-fw-b01"},
+                        "spec": {"type": "node", "name": "worker-b-01", "requester": "fw"},
+                    },
+                    {
+                        "kind": "MaintenanceRequest",
+                        "metadata": {"name": "mr-bad"},
+                        "spec": {"type": "node", "name": "Worker_B"},
+                    },
+                ],
+            }
+        )
+    )
+    args = ["forecast", "--snapshot", "examples/cluster.json", "-o", "json"]
+    result = CliRunner().invoke(
+        main, [*args, "--from-file", "k8s/examples/request-node.yaml", "--from-file", str(listed)]
+    )
+    assert result.exit_code == 0, result.output
+    requests = {r["name"]: r for r in json.loads(result.stdout)["requests"]}
+    assert len(requests) == 18 + 3
+    assert requests["mr-1"]["target"] == "node/worker-17"
+    assert requests["mr-1"]["reason"] == "TargetNotFound", "the example has no worker-17"
+    assert requests["mr-fw-b01"]["state"] == "Completed"
+    assert requests["mr-fw-b01"]["approvedAt"] is not None
+    assert (requests["mr-bad"]["state"], requests["mr-bad"]["reason"]) == (
+        "Rejected",
+        "InvalidSpec",
+    )
+
+
+def test_a_file_that_holds_no_requests_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    cases = {
+        "pod.yaml": ("kind: Pod\n", "document 1 is Pod, not a MaintenanceRequest"),
+        "broken.yaml": ("spec: [\n", "not YAML or JSON (line 2)"),
+        "empty.yaml": ("", "no MaintenanceRequest in it"),
+        "taken.yaml": (
+            "kind: MaintenanceRequest\nmetadata: {name: mr-typo}\nspec: {}\n",
+            "document 1: a request named 'mr-typo' exists",
+        ),
+    }
+    for name, (text, problem) in cases.items():
+        path = tmp_path / name
+        path.write_text(text)
+        result = CliRunner().invoke(
+            main, ["forecast", "--snapshot", "examples/cluster.json", "--from-file", str(path)]
+        )
+        assert result.exit_code == 2, name
+        assert result.stderr == f"error: forecast: --from-file {path}: {problem}\n"
+    missing = tmp_path / "missing.yaml"
+    result = CliRunner().invoke(
+        main, ["forecast", "--snapshot", "examples/cluster.json", "--from-file", str(missing)]
+    )
+    assert result.exit_code == 2
+    assert result.stderr == f"error: forecast: --from-file {missing}: No such file or directory\n"
+
+
+def test_the_table_says_when_each_request_is_approved_and_finished() -> None:
+    snapshot = add_requests(
+        Snapshot(now=START, nodes=nodes(3), limits=(limit("node", limit=34),)), None, START
+    )
+    text = summary_text(forecast(snapshot, TEN_MINUTES), TEN_MINUTES)
+    rows = text.split("Requests, in finishing order:\n")[1].split("\n\n")[0].splitlines()
+    assert [row.split() for row in rows] == [
+        ["REQUEST", "TARGET", "APPROVED", "FINISHED", "STATE", "REASON"],
+        ["forecast-n0", "node/n0", "+0s", "+10m", "Completed", "Completed"],
+        ["forecast-n1", "node/n1", "+11m", "+21m", "Completed", "Completed"],
+        ["forecast-n2", "node/n2", "+22m", "+32m", "Completed", "Completed"],
+    ]

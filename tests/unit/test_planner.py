@@ -523,3 +523,24 @@ def test_an_admission_committed_by_another_pass_keeps_its_slot() -> None:
     assert result.explanation("mr-b").reason is Reason.LIMIT_REACHED
     assert "n0 by mr-a (committing)" in result.explanation("mr-b").message
     assert result.explanation("mr-a").state is S.APPROVED
+
+
+def test_status_explained_is_evolve_with_every_field_carried() -> None:
+    # RequestStatus.explained spells out the constructor: a field added to the class
+    # but not to it would be lost (or shifted) silently.
+    values = {
+        field.name: (
+            S.APPROVED
+            if field.name == "state"
+            else 7
+            if field.name == "observed_generation"
+            else ago(minutes=index)
+            if field.name.endswith(("_at", "_since"))
+            else f"value-{index}"
+        )
+        for index, field in enumerate(attrs.fields(RequestStatus))
+    }
+    status = RequestStatus(**values)
+    assert status.explained("Why", "because", 9) == attrs.evolve(
+        status, reason="Why", message="because", observed_generation=9
+    )
