@@ -11,7 +11,7 @@ from xml.etree import ElementTree
 import attrs
 from click.testing import CliRunner
 
-from policy.model import Snapshot
+from policy.model import MaintenanceRequest, Snapshot
 from runner.cli import main
 from runner.forecast import (
     Model,
@@ -258,4 +258,18 @@ def test_the_table_says_when_each_request_is_approved_and_finished() -> None:
         ["forecast-n0", "node/n0", "+0s", "+10m", "Completed", "Completed"],
         ["forecast-n1", "node/n1", "+11m", "+21m", "Completed", "Completed"],
         ["forecast-n2", "node/n2", "+22m", "+32m", "Completed", "Completed"],
+    ]
+
+
+def test_the_model_stores_a_status_with_every_field_of_the_request() -> None:
+    # Simulation._status builds MaintenanceRequest positionally (for speed): a field
+    # added to the class must be added there too.
+    assert [field.name for field in attrs.fields(MaintenanceRequest)] == [
+        "name",
+        "uid",
+        "resource_version",
+        "generation",
+        "creation_timestamp",
+        "spec",
+        "status",
     ]
