@@ -4,6 +4,8 @@ the model's rules (docs in runner/forecast.py) and asserted exactly."""
 from __future__ import annotations
 
 import json
+import re
+import shlex
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from xml.etree import ElementTree
@@ -273,3 +275,25 @@ def test_the_model_stores_a_status_with_every_field_of_the_request() -> None:
         "spec",
         "status",
     ]
+
+
+def test_the_worked_examples_in_the_docs_are_what_the_command_prints(tmp_path: Path) -> None:
+    text = Path("docs/forecast.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```console\n(.*?)```", text, re.S)
+    assert len(blocks) == 2
+    for block in blocks:
+        lines = block.splitlines(keepends=True)
+        command_lines = [lines.pop(0).rstrip()]
+        while command_lines[-1].endswith("\\"):
+            command_lines[-1] = command_lines[-1].removesuffix("\\")
+            command_lines.append(lines.pop(0).strip())
+        command = " ".join(command_lines).removeprefix("$ ")
+        shown = "".join(lines)
+        args = shlex.split(command)
+        assert args[0] == "runner"
+        args = args[1:]
+        if "--chart" in args:  # draw it elsewhere: the docs' picture stays as it is
+            args[args.index("--chart") + 1] = str(tmp_path / "chart.png")
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        assert result.stdout == shown, command
