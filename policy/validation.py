@@ -204,6 +204,13 @@ def parse_request_spec(spec: Any) -> RequestSpec | FieldError:
     return _parse_request_spec(spec)
 
 
+def clear_caches() -> None:
+    """Forget the parsed specs and targets (benchmarks time a cold pass, as the runner's
+    one process per pass has)."""
+    _parse_scalar_spec.cache_clear()
+    _target_from_key.cache_clear()
+
+
 @functools.lru_cache(maxsize=1 << 16)
 def _parse_scalar_spec(key: tuple[tuple[str, type, Any], ...]) -> RequestSpec | FieldError:
     return _parse_request_spec({name: value for name, _, value in key})

@@ -16,6 +16,7 @@ from policy.validation import (
     InvalidLimit,
     LimitSpec,
     RequestSpec,
+    _parse_request_spec,
     parse_limit_spec,
     parse_request_spec,
 )
@@ -210,3 +211,18 @@ def test_max_concurrent_alone_means_no_percent_cap() -> None:
     parsed = parse_limit_spec("l", {"type": "node", "maxConcurrent": 3})
     assert isinstance(parsed, LimitSpec)
     assert parsed.allowed(100) == 3
+
+
+def test_parsed_specs_are_remembered_by_value_and_type() -> None:
+    # Specs are parsed once per distinct value (the forecast parses every request every
+    # pass). 1, 1.0 and True are equal as dict keys, not as priorities; values that
+    # cannot be keys (a list) are parsed every time. Each answer must be the one an
+    # uncached parse gives, whatever was parsed before it.
+    base = {"type": "node", "name": "worker-1"}
+    values: list[Any] = [1, True, 1.0, 1.5, "1", [1], 1, True]
+    for value in values:
+        spec = {**base, "priority": value}
+        assert parse_request_spec(spec) == _parse_request_spec(spec), value
+    assert parse_request_spec({**base, "priority": True}) == FieldError(
+        "spec.priority", "must be an integer, not a boolean"
+    )
