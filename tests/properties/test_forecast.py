@@ -6,6 +6,9 @@ test_invariants.py: limits, PDB budgets, admissions (windows, intervals, targets
 forward-only states), one active request per target, cordons owned. The model
 cluster moves time, pods and actors between passes, so these are states no single
 generated snapshot reaches.
+
+The model keeps its books incrementally (PDB counts pod by pod, nodes by load in a
+heap); at every pass they are checked against the same books made from scratch.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from hypothesis import strategies as st
 from policy import Plan
 from policy.model import Snapshot
 from runner.forecast import Model, Simulation, Spread
+from tests.forecast_books import budgets_counted_from_scratch, check_scheduling
 from tests.properties import invariants
 from tests.properties.strategies import any_snapshots
 
@@ -48,9 +52,13 @@ def test_no_pass_of_a_forecast_breaks_an_invariant(
 
     def observer(before: Snapshot, plan: Plan, after: Snapshot) -> None:
         check(before, plan, after)
+        budgets_counted_from_scratch(before)
         passes.append(plan)
 
-    result = Simulation(snapshot, model, seed=seed, observer=observer).run()
+    simulation = Simulation(snapshot, model, seed=seed, observer=observer)
+    check_scheduling(simulation)
+    result = simulation.run()
     assert len(passes) == result.passes >= 1
     event(f"passes: {'1' if result.passes == 1 else '2-10' if result.passes <= 10 else '>10'}")
     event(f"finished: {result.finished}")
+    event(f"pods rescheduled: {'yes' if simulation.spawned else 'no'}")
