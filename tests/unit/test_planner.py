@@ -544,3 +544,34 @@ def test_status_explained_is_evolve_with_every_field_carried() -> None:
     assert status.explained("Why", "because", 9) == attrs.evolve(
         status, reason="Why", message="because", observed_generation=9
     )
+
+
+def test_a_full_limit_names_its_holders_only_when_all_fit() -> None:
+    def waiting_message(holding: int) -> str:
+        snap = Snapshot(
+            now=NOW,
+            nodes=nodes(holding + 1),
+            limits=(limit("node", limit=100, maxConcurrent=holding),),
+            requests=(
+                *(
+                    request(
+                        f"mr-{i}",
+                        f"n{i}",
+                        state="InProgress",
+                        status=active(S.IN_PROGRESS, f"node/n{i}", started_at=ago(minutes=1)),
+                    )
+                    for i in range(holding)
+                ),
+                request("mr-last", f"n{holding}"),
+            ),
+        )
+        return plan(snap).explanation("mr-last").message
+
+    # DESIGN's example: a few holders, all named.
+    assert waiting_message(2) == (
+        "limit node: 2 of 2 in use (100% of 3, at most 2): n0 by mr-0, n1 by mr-1"
+    )
+    assert waiting_message(5).endswith("n3 by mr-3, n4 by mr-4")
+    # Six do not fit: naming some would rewrite every queued request each time one of
+    # them finishes. The count stays; the limit's status lists them all.
+    assert waiting_message(6) == "limit node: 6 of 6 in use (100% of 7, at most 6)"
