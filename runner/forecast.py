@@ -423,9 +423,7 @@ class Simulation:
                 explanation.state.value,
                 explanation.reason.value,
             )
-            if explanation.state is RequestState.PENDING or (
-                explanation.state is RequestState.PREPARING
-            ):
+            if explanation.state in (RequestState.PENDING, RequestState.PREPARING):
                 cause = explanation.causes[0]
                 key = keys.get(id(cause))
                 if key is None:

@@ -28,6 +28,7 @@ from tests.integration.conftest import (
     actor_account,
     token_for,
 )
+from tests.integration.test_runner import request_body
 
 RUNNER_NAMESPACE = "repairman-system"
 RUNNER = f"system:serviceaccount:{RUNNER_NAMESPACE}:repairman-runner"
@@ -202,15 +203,7 @@ def test_runner_token_does_a_pass_worth_of_calls(
     pods = cluster.running_ready("web", 2)
     cluster.disruptions_allowed("web", 1)
     cluster.custom.create_cluster_custom_object(
-        GROUP,
-        VERSION,
-        "maintenancerequests",
-        {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "MaintenanceRequest",
-            "metadata": {"name": "mr-runner"},
-            "spec": {"type": "node", "name": nodes[0]},
-        },
+        GROUP, VERSION, "maintenancerequests", request_body("mr-runner", nodes[0])
     )
     runner = control_plane.client_for_token(
         token_for(control_plane, RUNNER_NAMESPACE, "repairman-runner")
