@@ -61,6 +61,8 @@ class Progress:
     filed: int = 0
     last_round: int = 0
     last_time: float = attrs.field(factory=time.monotonic)
+    longest: tuple[int, float] = (0, 0.0)
+    """The longest standstill seen: rounds and seconds without a change."""
 
     def observe(self, round_: int, filed: int, items: list[dict[str, Any]]) -> str | None:
         """Record a round; return why the test should give up, or None."""
@@ -80,6 +82,7 @@ class Progress:
                 self.changed[name] = round_
                 moved = True
         if moved:
+            self.longest = max(self.longest, (round_ - self.last_round - 1, now - self.last_time))
             self.last_round, self.last_time = round_, now
             if now - self.started > GIVE_UP_SECONDS:
                 return f"still moving but unfinished after {now - self.started:.0f} s"
@@ -237,6 +240,10 @@ def test_four_runners_at_once_over_a_busy_cluster_never_break_an_invariant(
         peaks=dict(watcher.peak),
         final_states=dict(outcomes),
         violations=len(violations),
+        longest_standstill={
+            "rounds": progress.longest[0],
+            "seconds": round(progress.longest[1], 1),
+        },
         delayed_node_lists=len(proxy.faults()),
     )
     assert not violations, violations[:5]
