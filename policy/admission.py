@@ -1,0 +1,167 @@
+"""Pending requests: judged, queued, and admitted through the ledger (DESIGN §3
+"Invalid", "Target missing", "Busy target", "Pending -> Preparing").
+
+Pure. Requests come in priority order; each either stays Pending with its causes, ends
+(Rejected, or Completed as Withdrawn), or is admitted: every governing limit has room
+(counting admissions made earlier in this plan), its windows are open and its interval
+has passed, and, when no limit drains, the node's pods fit every PDB's remaining
+budget. A request held back by its own constraint does not hold back those behind it.
+What happens after admission (preparation in the same pass, the commit point) is the
+planner's to order.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+import attrs
+
+from policy.disruption import disrupted_by_maintenance
+from policy.explain import (
+    Cause,
+    Finished,
+    LimitUnusable,
+    NoGoverningLimit,
+    OutOfOrder,
+    Reason,
+    SeveralBudgets,
+    TargetHeld,
+    WindowClosed,
+)
+from policy.lifecycle import Behaviour
+from policy.model import ActorState, MaintenanceRequest, RequestState, RequestStatus, TargetType
+from policy.pass_state import Index, Outcome, PassState, withdrawn
+from policy.validation import FieldError, LimitSpec, Target
+from policy.windows import next_opening
+
+S = RequestState
+
+
+@attrs.frozen
+class Admitted:
+    """The request is admitted: `status` is its Preparing status, not yet written."""
+
+    status: RequestStatus
+    target: Target
+    behaviour: Behaviour
+
+
+def admit(request: MaintenanceRequest, *, state: PassState) -> Outcome | Admitted:
+    index = state.index
+    status = request.status
+    if status.state is not S.PENDING:
+        status = attrs.evolve(status, state=S.PENDING)
+
+    # Step 1: the request itself — valid, not withdrawn, its target present.
+    spec = index.specs[request.name]
+    if isinstance(spec, FieldError):
+        return Outcome(
+            attrs.evolve(status, state=S.REJECTED),
+            (Finished(Reason.INVALID_SPEC, f"invalid {spec}"),),
+        )
+    target = spec.target
+    if spec.state is ActorState.COMPLETED:
+        return withdrawn(status, "spec.state set to Completed before approval", now=state.now)
+    if index.labels(target) is None:
+        return Outcome(
+            attrs.evolve(status, state=S.REJECTED),
+            (Finished(Reason.TARGET_NOT_FOUND, f"{target.key} does not exist"),),
+        )
+
+    # Step 2: one request per target; the first in queue order holds it.
+    holder = state.holder.get(target.key)
+    if holder is not None and holder != request.name:
+        holder_state = state.final_state.get(holder) or S.PENDING
+        return Outcome(status, (TargetHeld(target.key, holder, holder_state.value),))
+    state.holder[target.key] = request.name
+    if spec.state is ActorState.IN_PROGRESS:
+        return Outcome(status, (OutOfOrder(spec.state.value, S.PENDING.value),))
+
+    # Step 3: every governing limit valid, its windows open, its interval passed, room.
+    valid, invalid = index.governing(target)
+    causes: list[Cause] = [LimitUnusable(lim.name, str(lim.error)) for lim in invalid]
+    if not valid and not invalid:
+        causes.append(NoGoverningLimit(target.key))
+    for limit in valid:
+        usage = state.ledger.usage[limit.name]
+        closed = window_closed(index, limit)
+        if closed is not None:
+            causes.append(closed)
+        interval = usage.interval_cause(state.now)
+        if interval is not None:
+            causes.append(interval)
+        if not usage.has_room_for(target.name):
+            causes.append(usage.full_cause())
+    if causes:
+        return Outcome(status, tuple(causes))
+
+    # Step 4: without a drain, the node's pods go down in place: every PDB must cover them.
+    behaviour = index.behaviour_of(valid)
+    spend: dict[str, int] = {}
+    if target.type is TargetType.NODE and behaviour.drain is None:
+        causes.extend(_in_place_budget(state, node=target.name, spend=spend))
+        if causes:
+            return Outcome(status, tuple(causes))
+
+    # Step 5: admitted. The ledger counts it from here on, for every limit it is under.
+    state.ledger.admit(target=target.name, request=request.name, limits=valid, now=state.now)
+    for pdb, count in spend.items():
+        spent = state.ledger.spend(pdb, count)
+        assert spent
+    admitted = attrs.evolve(
+        status,
+        state=S.PREPARING,
+        target=target.key,
+        preparing_since=state.now,
+        drained_at=None,
+        detached_at=None,
+        approved_at=None,
+        started_at=None,
+        completed_at=None,
+        finished_at=None,
+    )
+    return Admitted(status=admitted, target=target, behaviour=behaviour)
+
+
+def window_closed(index: Index, limit: LimitSpec) -> WindowClosed | None:
+    """Why `limit` admits nothing now because of its windows, or None when one is open."""
+    if not limit.windows:
+        return None
+    if limit.name not in index.window_closed:
+        opens = next_opening(limit.windows, index.now)
+        index.window_closed[limit.name] = (
+            None if opens <= index.now else _window_cause(limit, opens, now=index.now)
+        )
+    return index.window_closed[limit.name]
+
+
+def _window_cause(limit: LimitSpec, opens: datetime, *, now: datetime) -> WindowClosed:
+    first = min(limit.windows, key=lambda w: w.next_opening(now))
+    local = opens.astimezone(first.zone)
+    return WindowClosed(
+        limit=limit.name,
+        windows=tuple(w.describe() for w in limit.windows),
+        opens_at=opens,
+        opens_local=f"{local.strftime('%a %Y-%m-%d %H:%M')} {first.time_zone}",
+    )
+
+
+def _in_place_budget(state: PassState, *, node: str, spend: dict[str, int]) -> list[Cause]:
+    """Would maintenance without a drain fit every PDB? Fills `spend` when it does."""
+    causes: list[Cause] = []
+    pods_by_pdb: dict[str, list[str]] = defaultdict(list)
+    for pod in state.index.pods_on(node):
+        if not disrupted_by_maintenance(pod):
+            continue
+        pdbs = state.index.budgets.selecting(pod)
+        if len(pdbs) > 1:
+            causes.append(SeveralBudgets(pod.key, tuple(p.key for p in pdbs)))
+        elif pdbs:
+            pods_by_pdb[pdbs[0].key].append(pod.key)
+    for pdb, pods in sorted(pods_by_pdb.items()):
+        if state.ledger.budget_left[pdb] < len(pods):
+            causes.append(state.ledger.budget_cause(pdb, needed=len(pods), pods=tuple(pods)))
+        else:
+            spend[pdb] = len(pods)
+    return causes

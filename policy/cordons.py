@@ -1,0 +1,85 @@
+"""Cordons we own: when to cordon, and when to release (DESIGN §3 "Cordon ownership").
+
+Pure. We cordon with the annotation `repairman.k8s.io/cordoned-by: <request>` and
+uncordon only a node whose annotation names a request that is finished or gone:
+
+1. Cordon (preparation, step 1): a node that is schedulable, or that we cordoned for a
+   request that is over (taken over, so that the old request's release does not
+   uncordon this drain). Someone else's cordon is left alone.
+2. Release with the request: a request that becomes terminal in this plan uncordons
+   its node if the annotation names it.
+3. The orphan rule, at the end of the pass: every node whose annotation names a
+   request that is not active (finished, or no longer listed) is uncordoned.
+
+The runner re-checks ownership on the fresh node at write time (runner/apply.py).
+"""
+
+from __future__ import annotations
+
+from policy.decisions import Cordon, Uncordon
+from policy.model import TargetType
+from policy.pass_state import PassState
+from policy.validation import Target
+
+
+def needs_cordon(state: PassState, *, node: str, request: str) -> bool:
+    owner = state.cordon_owner.get(node)
+    if owner == request:
+        # Ours already; cordon again only if someone uncordoned it meanwhile.
+        return not state.unschedulable.get(node, False)
+    if not state.unschedulable.get(node, False):
+        return True
+    # Unschedulable: leave someone else's cordon alone, but take over one we made for
+    # a request that is over, so that its release does not uncordon this drain.
+    return owner is not None and not state.owner_active(owner)
+
+
+def cordon(state: PassState, *, node: str, request: str) -> None:
+    """Step 1: cordon `node` for `request` when it needs it."""
+    if not needs_cordon(state, node=node, request=request):
+        return
+    state.decisions.append(Cordon(node=node, request=request))
+    state.unschedulable[node] = True
+    state.touched_nodes.add(node)
+    state.cordon_owner[node] = request
+
+
+def release_with(state: PassState, *, request: str, target: Target | None, why: str) -> None:
+    """Step 2: `request` is over; uncordon its node if our annotation names it."""
+    if target is None or target.type is not TargetType.NODE:
+        return
+    node = target.name
+    if state.cordon_owner.get(node) != request:
+        return
+    _uncordon(state, node=node, request=request, why=why)
+    del state.cordon_owner[node]
+
+
+def release_orphans(state: PassState) -> None:
+    """Step 3: uncordon every node cordoned for a request that is not active."""
+    for node, owner in sorted(state.cordon_owner.items()):
+        if state.owner_active(owner):
+            continue
+        final = state.final_state.get(owner)
+        why = (
+            f"{owner} no longer exists"
+            if owner not in state.index.by_name
+            else (f"{owner} is {final.value if final else 'not active'}")
+        )
+        _uncordon(state, node=node, request=owner, why=why)
+    state.cordon_owner = {
+        node: owner for node, owner in state.cordon_owner.items() if state.owner_active(owner)
+    }
+
+
+def _uncordon(state: PassState, *, node: str, request: str, why: str) -> None:
+    state.decisions.append(
+        Uncordon(
+            node=node,
+            request=request,
+            reason=why,
+            unschedulable=state.unschedulable.get(node, False),
+        )
+    )
+    state.unschedulable[node] = False
+    state.touched_nodes.add(node)

@@ -1,0 +1,55 @@
+"""Finished requests: soak, then deletion after the TTL (DESIGN §3 "Terminal"; §2
+`soakSeconds`, `ttlSecondsAfterFinished`).
+
+Pure. A terminal request (Completed, Rejected, Expired) keeps its reason and message.
+Step 1: a request without `finishedAt` gets one (a status written by an older runner,
+or by hand). Step 2: while its target soaks (policy.usage.soaking) the request stays,
+and its slot stays used. Step 3: past `ttlSecondsAfterFinished` from `finishedAt` it is
+deleted.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import attrs
+
+from policy.explain import Cause, Finished, Reason
+from policy.model import MaintenanceRequest, RequestState, RequestStatus
+from policy.pass_state import PassState
+from policy.usage import soaking
+
+S = RequestState
+REASONS = {reason.value: reason for reason in Reason}
+
+
+@attrs.frozen
+class Finishing:
+    """What a pass does with a finished request: its explanation, and at most one of a
+    status to write (step 1) or its deletion (step 3)."""
+
+    causes: tuple[Cause, ...]
+    write: RequestStatus | None = None
+    delete: bool = False
+
+
+def finish(request: MaintenanceRequest, *, state: PassState) -> Finishing:
+    status = request.status
+    final = status.state
+    assert final is not None
+    target = state.index.status_target(request)
+    recorded = REASONS.get(status.reason)
+    if recorded is None:
+        recorded = Reason.COMPLETED if final is S.COMPLETED else Reason.INVALID_SPEC
+    causes: list[Cause] = [Finished(recorded, status.message or final.value)]
+    # Step 2: soaking.
+    soak = soaking(state.index, request, target)
+    if soak is not None:
+        causes.append(soak)
+    # Step 1: finishedAt.
+    if status.finished_at is None:
+        return Finishing(tuple(causes), write=attrs.evolve(status, finished_at=state.now))
+    # Step 3: the TTL.
+    ttl = timedelta(seconds=state.index.behaviour(target).ttl_seconds_after_finished)
+    delete = soak is None and state.now >= status.finished_at + ttl
+    return Finishing(tuple(causes), delete=delete)

@@ -1,0 +1,275 @@
+"""One pass's state: what the snapshot holds, indexed, and what the plan has decided.
+
+Pure. `Index` holds the snapshot's facts arranged for look-up (nodes, pods by node,
+PDBs by selector, limits parsed, requests in priority order) and the memos of values
+derived from them alone (governing limits, merged behaviour, closed windows, messages).
+It never changes a fact. `PassState` holds the rule state a plan builds up as it goes:
+the ledger of limit slots and PDB budgets, node state as our decisions leave it, who
+holds each target, where each request ends, and the decision log. The phase modules
+(admission, preparation, progress, finishing, cordons, reports) read the index and
+change only the pass state.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections import defaultdict
+from collections.abc import Mapping
+from datetime import datetime
+
+import attrs
+
+from policy.decisions import Decision, UpdateRequestStatus
+from policy.disruption import BudgetIndex
+from policy.explain import Cause, Explanation, Finished, Reason, WindowClosed
+from policy.ledger import Ledger
+from policy.lifecycle import Behaviour
+from policy.model import (
+    CORDONED_BY,
+    MaintenanceRequest,
+    Node,
+    Pod,
+    RequestState,
+    RequestStatus,
+    Snapshot,
+    TargetType,
+    VolumeAttachment,
+)
+from policy.validation import (
+    FieldError,
+    InvalidLimit,
+    LimitSpec,
+    RequestSpec,
+    Target,
+    parse_limit_spec,
+    parse_request_spec,
+)
+
+S = RequestState
+_POD_ORDER = operator.attrgetter("namespace", "name")
+_ATTACHMENT_ORDER = operator.attrgetter("name")
+
+
+def order_key(request: MaintenanceRequest) -> tuple[int, float, str]:
+    """Priority order: higher priority first, then older, then by name."""
+    priority = request.spec.get("priority") if isinstance(request.spec, dict) else None
+    if not isinstance(priority, int) or isinstance(priority, bool):
+        priority = 0
+    created = request.creation_timestamp
+    return (-priority, created.timestamp() if created else math.inf, request.name)
+
+
+@attrs.define
+class Outcome:
+    """Where one request ends up in this plan, and why (the first cause is the reason)."""
+
+    status: RequestStatus
+    causes: tuple[Cause, ...]
+
+
+def withdrawn(status: RequestStatus, how: str, *, now: datetime) -> Outcome:
+    """The actor gave the request up (DESIGN §3 Withdrawn): Completed, reason Withdrawn."""
+    return Outcome(
+        attrs.evolve(status, state=S.COMPLETED, completed_at=now),
+        (Finished(Reason.WITHDRAWN, f"withdrawn: {how}"),),
+    )
+
+
+class Index:
+    """The snapshot's facts, indexed, with memos of what derives from them alone."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self.now = snapshot.now
+        self.nodes: dict[str, Node] = {node.name: node for node in snapshot.nodes}
+        self.workloads = {(w.kind, w.key): w for w in snapshot.workloads}
+        # Grouped here, sorted when first asked for (see pods_on): a pass looks at the
+        # pods of the few nodes it prepares, not at every node's.
+        self._pods_by_node: dict[str, list[Pod]] = defaultdict(list)
+        for pod in snapshot.pods:
+            self._pods_by_node[pod.node].append(pod)
+        self._pods_sorted: set[str] = set()
+        self.attachments_by_node: dict[str, list[VolumeAttachment]] = defaultdict(list)
+        for attachment in snapshot.volume_attachments:
+            self.attachments_by_node[attachment.node].append(attachment)
+        for attachments in self.attachments_by_node.values():
+            attachments.sort(key=_ATTACHMENT_ORDER)
+        self.budgets = BudgetIndex.build(snapshot.pdbs)
+
+        self.valid_limits: list[LimitSpec] = []
+        self.invalid_limits: list[InvalidLimit] = []
+        for limit in sorted(snapshot.limits, key=lambda lim: lim.name):
+            parsed = parse_limit_spec(limit.name, limit.spec)
+            if isinstance(parsed, LimitSpec):
+                self.valid_limits.append(parsed)
+            else:
+                self.invalid_limits.append(parsed)
+        self.limits_by_name = {limit.name: limit for limit in snapshot.limits}
+
+        self.requests = sorted(snapshot.requests, key=order_key)
+        self.by_name = {request.name: request for request in self.requests}
+        self.specs: dict[str, RequestSpec | FieldError] = {
+            r.name: parse_request_spec(r.spec) for r in self.requests
+        }
+
+        # Memos: each a pure function of the snapshot, kept only for speed.
+        self._governing: dict[Target, tuple[list[LimitSpec], list[InvalidLimit]]] = {}
+        self._behaviour: dict[Target, Behaviour] = {}
+        self._behaviour_by_limits: dict[tuple[str, ...], Behaviour] = {}
+        self._shown: dict[str, str] = {}
+        self._messages: dict[int, tuple[Cause, str]] = {}
+        self.window_closed: dict[str, WindowClosed | None] = {}
+        """Limit name -> why its windows are closed now (None: open); see admission."""
+
+    def labels(self, target: Target) -> Mapping[str, str] | None:
+        """The target's labels, or None when it does not exist."""
+        if target.type is TargetType.NODE:
+            node = self.nodes.get(target.name)
+            return None if node is None else node.labels
+        workload = self.workloads.get((target.type, target.name))
+        return None if workload is None else workload.labels
+
+    def pods_on(self, node: str) -> list[Pod]:
+        """The node's pods in namespace/name order."""
+        pods = self._pods_by_node.get(node)
+        if pods is None:
+            return []
+        if node not in self._pods_sorted:
+            pods.sort(key=_POD_ORDER)
+            self._pods_sorted.add(node)
+        return pods
+
+    def governing(self, target: Target) -> tuple[list[LimitSpec], list[InvalidLimit]]:
+        """The valid and the invalid limits that govern `target`."""
+        cached = self._governing.get(target)
+        if cached is None:
+            labels = self.labels(target) or {}
+            cached = (
+                [lim for lim in self.valid_limits if lim.governs(target.type, labels)],
+                [lim for lim in self.invalid_limits if lim.governs(target.type, labels)],
+            )
+            self._governing[target] = cached
+        return cached
+
+    def behaviour(self, target: Target | None) -> Behaviour:
+        """What the valid limits governing `target` ask, merged (policy.lifecycle)."""
+        if target is None:
+            return Behaviour()
+        behaviour = self._behaviour.get(target)
+        if behaviour is None:
+            behaviour = self.behaviour_of(self.governing(target)[0])
+            self._behaviour[target] = behaviour
+        return behaviour
+
+    def behaviour_of(self, limits: list[LimitSpec]) -> Behaviour:
+        """The behaviour of a set of limits, computed once per set (limit names are
+        unique, so they identify it)."""
+        key = tuple(limit.name for limit in limits)
+        behaviour = self._behaviour_by_limits.get(key)
+        if behaviour is None:
+            behaviour = self._behaviour_by_limits[key] = Behaviour.of(limits)
+        return behaviour
+
+    def status_target(self, request: MaintenanceRequest) -> Target | None:
+        """The target a request holds: the admitted one from status, else its spec's."""
+        if request.status.target:
+            target = Target.from_key(request.status.target)
+            if target is not None:
+                return target
+        spec = self.specs[request.name]
+        return spec.target if isinstance(spec, RequestSpec) else None
+
+    def shown_target(self, request: MaintenanceRequest) -> str:
+        """`type/name` for decisions and explanations, even when the spec is invalid."""
+        shown = self._shown.get(request.name)
+        if shown is None:
+            target = self.status_target(request)
+            if target is not None:
+                shown = target.key
+            elif isinstance(request.spec, dict):
+                shown = f"{request.spec.get('type', '?')}/{request.spec.get('name', '?')}"
+            else:
+                shown = "?"
+            self._shown[request.name] = shown
+        return shown
+
+    def message(self, cause: Cause) -> str:
+        """A cause's message, made once for causes many requests share (a full limit's)."""
+        cached = self._messages.get(id(cause))
+        if cached is None:
+            # The cause is kept alive with its message, so its id is not reused.
+            cached = self._messages[id(cause)] = (cause, cause.message())
+        return cached[1]
+
+
+@attrs.frozen
+class Opening:
+    """Who uses what when the pass starts (made by `policy.usage.open_ledger`)."""
+
+    ledger: Ledger
+    unavailable: dict[str, dict[str, str]]
+    holder: dict[str, str]
+
+
+class PassState:
+    """What this plan has decided so far; every phase reads and extends it."""
+
+    def __init__(self, index: Index, opening: Opening) -> None:
+        self.index = index
+        self.now = index.now
+        self.ledger = opening.ledger
+        self.unavailable = opening.unavailable
+        """Per node limit: the nodes unavailable by its policies at the start."""
+        self.holder = opening.holder
+        """Who holds each target ('type/name' -> request): active requests, then waiting
+        requests in queue order."""
+        # Node state as our decisions leave it: changed by each cordon and uncordon.
+        self.unschedulable: dict[str, bool] = {}
+        self.cordon_owner: dict[str, str] = {}
+        for node in index.snapshot.nodes:
+            self.unschedulable[node.name] = node.unschedulable
+            owner = node.annotations.get(CORDONED_BY)
+            if owner:
+                self.cordon_owner[node.name] = owner
+        self.touched_nodes: set[str] = set()
+        self.final_state: dict[str, RequestState] = {}
+        self.final_target: dict[str, Target] = {}
+        self.decisions: list[Decision] = []
+        self.written: dict[str, UpdateRequestStatus] = {}
+        """The last status decision per request, so a later write knows what it follows."""
+        self.explanations: list[Explanation] = []
+
+    def owner_active(self, owner: str) -> bool:
+        """Is the request named in a cordoned-by annotation active, as this plan leaves it?"""
+        state = self.final_state.get(owner)
+        if state is None and owner in self.index.by_name:
+            state = self.index.by_name[owner].status.state
+        return state is not None and state.active
+
+    def write_status(self, request: MaintenanceRequest, status: RequestStatus) -> None:
+        last = self.written.get(request.name)
+        if last is not None and last.status == status:
+            return
+        decision = UpdateRequestStatus(
+            request=request.name,
+            uid=request.uid,
+            previous=last.status.state if last is not None else request.status.state,
+            status=status,
+            target=self.index.shown_target(request),
+        )
+        self.decisions.append(decision)
+        self.written[request.name] = decision
+
+    def explain(
+        self, request: MaintenanceRequest, state: RequestState, causes: tuple[Cause, ...]
+    ) -> None:
+        self.explanations.append(
+            Explanation(
+                request=request.name,
+                target=self.index.shown_target(request),
+                previous_state=request.status.state,
+                state=state,
+                causes=causes,
+            )
+        )

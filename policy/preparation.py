@@ -1,0 +1,198 @@
+"""Preparing requests: cordon, drain, wait for volumes, approve (DESIGN §3 "Preparing").
+
+Pure. Steps, in DESIGN's order, each pass until one has to wait:
+
+0. The actor withdrew (spec.state Completed), or the target vanished: the request ends.
+1. Cordon, when a governing limit asks (policy.cordons decides whose cordon it is).
+2. Drain, when a limit asks: every pod the drain must move (policy.disruption) is
+   evicted within the PDB budgets left (policy.ledger), or named with why it stays.
+   Past `drain.timeoutSeconds` from admission with pods left: Expired (DrainTimeout).
+   Node empty: `drainedAt`, then `drain.gracePeriodSeconds` of grace.
+3. Volume detach, when `infraDrain.waitForVolumeDetach`: wait until no
+   VolumeAttachment of the node is attached; past `infraDrain.timeoutSeconds`:
+   Expired (VolumeDetachTimeout). Detached: `detachedAt`, then its grace.
+4. Approve. With nothing to prepare this happens in the pass that admits.
+
+The timeouts themselves come from the governing limits merged by policy.lifecycle
+(the shortest wins; defaults in policy.validation).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import attrs
+
+from policy import cordons
+from policy.decisions import Evict
+from policy.disruption import PodDisposition, disposition
+from policy.explain import (
+    AwaitingActor,
+    DetachGrace,
+    DrainGrace,
+    Finished,
+    PodsLeft,
+    Reason,
+    VolumesAttached,
+)
+from policy.lifecycle import Behaviour
+from policy.model import (
+    ActorState,
+    MaintenanceRequest,
+    Pod,
+    RequestState,
+    RequestStatus,
+    TargetType,
+)
+from policy.pass_state import Outcome, PassState, withdrawn
+from policy.validation import DrainSpec, Target
+
+S = RequestState
+
+
+def preparing(
+    request: MaintenanceRequest,
+    *,
+    target: Target,
+    status: RequestStatus,
+    actor: ActorState | None,
+    state: PassState,
+) -> Outcome:
+    """One pass of a request that is already Preparing."""
+    # Step 0: withdrawn, or the target is gone.
+    if actor is ActorState.COMPLETED:
+        return withdrawn(status, "withdrawn while preparing", now=state.now)
+    if state.index.labels(target) is None:
+        return Outcome(
+            attrs.evolve(status, state=S.REJECTED),
+            (Finished(Reason.TARGET_NOT_FOUND, f"{target.key} vanished while preparing"),),
+        )
+    return prepare(
+        request, target=target, behaviour=state.index.behaviour(target), status=status, state=state
+    )
+
+
+def prepare(
+    request: MaintenanceRequest,
+    *,
+    target: Target,
+    behaviour: Behaviour,
+    status: RequestStatus,
+    state: PassState,
+) -> Outcome:
+    """Steps 1-4 for a Preparing request (also right after its admission)."""
+    now = state.now
+    since = status.preparing_since or now
+    if target.type is not TargetType.NODE:
+        return approve(target=target, behaviour=behaviour, status=status, state=state)
+    node = target.name
+
+    # Step 1: cordon.
+    if behaviour.cordon:
+        cordons.cordon(state, node=node, request=request.name)
+
+    # Step 2: drain, its timeout, its grace.
+    drain = behaviour.drain
+    drained_at = status.drained_at
+    if drain is not None and drained_at is None:
+        deadline = since + timedelta(seconds=drain.timeout_seconds)
+        remaining = [
+            pod
+            for pod in state.index.pods_on(node)
+            if disposition(pod, drain) is not PodDisposition.IGNORED
+        ]
+        if remaining and now >= deadline:
+            return Outcome(
+                attrs.evolve(status, state=S.EXPIRED),
+                (
+                    Finished(
+                        Reason.DRAIN_TIMEOUT,
+                        f"{node} not drained within {drain.timeout_seconds}s; "
+                        f"{len(remaining)} pods left: " + ", ".join(p.key for p in remaining[:5]),
+                    ),
+                ),
+            )
+        if remaining:
+            left = tuple(
+                _evict_or_explain(state, pod=pod, request=request.name, drain=drain)
+                for pod in remaining
+            )
+            return Outcome(status, (PodsLeft(node, left, deadline),))
+        drained_at = now
+        status = attrs.evolve(status, drained_at=drained_at)
+    if drain is not None and drained_at is not None:
+        grace_until = drained_at + timedelta(seconds=drain.grace_period_seconds)
+        if now < grace_until:
+            return Outcome(status, (DrainGrace(f"{node} drained", grace_until),))
+
+    # Step 3: volumes detached, its timeout, its grace.
+    infra = behaviour.infra_drain
+    if infra is not None and behaviour.waits_for_detach:
+        detached_at = status.detached_at
+        if detached_at is None:
+            attached = tuple(
+                a.name for a in state.index.attachments_by_node.get(node, ()) if a.attached
+            )
+            deadline = (drained_at or since) + timedelta(seconds=infra.timeout_seconds)
+            if attached and now >= deadline:
+                return Outcome(
+                    attrs.evolve(status, state=S.EXPIRED),
+                    (
+                        Finished(
+                            Reason.VOLUME_DETACH_TIMEOUT,
+                            f"volumes still attached to {node} after "
+                            f"{infra.timeout_seconds}s: " + ", ".join(attached[:5]),
+                        ),
+                    ),
+                )
+            if attached:
+                return Outcome(status, (VolumesAttached(node, attached, deadline),))
+            detached_at = now
+            status = attrs.evolve(status, detached_at=detached_at)
+        grace_until = detached_at + timedelta(seconds=infra.grace_period_seconds)
+        if now < grace_until:
+            return Outcome(status, (DetachGrace(f"volumes detached from {node}", grace_until),))
+
+    # Step 4: approve.
+    return approve(target=target, behaviour=behaviour, status=status, state=state)
+
+
+def approve(
+    *, target: Target, behaviour: Behaviour, status: RequestStatus, state: PassState
+) -> Outcome:
+    deadline = state.now + timedelta(seconds=behaviour.approved_timeout_seconds)
+    return Outcome(
+        attrs.evolve(status, state=S.APPROVED, approved_at=state.now),
+        (AwaitingActor(target.key, deadline),),
+    )
+
+
+def _evict_or_explain(state: PassState, *, pod: Pod, request: str, drain: DrainSpec) -> str:
+    """Evict `pod` if its PDB's budget allows; else say why it stays."""
+    kind = disposition(pod, drain)
+    if kind is PodDisposition.TERMINATING:
+        return f"{pod.key} (terminating)"
+    if kind is PodDisposition.KEEPS_EMPTY_DIR:
+        return f"{pod.key} (emptyDir data; drain.deleteEmptyDirData is false)"
+    if kind is PodDisposition.UNMANAGED:
+        return f"{pod.key} (no controller; drain.force is false)"
+    pdbs = state.index.budgets.selecting(pod)
+    if len(pdbs) > 1:
+        return f"{pod.key} (matches PDBs {', '.join(p.key for p in pdbs)}: eviction refused)"
+    pdb = pdbs[0].key if pdbs else None
+    if pdb is not None and not state.ledger.spend(pdb):
+        if pdbs[0].stale:
+            return f"{pod.key} (PDB {pdb}: stale status)"
+        return f"{pod.key} (PDB {pdb}: {state.ledger.budget_left[pdb]} disruptions allowed)"
+    state.decisions.append(
+        Evict(
+            namespace=pod.namespace,
+            pod=pod.name,
+            uid=pod.uid,
+            node=pod.node,
+            request=request,
+            pdb=pdb,
+            grace_period_seconds=drain.pod_grace_period_seconds,
+        )
+    )
+    return f"{pod.key} (evicting)"

@@ -1,0 +1,94 @@
+"""What each limit allows and uses as this plan leaves it (DESIGN §2 MaintenanceLimit
+`status`): a report for the plan's table and a status write when it changed.
+
+Pure. In use = targets of requests active after this plan, and nodes unavailable by the
+limit's policies, with node state as our cordons and uncordons leave it. An invalid
+limit reports its error, and that the admissions it governs are blocked.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from policy.decisions import LimitReport, UpdateLimitStatus
+from policy.model import LimitStatus, TargetType
+from policy.pass_state import PassState
+from policy.usage import unavailability
+from policy.windows import next_opening
+
+
+def limit_reports(state: PassState) -> tuple[LimitReport, ...]:
+    """Every limit's report, in name order; appends a status write for each that changed."""
+    index = state.index
+    reports: list[LimitReport] = []
+    active_targets = {
+        name: state.final_target[name]
+        for name, final in state.final_state.items()
+        if final.active
+        and name in state.final_target
+        and index.labels(state.final_target[name]) is not None
+    }
+    for spec in index.valid_limits:
+        usage = state.ledger.usage[spec.name]
+        unavailable = dict(state.unavailable.get(spec.name, {}))
+        # Only nodes we cordoned or uncordoned in this plan can have changed.
+        for name in sorted(state.touched_nodes) if spec.type is TargetType.NODE else ():
+            node = index.nodes[name]
+            if not spec.governs(TargetType.NODE, node.labels):
+                continue
+            why = unavailability(spec, node, unschedulable=state.unschedulable[name])
+            if why is None:
+                unavailable.pop(name, None)
+            else:
+                unavailable[name] = why
+        active = sorted(
+            name for name, target in active_targets.items() if spec in index.governing(target)[0]
+        )
+        in_use = set(unavailable) | {state.final_target[name].name for name in active}
+        opens = next_opening(spec.windows, state.now) if spec.windows else None
+        report = LimitReport(
+            name=spec.name,
+            type=spec.type.value,
+            valid=True,
+            population=usage.population,
+            allowed=usage.allowed,
+            in_use=len(in_use),
+            unavailable=tuple(sorted(unavailable.items())),
+            active=tuple(active),
+            window_open=opens is None or opens <= state.now,
+            next_opening=opens,
+            windows=tuple(w.describe() for w in spec.windows),
+        )
+        reports.append(report)
+        status = LimitStatus(
+            allowed=usage.allowed,
+            in_use=len(in_use),
+            unavailable=dict(report.unavailable),
+            active=report.active,
+            last_admission_at=usage.last_admission,
+            message=(
+                f"{len(in_use)} of {usage.allowed} in use "
+                f"({spec.describe_allowed(usage.population)})"
+            ),
+        )
+        _write_if_changed(state, spec.name, status)
+    for invalid in index.invalid_limits:
+        reports.append(
+            LimitReport(
+                name=invalid.name,
+                type=invalid.type.value if invalid.type else None,
+                valid=False,
+                error=str(invalid.error),
+            )
+        )
+        status = LimitStatus(message=f"invalid, admissions it governs are blocked: {invalid.error}")
+        _write_if_changed(state, invalid.name, status)
+    reports.sort(key=lambda r: r.name)
+    return tuple(reports)
+
+
+def _write_if_changed(state: PassState, name: str, status: LimitStatus) -> None:
+    limit = state.index.limits_by_name[name]
+    status = attrs.evolve(status, commit=limit.status.commit)  # the runner's to bump, not ours
+    if status != limit.status:
+        state.decisions.append(UpdateLimitStatus(limit=name, uid=limit.uid, status=status))

@@ -1,0 +1,168 @@
+"""Who uses each limit and each PDB budget when a pass starts (DESIGN §2 "In use").
+
+Pure. `open_ledger` counts, for every valid limit, its population and its users: nodes
+unavailable by the limit's policies, targets of active requests, targets still soaking
+after their request finished, and targets another runner committed to but has not yet
+written (the commit point, DESIGN §5). Maintenance without a drain disrupts a node's
+pods in place, so an active drain-less request keeps its pods' budgets spent. The pass
+then admits and evicts through the ledger it returns (policy.ledger).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from policy.disruption import disrupted_by_maintenance
+from policy.explain import SoakingAfter, at
+from policy.ledger import Ledger, LimitUsage
+from policy.model import MaintenanceRequest, Node, RequestState, TargetType
+from policy.pass_state import Index, Opening
+from policy.validation import LimitSpec, NodePolicy, RequestSpec, Target
+
+S = RequestState
+
+
+def unavailability(spec: LimitSpec, node: Node, *, unschedulable: bool) -> str | None:
+    """Why a governed node uses up `spec` by itself (its `policies`), or None."""
+    if NodePolicy.NOT_READY in spec.policies and not node.ready:
+        return NodePolicy.NOT_READY
+    if NodePolicy.UNSCHEDULABLE in spec.policies and unschedulable:
+        return NodePolicy.UNSCHEDULABLE
+    return None
+
+
+def soaking(
+    index: Index, request: MaintenanceRequest, target: Target | None
+) -> SoakingAfter | None:
+    """A finished request whose target still soaks (`soakSeconds`): the slot stays used
+    until the node has been Ready and schedulable that long."""
+    status = request.status
+    if status.state is None or not status.state.terminal or target is None:
+        return None
+    if status.approved_at is None:
+        return None  # never had authority to work on the target: nothing to soak
+    soak = index.behaviour(target).soak_seconds
+    if soak == 0:
+        return None
+    now = index.now
+    ended = f"{status.state.value} at {at(status.finished_at or now)}"
+    finished = status.finished_at or now
+    if target.type is TargetType.NODE:
+        node = index.nodes.get(target.name)
+        if node is None:
+            return None
+        if not node.ready or node.unschedulable:
+            return SoakingAfter(target.key, None, ended)
+        start = max(finished, node.ready_since or finished)
+    else:
+        start = finished
+    until = start + timedelta(seconds=soak)
+    return SoakingAfter(target.key, until, ended) if now < until else None
+
+
+def open_ledger(index: Index) -> Opening:
+    """The ledger as the snapshot leaves it, before any decision of this pass."""
+    node_limits = [spec for spec in index.valid_limits if spec.type is TargetType.NODE]
+    users: dict[str, dict[str, str]] = {spec.name: {} for spec in index.valid_limits}
+    unavailable: dict[str, dict[str, str]] = {spec.name: {} for spec in node_limits}
+    population = dict.fromkeys((spec.name for spec in node_limits), 0)
+    for node in index.snapshot.nodes:
+        for spec in node_limits:
+            if not spec.governs(TargetType.NODE, node.labels):
+                continue
+            population[spec.name] += 1
+            if not spec.policies:
+                continue
+            why = unavailability(spec, node, unschedulable=node.unschedulable)
+            if why is not None:
+                users[spec.name][node.name] = unavailable[spec.name][node.name] = why
+    usage: dict[str, LimitUsage] = {}
+    for spec in index.valid_limits:
+        if spec.type is not TargetType.NODE:
+            population[spec.name] = sum(
+                1
+                for w in index.snapshot.workloads
+                if w.kind is spec.type and spec.governs(spec.type, w.labels)
+            )
+        usage[spec.name] = LimitUsage(
+            spec=spec,
+            population=population[spec.name],
+            allowed=spec.allowed(population[spec.name]),
+            users=users[spec.name],
+            last_admission=None,
+        )
+    for limit in index.snapshot.limits:
+        if limit.name in usage:
+            usage[limit.name].last_admission = limit.status.last_admission_at
+
+    ledger = Ledger.open(usage=usage, pdbs=index.snapshot.pdbs)
+    holder: dict[str, str] = {}
+    for request in index.requests:
+        state = request.status.state
+        if state is None or (
+            state is S.PENDING
+            and request.status.preparing_since is None
+            and request.status.approved_at is None
+        ):
+            continue  # holds nothing, admitted never: the common case of a long queue
+        target = index.status_target(request)
+        if target is None:
+            continue
+        valid, _ = index.governing(target)
+        admitted = request.status.preparing_since or request.status.approved_at
+        for spec in valid:
+            lim = usage[spec.name]
+            if admitted is not None and (
+                lim.last_admission is None or admitted > lim.last_admission
+            ):
+                lim.last_admission = admitted
+        if state.active:
+            holder[target.key] = holder.get(target.key, request.name)
+            if index.labels(target) is None:
+                continue  # the target is gone: it is no longer in any population
+            for spec in valid:
+                usage[spec.name].users[target.name] = f"by {request.name}"
+            if target.type is TargetType.NODE and index.behaviour(target).drain is None:
+                # Maintenance without a drain disrupts the node's pods in place; until
+                # they go unready the PDB status does not show it, so keep it spent.
+                _spend_in_place(index, ledger, target.name)
+        else:
+            soak = soaking(index, request, target)
+            if soak is not None:
+                how = f"soaking after {request.name}"
+                for spec in valid:
+                    usage[spec.name].users.setdefault(target.name, how)
+    _count_commits(index, usage)
+    return Opening(ledger=ledger, unavailable=unavailable, holder=holder)
+
+
+def _count_commits(index: Index, usage: dict[str, LimitUsage]) -> None:
+    """Admissions another runner committed to a limit but has not yet written.
+
+    The runner commits an admission by writing the governing limits' status (with a
+    resourceVersion precondition) before the request's own status. A waiting request
+    named in a limit's `status.active` was admitted by a pass that may still be writing
+    (or died): its target keeps the slot, so no other pass can give it away meanwhile.
+    """
+    for limit in index.snapshot.limits:
+        spec_usage = usage.get(limit.name)
+        if spec_usage is None:
+            continue
+        for name in limit.status.active:
+            request = index.by_name.get(name)
+            if request is None or request.status.state not in (None, S.PENDING):
+                continue
+            spec = index.specs[name]
+            if not isinstance(spec, RequestSpec) or index.labels(spec.target) is None:
+                continue
+            if spec_usage.spec in index.governing(spec.target)[0]:
+                spec_usage.users.setdefault(spec.target.name, f"by {name} (committing)")
+
+
+def _spend_in_place(index: Index, ledger: Ledger, node: str) -> None:
+    for pod in index.pods_on(node):
+        if not disrupted_by_maintenance(pod) or not pod.ready:
+            continue
+        pdbs = index.budgets.selecting(pod)
+        if len(pdbs) == 1:
+            ledger.budget_left[pdbs[0].key] = max(ledger.budget_left[pdbs[0].key] - 1, 0)
