@@ -20,13 +20,13 @@ import attrs
 from policy.disruption import disrupted_by_maintenance
 from policy.explain import (
     Cause,
-    Finished,
+    InvalidRequest,
     LimitUnusable,
     NoGoverningLimit,
     OutOfOrder,
-    Reason,
     SeveralBudgets,
     TargetHeld,
+    TargetMissing,
     WindowClosed,
 )
 from policy.lifecycle import Behaviour
@@ -58,7 +58,7 @@ def admit(request: MaintenanceRequest, *, state: PassState) -> Outcome | Admitte
     if isinstance(spec, FieldError):
         return Outcome(
             attrs.evolve(status, state=S.REJECTED),
-            (Finished(Reason.INVALID_SPEC, f"invalid {spec}"),),
+            (InvalidRequest(str(spec)),),
         )
     target = spec.target
     if spec.state is ActorState.COMPLETED:
@@ -66,7 +66,7 @@ def admit(request: MaintenanceRequest, *, state: PassState) -> Outcome | Admitte
     if index.labels(target) is None:
         return Outcome(
             attrs.evolve(status, state=S.REJECTED),
-            (Finished(Reason.TARGET_NOT_FOUND, f"{target.key} does not exist"),),
+            (TargetMissing(target.key),),
         )
 
     # Step 2: one request per target; the first in queue order holds it.

@@ -222,18 +222,61 @@ class Cordoning:
         return f"admitted; cordoning {self.node}"
 
 
+class Hold(Enum):
+    """Why a pod the drain must move is still on the node (or that it is going)."""
+
+    TERMINATING = "terminating"
+    KEEPS_EMPTY_DIR = "emptyDir data; drain.deleteEmptyDirData is false"
+    UNMANAGED = "no controller; drain.force is false"
+    SEVERAL_PDBS = "several PDBs"
+    PDB_STALE = "stale status"
+    PDB_EXHAUSTED = "no disruption allowed"
+    EVICTING = "evicting"
+
+
+@attrs.frozen
+class PodLeft:
+    """One pod still on a draining node, and why."""
+
+    pod: str
+    """`namespace/name`."""
+    hold: Hold
+    pdbs: tuple[str, ...] = ()
+    """The PDBs selecting it, when they are why it stays."""
+    allowed: int = 0
+    """What its PDB still allows, for PDB_EXHAUSTED."""
+
+    @property
+    def held_by_budget(self) -> str | None:
+        """The PDB holding the pod back, when one is."""
+        if self.hold in (Hold.PDB_STALE, Hold.PDB_EXHAUSTED):
+            return self.pdbs[0]
+        return None
+
+    def describe(self) -> str:
+        match self.hold:
+            case Hold.SEVERAL_PDBS:
+                return f"{self.pod} (matches PDBs {', '.join(self.pdbs)}: eviction refused)"
+            case Hold.PDB_STALE:
+                return f"{self.pod} (PDB {self.pdbs[0]}: stale status)"
+            case Hold.PDB_EXHAUSTED:
+                return f"{self.pod} (PDB {self.pdbs[0]}: {self.allowed} disruptions allowed)"
+            case _:
+                return f"{self.pod} ({self.hold.value})"
+
+
 @attrs.frozen
 class PodsLeft:
     reason: ClassVar[Reason] = Reason.DRAINING
     node: str
-    pods: tuple[str, ...]
-    """Each 'namespace/name (why it is still there)'."""
+    pods: tuple[PodLeft, ...]
     deadline: datetime
 
     def message(self) -> str:
         return (
             f"draining {self.node}: {len(self.pods)} pod{'s' if len(self.pods) != 1 else ''} "
-            f"left: {_listing(self.pods)}; drain times out at {at(self.deadline)}"
+            f"left: {_listing(tuple(p.describe() for p in self.pods[:MAX_LISTED]), len(self.pods))}"
+            f"; drain times out at {at(self.deadline)}"
         )
 
 
@@ -315,7 +358,7 @@ class SpecIgnored:
 
 @attrs.frozen
 class Finished:
-    """A terminal transition; `detail` carries the specifics of the reason."""
+    """A request finished in an earlier pass: the reason and message it recorded."""
 
     reason_value: Reason
     detail: str
@@ -326,6 +369,108 @@ class Finished:
 
     def message(self) -> str:
         return self.detail
+
+
+@attrs.frozen
+class InvalidRequest:
+    reason: ClassVar[Reason] = Reason.INVALID_SPEC
+    problem: str
+
+    def message(self) -> str:
+        return f"invalid {self.problem}"
+
+
+@attrs.frozen
+class TargetLost:
+    """An active request whose status and spec both no longer name a valid target."""
+
+    reason: ClassVar[Reason] = Reason.INVALID_SPEC
+    status_target: str | None
+
+    def message(self) -> str:
+        return f"status.target {self.status_target!r} and the spec name no valid target"
+
+
+@attrs.frozen
+class TargetMissing:
+    reason: ClassVar[Reason] = Reason.TARGET_NOT_FOUND
+    target: str
+    while_preparing: bool = False
+
+    def message(self) -> str:
+        if self.while_preparing:
+            return f"{self.target} vanished while preparing"
+        return f"{self.target} does not exist"
+
+
+@attrs.frozen
+class Withdrawn:
+    reason: ClassVar[Reason] = Reason.WITHDRAWN
+    how: str
+
+    def message(self) -> str:
+        return f"withdrawn: {self.how}"
+
+
+@attrs.frozen
+class Done:
+    reason: ClassVar[Reason] = Reason.COMPLETED
+    target: str
+
+    def message(self) -> str:
+        return f"maintenance of {self.target} completed"
+
+
+@attrs.frozen
+class DrainTimedOut:
+    reason: ClassVar[Reason] = Reason.DRAIN_TIMEOUT
+    node: str
+    timeout_seconds: int
+    pods: tuple[str, ...]
+    """Every pod left, `namespace/name`."""
+
+    def message(self) -> str:
+        return (
+            f"{self.node} not drained within {self.timeout_seconds}s; "
+            f"{len(self.pods)} pods left: " + ", ".join(self.pods[:MAX_LISTED])
+        )
+
+
+@attrs.frozen
+class DetachTimedOut:
+    reason: ClassVar[Reason] = Reason.VOLUME_DETACH_TIMEOUT
+    node: str
+    timeout_seconds: int
+    attachments: tuple[str, ...]
+
+    def message(self) -> str:
+        return f"volumes still attached to {self.node} after {self.timeout_seconds}s: " + ", ".join(
+            self.attachments[:MAX_LISTED]
+        )
+
+
+@attrs.frozen
+class ApprovalTimedOut:
+    reason: ClassVar[Reason] = Reason.APPROVED_TIMEOUT
+    approved_at: datetime
+    timeout_seconds: int
+
+    def message(self) -> str:
+        return (
+            f"approved at {at(self.approved_at)} but not InProgress within {self.timeout_seconds}s"
+        )
+
+
+@attrs.frozen
+class WorkTimedOut:
+    reason: ClassVar[Reason] = Reason.IN_PROGRESS_TIMEOUT
+    started_at: datetime
+    timeout_seconds: int
+
+    def message(self) -> str:
+        return (
+            f"in progress since {at(self.started_at)}, not Completed within {self.timeout_seconds}s"
+        )
 
 
 @attrs.frozen

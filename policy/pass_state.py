@@ -22,7 +22,7 @@ import attrs
 
 from policy.decisions import Decision, UpdateRequestStatus
 from policy.disruption import BudgetIndex
-from policy.explain import Cause, Explanation, Finished, Reason, WindowClosed
+from policy.explain import Cause, Explanation, WindowClosed, Withdrawn
 from policy.ledger import Ledger
 from policy.lifecycle import Behaviour
 from policy.model import (
@@ -72,7 +72,7 @@ def withdrawn(status: RequestStatus, how: str, *, now: datetime) -> Outcome:
     """The actor gave the request up (DESIGN §3 Withdrawn): Completed, reason Withdrawn."""
     return Outcome(
         attrs.evolve(status, state=S.COMPLETED, completed_at=now),
-        (Finished(Reason.WITHDRAWN, f"withdrawn: {how}"),),
+        (Withdrawn(how),),
     )
 
 

@@ -28,7 +28,7 @@ import attrs
 from policy import cordons
 from policy.admission import Admitted, admit
 from policy.decisions import DeleteRequest, Plan, UpdateRequestStatus
-from policy.explain import Cause, Finished, Reason, SpecIgnored, at
+from policy.explain import Cause, Reason, SpecIgnored, TargetLost, at
 from policy.finishing import finish
 from policy.lifecycle import may_move
 from policy.model import ActorState, MaintenanceRequest, RequestState, Snapshot
@@ -98,12 +98,7 @@ def _active(request: MaintenanceRequest, state: PassState) -> Outcome:
         # started, so they end as Expired, with the same reason.
         return Outcome(
             attrs.evolve(status, state=S.REJECTED if status.state is S.PREPARING else S.EXPIRED),
-            (
-                Finished(
-                    Reason.INVALID_SPEC,
-                    f"status.target {status.target!r} and the spec name no valid target",
-                ),
-            ),
+            (TargetLost(status.target),),
         )
     status = attrs.evolve(status, target=target.key)
     notes: list[Cause] = []

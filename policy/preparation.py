@@ -29,10 +29,13 @@ from policy.disruption import PodDisposition, disposition
 from policy.explain import (
     AwaitingActor,
     DetachGrace,
+    DetachTimedOut,
     DrainGrace,
-    Finished,
+    DrainTimedOut,
+    Hold,
+    PodLeft,
     PodsLeft,
-    Reason,
+    TargetMissing,
     VolumesAttached,
 )
 from policy.lifecycle import Behaviour
@@ -65,7 +68,7 @@ def preparing(
     if state.index.labels(target) is None:
         return Outcome(
             attrs.evolve(status, state=S.REJECTED),
-            (Finished(Reason.TARGET_NOT_FOUND, f"{target.key} vanished while preparing"),),
+            (TargetMissing(target.key, while_preparing=True),),
         )
     return prepare(
         request, target=target, behaviour=state.index.behaviour(target), status=status, state=state
@@ -104,13 +107,7 @@ def prepare(
         if remaining and now >= deadline:
             return Outcome(
                 attrs.evolve(status, state=S.EXPIRED),
-                (
-                    Finished(
-                        Reason.DRAIN_TIMEOUT,
-                        f"{node} not drained within {drain.timeout_seconds}s; "
-                        f"{len(remaining)} pods left: " + ", ".join(p.key for p in remaining[:5]),
-                    ),
-                ),
+                (DrainTimedOut(node, drain.timeout_seconds, tuple(p.key for p in remaining)),),
             )
         if remaining:
             left = tuple(
@@ -137,13 +134,7 @@ def prepare(
             if attached and now >= deadline:
                 return Outcome(
                     attrs.evolve(status, state=S.EXPIRED),
-                    (
-                        Finished(
-                            Reason.VOLUME_DETACH_TIMEOUT,
-                            f"volumes still attached to {node} after "
-                            f"{infra.timeout_seconds}s: " + ", ".join(attached[:5]),
-                        ),
-                    ),
+                    (DetachTimedOut(node, infra.timeout_seconds, attached),),
                 )
             if attached:
                 return Outcome(status, (VolumesAttached(node, attached, deadline),))
@@ -167,23 +158,23 @@ def approve(
     )
 
 
-def _evict_or_explain(state: PassState, *, pod: Pod, request: str, drain: DrainSpec) -> str:
+def _evict_or_explain(state: PassState, *, pod: Pod, request: str, drain: DrainSpec) -> PodLeft:
     """Evict `pod` if its PDB's budget allows; else say why it stays."""
-    kind = disposition(pod, drain)
-    if kind is PodDisposition.TERMINATING:
-        return f"{pod.key} (terminating)"
-    if kind is PodDisposition.KEEPS_EMPTY_DIR:
-        return f"{pod.key} (emptyDir data; drain.deleteEmptyDirData is false)"
-    if kind is PodDisposition.UNMANAGED:
-        return f"{pod.key} (no controller; drain.force is false)"
+    match disposition(pod, drain):
+        case PodDisposition.TERMINATING:
+            return PodLeft(pod.key, Hold.TERMINATING)
+        case PodDisposition.KEEPS_EMPTY_DIR:
+            return PodLeft(pod.key, Hold.KEEPS_EMPTY_DIR)
+        case PodDisposition.UNMANAGED:
+            return PodLeft(pod.key, Hold.UNMANAGED)
     pdbs = state.index.budgets.selecting(pod)
     if len(pdbs) > 1:
-        return f"{pod.key} (matches PDBs {', '.join(p.key for p in pdbs)}: eviction refused)"
+        return PodLeft(pod.key, Hold.SEVERAL_PDBS, tuple(p.key for p in pdbs))
     pdb = pdbs[0].key if pdbs else None
     if pdb is not None and not state.ledger.spend(pdb):
         if pdbs[0].stale:
-            return f"{pod.key} (PDB {pdb}: stale status)"
-        return f"{pod.key} (PDB {pdb}: {state.ledger.budget_left[pdb]} disruptions allowed)"
+            return PodLeft(pod.key, Hold.PDB_STALE, (pdb,))
+        return PodLeft(pod.key, Hold.PDB_EXHAUSTED, (pdb,), state.ledger.budget_left[pdb])
     state.decisions.append(
         Evict(
             namespace=pod.namespace,
@@ -195,4 +186,4 @@ def _evict_or_explain(state: PassState, *, pod: Pod, request: str, drain: DrainS
             grace_period_seconds=drain.pod_grace_period_seconds,
         )
     )
-    return f"{pod.key} (evicting)"
+    return PodLeft(pod.key, Hold.EVICTING)

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
-from policy.explain import AwaitingActor, Cause, Finished, Reason, Working, at
+from policy.explain import ApprovalTimedOut, AwaitingActor, Cause, Done, Working, WorkTimedOut
 from policy.lifecycle import Behaviour
 from policy.model import ActorState, RequestState, RequestStatus
 from policy.pass_state import Outcome, withdrawn
@@ -46,20 +46,14 @@ def progress(
     if actor is ActorState.COMPLETED:
         return Outcome(
             attrs.evolve(status, state=S.COMPLETED, completed_at=now),
-            (Finished(Reason.COMPLETED, f"maintenance of {target.key} completed"),),
+            (Done(target.key),),
         )
     started_at = status.started_at or now
     deadline = started_at + timedelta(seconds=behaviour.in_progress_timeout_seconds)
     if now >= deadline:
         return Outcome(
             attrs.evolve(status, state=S.EXPIRED),
-            (
-                Finished(
-                    Reason.IN_PROGRESS_TIMEOUT,
-                    f"in progress since {at(started_at)}, not Completed within "
-                    f"{behaviour.in_progress_timeout_seconds}s",
-                ),
-            ),
+            (WorkTimedOut(started_at, behaviour.in_progress_timeout_seconds),),
         )
     return Outcome(
         attrs.evolve(status, started_at=started_at), (Working(target.key, deadline), *notes)
@@ -88,13 +82,7 @@ def _approved(
     if now >= deadline:
         return Outcome(
             attrs.evolve(status, state=S.EXPIRED),
-            (
-                Finished(
-                    Reason.APPROVED_TIMEOUT,
-                    f"approved at {at(approved_at)} but not InProgress within "
-                    f"{behaviour.approved_timeout_seconds}s",
-                ),
-            ),
+            (ApprovalTimedOut(approved_at, behaviour.approved_timeout_seconds),),
         )
     return Outcome(
         attrs.evolve(status, approved_at=approved_at), (AwaitingActor(target.key, deadline), *notes)

@@ -76,7 +76,6 @@ STUCK = frozenset(
     }
 )
 """Waits the model never ends: an actor, an operator or a PDB owner must act."""
-_BLOCKED_BY_PDB = re.compile(r"\(PDB ([^:]+): ")
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
 
 
@@ -261,9 +260,9 @@ def _cause_key(cause: Cause) -> str:
         case PodsLeft():
             # A drain held up by a budget is the budget's doing; else the drain's own.
             for pod in cause.pods:
-                blocked = _BLOCKED_BY_PDB.search(pod)
-                if blocked:
-                    return f"PDB {blocked.group(1)}"
+                pdb = pod.held_by_budget
+                if pdb is not None:
+                    return f"PDB {pdb}"
             return cause.reason.value
         case _:
             return cause.reason.value
