@@ -8,6 +8,7 @@ FROM python:3.12-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY policy/ policy/
+COPY forecast/ forecast/
 COPY runner/ runner/
 COPY repairman/ repairman/
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .

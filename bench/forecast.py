@@ -17,6 +17,8 @@ import statistics
 import time
 from datetime import UTC, datetime
 
+from forecast import Model, Spread, forecast
+from forecast.inputs import add_requests
 from policy.model import (
     LabelSelector,
     MaintenanceLimit,
@@ -25,7 +27,6 @@ from policy.model import (
     PodDisruptionBudget,
     Snapshot,
 )
-from runner.forecast import Model, Spread, add_requests, forecast
 from runner.memory import settle_snapshot
 
 START = datetime(2026, 11, 25, 0, 0, tzinfo=UTC)

@@ -26,7 +26,7 @@ from repairman.actor import (
     Request,
     file_request,
 )
-from runner.forecast import seconds_of
+from runner.durations import seconds_of
 from runner.kube import ConfigError, Kube, KubeError
 from runner.read import GROUP_PATH, read_cluster
 

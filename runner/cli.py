@@ -18,26 +18,18 @@ from typing import Any
 import attrs
 import click
 
+from forecast import Model, Spread
+from forecast import forecast as run_forecast
+from forecast.chart import ChartError
+from forecast.chart import draw as draw_chart
+from forecast.inputs import add_requests, changed, parse_changes, requests_from_file
+from forecast.summary import summary_json, summary_text, what_if_text
 from policy import Plan, RequestState, Snapshot
 from policy import plan as make_plan
 from policy.decisions import Evict
 from policy.model import LabelSelector
 from runner.apply import Applier, Outcome
-from runner.chart import ChartError
-from runner.chart import draw as draw_chart
-from runner.forecast import (
-    Model,
-    Spread,
-    add_requests,
-    changed,
-    parse_changes,
-    requests_from_file,
-    seconds_of,
-    summary_json,
-    summary_text,
-    what_if_text,
-)
-from runner.forecast import forecast as run_forecast
+from runner.durations import seconds_of
 from runner.kube import DEFAULT_TIMEOUT, ConfigError, Kube, KubeError
 from runner.lease import Lease
 from runner.memory import collector_paused, settle_snapshot

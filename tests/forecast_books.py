@@ -1,6 +1,6 @@
 """The forecast model's incremental books, made again from scratch to check them.
 
-`Simulation` keeps PDB counts pod by pod and schedulable nodes in a heap by load; these
+The model cluster keeps PDB counts pod by pod and schedulable nodes in a heap by load; these
 helpers compute the same from the whole model at each step, the slow obvious way.
 """
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from forecast import Simulation
 from policy.model import Pod, Snapshot
-from runner.forecast import Simulation
 
 
 def budgets_counted_from_scratch(snapshot: Snapshot) -> None:
@@ -34,13 +34,14 @@ def budgets_counted_from_scratch(snapshot: Snapshot) -> None:
 def check_scheduling(simulation: Simulation) -> None:
     """Make every replacement's node be checked against the plain definition: the
     Ready, schedulable node with the fewest pods (then by name), not the pod's own."""
-    scheduled = simulation._schedule
+    cluster = simulation.cluster
+    scheduled = cluster.schedule
 
     def schedule_checked(pod: Pod) -> str | None:
-        load = Counter(p.node for p in simulation.pods.values())
+        load = Counter(p.node for p in cluster.pods.values())
         candidates = [
             n.name
-            for n in simulation.nodes.values()
+            for n in cluster.nodes.values()
             if n.ready and not n.unschedulable and n.name != pod.node
         ]
         expected = min(candidates, key=lambda n: (load[n], n), default=None)
@@ -50,4 +51,4 @@ def check_scheduling(simulation: Simulation) -> None:
         return chosen
 
     simulation.checked_schedules = 0  # type: ignore[attr-defined]
-    simulation._schedule = schedule_checked  # type: ignore[method-assign]
+    cluster.schedule = schedule_checked  # type: ignore[method-assign]

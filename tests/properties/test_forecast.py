@@ -16,9 +16,9 @@ from __future__ import annotations
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from forecast import Model, Simulation, Spread
 from policy import Plan
 from policy.model import Snapshot
-from runner.forecast import Model, Simulation, Spread
 from tests.forecast_books import budgets_counted_from_scratch, check_scheduling
 from tests.properties import invariants
 from tests.properties.strategies import any_snapshots

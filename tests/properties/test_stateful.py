@@ -117,7 +117,6 @@ class MaintenanceStory(RuleBasedStateMachine):
 
     def _settle(self, snapshot: Snapshot) -> Snapshot:
         """Volume attachments follow db pods; the disruption controller recomputes."""
-        ready = {n.name for n in snapshot.nodes if n.ready}
         attachments = tuple(
             VolumeAttachment(f"va-{p.name}", p.node)
             for p in snapshot.pods
@@ -126,7 +125,7 @@ class MaintenanceStory(RuleBasedStateMachine):
         return attrs.evolve(
             snapshot,
             volume_attachments=attachments,
-            pdbs=recompute_budgets(snapshot.pdbs, snapshot.pods, ready),
+            pdbs=recompute_budgets(snapshot),
         )
 
     def _requests(self, state: S | None = None, spec_state: str | None = None) -> list[str]:

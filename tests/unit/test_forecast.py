@@ -1,5 +1,5 @@
 """The forecast on hand-checkable cases: the figures below are worked out by hand from
-the model's rules (docs in runner/forecast.py) and asserted exactly."""
+the model's rules (docs in forecast/simulation.py) and asserted exactly."""
 
 from __future__ import annotations
 
@@ -14,18 +14,11 @@ import attrs
 from click.testing import CliRunner
 
 from bench.forecast import fleet
+from forecast import Model, Simulation, Spread, forecast
+from forecast.inputs import add_requests, changed, parse_changes
+from forecast.summary import summary_text
 from policy.model import MaintenanceRequest, Snapshot
 from runner.cli import main
-from runner.forecast import (
-    Model,
-    Simulation,
-    Spread,
-    add_requests,
-    changed,
-    forecast,
-    parse_changes,
-    summary_text,
-)
 from tests.forecast_books import budgets_counted_from_scratch, check_scheduling
 from tests.helpers import app_pod, limit, nodes, pdb
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runner.forecast import Forecast
+from forecast.simulation import Forecast
 
 
 class ChartError(Exception):
