@@ -29,10 +29,12 @@ from policy.explain import (
     TargetMissing,
     WindowClosed,
 )
+from policy.fields import FieldError
 from policy.lifecycle import Behaviour
+from policy.limit_spec import InvalidLimit, LimitSpec
 from policy.model import ActorState, MaintenanceRequest, RequestState, RequestStatus, TargetType
 from policy.pass_state import Index, Outcome, PassState, withdrawn
-from policy.validation import FieldError, LimitSpec, Target
+from policy.validation import Target
 from policy.windows import next_opening
 
 S = RequestState
@@ -56,18 +58,12 @@ def admit(request: MaintenanceRequest, *, state: PassState) -> Outcome | Admitte
     # Step 1: the request itself — valid, not withdrawn, its target present.
     spec = index.specs[request.name]
     if isinstance(spec, FieldError):
-        return Outcome(
-            attrs.evolve(status, state=S.REJECTED),
-            (InvalidRequest(str(spec)),),
-        )
+        return Outcome(attrs.evolve(status, state=S.REJECTED), (InvalidRequest(str(spec)),))
     target = spec.target
     if spec.state is ActorState.COMPLETED:
         return withdrawn(status, "spec.state set to Completed before approval", now=state.now)
     if index.labels(target) is None:
-        return Outcome(
-            attrs.evolve(status, state=S.REJECTED),
-            (TargetMissing(target.key),),
-        )
+        return Outcome(attrs.evolve(status, state=S.REJECTED), (TargetMissing(target.key),))
 
     # Step 2: one request per target; the first in queue order holds it.
     holder = state.holder.get(target.key)
@@ -80,19 +76,7 @@ def admit(request: MaintenanceRequest, *, state: PassState) -> Outcome | Admitte
 
     # Step 3: every governing limit valid, its windows open, its interval passed, room.
     valid, invalid = index.governing(target)
-    causes: list[Cause] = [LimitUnusable(lim.name, str(lim.error)) for lim in invalid]
-    if not valid and not invalid:
-        causes.append(NoGoverningLimit(target.key))
-    for limit in valid:
-        usage = state.ledger.usage[limit.name]
-        closed = window_closed(index, limit)
-        if closed is not None:
-            causes.append(closed)
-        interval = usage.interval_cause(state.now)
-        if interval is not None:
-            causes.append(interval)
-        if not usage.has_room_for(target.name):
-            causes.append(usage.full_cause())
+    causes = _limit_causes(state, target=target, valid=valid, invalid=invalid)
     if causes:
         return Outcome(status, tuple(causes))
 
@@ -122,6 +106,26 @@ def admit(request: MaintenanceRequest, *, state: PassState) -> Outcome | Admitte
         finished_at=None,
     )
     return Admitted(status=admitted, target=target, behaviour=behaviour)
+
+
+def _limit_causes(
+    state: PassState, *, target: Target, valid: list[LimitSpec], invalid: list[InvalidLimit]
+) -> list[Cause]:
+    """Everything the governing limits hold the request back by (none: admissible)."""
+    causes: list[Cause] = [LimitUnusable(lim.name, str(lim.error)) for lim in invalid]
+    if not valid and not invalid:
+        causes.append(NoGoverningLimit(target.key))
+    for limit in valid:
+        usage = state.ledger.usage[limit.name]
+        closed = window_closed(state.index, limit)
+        if closed is not None:
+            causes.append(closed)
+        interval = usage.interval_cause(state.now)
+        if interval is not None:
+            causes.append(interval)
+        if not usage.has_room_for(target.name):
+            causes.append(usage.full_cause())
+    return causes
 
 
 def window_closed(index: Index, limit: LimitSpec) -> WindowClosed | None:

@@ -16,8 +16,8 @@ from collections.abc import Iterable
 
 import attrs
 
+from policy.limit_spec import DrainSpec
 from policy.model import Pod, PodDisruptionBudget
-from policy.validation import DrainSpec
 
 
 class PodDisposition(enum.Enum):

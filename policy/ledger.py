@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 import attrs
 
 from policy.explain import MAX_LISTED, BudgetExhausted, IntervalNotPassed, LimitFull
+from policy.limit_spec import LimitSpec
 from policy.model import PodDisruptionBudget
-from policy.validation import LimitSpec
 
 
 @attrs.define

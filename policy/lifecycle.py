@@ -14,8 +14,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from policy.model import RequestState
-from policy.validation import (
+from policy.limit_spec import (
     DEFAULT_APPROVED_TIMEOUT,
     DEFAULT_IN_PROGRESS_TIMEOUT,
     DEFAULT_TTL,
@@ -23,6 +22,7 @@ from policy.validation import (
     InfraDrainSpec,
     LimitSpec,
 )
+from policy.model import RequestState
 
 S = RequestState
 

@@ -23,8 +23,10 @@ import attrs
 from policy.decisions import Decision, UpdateRequestStatus
 from policy.disruption import BudgetIndex
 from policy.explain import Cause, Explanation, WindowClosed, Withdrawn
+from policy.fields import FieldError
 from policy.ledger import Ledger
 from policy.lifecycle import Behaviour
+from policy.limit_spec import InvalidLimit, LimitSpec, parse_limit_spec
 from policy.model import (
     CORDONED_BY,
     MaintenanceRequest,
@@ -36,15 +38,7 @@ from policy.model import (
     TargetType,
     VolumeAttachment,
 )
-from policy.validation import (
-    FieldError,
-    InvalidLimit,
-    LimitSpec,
-    RequestSpec,
-    Target,
-    parse_limit_spec,
-    parse_request_spec,
-)
+from policy.validation import RequestSpec, Target, parse_request_spec
 
 S = RequestState
 _POD_ORDER = operator.attrgetter("namespace", "name")

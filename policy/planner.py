@@ -29,6 +29,7 @@ from policy import cordons
 from policy.admission import Admitted, admit
 from policy.decisions import DeleteRequest, Plan, UpdateRequestStatus
 from policy.explain import Cause, Reason, SpecIgnored, TargetLost, at
+from policy.fields import FieldError
 from policy.finishing import finish
 from policy.lifecycle import may_move
 from policy.model import ActorState, MaintenanceRequest, RequestState, Snapshot
@@ -37,7 +38,7 @@ from policy.preparation import prepare, preparing
 from policy.progress import progress
 from policy.reports import limit_reports
 from policy.usage import open_ledger
-from policy.validation import FieldError, Target
+from policy.validation import Target
 
 S = RequestState
 

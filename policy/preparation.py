@@ -39,6 +39,7 @@ from policy.explain import (
     VolumesAttached,
 )
 from policy.lifecycle import Behaviour
+from policy.limit_spec import DrainSpec, InfraDrainSpec
 from policy.model import (
     ActorState,
     MaintenanceRequest,
@@ -48,7 +49,7 @@ from policy.model import (
     TargetType,
 )
 from policy.pass_state import Outcome, PassState, withdrawn
-from policy.validation import DrainSpec, Target
+from policy.validation import Target
 
 S = RequestState
 
@@ -84,8 +85,6 @@ def prepare(
     state: PassState,
 ) -> Outcome:
     """Steps 1-4 for a Preparing request (also right after its admission)."""
-    now = state.now
-    since = status.preparing_since or now
     if target.type is not TargetType.NODE:
         return approve(target=target, behaviour=behaviour, status=status, state=state)
     node = target.name
@@ -95,10 +94,37 @@ def prepare(
         cordons.cordon(state, node=node, request=request.name)
 
     # Step 2: drain, its timeout, its grace.
-    drain = behaviour.drain
+    if behaviour.drain is not None:
+        drained = _drain(request, node=node, drain=behaviour.drain, status=status, state=state)
+        if isinstance(drained, Outcome):
+            return drained
+        status = drained
+
+    # Step 3: volumes detached, its timeout, its grace.
+    if behaviour.infra_drain is not None and behaviour.waits_for_detach:
+        detached = _detach(node=node, infra=behaviour.infra_drain, status=status, state=state)
+        if isinstance(detached, Outcome):
+            return detached
+        status = detached
+
+    # Step 4: approve.
+    return approve(target=target, behaviour=behaviour, status=status, state=state)
+
+
+def _drain(
+    request: MaintenanceRequest,
+    *,
+    node: str,
+    drain: DrainSpec,
+    status: RequestStatus,
+    state: PassState,
+) -> Outcome | RequestStatus:
+    """Step 2: an Outcome while the drain or its grace goes on (or it timed out), else
+    the status to go on with."""
+    now = state.now
     drained_at = status.drained_at
-    if drain is not None and drained_at is None:
-        deadline = since + timedelta(seconds=drain.timeout_seconds)
+    if drained_at is None:
+        deadline = (status.preparing_since or now) + timedelta(seconds=drain.timeout_seconds)
         remaining = [
             pod
             for pod in state.index.pods_on(node)
@@ -117,35 +143,38 @@ def prepare(
             return Outcome(status, (PodsLeft(node, left, deadline),))
         drained_at = now
         status = attrs.evolve(status, drained_at=drained_at)
-    if drain is not None and drained_at is not None:
-        grace_until = drained_at + timedelta(seconds=drain.grace_period_seconds)
-        if now < grace_until:
-            return Outcome(status, (DrainGrace(f"{node} drained", grace_until),))
+    grace_until = drained_at + timedelta(seconds=drain.grace_period_seconds)
+    if now < grace_until:
+        return Outcome(status, (DrainGrace(f"{node} drained", grace_until),))
+    return status
 
-    # Step 3: volumes detached, its timeout, its grace.
-    infra = behaviour.infra_drain
-    if infra is not None and behaviour.waits_for_detach:
-        detached_at = status.detached_at
-        if detached_at is None:
-            attached = tuple(
-                a.name for a in state.index.attachments_by_node.get(node, ()) if a.attached
+
+def _detach(
+    *, node: str, infra: InfraDrainSpec, status: RequestStatus, state: PassState
+) -> Outcome | RequestStatus:
+    """Step 3: an Outcome while volumes are attached or in their grace (or it timed
+    out), else the status to go on with. The timeout counts from the drain's end."""
+    now = state.now
+    detached_at = status.detached_at
+    if detached_at is None:
+        attached = tuple(
+            a.name for a in state.index.attachments_by_node.get(node, ()) if a.attached
+        )
+        since = status.drained_at or status.preparing_since or now
+        deadline = since + timedelta(seconds=infra.timeout_seconds)
+        if attached and now >= deadline:
+            return Outcome(
+                attrs.evolve(status, state=S.EXPIRED),
+                (DetachTimedOut(node, infra.timeout_seconds, attached),),
             )
-            deadline = (drained_at or since) + timedelta(seconds=infra.timeout_seconds)
-            if attached and now >= deadline:
-                return Outcome(
-                    attrs.evolve(status, state=S.EXPIRED),
-                    (DetachTimedOut(node, infra.timeout_seconds, attached),),
-                )
-            if attached:
-                return Outcome(status, (VolumesAttached(node, attached, deadline),))
-            detached_at = now
-            status = attrs.evolve(status, detached_at=detached_at)
-        grace_until = detached_at + timedelta(seconds=infra.grace_period_seconds)
-        if now < grace_until:
-            return Outcome(status, (DetachGrace(f"volumes detached from {node}", grace_until),))
-
-    # Step 4: approve.
-    return approve(target=target, behaviour=behaviour, status=status, state=state)
+        if attached:
+            return Outcome(status, (VolumesAttached(node, attached, deadline),))
+        detached_at = now
+        status = attrs.evolve(status, detached_at=detached_at)
+    grace_until = detached_at + timedelta(seconds=infra.grace_period_seconds)
+    if now < grace_until:
+        return Outcome(status, (DetachGrace(f"volumes detached from {node}", grace_until),))
+    return status
 
 
 def approve(

@@ -11,9 +11,11 @@ from __future__ import annotations
 import attrs
 
 from policy.decisions import LimitReport, UpdateLimitStatus
+from policy.limit_spec import LimitSpec
 from policy.model import LimitStatus, TargetType
 from policy.pass_state import PassState
 from policy.usage import unavailability
+from policy.validation import Target
 from policy.windows import next_opening
 
 
@@ -29,49 +31,7 @@ def limit_reports(state: PassState) -> tuple[LimitReport, ...]:
         and index.labels(state.final_target[name]) is not None
     }
     for spec in index.valid_limits:
-        usage = state.ledger.usage[spec.name]
-        unavailable = dict(state.unavailable.get(spec.name, {}))
-        # Only nodes we cordoned or uncordoned in this plan can have changed.
-        for name in sorted(state.touched_nodes) if spec.type is TargetType.NODE else ():
-            node = index.nodes[name]
-            if not spec.governs(TargetType.NODE, node.labels):
-                continue
-            why = unavailability(spec, node, unschedulable=state.unschedulable[name])
-            if why is None:
-                unavailable.pop(name, None)
-            else:
-                unavailable[name] = why
-        active = sorted(
-            name for name, target in active_targets.items() if spec in index.governing(target)[0]
-        )
-        in_use = set(unavailable) | {state.final_target[name].name for name in active}
-        opens = next_opening(spec.windows, state.now) if spec.windows else None
-        report = LimitReport(
-            name=spec.name,
-            type=spec.type.value,
-            valid=True,
-            population=usage.population,
-            allowed=usage.allowed,
-            in_use=len(in_use),
-            unavailable=tuple(sorted(unavailable.items())),
-            active=tuple(active),
-            window_open=opens is None or opens <= state.now,
-            next_opening=opens,
-            windows=tuple(w.describe() for w in spec.windows),
-        )
-        reports.append(report)
-        status = LimitStatus(
-            allowed=usage.allowed,
-            in_use=len(in_use),
-            unavailable=dict(report.unavailable),
-            active=report.active,
-            last_admission_at=usage.last_admission,
-            message=(
-                f"{len(in_use)} of {usage.allowed} in use "
-                f"({spec.describe_allowed(usage.population)})"
-            ),
-        )
-        _write_if_changed(state, spec.name, status)
+        reports.append(_valid_report(state, spec=spec, active_targets=active_targets))
     for invalid in index.invalid_limits:
         reports.append(
             LimitReport(
@@ -85,6 +45,54 @@ def limit_reports(state: PassState) -> tuple[LimitReport, ...]:
         _write_if_changed(state, invalid.name, status)
     reports.sort(key=lambda r: r.name)
     return tuple(reports)
+
+
+def _valid_report(
+    state: PassState, *, spec: LimitSpec, active_targets: dict[str, Target]
+) -> LimitReport:
+    index = state.index
+    usage = state.ledger.usage[spec.name]
+    unavailable = dict(state.unavailable.get(spec.name, {}))
+    # Only nodes we cordoned or uncordoned in this plan can have changed.
+    for name in sorted(state.touched_nodes) if spec.type is TargetType.NODE else ():
+        node = index.nodes[name]
+        if not spec.governs(TargetType.NODE, node.labels):
+            continue
+        why = unavailability(spec, node, unschedulable=state.unschedulable[name])
+        if why is None:
+            unavailable.pop(name, None)
+        else:
+            unavailable[name] = why
+    active = sorted(
+        name for name, target in active_targets.items() if spec in index.governing(target)[0]
+    )
+    in_use = set(unavailable) | {state.final_target[name].name for name in active}
+    opens = next_opening(spec.windows, state.now) if spec.windows else None
+    report = LimitReport(
+        name=spec.name,
+        type=spec.type.value,
+        valid=True,
+        population=usage.population,
+        allowed=usage.allowed,
+        in_use=len(in_use),
+        unavailable=tuple(sorted(unavailable.items())),
+        active=tuple(active),
+        window_open=opens is None or opens <= state.now,
+        next_opening=opens,
+        windows=tuple(w.describe() for w in spec.windows),
+    )
+    status = LimitStatus(
+        allowed=usage.allowed,
+        in_use=len(in_use),
+        unavailable=dict(report.unavailable),
+        active=report.active,
+        last_admission_at=usage.last_admission,
+        message=(
+            f"{len(in_use)} of {usage.allowed} in use ({spec.describe_allowed(usage.population)})"
+        ),
+    )
+    _write_if_changed(state, spec.name, status)
+    return report
 
 
 def _write_if_changed(state: PassState, name: str, status: LimitStatus) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from policy.fields import json_type
 from policy.model import (
     LabelSelector,
     LabelSelectorRequirement,
@@ -30,7 +31,6 @@ from policy.model import (
     VolumeAttachment,
     Workload,
 )
-from policy.validation import json_type
 
 KIND = "RepairmanSnapshot"
 FORMAT_VERSION = 1

@@ -15,9 +15,10 @@ from datetime import timedelta
 from policy.disruption import disrupted_by_maintenance
 from policy.explain import SoakingAfter, at
 from policy.ledger import Ledger, LimitUsage
+from policy.limit_spec import LimitSpec, NodePolicy
 from policy.model import MaintenanceRequest, Node, RequestState, TargetType
 from policy.pass_state import Index, Opening
-from policy.validation import LimitSpec, NodePolicy, RequestSpec, Target
+from policy.validation import RequestSpec, Target
 
 S = RequestState
 
@@ -62,39 +63,7 @@ def soaking(
 
 def open_ledger(index: Index) -> Opening:
     """The ledger as the snapshot leaves it, before any decision of this pass."""
-    node_limits = [spec for spec in index.valid_limits if spec.type is TargetType.NODE]
-    users: dict[str, dict[str, str]] = {spec.name: {} for spec in index.valid_limits}
-    unavailable: dict[str, dict[str, str]] = {spec.name: {} for spec in node_limits}
-    population = dict.fromkeys((spec.name for spec in node_limits), 0)
-    for node in index.snapshot.nodes:
-        for spec in node_limits:
-            if not spec.governs(TargetType.NODE, node.labels):
-                continue
-            population[spec.name] += 1
-            if not spec.policies:
-                continue
-            why = unavailability(spec, node, unschedulable=node.unschedulable)
-            if why is not None:
-                users[spec.name][node.name] = unavailable[spec.name][node.name] = why
-    usage: dict[str, LimitUsage] = {}
-    for spec in index.valid_limits:
-        if spec.type is not TargetType.NODE:
-            population[spec.name] = sum(
-                1
-                for w in index.snapshot.workloads
-                if w.kind is spec.type and spec.governs(spec.type, w.labels)
-            )
-        usage[spec.name] = LimitUsage(
-            spec=spec,
-            population=population[spec.name],
-            allowed=spec.allowed(population[spec.name]),
-            users=users[spec.name],
-            last_admission=None,
-        )
-    for limit in index.snapshot.limits:
-        if limit.name in usage:
-            usage[limit.name].last_admission = limit.status.last_admission_at
-
+    usage, unavailable = _populations(index)
     ledger = Ledger.open(usage=usage, pdbs=index.snapshot.pdbs)
     holder: dict[str, str] = {}
     for request in index.requests:
@@ -134,6 +103,45 @@ def open_ledger(index: Index) -> Opening:
                     usage[spec.name].users.setdefault(target.name, how)
     _count_commits(index, usage)
     return Opening(ledger=ledger, unavailable=unavailable, holder=holder)
+
+
+def _populations(index: Index) -> tuple[dict[str, LimitUsage], dict[str, dict[str, str]]]:
+    """Every valid limit's population, allowance, last admission and the nodes that
+    use it up by themselves (its `policies`)."""
+    node_limits = [spec for spec in index.valid_limits if spec.type is TargetType.NODE]
+    users: dict[str, dict[str, str]] = {spec.name: {} for spec in index.valid_limits}
+    unavailable: dict[str, dict[str, str]] = {spec.name: {} for spec in node_limits}
+    population = dict.fromkeys((spec.name for spec in node_limits), 0)
+    for node in index.snapshot.nodes:
+        for spec in node_limits:
+            if not spec.governs(TargetType.NODE, node.labels):
+                continue
+            population[spec.name] += 1
+            if not spec.policies:
+                continue
+            why = unavailability(spec, node, unschedulable=node.unschedulable)
+            if why is not None:
+                users[spec.name][node.name] = unavailable[spec.name][node.name] = why
+    usage: dict[str, LimitUsage] = {}
+    for spec in index.valid_limits:
+        if spec.type is not TargetType.NODE:
+            population[spec.name] = sum(
+                1
+                for w in index.snapshot.workloads
+                if w.kind is spec.type and spec.governs(spec.type, w.labels)
+            )
+        usage[spec.name] = LimitUsage(
+            spec=spec,
+            population=population[spec.name],
+            allowed=spec.allowed(population[spec.name]),
+            users=users[spec.name],
+            last_admission=None,
+        )
+    for limit in index.snapshot.limits:
+        if limit.name in usage:
+            usage[limit.name].last_admission = limit.status.last_admission_at
+
+    return usage, unavailable
 
 
 def _count_commits(index: Index, usage: dict[str, LimitUsage]) -> None:

@@ -29,9 +29,9 @@ from policy.decisions import (
     UpdateRequestStatus,
 )
 from policy.disruption import PodDisposition, disposition
+from policy.limit_spec import LimitSpec, parse_limit_spec
 from policy.model import CORDONED_BY, MaintenanceLimit, RequestState, Snapshot
 from policy.snapshot_format import limit_status_json, request_status_json
-from policy.validation import LimitSpec, parse_limit_spec
 from runner.kube import Kube, KubeError
 from runner.read import GROUP_PATH, pod_of, pods_on
 

@@ -13,6 +13,7 @@ from collections import Counter
 from datetime import timedelta
 
 from policy.decisions import Cordon, Evict, Plan, Uncordon, UpdateRequestStatus
+from policy.limit_spec import LimitSpec, parse_limit_spec
 from policy.model import (
     CORDONED_BY,
     MaintenanceRequest,
@@ -22,7 +23,7 @@ from policy.model import (
     Snapshot,
     TargetType,
 )
-from policy.validation import LimitSpec, RequestSpec, Target, parse_limit_spec, parse_request_spec
+from policy.validation import RequestSpec, Target, parse_request_spec
 
 S = RequestState
 RANK = {None: 0, S.PENDING: 0, S.PREPARING: 1, S.APPROVED: 2, S.IN_PROGRESS: 3}

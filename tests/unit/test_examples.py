@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from policy.limit_spec import LimitSpec, parse_limit_spec
 from policy.model import ActorState, TargetType
-from policy.validation import LimitSpec, RequestSpec, parse_limit_spec, parse_request_spec
+from policy.validation import RequestSpec, parse_request_spec
 
 EXAMPLES = Path(__file__).parents[2] / "k8s" / "examples"
 

@@ -15,7 +15,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from policy import validation
+from policy import limit_spec, validation
 
 K8S = Path(__file__).parents[2] / "k8s"
 MANIFESTS = sorted(
@@ -80,15 +80,15 @@ def test_crd_defaults_are_the_policy_defaults() -> None:
         "properties"
     ]["spec"]
     fields = spec["properties"]
-    assert fields["approvedTimeoutSeconds"]["default"] == validation.DEFAULT_APPROVED_TIMEOUT
-    assert fields["inProgressTimeoutSeconds"]["default"] == validation.DEFAULT_IN_PROGRESS_TIMEOUT
-    assert fields["ttlSecondsAfterFinished"]["default"] == validation.DEFAULT_TTL
-    drain = validation.DrainSpec()
+    assert fields["approvedTimeoutSeconds"]["default"] == limit_spec.DEFAULT_APPROVED_TIMEOUT
+    assert fields["inProgressTimeoutSeconds"]["default"] == limit_spec.DEFAULT_IN_PROGRESS_TIMEOUT
+    assert fields["ttlSecondsAfterFinished"]["default"] == limit_spec.DEFAULT_TTL
+    drain = limit_spec.DrainSpec()
     assert fields["drain"]["properties"]["timeoutSeconds"]["default"] == drain.timeout_seconds
     assert (
         fields["drain"]["properties"]["gracePeriodSeconds"]["default"] == drain.grace_period_seconds
     )
-    infra = validation.InfraDrainSpec()
+    infra = limit_spec.InfraDrainSpec()
     assert fields["infraDrain"]["properties"]["timeoutSeconds"]["default"] == infra.timeout_seconds
     assert (
         fields["infraDrain"]["properties"]["waitForVolumeDetach"]["default"]

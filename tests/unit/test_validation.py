@@ -10,16 +10,10 @@ from typing import Any
 
 import pytest
 
+from policy.fields import FieldError
+from policy.limit_spec import InvalidLimit, LimitSpec, parse_limit_spec
 from policy.model import ActorState, TargetType
-from policy.validation import (
-    FieldError,
-    InvalidLimit,
-    LimitSpec,
-    RequestSpec,
-    _parse_request_spec,
-    parse_limit_spec,
-    parse_request_spec,
-)
+from policy.validation import RequestSpec, _parse_request_spec, parse_request_spec
 
 GOOD_REQUEST = {"type": "node", "name": "worker-1", "state": "Pending"}
 

@@ -1,0 +1,341 @@
+"""Judge what operators wrote: a MaintenanceLimit's spec, field by field, with defaults.
+
+Pure. `parse_limit_spec` turns the JSON of a limit's spec into a `LimitSpec` with every
+omitted field defaulted (here, and nowhere else: drain timeout 900 s, detach timeout
+300 s, approval 1 h, work 24 h, TTL 24 h), or into an `InvalidLimit` naming the first
+wrong field; an invalid limit still blocks the admissions it would govern (fail
+closed). How several limits governing one target combine is policy.lifecycle's.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import attrs
+
+from policy.fields import (
+    FieldError,
+    Invalid,
+    integer,
+    json_type,
+    non_negative,
+    optional,
+    positive,
+)
+from policy.model import LabelSelector, LabelSelectorRequirement, TargetType
+from policy.windows import Window, parse_clock, parse_day
+
+# Defaults of omitted fields, in seconds (the CRD's defaults say the same: a test).
+DEFAULT_DRAIN_TIMEOUT = 900
+DEFAULT_DETACH_TIMEOUT = 300
+DEFAULT_APPROVED_TIMEOUT = 3600
+DEFAULT_IN_PROGRESS_TIMEOUT = 86400
+DEFAULT_TTL = 86400
+
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+
+
+@attrs.frozen
+class DrainSpec:
+    timeout_seconds: int = DEFAULT_DRAIN_TIMEOUT
+    grace_period_seconds: int = 0
+    pod_grace_period_seconds: int | None = None
+    delete_empty_dir_data: bool = False
+    force: bool = False
+
+
+@attrs.frozen
+class InfraDrainSpec:
+    wait_for_volume_detach: bool = True
+    timeout_seconds: int = DEFAULT_DETACH_TIMEOUT
+    grace_period_seconds: int = 0
+
+
+class NodePolicy(enum.StrEnum):
+    """`spec.policies`: which unavailable nodes use up a node limit by themselves."""
+
+    NOT_READY = "NotReady"
+    UNSCHEDULABLE = "Unschedulable"
+
+
+NODE_POLICIES = {policy.value: policy for policy in NodePolicy}
+
+
+@attrs.frozen
+class LimitSpec:
+    """A valid MaintenanceLimit, with defaults filled in."""
+
+    name: str
+    type: TargetType
+    percent: int
+    max_concurrent: int | None = None
+    selector: LabelSelector | None = None
+    policies: frozenset[NodePolicy] = frozenset()
+    cordon: bool = False
+    drain: DrainSpec | None = None
+    infra_drain: InfraDrainSpec | None = None
+    approved_timeout_seconds: int = DEFAULT_APPROVED_TIMEOUT
+    in_progress_timeout_seconds: int = DEFAULT_IN_PROGRESS_TIMEOUT
+    min_interval_seconds: int = 0
+    soak_seconds: int = 0
+    windows: tuple[Window, ...] = ()
+    ttl_seconds_after_finished: int = DEFAULT_TTL
+
+    def governs(self, target_type: TargetType, labels: Mapping[str, str]) -> bool:
+        if target_type is not self.type:
+            return False
+        return self.selector is None or self.selector.matches(labels)
+
+    def allowed(self, population: int) -> int:
+        """How many of `population` targets may be in use at once."""
+        if self.percent == 0 or population == 0:
+            allowed = 0
+        else:
+            allowed = max(1, self.percent * population // 100)
+        if self.max_concurrent is not None:
+            allowed = min(allowed, self.max_concurrent)
+        return allowed
+
+    def describe_allowed(self, population: int) -> str:
+        text = f"{self.percent}% of {population}"
+        if self.max_concurrent is not None:
+            text += f", at most {self.max_concurrent}"
+        return text
+
+
+@attrs.frozen
+class InvalidLimit:
+    """A limit that cannot be used; it still blocks what it would govern, when known."""
+
+    name: str
+    error: FieldError
+    type: TargetType | None = None
+    selector: LabelSelector | None = None
+    selector_known: bool = False
+
+    def governs(self, target_type: TargetType, labels: Mapping[str, str]) -> bool:
+        if self.type is None or target_type is not self.type:
+            return False
+        if not self.selector_known or self.selector is None:
+            return True
+        return self.selector.matches(labels)
+
+
+def parse_limit_spec(name: str, spec: Any) -> LimitSpec | InvalidLimit:
+    partial: dict[str, Any] = {}
+    try:
+        return _limit_spec(name, spec, partial)
+    except Invalid as invalid:
+        return InvalidLimit(
+            name=name,
+            error=invalid.error,
+            type=partial.get("type"),
+            selector=partial.get("selector"),
+            selector_known="selector" in partial,
+        )
+
+
+def _limit_spec(name: str, spec: Any, partial: dict[str, Any]) -> LimitSpec:
+    if not isinstance(spec, Mapping):
+        raise Invalid("spec", f"must be an object, not {json_type(spec)}")
+    raw_type = optional(spec, "type", str, "spec.type", "a string")
+    if raw_type:
+        try:
+            target_type = TargetType(raw_type)
+        except ValueError:
+            raise Invalid(
+                "spec.type",
+                f"{raw_type!r} is not one of {', '.join(t.value for t in TargetType)}",
+            ) from None
+    else:
+        # The original repairman form: a limit named after the type it governs.
+        try:
+            target_type = TargetType(name)
+        except ValueError:
+            raise Invalid(
+                "spec.type",
+                f"is empty and the name {name!r} is not a type "
+                f"({', '.join(t.value for t in TargetType)})",
+            ) from None
+    partial["type"] = target_type
+    selector = _selector(spec.get("selector"), "spec.selector")
+    partial["selector"] = selector
+
+    percent = integer(spec, "limit", "spec.limit", default=None, maximum=100)
+    max_concurrent = integer(spec, "maxConcurrent", "spec.maxConcurrent", default=None)
+    if percent is None and max_concurrent is None:
+        raise Invalid("spec.limit", "is required (or spec.maxConcurrent)")
+    policies = _policies(spec.get("policies"), target_type)
+    node_only = target_type is TargetType.NODE
+    drain = _drain(spec.get("drain")) if node_only else None
+    infra_drain = _infra_drain(spec.get("infraDrain")) if node_only else None
+    cordon = optional(spec, "cordon", bool, "spec.cordon", "true or false") or False
+    windows = _windows(spec.get("windows"))
+    return LimitSpec(
+        name=name,
+        type=target_type,
+        percent=100 if percent is None else percent,
+        max_concurrent=max_concurrent,
+        selector=selector,
+        policies=policies,
+        # Draining a node that stays schedulable only moves pods back onto it.
+        cordon=node_only and (cordon or drain is not None),
+        drain=drain,
+        infra_drain=infra_drain,
+        approved_timeout_seconds=positive(
+            spec, "approvedTimeoutSeconds", DEFAULT_APPROVED_TIMEOUT, "spec"
+        ),
+        in_progress_timeout_seconds=positive(
+            spec, "inProgressTimeoutSeconds", DEFAULT_IN_PROGRESS_TIMEOUT, "spec"
+        ),
+        min_interval_seconds=non_negative(spec, "minIntervalSeconds", 0, "spec"),
+        soak_seconds=non_negative(spec, "soakSeconds", 0, "spec"),
+        windows=windows,
+        ttl_seconds_after_finished=non_negative(
+            spec, "ttlSecondsAfterFinished", DEFAULT_TTL, "spec"
+        ),
+    )
+
+
+def _policies(raw: Any, target_type: TargetType) -> frozenset[NodePolicy]:
+    if raw is None:
+        return frozenset()
+    if not isinstance(raw, list):
+        raise Invalid("spec.policies", f"must be a list, not {json_type(raw)}")
+    policies = set()
+    for index, item in enumerate(raw):
+        if item not in NODE_POLICIES:
+            raise Invalid(
+                f"spec.policies[{index}]", f"{item!r} is not one of {', '.join(NodePolicy)}"
+            )
+        policies.add(NODE_POLICIES[item])
+    return frozenset(policies) if target_type is TargetType.NODE else frozenset()
+
+
+def _drain(raw: Any) -> DrainSpec | None:
+    if raw is None:
+        return None
+    path = "spec.drain"
+    if not isinstance(raw, Mapping):
+        raise Invalid(path, f"must be an object, not {json_type(raw)}")
+    return DrainSpec(
+        timeout_seconds=positive(raw, "timeoutSeconds", DEFAULT_DRAIN_TIMEOUT, path),
+        grace_period_seconds=non_negative(raw, "gracePeriodSeconds", 0, path),
+        pod_grace_period_seconds=integer(
+            raw, "podGracePeriodSeconds", f"{path}.podGracePeriodSeconds", default=None
+        ),
+        delete_empty_dir_data=optional(
+            raw, "deleteEmptyDirData", bool, f"{path}.deleteEmptyDirData", "true or false"
+        )
+        or False,
+        force=optional(raw, "force", bool, f"{path}.force", "true or false") or False,
+    )
+
+
+def _infra_drain(raw: Any) -> InfraDrainSpec | None:
+    if raw is None:
+        return None
+    path = "spec.infraDrain"
+    if not isinstance(raw, Mapping):
+        raise Invalid(path, f"must be an object, not {json_type(raw)}")
+    wait = optional(
+        raw, "waitForVolumeDetach", bool, f"{path}.waitForVolumeDetach", "true or false"
+    )
+    return InfraDrainSpec(
+        wait_for_volume_detach=True if wait is None else wait,
+        timeout_seconds=positive(raw, "timeoutSeconds", DEFAULT_DETACH_TIMEOUT, path),
+        grace_period_seconds=non_negative(raw, "gracePeriodSeconds", 0, path),
+    )
+
+
+def _windows(raw: Any) -> tuple[Window, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise Invalid("spec.windows", f"must be a list, not {json_type(raw)}")
+    return tuple(_window(item, f"spec.windows[{index}]") for index, item in enumerate(raw))
+
+
+def _window(raw: Any, path: str) -> Window:
+    if not isinstance(raw, Mapping):
+        raise Invalid(path, f"must be an object, not {json_type(raw)}")
+    raw_days = raw.get("days")
+    if raw_days is None:
+        days = frozenset(range(7))
+    else:
+        if not isinstance(raw_days, list) or not raw_days:
+            raise Invalid(f"{path}.days", "must be a non-empty list of Mon..Sun")
+        parsed = set()
+        for index, item in enumerate(raw_days):
+            day = parse_day(item) if isinstance(item, str) else None
+            if day is None:
+                raise Invalid(f"{path}.days[{index}]", f"{item!r} is not a day (Mon..Sun)")
+            parsed.add(day)
+        days = frozenset(parsed)
+    clocks = []
+    for field in ("start", "end"):
+        value = raw.get(field)
+        minutes = parse_clock(value) if isinstance(value, str) else None
+        if minutes is None:
+            raise Invalid(f"{path}.{field}", f"{value!r} is not a time of day HH:MM")
+        clocks.append(minutes)
+    start, end = clocks
+    if start == 24 * 60:
+        raise Invalid(f"{path}.start", "24:00 cannot start a window")
+    zone = raw.get("timeZone", "UTC")
+    if not isinstance(zone, str) or not _zone_exists(zone):
+        raise Invalid(f"{path}.timeZone", f"{zone!r} is not an IANA time zone")
+    return Window(days=days, start=start, end=end, time_zone=zone)
+
+
+def _zone_exists(name: str) -> bool:
+    if not name or name.startswith("/") or ".." in name:
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: a directory of the database ("America") or a name too long for a path.
+        return False
+    return True
+
+
+def _selector(raw: Any, path: str) -> LabelSelector | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise Invalid(path, f"must be an object, not {json_type(raw)}")
+    match_labels = raw.get("matchLabels") or {}
+    if not isinstance(match_labels, Mapping):
+        raise Invalid(f"{path}.matchLabels", f"must be an object, not {json_type(match_labels)}")
+    for key, value in match_labels.items():
+        if not isinstance(value, str) or not _LABEL_VALUE.match(value) or len(value) > 63:
+            raise Invalid(f"{path}.matchLabels[{key}]", f"{value!r} is not a label value")
+    expressions = []
+    raw_expressions = raw.get("matchExpressions") or []
+    if not isinstance(raw_expressions, list):
+        raise Invalid(f"{path}.matchExpressions", "must be a list")
+    for index, item in enumerate(raw_expressions):
+        item_path = f"{path}.matchExpressions[{index}]"
+        if not isinstance(item, Mapping):
+            raise Invalid(item_path, f"must be an object, not {json_type(item)}")
+        key = item.get("key")
+        if not isinstance(key, str) or not key:
+            raise Invalid(f"{item_path}.key", "must be a non-empty string")
+        operator = item.get("operator")
+        if operator not in ("In", "NotIn", "Exists", "DoesNotExist"):
+            raise Invalid(
+                f"{item_path}.operator", f"{operator!r} is not In, NotIn, Exists or DoesNotExist"
+            )
+        values = item.get("values") or []
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise Invalid(f"{item_path}.values", "must be a list of strings")
+        if operator in ("In", "NotIn") and not values:
+            raise Invalid(f"{item_path}.values", f"must not be empty for {operator}")
+        if operator in ("Exists", "DoesNotExist") and values:
+            raise Invalid(f"{item_path}.values", f"must be empty for {operator}")
+        expressions.append(LabelSelectorRequirement(key, operator, tuple(values)))
+    return LabelSelector(dict(match_labels), tuple(expressions))
