@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,38 +17,24 @@ from typing import Any
 import attrs
 import click
 
-from forecast import Model, Spread
+from forecast import Forecast, Model, Spread
 from forecast import forecast as run_forecast
 from forecast.chart import ChartError
 from forecast.chart import draw as draw_chart
 from forecast.inputs import add_requests, changed, parse_changes, requests_from_file
 from forecast.summary import summary_json, summary_text, what_if_text
-from policy import Plan, RequestState, Snapshot
-from policy import plan as make_plan
-from policy.decisions import Evict
+from policy import Plan, Snapshot
 from policy.model import LabelSelector
-from runner.apply import Applier, Outcome
+from runner import passes
+from runner.console import Logger
 from runner.durations import seconds_of
+from runner.errors import EXIT_PASS_FAILED, EXIT_USAGE, Failure
 from runner.kube import DEFAULT_TIMEOUT, ConfigError, Kube, KubeError
-from runner.lease import Lease
-from runner.memory import collector_paused, settle_snapshot
+from runner.memory import settle_snapshot
 from runner.metrics import RunMetrics
-from runner.read import policy_version, read_cluster
-from runner.render import decision_json, plan_json, plan_table
+from runner.read import read_cluster
+from runner.render import plan_json, plan_table
 from runner.snapshot_file import SnapshotFileError, read_snapshot, write_snapshot
-
-EXIT_PASS_FAILED = 1
-EXIT_USAGE = 2
-PAUSE_BETWEEN_PASSES = 1.0
-
-
-def wall_clock() -> datetime:
-    return datetime.now(UTC)
-
-
-#: The instant a pass plans for. The only clock of the runner: tests of timeouts move it
-#: forward instead of sleeping.
-clock: Callable[[], datetime] = wall_clock
 
 
 def _instant(value: str | None) -> datetime | None:
@@ -64,83 +49,12 @@ def _instant(value: str | None) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
-@attrs.define
-class Logger:
-    """Log lines on stderr: JSON (one object a line) or text for a terminal.
-
-    With `live` (--until-stable with stdout on a terminal) a progress line is kept at
-    the bottom of stdout, rewritten in place after each pass; a log line clears it,
-    prints, and draws it again, so the two never run into each other."""
-
-    text: bool = False
-    verbose: bool = False
-    live: bool = False
-    progress: str = ""
-
-    def __call__(self, event: str, **fields: Any) -> None:
-        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        self._clear()
-        if self.text:
-            details = " ".join(f"{k}={v}" for k, v in fields.items() if v not in (None, ""))
-            click.echo(f"{stamp} {event} {details}", err=True)
-        else:
-            click.echo(json.dumps({"time": stamp, "event": event, **fields}, default=str), err=True)
-        self._draw()
-
-    def show(self, line: str) -> None:
-        if self.live:
-            self._clear()
-            self.progress = line
-            self._draw()
-
-    def done(self) -> None:
-        if self.live and self.progress:
-            sys.stdout.write("\n")
-            sys.stdout.flush()
-            self.progress = ""
-
-    def _clear(self) -> None:
-        if self.live and self.progress:
-            sys.stdout.write("\r\x1b[K")
-            sys.stdout.flush()
-
-    def _draw(self) -> None:
-        if self.live and self.progress:
-            sys.stdout.write(self.progress)
-            sys.stdout.flush()
-
-
-def progress_line(number: int, plan: Plan, started: float) -> str:
-    """pass 3 · 12.4 s · Pending 7, Preparing 1, Approved 2 · pods to evict 4"""
-    states: dict[str, int] = {}
-    for explanation in plan.explanations:
-        states[explanation.state.value] = states.get(explanation.state.value, 0) + 1
-    order = [state.value for state in RequestState]
-    counts = ", ".join(f"{state} {states[state]}" for state in order if state in states)
-    evictions = sum(isinstance(d, Evict) for d in plan.decisions)
-    return (
-        f"pass {number} · {time.monotonic() - started:.1f} s · "
-        f"{counts or 'no requests'} · pods to evict {evictions}"
-    )
-
-
-def _fail(ctx: click.Context, message: str, code: int) -> None:
-    click.echo(f"error: {message}", err=True)
-    ctx.exit(code)
-
-
 def _print(result: Plan, output: str) -> None:
     if output == "json":
         json.dump(plan_json(result), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         sys.stdout.write(plan_table(result))
-
-
-def _planned(snapshot: Snapshot) -> Plan:
-    settle_snapshot()
-    with collector_paused():
-        return make_plan(snapshot)
 
 
 def with_kube_options(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -162,14 +76,11 @@ def with_kube_options(function: Callable[..., Any]) -> Callable[..., Any]:
     )(function)
 
 
-def _connect(
-    ctx: click.Context, kubeconfig: str | None, kube_context: str | None, timeout: float
-) -> Kube:
+def _connect(kubeconfig: str | None, kube_context: str | None, timeout: float) -> Kube:
     try:
         return Kube.connect(kubeconfig=kubeconfig, context=kube_context, timeout=timeout)
     except ConfigError as error:
-        _fail(ctx, str(error), EXIT_USAGE)
-        raise AssertionError("unreachable") from None
+        raise Failure(str(error), EXIT_USAGE) from None
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -266,34 +177,57 @@ def main(  # noqa: PLR0917 - click passes every option by name
     try:
         instant = _instant(at_time)
     except click.BadParameter as error:
-        _fail(ctx, f"--at: {error.message}", EXIT_USAGE)
+        raise Failure(f"--at: {error.message}", EXIT_USAGE) from None
     if snapshot is not None:
-        try:
-            recorded = read_snapshot(snapshot)
-        except SnapshotFileError as error:
-            _fail(ctx, f"snapshot {error}", EXIT_USAGE)
+        recorded = _read_snapshot(snapshot)
         if instant is not None:
             recorded = attrs.evolve(recorded, now=instant)
-        _print(_planned(recorded), output)
+        _print(passes.planned(recorded), output)
         return
     if instant is not None:
-        _fail(ctx, "--at only applies to --snapshot", EXIT_USAGE)
-    kube = _connect(ctx, kubeconfig, kube_context, request_timeout)
+        raise Failure("--at only applies to --snapshot", EXIT_USAGE)
+    kube = _connect(kubeconfig, kube_context, request_timeout)
     log = Logger(
         text=log_format == "text", verbose=verbose, live=until_stable and sys.stdout.isatty()
     )
     kube.on_retry = lambda why: log("retry", detail=why)
     if dry_run:
-        try:
-            _print(_planned(read_cluster(kube, now=clock())), output)
-        except KubeError as error:
-            _fail(ctx, str(error), EXIT_PASS_FAILED)
+        _print(passes.planned(_read_cluster(kube)), output)
         return
+    if _run(
+        kube,
+        log,
+        lease_namespace=lease_namespace,
+        until_stable=until_stable,
+        deadline=deadline,
+        pushgateway=pushgateway,
+        metrics_file=metrics_file,
+    ):
+        # Each failed decision has been logged on its own line.
+        ctx.exit(EXIT_PASS_FAILED)
+
+
+def _run(
+    kube: Kube,
+    log: Logger,
+    *,
+    lease_namespace: str,
+    until_stable: bool,
+    deadline: float,
+    pushgateway: str | None,
+    metrics_file: str | None,
+) -> bool:
+    """The passes, then their metrics; True when a decision failed."""
     metrics = RunMetrics()
     error_line = ""
     try:
-        failed = _passes(
-            kube, log, lease_namespace, metrics, until_stable=until_stable, deadline=deadline
+        failed = passes.run_passes(
+            kube,
+            log,
+            lease_namespace=lease_namespace,
+            metrics=metrics,
+            until_stable=until_stable,
+            deadline=deadline,
         )
     except KubeError as error:
         failed, error_line = True, str(error)
@@ -302,101 +236,39 @@ def main(  # noqa: PLR0917 - click passes every option by name
     for problem in metrics.export(pushgateway=pushgateway, textfile=metrics_file):
         log("metrics-failed", detail=problem)
     if error_line:
-        _fail(ctx, error_line, EXIT_PASS_FAILED)
-    if failed:
-        ctx.exit(EXIT_PASS_FAILED)
+        raise Failure(error_line, EXIT_PASS_FAILED)
+    return failed
 
 
-def _passes(
-    kube: Kube,
-    log: Logger,
-    lease_namespace: str,
-    metrics: RunMetrics,
-    *,
-    until_stable: bool,
-    deadline: float,
-) -> bool:
-    """Run one pass, or passes until stable; True when a decision failed."""
-    lease = Lease(kube, lease_namespace)
-    started = time.monotonic()
-    number = 0
+def _read_snapshot(path: Path) -> Snapshot:
     try:
-        while True:
-            number += 1
-            held_by = lease.acquire(clock())
-            if held_by is not None:
-                log("lease-held", holder=held_by, note="another pass is running; this one stops")
-                return False
-            result, outcomes, writes = _one_pass(kube, log, number, metrics)
-            log.show(progress_line(number, result, started))
-            failed = any(o.result == "failed" for o in outcomes)
-            preparing = any(e.state is RequestState.PREPARING for e in result.explanations)
-            if not until_stable or failed or (writes == 0 and not preparing):
-                return failed
-            if time.monotonic() - started + PAUSE_BETWEEN_PASSES >= deadline:
-                log("deadline", passes=number, seconds=round(time.monotonic() - started, 1))
-                return False
-            time.sleep(PAUSE_BETWEEN_PASSES)
-    finally:
-        log.done()
-        lease.release()
+        return read_snapshot(path)
+    except SnapshotFileError as error:
+        raise Failure(f"snapshot {error}", EXIT_USAGE) from None
 
 
-def _one_pass(
-    kube: Kube, log: Logger, number: int, metrics: RunMetrics
-) -> tuple[Plan, list[Outcome], int]:
-    started = time.monotonic()
-    current = read_cluster(kube, now=clock())
-    result = _planned(current)
-    before = kube.writes
-    outcomes = Applier(kube, current, policy_version=policy_version(kube)).apply(result)
-    writes = kube.writes - before
-    for outcome in outcomes:
-        if log.verbose or outcome.result != "already-done":
-            log(
-                "decision",
-                result=outcome.result,
-                detail=outcome.detail,
-                **decision_json(outcome.decision),
-            )
-    states: dict[str, int] = {}
-    for explanation in result.explanations:
-        states[explanation.state.value] = states.get(explanation.state.value, 0) + 1
-    metrics.record_pass(result, outcomes, writes, time.monotonic() - started)
-    log(
-        "pass",
-        number=number,
-        decisions=len(result.decisions),
-        failed=sum(o.result == "failed" for o in outcomes),
-        writes=writes,
-        requests=states,
-        seconds=round(time.monotonic() - started, 3),
-    )
-    return result, outcomes, writes
+def _read_cluster(kube: Kube, *, all_pods: bool = False) -> Snapshot:
+    try:
+        return read_cluster(kube, now=passes.clock(), all_pods=all_pods)
+    except KubeError as error:
+        raise Failure(str(error), EXIT_PASS_FAILED) from None
 
 
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @with_kube_options
-@click.pass_context
 def record(
-    ctx: click.Context,
     file: Path,
     kubeconfig: str | None,
     kube_context: str | None,
     request_timeout: float,
 ) -> None:
     """Record the cluster as a snapshot FILE, to plan from later with --snapshot."""
-    kube = _connect(ctx, kubeconfig, kube_context, request_timeout)
-    try:
-        current = read_cluster(kube, now=clock())
-    except KubeError as error:
-        _fail(ctx, str(error), EXIT_PASS_FAILED)
-        raise AssertionError("unreachable") from None
+    current = _read_cluster(_connect(kubeconfig, kube_context, request_timeout))
     try:
         write_snapshot(current, file)
     except OSError as error:
-        _fail(ctx, f"cannot write {file}: {error.strerror}", EXIT_USAGE)
+        raise Failure(f"cannot write {file}: {error.strerror}", EXIT_USAGE) from None
     Logger()("recorded", file=str(file), nodes=len(current.nodes), requests=len(current.requests))
 
 
@@ -474,9 +346,7 @@ def _selector(text: str | None) -> LabelSelector | None:
     help="Also draw the timeline (nodes in maintenance per zone, closed windows) as .svg/.png.",
 )
 @with_kube_options
-@click.pass_context
 def forecast_command(  # noqa: PLR0917 - click passes every option by name
-    ctx: click.Context,
     snapshot: Path | None,
     all_nodes: bool,
     selector: str | None,
@@ -516,39 +386,36 @@ def forecast_command(  # noqa: PLR0917 - click passes every option by name
         )
         chosen = _selector(selector)
     except (ValueError, click.BadParameter) as error:
-        _fail(ctx, f"forecast: {error}", EXIT_USAGE)
-        raise AssertionError("unreachable") from None
+        raise Failure(f"forecast: {error}", EXIT_USAGE) from None
     if model.period <= 0:
-        _fail(ctx, "forecast: --period must be positive", EXIT_USAGE)
+        raise Failure("forecast: --period must be positive", EXIT_USAGE)
     if snapshot is not None:
-        try:
-            start = read_snapshot(snapshot)
-        except SnapshotFileError as error:
-            _fail(ctx, f"snapshot {error}", EXIT_USAGE)
-            raise AssertionError("unreachable") from None
+        start = _read_snapshot(snapshot)
     else:
-        kube = _connect(ctx, kubeconfig, kube_context, request_timeout)
-        try:
-            start = read_cluster(kube, now=clock(), all_pods=True)
-        except KubeError as error:
-            _fail(ctx, str(error), EXIT_PASS_FAILED)
-            raise AssertionError("unreachable") from None
+        kube = _connect(kubeconfig, kube_context, request_timeout)
+        start = _read_cluster(kube, all_pods=True)
     if all_nodes or chosen is not None:
         start = add_requests(start, chosen, start.now)
     try:
         for path in from_files:
             start = requests_from_file(path, start)
-    except ValueError as error:
-        _fail(ctx, f"forecast: {error}", EXIT_USAGE)
-        raise AssertionError("unreachable") from None
-    settle_snapshot()
-    try:
+        settle_snapshot()
         scenarios = [(text, changed(start, parse_changes(text))) for text in what_ifs]
     except ValueError as error:
-        _fail(ctx, f"forecast: {error}", EXIT_USAGE)
-        raise AssertionError("unreachable") from None
+        raise Failure(f"forecast: {error}", EXIT_USAGE) from None
     result = run_forecast(start, model, seed=seed)
     variants = [(name, run_forecast(variant, model, seed=seed)) for name, variant in scenarios]
+    _print_forecast(result, variants, model=model, output=output)
+    if chart is not None:
+        try:
+            draw_chart(result, chart)
+        except ChartError as error:
+            raise Failure(f"forecast: {error}", EXIT_USAGE) from None
+
+
+def _print_forecast(
+    result: Forecast, variants: list[tuple[str, Forecast]], *, model: Model, output: str
+) -> None:
     if output == "json":
         document = summary_json(result)
         document["whatIf"] = [{"set": name, **summary_json(variant)} for name, variant in variants]
@@ -558,8 +425,3 @@ def forecast_command(  # noqa: PLR0917 - click passes every option by name
         sys.stdout.write(summary_text(result, model))
         if variants:
             sys.stdout.write(what_if_text(result, variants))
-    if chart is not None:
-        try:
-            draw_chart(result, chart)
-        except ChartError as error:
-            _fail(ctx, f"forecast: {error}", EXIT_USAGE)

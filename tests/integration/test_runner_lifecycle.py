@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from runner import cli
+from runner import passes
 from tests.integration.cluster import Cluster
 from tests.integration.conftest import GROUP, VERSION
 from tests.integration.test_runner import limit_body, request_body, runner, status_of
@@ -37,11 +37,11 @@ def one_pass(
     if at is not None:
         # The pass plans as if at `at`; the API server and pods keep real time. (freezegun
         # cannot be used here: it breaks the kubernetes client's pydantic models.)
-        cli.clock = lambda: at
+        passes.clock = lambda: at
     try:
         code, _, logs = runner(kubeconfig, *args)
     finally:
-        cli.clock = cli.wall_clock
+        passes.clock = passes.wall_clock
     assert code == 0, logs
     return logs
 

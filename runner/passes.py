@@ -1,0 +1,111 @@
+"""The runner's passes: read, plan, apply; once, or until nothing moves.
+
+Each pass takes the Lease first (runner.lease), reads the cluster into a snapshot
+(runner.read), asks the policy for a plan, applies it (runner.apply), logs every
+decision and the pass, and records metrics (runner.metrics). With --until-stable,
+passes repeat while they write something or a node is being prepared, until one fails
+or the deadline would pass; the Lease is released at the end either way.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from policy import Plan, RequestState, Snapshot
+from policy import plan as make_plan
+from runner.apply import Applier, Outcome
+from runner.console import Logger, progress_line
+from runner.kube import Kube
+from runner.lease import Lease
+from runner.memory import collector_paused, settle_snapshot
+from runner.metrics import RunMetrics
+from runner.read import policy_version, read_cluster
+from runner.render import decision_json
+
+PAUSE_BETWEEN_PASSES = 1.0
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+#: The instant a pass plans for. The only clock of the runner: tests of timeouts move it
+#: forward instead of sleeping.
+clock: Callable[[], datetime] = wall_clock
+
+
+def planned(snapshot: Snapshot) -> Plan:
+    """The policy's plan, with the collector kept off the snapshot (runner.memory)."""
+    settle_snapshot()
+    with collector_paused():
+        return make_plan(snapshot)
+
+
+def run_passes(
+    kube: Kube,
+    log: Logger,
+    *,
+    lease_namespace: str,
+    metrics: RunMetrics,
+    until_stable: bool,
+    deadline: float,
+) -> bool:
+    """Run one pass, or passes until stable; True when a decision failed."""
+    lease = Lease(kube, lease_namespace)
+    started = time.monotonic()
+    number = 0
+    try:
+        while True:
+            number += 1
+            held_by = lease.acquire(clock())
+            if held_by is not None:
+                log("lease-held", holder=held_by, note="another pass is running; this one stops")
+                return False
+            result, outcomes, writes = one_pass(kube, log, number=number, metrics=metrics)
+            log.show(progress_line(number, result, started))
+            failed = any(o.result == "failed" for o in outcomes)
+            preparing = any(e.state is RequestState.PREPARING for e in result.explanations)
+            if not until_stable or failed or (writes == 0 and not preparing):
+                return failed
+            if time.monotonic() - started + PAUSE_BETWEEN_PASSES >= deadline:
+                log("deadline", passes=number, seconds=round(time.monotonic() - started, 1))
+                return False
+            time.sleep(PAUSE_BETWEEN_PASSES)
+    finally:
+        log.done()
+        lease.release()
+
+
+def one_pass(
+    kube: Kube, log: Logger, *, number: int, metrics: RunMetrics
+) -> tuple[Plan, list[Outcome], int]:
+    started = time.monotonic()
+    current = read_cluster(kube, now=clock())
+    result = planned(current)
+    before = kube.writes
+    outcomes = Applier(kube, current, policy_version=policy_version(kube)).apply(result)
+    writes = kube.writes - before
+    for outcome in outcomes:
+        if log.verbose or outcome.result != "already-done":
+            log(
+                "decision",
+                result=outcome.result,
+                detail=outcome.detail,
+                **decision_json(outcome.decision),
+            )
+    states: dict[str, int] = {}
+    for explanation in result.explanations:
+        states[explanation.state.value] = states.get(explanation.state.value, 0) + 1
+    metrics.record_pass(result, outcomes, writes, time.monotonic() - started)
+    log(
+        "pass",
+        number=number,
+        decisions=len(result.decisions),
+        failed=sum(o.result == "failed" for o in outcomes),
+        writes=writes,
+        requests=states,
+        seconds=round(time.monotonic() - started, 3),
+    )
+    return result, outcomes, writes
