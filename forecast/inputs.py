@@ -90,27 +90,7 @@ def requests_from_file(path: Path, snapshot: Snapshot) -> Snapshot:
     policy's to judge (an invalid one is forecast as Rejected); anything that is not
     a MaintenanceRequest, or a name already taken, is an error naming the document.
     """
-    try:
-        documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
-    except OSError as error:
-        raise ValueError(f"--from-file {path}: {error.strerror or error}") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"--from-file {path}: not UTF-8 text") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise ValueError(f"--from-file {path}: not YAML or JSON{where}") from None
-    objects: list[tuple[str, Any]] = []
-    for index, document in enumerate(documents, start=1):
-        if document is None:
-            continue
-        if isinstance(document, dict) and document.get("kind") == "List":
-            items = document.get("items")
-            if not isinstance(items, list):
-                raise ValueError(f"--from-file {path}: document {index}: List without items")
-            objects.extend((f"document {index} item {n}", o) for n, o in enumerate(items, 1))
-        else:
-            objects.append((f"document {index}", document))
+    objects = _objects(path)
     taken = {r.name for r in snapshot.requests}
     added = []
     for where, raw in objects:
@@ -147,6 +127,33 @@ def requests_from_file(path: Path, snapshot: Snapshot) -> Snapshot:
     if not added:
         raise ValueError(f"--from-file {path}: no MaintenanceRequest in it")
     return attrs.evolve(snapshot, requests=(*snapshot.requests, *added))
+
+
+def _objects(path: Path) -> list[tuple[str, Any]]:
+    """Every object of the file's documents (a List counts item by item), each with
+    where it is ('document 2 item 3')."""
+    try:
+        documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+    except OSError as error:
+        raise ValueError(f"--from-file {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"--from-file {path}: not UTF-8 text") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ValueError(f"--from-file {path}: not YAML or JSON{where}") from None
+    objects: list[tuple[str, Any]] = []
+    for index, document in enumerate(documents, start=1):
+        if document is None:
+            continue
+        if isinstance(document, dict) and document.get("kind") == "List":
+            items = document.get("items")
+            if not isinstance(items, list):
+                raise ValueError(f"--from-file {path}: document {index}: List without items")
+            objects.extend((f"document {index} item {n}", o) for n, o in enumerate(items, 1))
+        else:
+            objects.append((f"document {index}", document))
+    return objects
 
 
 @attrs.frozen

@@ -18,15 +18,14 @@ from datetime import datetime
 import attrs
 
 from policy.disruption import disrupted_by_maintenance
+from policy.endings import InvalidRequest, TargetMissing
 from policy.explain import (
     Cause,
-    InvalidRequest,
     LimitUnusable,
     NoGoverningLimit,
     OutOfOrder,
     SeveralBudgets,
     TargetHeld,
-    TargetMissing,
     WindowClosed,
 )
 from policy.fields import FieldError

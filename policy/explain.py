@@ -1,6 +1,7 @@
 """Why a request is where it is: reasons as a closed Enum, causes as data.
 
-Pure. Every request in a plan gets an `Explanation` made of causes; each cause is a
+Pure. Every request in a plan gets an `Explanation` made of causes (those of waiting
+and working requests here, those of finished ones in policy.endings); each cause is a
 small frozen value carrying the facts (which limit and its use, which PDB and its
 budget, which window and when it opens, which pods are left) and derives its message
 from them, here and nowhere else. The runner writes `reason` and `message` into the
@@ -351,140 +352,6 @@ class SpecIgnored:
 
     def message(self) -> str:
         return f"spec changed after admission and is ignored until the request ends: {self.problem}"
-
-
-# --- finished -------------------------------------------------------------------------
-
-
-@attrs.frozen
-class Finished:
-    """A request finished in an earlier pass: the reason and message it recorded."""
-
-    reason_value: Reason
-    detail: str
-
-    @property
-    def reason(self) -> Reason:
-        return self.reason_value
-
-    def message(self) -> str:
-        return self.detail
-
-
-@attrs.frozen
-class InvalidRequest:
-    reason: ClassVar[Reason] = Reason.INVALID_SPEC
-    problem: str
-
-    def message(self) -> str:
-        return f"invalid {self.problem}"
-
-
-@attrs.frozen
-class TargetLost:
-    """An active request whose status and spec both no longer name a valid target."""
-
-    reason: ClassVar[Reason] = Reason.INVALID_SPEC
-    status_target: str | None
-
-    def message(self) -> str:
-        return f"status.target {self.status_target!r} and the spec name no valid target"
-
-
-@attrs.frozen
-class TargetMissing:
-    reason: ClassVar[Reason] = Reason.TARGET_NOT_FOUND
-    target: str
-    while_preparing: bool = False
-
-    def message(self) -> str:
-        if self.while_preparing:
-            return f"{self.target} vanished while preparing"
-        return f"{self.target} does not exist"
-
-
-@attrs.frozen
-class Withdrawn:
-    reason: ClassVar[Reason] = Reason.WITHDRAWN
-    how: str
-
-    def message(self) -> str:
-        return f"withdrawn: {self.how}"
-
-
-@attrs.frozen
-class Done:
-    reason: ClassVar[Reason] = Reason.COMPLETED
-    target: str
-
-    def message(self) -> str:
-        return f"maintenance of {self.target} completed"
-
-
-@attrs.frozen
-class DrainTimedOut:
-    reason: ClassVar[Reason] = Reason.DRAIN_TIMEOUT
-    node: str
-    timeout_seconds: int
-    pods: tuple[str, ...]
-    """Every pod left, `namespace/name`."""
-
-    def message(self) -> str:
-        return (
-            f"{self.node} not drained within {self.timeout_seconds}s; "
-            f"{len(self.pods)} pods left: " + ", ".join(self.pods[:MAX_LISTED])
-        )
-
-
-@attrs.frozen
-class DetachTimedOut:
-    reason: ClassVar[Reason] = Reason.VOLUME_DETACH_TIMEOUT
-    node: str
-    timeout_seconds: int
-    attachments: tuple[str, ...]
-
-    def message(self) -> str:
-        return f"volumes still attached to {self.node} after {self.timeout_seconds}s: " + ", ".join(
-            self.attachments[:MAX_LISTED]
-        )
-
-
-@attrs.frozen
-class ApprovalTimedOut:
-    reason: ClassVar[Reason] = Reason.APPROVED_TIMEOUT
-    approved_at: datetime
-    timeout_seconds: int
-
-    def message(self) -> str:
-        return (
-            f"approved at {at(self.approved_at)} but not InProgress within {self.timeout_seconds}s"
-        )
-
-
-@attrs.frozen
-class WorkTimedOut:
-    reason: ClassVar[Reason] = Reason.IN_PROGRESS_TIMEOUT
-    started_at: datetime
-    timeout_seconds: int
-
-    def message(self) -> str:
-        return (
-            f"in progress since {at(self.started_at)}, not Completed within {self.timeout_seconds}s"
-        )
-
-
-@attrs.frozen
-class SoakingAfter:
-    reason: ClassVar[Reason] = Reason.SOAKING
-    target: str
-    until: datetime | None
-    """None while the node is not yet Ready and schedulable."""
-    ended: str
-
-    def message(self) -> str:
-        if self.until is None:
-            return f"{self.ended}; the slot stays used until {self.target} is Ready and schedulable"
-        return f"{self.ended}; the slot stays used while {self.target} soaks until {at(self.until)}"
 
 
 @attrs.frozen

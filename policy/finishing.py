@@ -14,7 +14,8 @@ from datetime import timedelta
 
 import attrs
 
-from policy.explain import Cause, Finished, Reason
+from policy.endings import Finished
+from policy.explain import Cause, Reason
 from policy.model import MaintenanceRequest, RequestState, RequestStatus
 from policy.pass_state import PassState
 from policy.usage import soaking

@@ -22,7 +22,8 @@ import attrs
 
 from policy.decisions import Decision, UpdateRequestStatus
 from policy.disruption import BudgetIndex
-from policy.explain import Cause, Explanation, WindowClosed, Withdrawn
+from policy.endings import Withdrawn
+from policy.explain import Cause, Explanation, WindowClosed
 from policy.fields import FieldError
 from policy.ledger import Ledger
 from policy.lifecycle import Behaviour

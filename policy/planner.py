@@ -28,7 +28,8 @@ import attrs
 from policy import cordons
 from policy.admission import Admitted, admit
 from policy.decisions import DeleteRequest, Plan, UpdateRequestStatus
-from policy.explain import Cause, Reason, SpecIgnored, TargetLost, at
+from policy.endings import TargetLost
+from policy.explain import Cause, Reason, SpecIgnored, at
 from policy.fields import FieldError
 from policy.finishing import finish
 from policy.lifecycle import may_move

@@ -26,16 +26,14 @@ import attrs
 from policy import cordons
 from policy.decisions import Evict
 from policy.disruption import PodDisposition, disposition
+from policy.endings import DetachTimedOut, DrainTimedOut, TargetMissing
 from policy.explain import (
     AwaitingActor,
     DetachGrace,
-    DetachTimedOut,
     DrainGrace,
-    DrainTimedOut,
     Hold,
     PodLeft,
     PodsLeft,
-    TargetMissing,
     VolumesAttached,
 )
 from policy.lifecycle import Behaviour

@@ -19,7 +19,8 @@ from datetime import datetime, timedelta
 
 import attrs
 
-from policy.explain import ApprovalTimedOut, AwaitingActor, Cause, Done, Working, WorkTimedOut
+from policy.endings import ApprovalTimedOut, Done, WorkTimedOut
+from policy.explain import AwaitingActor, Cause, Working
 from policy.lifecycle import Behaviour
 from policy.model import ActorState, RequestState, RequestStatus
 from policy.pass_state import Outcome, withdrawn

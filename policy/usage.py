@@ -13,7 +13,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from policy.disruption import disrupted_by_maintenance
-from policy.explain import SoakingAfter, at
+from policy.endings import SoakingAfter
+from policy.explain import at
 from policy.ledger import Ledger, LimitUsage
 from policy.limit_spec import LimitSpec, NodePolicy
 from policy.model import MaintenanceRequest, Node, RequestState, TargetType

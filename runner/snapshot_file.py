@@ -8,7 +8,8 @@ import tempfile
 from pathlib import Path
 
 from policy.model import Snapshot
-from policy.snapshot_format import SnapshotFormatError, dump, load
+from policy.snapshot_format import SnapshotFormatError, dump
+from policy.snapshot_load import load
 
 
 class SnapshotFileError(Exception):

@@ -17,7 +17,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from policy import plan
-from policy.snapshot_format import SnapshotFormatError, dump, load
+from policy.snapshot_format import SnapshotFormatError, dump
+from policy.snapshot_load import load
 from tests.properties.strategies import json_values, snapshots
 
 damage = st.one_of(

@@ -9,7 +9,8 @@ import json
 from hypothesis import given
 
 from policy.model import Snapshot
-from policy.snapshot_format import dump, load
+from policy.snapshot_format import dump
+from policy.snapshot_load import load
 from tests.properties.strategies import instants, snapshots
 
 

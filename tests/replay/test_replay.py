@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from policy import plan
-from policy.snapshot_format import load
+from policy.snapshot_load import load
 from runner.render import plan_json
 from tests.replay.build_cases import BUILDERS, build
 
