@@ -94,7 +94,7 @@ class DeleteRequest:
 
     request: str
     uid: str
-    reason: str = "TTLExpired"
+    reason: str = Reason.TTL_EXPIRED.value
 
     @property
     def target(self) -> str:

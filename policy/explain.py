@@ -55,6 +55,8 @@ class Reason(Enum):
     VOLUME_DETACH_TIMEOUT = "VolumeDetachTimeout"
     APPROVED_TIMEOUT = "ApprovedTimeout"
     IN_PROGRESS_TIMEOUT = "InProgressTimeout"
+    # Deleted (the reason of its Event, never of a status).
+    TTL_EXPIRED = "TTLExpired"
 
 
 class Cause(Protocol):

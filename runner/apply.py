@@ -13,6 +13,7 @@ node changes also become Kubernetes Events.
 from __future__ import annotations
 
 import contextlib
+import enum
 from datetime import UTC, datetime
 from typing import Any, assert_never
 
@@ -39,16 +40,26 @@ MERGE = "application/merge-patch+json"
 EVENT_NAMESPACE = "default"  # where events about cluster-scoped objects live
 
 
+class Result(enum.StrEnum):
+    """What became of one decision (logged, counted in metrics)."""
+
+    DONE = "done"
+    ALREADY_DONE = "already-done"
+    SKIPPED = "skipped"
+    """Not attempted: not committed, or an earlier decision of the request failed."""
+    BLOCKED = "blocked"
+    """Refused for now (a PDB); the request's next decisions still run."""
+    DEFERRED = "deferred"
+    """The cluster moved under us (a concurrent write, pods still there); the request's
+    next decisions wait for the next pass, and the pass still succeeds."""
+    FAILED = "failed"
+    """An error, which fails the pass."""
+
+
 @attrs.frozen
 class Outcome:
     decision: Decision
-    result: str
-    """done | already-done | skipped | blocked | deferred | failed.
-
-    blocked: refused for now (a PDB); the request's next decisions still run.
-    deferred: the cluster moved under us (a concurrent write, pods still there); the
-    request's next decisions wait for the next pass, and the pass still succeeds.
-    failed: an error, which fails the pass."""
+    result: Result
     detail: str = ""
 
 
@@ -86,14 +97,14 @@ class Applier:
             chain = _chain(decision)
             if chain in stopped:
                 outcomes.append(
-                    Outcome(decision, "skipped", "not committed or an earlier decision failed")
+                    Outcome(decision, Result.SKIPPED, "not committed or an earlier decision failed")
                 )
                 continue
             try:
                 outcome = self._apply(decision)
             except KubeError as error:
-                outcome = Outcome(decision, "failed", str(error))
-            if outcome.result in ("failed", "deferred"):
+                outcome = Outcome(decision, Result.FAILED, str(error))
+            if outcome.result in (Result.FAILED, Result.DEFERRED):
                 stopped.add(chain)
             outcomes.append(outcome)
         return outcomes
@@ -125,13 +136,14 @@ class Applier:
             status = planned[limit.name].status if limit.name in planned else limit.status
             status = attrs.evolve(status, commit=limit.status.commit + 1)
             decision = UpdateLimitStatus(limit=limit.name, uid=limit.uid, status=status)
-            if self._limit_status(decision) == "done":
+            if self._limit_status(decision):
                 self.committed.add(limit.name)
             else:
                 cancelled_types.add(kind)
         return {name for name, kind in admitted.items() if kind in cancelled_types}
 
-    def _limit_status(self, decision: UpdateLimitStatus) -> str:
+    def _limit_status(self, decision: UpdateLimitStatus) -> bool:
+        """Write a limit's status if it is unchanged since the read; False if it was not."""
         path = f"{GROUP_PATH}/maintenancelimits/{decision.limit}/status"
         body = {
             "metadata": {"resourceVersion": self.limit_versions.get(decision.limit, "")},
@@ -141,10 +153,10 @@ class Applier:
             written = self.kube.request("PATCH", path, body=body, content_type=MERGE)
         except KubeError as error:
             if error.status in (404, 409):
-                return "conflict"
+                return False
             raise
         self.limit_versions[decision.limit] = written["metadata"]["resourceVersion"]
-        return "done"
+        return True
 
     def _apply(self, decision: Decision) -> Outcome:
         match decision:
@@ -160,10 +172,10 @@ class Applier:
                 return self._delete(decision)
             case UpdateLimitStatus():
                 if decision.limit in self.committed:
-                    return Outcome(decision, "already-done", "written at the commit point")
-                if self._limit_status(decision) == "done":
-                    return Outcome(decision, "done")
-                return Outcome(decision, "skipped", "changed since it was read; next pass")
+                    return Outcome(decision, Result.ALREADY_DONE, "written at the commit point")
+                if self._limit_status(decision):
+                    return Outcome(decision, Result.DONE)
+                return Outcome(decision, Result.SKIPPED, "changed since it was read; next pass")
             case _:
                 assert_never(decision)
 
@@ -186,7 +198,9 @@ class Applier:
         occupied = self._still_occupied(decision)
         if occupied:
             return Outcome(
-                decision, "deferred", f"a fresh read still finds pods: {', '.join(occupied[:5])}"
+                decision,
+                Result.DEFERRED,
+                f"a fresh read still finds pods: {', '.join(occupied[:5])}",
             )
         path = f"{GROUP_PATH}/maintenancerequests/{decision.request}/status"
         version = self.request_versions.get(decision.request, "")
@@ -198,9 +212,9 @@ class Applier:
             written = self.kube.request("PATCH", path, body=body, content_type=MERGE)
         except KubeError as error:
             if error.status == 409:
-                return Outcome(decision, "deferred", "changed since it was read; next pass")
+                return Outcome(decision, Result.DEFERRED, "changed since it was read; next pass")
             if error.status == 404:
-                return Outcome(decision, "deferred", "deleted since it was read")
+                return Outcome(decision, Result.DEFERRED, "deleted since it was read")
             raise
         self.request_versions[decision.request] = written["metadata"]["resourceVersion"]
         if decision.transition:
@@ -211,7 +225,7 @@ class Applier:
                 reason=decision.status.reason,
                 message=decision.status.message,
             )
-        return Outcome(decision, "done")
+        return Outcome(decision, Result.DONE)
 
     def _node(self, decision: Cordon | Uncordon, *, cordon: bool) -> Outcome:
         path = f"/api/v1/nodes/{decision.node}"
@@ -222,14 +236,14 @@ class Applier:
             owner = annotations.get(CORDONED_BY)
             if cordon:
                 if unschedulable and owner == decision.request:
-                    return Outcome(decision, "already-done")
+                    return Outcome(decision, Result.ALREADY_DONE)
                 body: dict[str, Any] = {
                     "metadata": {"annotations": {CORDONED_BY: decision.request}},
                     "spec": {"unschedulable": True},
                 }
             else:
                 if owner != decision.request:
-                    return Outcome(decision, "already-done", f"annotation names {owner!r}")
+                    return Outcome(decision, Result.ALREADY_DONE, f"annotation names {owner!r}")
                 body = {"metadata": {"annotations": {CORDONED_BY: None}}}
                 if unschedulable:
                     body["spec"] = {"unschedulable": False}
@@ -248,8 +262,8 @@ class Applier:
                 message=f"{'' if cordon else 'un'}cordoned by repairman for {decision.request}",
                 api_version="v1",
             )
-            return Outcome(decision, "done")
-        return Outcome(decision, "deferred", "the node kept changing; next pass")
+            return Outcome(decision, Result.DONE)
+        return Outcome(decision, Result.DEFERRED, "the node kept changing; next pass")
 
     def _evict(self, decision: Evict) -> Outcome:
         path = f"/api/v1/namespaces/{decision.namespace}/pods/{decision.pod}/eviction"
@@ -267,15 +281,19 @@ class Applier:
             self.kube.request("POST", path, body=body, retry=False)
         except KubeError as error:
             if error.status == 404:
-                return Outcome(decision, "already-done", "the pod is gone")
+                return Outcome(decision, Result.ALREADY_DONE, "the pod is gone")
             if error.status == 409:
-                return Outcome(decision, "already-done", "the pod was replaced")
+                return Outcome(decision, Result.ALREADY_DONE, "the pod was replaced")
             if error.status == 429:
-                return Outcome(decision, "blocked", f"a PodDisruptionBudget refused it: {error}")
+                return Outcome(
+                    decision, Result.BLOCKED, f"a PodDisruptionBudget refused it: {error}"
+                )
             if error.status == 500:
-                return Outcome(decision, "blocked", f"misconfigured PodDisruptionBudgets: {error}")
+                return Outcome(
+                    decision, Result.BLOCKED, f"misconfigured PodDisruptionBudgets: {error}"
+                )
             raise
-        return Outcome(decision, "done")
+        return Outcome(decision, Result.DONE)
 
     def _delete(self, decision: DeleteRequest) -> Outcome:
         path = f"{GROUP_PATH}/maintenancerequests/{decision.request}"
@@ -291,9 +309,9 @@ class Applier:
             )
         except KubeError as error:
             if error.status in (404, 409):
-                return Outcome(decision, "already-done")
+                return Outcome(decision, Result.ALREADY_DONE)
             raise
-        return Outcome(decision, "done")
+        return Outcome(decision, Result.DONE)
 
     def _event(
         self,

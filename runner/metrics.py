@@ -36,10 +36,15 @@ from prometheus_client import push_to_gateway as put_to_gateway
 
 from policy import Plan
 from policy.decisions import Evict
-from runner.apply import Outcome
+from runner.apply import Outcome, Result
 
 JOB = "repairman-runner"
-EVICTION_RESULTS = {"done": "ok", "already-done": "ok", "blocked": "blocked", "failed": "failed"}
+EVICTION_RESULTS = {
+    Result.DONE: "ok",
+    Result.ALREADY_DONE: "ok",
+    Result.BLOCKED: "blocked",
+    Result.FAILED: "failed",
+}
 
 
 @attrs.define
@@ -64,7 +69,7 @@ class RunMetrics:
             self.decisions[outcome.result] += 1
             if isinstance(outcome.decision, Evict):
                 self.evictions[EVICTION_RESULTS.get(outcome.result, outcome.result)] += 1
-            if outcome.result == "failed":
+            if outcome.result is Result.FAILED:
                 self.errors += 1
 
     def registry(self, *, now: float) -> CollectorRegistry:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from policy import Plan, RequestState, Snapshot
 from policy import plan as make_plan
-from runner.apply import Applier, Outcome
+from runner.apply import Applier, Outcome, Result
 from runner.console import Logger, progress_line
 from runner.kube import Kube
 from runner.lease import Lease
@@ -65,7 +65,7 @@ def run_passes(
                 return False
             result, outcomes, writes = one_pass(kube, log, number=number, metrics=metrics)
             log.show(progress_line(number, result, started))
-            failed = any(o.result == "failed" for o in outcomes)
+            failed = any(o.result is Result.FAILED for o in outcomes)
             preparing = any(e.state is RequestState.PREPARING for e in result.explanations)
             if not until_stable or failed or (writes == 0 and not preparing):
                 return failed
@@ -88,7 +88,7 @@ def one_pass(
     outcomes = Applier(kube, current, policy_version=policy_version(kube)).apply(result)
     writes = kube.writes - before
     for outcome in outcomes:
-        if log.verbose or outcome.result != "already-done":
+        if log.verbose or outcome.result is not Result.ALREADY_DONE:
             log(
                 "decision",
                 result=outcome.result,
@@ -103,7 +103,7 @@ def one_pass(
         "pass",
         number=number,
         decisions=len(result.decisions),
-        failed=sum(o.result == "failed" for o in outcomes),
+        failed=sum(o.result is Result.FAILED for o in outcomes),
         writes=writes,
         requests=states,
         seconds=round(time.monotonic() - started, 3),
