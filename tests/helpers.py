@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from policy.decisions import Plan
 from policy.model import (
     LabelSelector,
     MaintenanceLimit,
@@ -14,6 +15,7 @@ from policy.model import (
     PodDisruptionBudget,
     RequestState,
     RequestStatus,
+    Snapshot,
 )
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)  # a Wednesday
@@ -75,3 +77,20 @@ def pdb(name: str, app: str, allowed: int, **fields: Any) -> PodDisruptionBudget
         disruptions_allowed=allowed,
         **fields,
     )
+
+
+DRAINING_LIMIT = limit(
+    "node",
+    type="node",
+    limit=50,
+    drain={"timeoutSeconds": 600, "gracePeriodSeconds": 30},
+    infraDrain={"waitForVolumeDetach": True, "timeoutSeconds": 300, "gracePeriodSeconds": 10},
+)
+
+
+def state_of(snapshot: Snapshot, name: str) -> RequestState | None:
+    return next(r.status.state for r in snapshot.requests if r.name == name)
+
+
+def kinds(p: Plan) -> list[str]:
+    return [type(d).__name__ for d in p.decisions]

@@ -1,0 +1,230 @@
+"""Admission of Pending requests (policy/admission.py): limits, windows' neighbours
+(interval), PDB budgets without a drain, repairs of already-unavailable nodes, fail
+closed, actors out of order, priority, workload targets, the commit point, and the
+LimitReached message. Leaves out windows themselves (test_windows.py) and what happens
+after admission (test_preparation.py).
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from policy import (
+    Reason,
+    RequestState,
+    Snapshot,
+    plan,
+)
+from policy.model import LimitStatus, Node, TargetType, Workload
+from tests.helpers import (
+    NOW,
+    active,
+    ago,
+    app_pod,
+    limit,
+    nodes,
+    pdb,
+    request,
+)
+from tests.model import advance, apply
+
+S = RequestState
+
+
+def test_min_interval_between_admissions_in_one_plan_and_across_plans() -> None:
+    snap = Snapshot(
+        now=NOW,
+        nodes=nodes(10),
+        limits=(limit("node", limit=100, minIntervalSeconds=300),),
+        requests=(request("mr-a", "n0"), request("mr-b", "n1", created=ago(minutes=1))),
+    )
+    first = plan(snap)
+    assert first.explanation("mr-a").state is S.APPROVED
+    assert first.explanation("mr-b").reason is Reason.MIN_INTERVAL
+    snap = apply(snap, first)
+    assert plan(advance(snap, 299)).explanation("mr-b").reason is Reason.MIN_INTERVAL
+    assert plan(advance(snap, 300)).explanation("mr-b").state is S.APPROVED
+
+
+def test_pdb_budget_without_drain_is_shared_across_candidates() -> None:
+    snap = Snapshot(
+        now=NOW,
+        nodes=nodes(4),
+        pods=(app_pod("web-1", "n0", "web"), app_pod("web-2", "n1", "web")),
+        pdbs=(pdb("web", "web", allowed=1),),
+        limits=(limit("node", limit=100),),
+        requests=(request("mr-a", "n0"), request("mr-b", "n1", created=ago(minutes=1))),
+    )
+    result = plan(snap)
+    assert result.explanation("mr-a").state is S.APPROVED
+    assert result.explanation("mr-b").reason is Reason.DISRUPTION_BUDGET
+    assert "PDB ns/web allows 0 more disruptions" in result.explanation("mr-b").message
+    # Next pass: the PDB status has not caught up yet (the pods are still healthy), but
+    # the approved node's pods stay counted, so mr-b still waits.
+    assert plan(apply(snap, result)).explanation("mr-b").reason is Reason.DISRUPTION_BUDGET
+
+
+def test_stale_pdb_and_overlapping_pdbs_block() -> None:
+    snap = Snapshot(
+        now=NOW,
+        nodes=nodes(4),
+        pods=(app_pod("web-1", "n0", "web"), app_pod("db-1", "n1", "db")),
+        pdbs=(
+            pdb("web", "web", allowed=3, generation=2, observed_generation=1),
+            pdb("db", "db", allowed=1),
+            pdb("db-too", "db", allowed=1),
+        ),
+        limits=(limit("node", limit=100),),
+        requests=(request("mr-a", "n0"), request("mr-b", "n1")),
+    )
+    result = plan(snap)
+    assert result.explanation("mr-a").reason is Reason.DISRUPTION_BUDGET
+    assert "stale" in result.explanation("mr-a").message
+    assert result.explanation("mr-b").reason is Reason.MULTIPLE_PDBS
+
+
+def test_repair_of_an_unavailable_node_uses_no_new_slot() -> None:
+    snap = Snapshot(
+        now=NOW,
+        nodes=(Node("n0", ready=False), *nodes(3, prefix="m")),
+        limits=(limit("node", limit=25, policies=["NotReady"]),),
+        requests=(request("mr-repair", "n0"), request("mr-patch", "m0")),
+    )
+    result = plan(snap)
+    assert result.explanation("mr-repair").state is S.APPROVED
+    assert result.explanation("mr-patch").reason is Reason.LIMIT_REACHED
+
+
+def test_limit_already_exceeded_by_failures_admits_nothing() -> None:
+    snap = Snapshot(
+        now=NOW,
+        nodes=(Node("n0", ready=False), Node("n1", ready=False), *nodes(2, prefix="m")),
+        limits=(limit("node", limit=25, policies=["NotReady"]),),
+        requests=(request("mr-repair", "n0"),),
+    )
+    result = plan(snap)
+    assert result.explanation("mr-repair").reason is Reason.LIMIT_REACHED
+    assert "2 of 1 in use" in result.explanation("mr-repair").message
+
+
+def test_fail_closed_without_a_valid_limit() -> None:
+    snap = Snapshot(
+        now=NOW,
+        nodes=(Node("a0", labels={"zone": "a"}), Node("b0", labels={"zone": "b"})),
+        limits=(
+            limit("node", limit=100),
+            limit(
+                "zone-a",
+                type="node",
+                limit=100,
+                selector={"matchLabels": {"zone": "a"}},
+                soakSeconds="x",
+            ),
+        ),
+        workloads=(Workload(TargetType.DEPLOYMENT, "shop", "web"),),
+        requests=(
+            request("mr-a", "a0"),
+            request("mr-b", "b0"),
+            request("mr-web", "shop/web", kind="deployment"),
+        ),
+    )
+    result = plan(snap)
+    assert result.explanation("mr-a").reason is Reason.LIMIT_INVALID
+    assert "spec.soakSeconds" in result.explanation("mr-a").message
+    assert result.explanation("mr-b").state is S.APPROVED  # zone b is not governed by it
+    assert result.explanation("mr-web").reason is Reason.NO_LIMIT
+
+
+def test_actor_out_of_order_is_not_approved() -> None:
+    snap = Snapshot(
+        now=NOW,
+        nodes=nodes(4),
+        limits=(limit("node", limit=50),),
+        requests=(request("mr-a", "n0", state="InProgress"),),
+    )
+    result = plan(snap)
+    assert result.explanation("mr-a").state is S.PENDING
+    assert result.explanation("mr-a").reason is Reason.ACTOR_OUT_OF_ORDER
+
+
+def test_priority_then_age_decides_who_gets_the_last_slot() -> None:
+    snap = Snapshot(
+        now=NOW,
+        nodes=nodes(4),
+        limits=(limit("node", limit=25),),
+        requests=(
+            request("mr-old", "n0", created=ago(hours=2)),
+            request("mr-urgent", "n1", priority=10, created=ago(minutes=1)),
+            request("mr-older", "n2", created=ago(hours=3)),
+        ),
+    )
+    result = plan(snap)
+    assert result.explanation("mr-urgent").state is S.APPROVED
+    assert [e.request for e in result.explanations] == ["mr-urgent", "mr-older", "mr-old"]
+
+
+def test_workload_targets_use_their_own_limits() -> None:
+    snap = Snapshot(
+        now=NOW,
+        workloads=(
+            Workload(TargetType.STATEFULSET, "data", "pg"),
+            Workload(TargetType.STATEFULSET, "data", "kafka"),
+        ),
+        limits=(limit("statefulset", limit=50),),
+        requests=(
+            request("mr-pg", "data/pg", kind="statefulset"),
+            request("mr-kafka", "data/kafka", kind="statefulset", created=ago(minutes=1)),
+            request("mr-missing", "data/zk", kind="statefulset"),
+        ),
+    )
+    result = plan(snap)
+    assert result.explanation("mr-pg").state is S.APPROVED
+    assert result.explanation("mr-kafka").reason is Reason.LIMIT_REACHED
+    assert result.explanation("mr-missing").reason is Reason.TARGET_NOT_FOUND
+
+
+def test_an_admission_committed_by_another_pass_keeps_its_slot() -> None:
+    # Another runner wrote mr-a into the limit's status (the commit point) but has not
+    # yet written mr-a's own status: mr-a's node is in use, and only mr-a may have it.
+    committed = attrs.evolve(limit("node", limit=25), status=LimitStatus(active=("mr-a",)))
+    snap = Snapshot(
+        now=NOW,
+        nodes=nodes(4),
+        limits=(committed,),
+        requests=(request("mr-b", "n1", priority=5), request("mr-a", "n0")),
+    )
+    result = plan(snap)
+    assert result.explanation("mr-b").reason is Reason.LIMIT_REACHED
+    assert "n0 by mr-a (committing)" in result.explanation("mr-b").message
+    assert result.explanation("mr-a").state is S.APPROVED
+
+
+def test_a_full_limit_names_its_holders_only_when_all_fit() -> None:
+    def waiting_message(holding: int) -> str:
+        snap = Snapshot(
+            now=NOW,
+            nodes=nodes(holding + 1),
+            limits=(limit("node", limit=100, maxConcurrent=holding),),
+            requests=(
+                *(
+                    request(
+                        f"mr-{i}",
+                        f"n{i}",
+                        state="InProgress",
+                        status=active(S.IN_PROGRESS, f"node/n{i}", started_at=ago(minutes=1)),
+                    )
+                    for i in range(holding)
+                ),
+                request("mr-last", f"n{holding}"),
+            ),
+        )
+        return plan(snap).explanation("mr-last").message
+
+    # DESIGN's example: a few holders, all named.
+    assert waiting_message(2) == (
+        "limit node: 2 of 2 in use (100% of 3, at most 2): n0 by mr-0, n1 by mr-1"
+    )
+    assert waiting_message(5).endswith("n3 by mr-3, n4 by mr-4")
+    # Six do not fit: naming some would rewrite every queued request each time one of
+    # them finishes. The count stays; the limit's status lists them all.
+    assert waiting_message(6) == "limit node: 6 of 6 in use (100% of 7, at most 6)"

@@ -1,0 +1,101 @@
+"""Cordon ownership (policy/cordons.py): released when the request is withdrawn or
+deleted, never lifted when someone else cordoned, taken over from a finished request.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from policy import (
+    CORDONED_BY,
+    Cordon,
+    Reason,
+    RequestState,
+    Snapshot,
+    Uncordon,
+    plan,
+)
+from policy.model import Node, RequestStatus
+from tests.helpers import (
+    DRAINING_LIMIT,
+    NOW,
+    active,
+    ago,
+    limit,
+    nodes,
+    request,
+)
+from tests.model import apply
+
+S = RequestState
+
+
+def test_withdrawn_while_preparing_and_deleted_request_uncordon() -> None:
+    snap = Snapshot(
+        now=NOW,
+        nodes=(
+            Node("n0", unschedulable=True, annotations={CORDONED_BY: "mr-a"}),
+            Node("n1", unschedulable=True, annotations={CORDONED_BY: "mr-gone"}),
+            Node("n2", unschedulable=True),  # an admin's cordon
+        ),
+        limits=(DRAINING_LIMIT,),
+        requests=(request("mr-a", "n0", state="Completed", status=active(S.PREPARING, "node/n0")),),
+    )
+    result = plan(snap)
+    assert result.explanation("mr-a").state is S.COMPLETED
+    assert result.explanation("mr-a").reason is Reason.WITHDRAWN
+    uncordons = {d.node: d.reason for d in result.decisions if isinstance(d, Uncordon)}
+    assert uncordons == {"n0": "mr-a is Completed", "n1": "mr-gone no longer exists"}
+
+
+def test_admin_cordoned_node_is_never_uncordoned() -> None:
+    snap = Snapshot(
+        now=NOW,
+        nodes=(Node("n0", unschedulable=True), *nodes(3, prefix="m")),
+        limits=(limit("node", limit=50, cordon=True),),
+        requests=(request("mr-a", "n0"),),
+    )
+    first = plan(snap)
+    assert not any(isinstance(d, Cordon) for d in first.decisions)
+    assert first.explanation("mr-a").state is S.APPROVED
+    snap = apply(snap, first)
+    done = attrs.evolve(
+        snap,
+        requests=tuple(
+            attrs.evolve(r, spec={**r.spec, "state": "InProgress"}) for r in snap.requests
+        ),
+    )
+    done = apply(done, plan(done))
+    done = attrs.evolve(
+        done,
+        requests=tuple(
+            attrs.evolve(r, spec={**r.spec, "state": "Completed"}) for r in done.requests
+        ),
+    )
+    final = plan(done)
+    assert final.explanation("mr-a").state is S.COMPLETED
+    assert not any(isinstance(d, Uncordon) for d in final.decisions)
+
+
+def test_cordon_of_a_finished_request_is_taken_over() -> None:
+    snap = Snapshot(
+        now=NOW,
+        nodes=(
+            Node("n0", unschedulable=True, annotations={CORDONED_BY: "mr-old"}),
+            *nodes(3, prefix="m"),
+        ),
+        limits=(limit("node", limit=50, cordon=True),),
+        requests=(
+            request(
+                "mr-old",
+                "n0",
+                status=RequestStatus(
+                    state=S.COMPLETED, target="node/n0", finished_at=ago(minutes=1)
+                ),
+            ),
+            request("mr-new", "n0"),
+        ),
+    )
+    result = plan(snap)
+    assert Cordon(node="n0", request="mr-new") in result.decisions
+    assert not any(isinstance(d, Uncordon) for d in result.decisions)

@@ -1,0 +1,142 @@
+"""Preparation of admitted requests (policy/preparation.py): a full drain across passes
+(cordon, evictions, terminating pods, drainedAt, grace, volume detach, approval),
+same-pass approval when nothing is left to prepare, the order of decisions (admission
+committed before the cordon, the cordon before approval), and the drain timeout.
+Leaves out which pods a drain moves (test_disruption.py).
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from policy import (
+    CORDONED_BY,
+    Cordon,
+    Evict,
+    Reason,
+    RequestState,
+    Snapshot,
+    UpdateRequestStatus,
+    plan,
+)
+from policy.model import Node, VolumeAttachment
+from tests.helpers import (
+    DRAINING_LIMIT,
+    NOW,
+    active,
+    ago,
+    app_pod,
+    kinds,
+    limit,
+    nodes,
+    pdb,
+    request,
+    state_of,
+)
+from tests.model import advance, apply, finish_terminating
+
+S = RequestState
+
+
+def test_drain_across_passes_until_approved() -> None:
+    snap = Snapshot(
+        now=NOW,
+        nodes=nodes(2),
+        pods=(
+            app_pod("web-1", "n0", "web"),
+            app_pod("web-2", "n1", "web"),
+            app_pod("ds-1", "n0", "ds", owner_kind="DaemonSet"),
+        ),
+        pdbs=(pdb("web", "web", allowed=1),),
+        volume_attachments=(VolumeAttachment("va-1", "n0"),),
+        limits=(DRAINING_LIMIT,),
+        requests=(request("mr-a", "n0"),),
+    )
+    first = plan(snap)
+    assert kinds(first)[:3] == ["UpdateRequestStatus", "Cordon", "Evict"]
+    commit = first.decisions[0]
+    assert isinstance(commit, UpdateRequestStatus) and commit.status.state is S.PREPARING
+    evict = first.decisions[2]
+    assert isinstance(evict, Evict) and evict.pod == "web-1" and evict.pdb == "ns/web"
+    snap = apply(snap, first)
+    assert state_of(snap, "mr-a") is S.PREPARING
+
+    # The pod is terminating: wait, do not evict again.
+    second = plan(advance(snap, 60))
+    assert not any(isinstance(d, Evict | Cordon) for d in second.decisions)
+    assert second.explanation("mr-a").reason is Reason.DRAINING
+    assert "web-1 (terminating)" in second.explanation("mr-a").message
+
+    # The kubelet finished it: drained, grace period of 30 s.
+    snap = finish_terminating(advance(snap, 60))
+    third = plan(snap)
+    assert third.explanation("mr-a").reason is Reason.DRAIN_GRACE
+    snap = apply(snap, third)
+    drained = next(r for r in snap.requests if r.name == "mr-a").status.drained_at
+    assert drained == snap.now
+
+    # After the grace period, the volume is still attached.
+    snap = advance(snap, 30)
+    fourth = plan(snap)
+    assert fourth.explanation("mr-a").reason is Reason.WAITING_FOR_VOLUME_DETACH
+    assert "va-1" in fourth.explanation("mr-a").message
+    snap = apply(snap, fourth)
+
+    snap = attrs.evolve(snap, volume_attachments=(), now=snap.now + (snap.now - snap.now))
+    fifth = plan(snap)
+    assert fifth.explanation("mr-a").reason is Reason.DETACH_GRACE
+    snap = apply(advance(snap, 10), fifth)
+    sixth = plan(snap)
+    assert sixth.explanation("mr-a").state is S.APPROVED
+    snap = apply(snap, sixth)
+    assert state_of(snap, "mr-a") is S.APPROVED
+    node = next(n for n in snap.nodes if n.name == "n0")
+    assert node.unschedulable and node.annotations[CORDONED_BY] == "mr-a"
+
+
+def test_nothing_to_prepare_approves_in_the_same_pass() -> None:
+    snap = Snapshot(
+        now=NOW,
+        nodes=nodes(4),
+        limits=(limit("node", limit=50),),
+        requests=(request("mr-a", "n0"),),
+    )
+    result = plan(snap)
+    assert kinds(result) == ["UpdateRequestStatus", "UpdateLimitStatus"]
+    status = result.decisions[0]
+    assert isinstance(status, UpdateRequestStatus)
+    assert status.status.state is S.APPROVED
+    assert status.status.preparing_since == NOW and status.status.approved_at == NOW
+
+
+def test_cordon_only_commits_admission_then_cordons_then_approves() -> None:
+    snap = Snapshot(
+        now=NOW,
+        nodes=nodes(4),
+        limits=(limit("node", limit=50, cordon=True),),
+        requests=(request("mr-a", "n0"),),
+    )
+    result = plan(snap)
+    assert kinds(result)[:3] == ["UpdateRequestStatus", "Cordon", "UpdateRequestStatus"]
+    first, _, last = result.decisions[:3]
+    assert isinstance(first, UpdateRequestStatus) and first.status.state is S.PREPARING
+    assert isinstance(last, UpdateRequestStatus) and last.status.state is S.APPROVED
+
+
+def test_drain_timeout_expires_and_uncordons() -> None:
+    cordoned = Node("n0", unschedulable=True, annotations={CORDONED_BY: "mr-a"})
+    snap = Snapshot(
+        now=NOW,
+        nodes=(cordoned, *nodes(3, prefix="m")),
+        pods=(app_pod("web-1", "n0", "web"),),
+        pdbs=(pdb("web", "web", allowed=0),),
+        limits=(DRAINING_LIMIT,),
+        requests=(
+            request("mr-a", "n0", status=active(S.PREPARING, "node/n0", since=ago(seconds=600))),
+        ),
+    )
+    result = plan(snap)
+    assert kinds(result)[:2] == ["UpdateRequestStatus", "Uncordon"]
+    assert result.explanation("mr-a").state is S.EXPIRED
+    assert result.explanation("mr-a").reason is Reason.DRAIN_TIMEOUT
+    assert "ns/web-1" in result.explanation("mr-a").message
