@@ -208,7 +208,7 @@ def _policies(raw: Any, target_type: TargetType) -> frozenset[NodePolicy]:
         raise Invalid("spec.policies", f"must be a list, not {json_type(raw)}")
     policies = set()
     for index, item in enumerate(raw):
-        if item not in NODE_POLICIES:
+        if not isinstance(item, str) or item not in NODE_POLICIES:
             raise Invalid(
                 f"spec.policies[{index}]", f"{item!r} is not one of {', '.join(NodePolicy)}"
             )

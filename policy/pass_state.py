@@ -77,7 +77,17 @@ class Index:
     def __init__(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
         self.now = snapshot.now
-        self.nodes: dict[str, Node] = {node.name: node for node in snapshot.nodes}
+        # One pass over the nodes for every per-node table (large clusters: memory-bound).
+        self.nodes: dict[str, Node] = {}
+        self.unschedulable: dict[str, bool] = {}
+        self.cordon_owner: dict[str, str] = {}
+        """Who our annotation names, per node, as the snapshot has it."""
+        for node in snapshot.nodes:
+            self.nodes[node.name] = node
+            self.unschedulable[node.name] = node.unschedulable
+            owner = node.annotations.get(CORDONED_BY)
+            if owner:
+                self.cordon_owner[node.name] = owner
         self.workloads = {(w.kind, w.key): w for w in snapshot.workloads}
         # Grouped here, sorted when first asked for (see pods_on): a pass looks at the
         # pods of the few nodes it prepares, not at every node's.
@@ -220,13 +230,8 @@ class PassState:
         """Who holds each target ('type/name' -> request): active requests, then waiting
         requests in queue order."""
         # Node state as our decisions leave it: changed by each cordon and uncordon.
-        self.unschedulable: dict[str, bool] = {}
-        self.cordon_owner: dict[str, str] = {}
-        for node in index.snapshot.nodes:
-            self.unschedulable[node.name] = node.unschedulable
-            owner = node.annotations.get(CORDONED_BY)
-            if owner:
-                self.cordon_owner[node.name] = owner
+        self.unschedulable = dict(index.unschedulable)
+        self.cordon_owner = dict(index.cordon_owner)
         self.touched_nodes: set[str] = set()
         self.final_state: dict[str, RequestState] = {}
         self.final_target: dict[str, Target] = {}

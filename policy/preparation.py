@@ -134,10 +134,8 @@ def _drain(
                 (DrainTimedOut(node, drain.timeout_seconds, tuple(p.key for p in remaining)),),
             )
         if remaining:
-            left = tuple(
-                _evict_or_explain(state, pod=pod, request=request.name, drain=drain)
-                for pod in remaining
-            )
+            evict = _Evictor(state, request=request.name, drain=drain)
+            left = tuple(map(evict, remaining))
             return Outcome(status, (PodsLeft(node, left, deadline),))
         drained_at = now
         status = attrs.evolve(status, drained_at=drained_at)
@@ -185,32 +183,41 @@ def approve(
     )
 
 
-def _evict_or_explain(state: PassState, *, pod: Pod, request: str, drain: DrainSpec) -> PodLeft:
-    """Evict `pod` if its PDB's budget allows; else say why it stays."""
-    match disposition(pod, drain):
-        case PodDisposition.TERMINATING:
-            return PodLeft(pod.key, Hold.TERMINATING)
-        case PodDisposition.KEEPS_EMPTY_DIR:
-            return PodLeft(pod.key, Hold.KEEPS_EMPTY_DIR)
-        case PodDisposition.UNMANAGED:
-            return PodLeft(pod.key, Hold.UNMANAGED)
-    pdbs = state.index.budgets.selecting(pod)
-    if len(pdbs) > 1:
-        return PodLeft(pod.key, Hold.SEVERAL_PDBS, tuple(p.key for p in pdbs))
-    pdb = pdbs[0].key if pdbs else None
-    if pdb is not None and not state.ledger.spend(pdb):
-        if pdbs[0].stale:
-            return PodLeft(pod.key, Hold.PDB_STALE, (pdb,))
-        return PodLeft(pod.key, Hold.PDB_EXHAUSTED, (pdb,), state.ledger.budget_left[pdb])
-    state.decisions.append(
-        Evict(
-            namespace=pod.namespace,
-            pod=pod.name,
-            uid=pod.uid,
-            node=pod.node,
-            request=request,
-            pdb=pdb,
-            grace_period_seconds=drain.pod_grace_period_seconds,
+class _Evictor:
+    """Evicts a pod if its PDB's budget allows, else says why it stays (called for every
+    pod left on every draining node, hence the look-ups made once)."""
+
+    def __init__(self, state: PassState, *, request: str, drain: DrainSpec) -> None:
+        self.request, self.drain = request, drain
+        self.selecting = state.index.budgets.selecting
+        self.ledger = state.ledger
+        self.decisions = state.decisions
+
+    def __call__(self, pod: Pod) -> PodLeft:
+        match disposition(pod, self.drain):
+            case PodDisposition.TERMINATING:
+                return PodLeft(pod.key, Hold.TERMINATING)
+            case PodDisposition.KEEPS_EMPTY_DIR:
+                return PodLeft(pod.key, Hold.KEEPS_EMPTY_DIR)
+            case PodDisposition.UNMANAGED:
+                return PodLeft(pod.key, Hold.UNMANAGED)
+        pdbs = self.selecting(pod)
+        if len(pdbs) > 1:
+            return PodLeft(pod.key, Hold.SEVERAL_PDBS, tuple(p.key for p in pdbs))
+        pdb = pdbs[0].key if pdbs else None
+        if pdb is not None and not self.ledger.spend(pdb):
+            if pdbs[0].stale:
+                return PodLeft(pod.key, Hold.PDB_STALE, (pdb,))
+            return PodLeft(pod.key, Hold.PDB_EXHAUSTED, (pdb,), self.ledger.budget_left[pdb])
+        self.decisions.append(
+            Evict(
+                namespace=pod.namespace,
+                pod=pod.name,
+                uid=pod.uid,
+                node=pod.node,
+                request=self.request,
+                pdb=pdb,
+                grace_period_seconds=self.drain.pod_grace_period_seconds,
+            )
         )
-    )
-    return PodLeft(pod.key, Hold.EVICTING)
+        return PodLeft(pod.key, Hold.EVICTING)

@@ -102,6 +102,8 @@ GOOD_LIMIT = {"type": "node", "limit": 10}
         ({"maxConcurrent": -2}, "spec.maxConcurrent"),
         ({"policies": "NotReady"}, "spec.policies"),
         ({"policies": ["NotReady", "Cordoned"]}, "spec.policies[1]"),
+        ({"policies": [["NotReady"]]}, "spec.policies[0]"),
+        ({"policies": [{"a": 1}]}, "spec.policies[0]"),
         ({"selector": {"matchLabels": {"zone": 3}}}, "spec.selector.matchLabels[zone]"),
         (
             {"selector": {"matchExpressions": [{"key": "z", "operator": "Near"}]}},
