@@ -21,7 +21,8 @@ from policy.pass_state import PassState
 from policy.usage import soaking
 
 S = RequestState
-REASONS = {reason.value: reason for reason in Reason}
+# What a finished request's status.reason may say (TTLExpired names an Event, never a status).
+REASONS = {reason.value: reason for reason in Reason if reason is not Reason.TTL_EXPIRED}
 
 
 @attrs.frozen

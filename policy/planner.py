@@ -113,8 +113,9 @@ def _active(request: MaintenanceRequest, state: PassState) -> Outcome:
         if spec.target != target:
             notes.append(SpecIgnored(f"spec names {spec.target.key}, admitted for {target.key}"))
     if status.state is S.PREPARING:
-        outcome = preparing(request, target=target, status=status, actor=actor, state=state)
-        return Outcome(outcome.status, outcome.causes + tuple(notes))
+        return preparing(
+            request, target=target, status=status, actor=actor, notes=tuple(notes), state=state
+        )
     return progress(
         target=target,
         status=status,

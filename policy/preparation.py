@@ -29,6 +29,7 @@ from policy.disruption import PodDisposition, disposition
 from policy.endings import DetachTimedOut, DrainTimedOut, TargetMissing
 from policy.explain import (
     AwaitingActor,
+    Cause,
     DetachGrace,
     DrainGrace,
     Hold,
@@ -58,9 +59,11 @@ def preparing(
     target: Target,
     status: RequestStatus,
     actor: ActorState | None,
+    notes: tuple[Cause, ...],
     state: PassState,
 ) -> Outcome:
-    """One pass of a request that is already Preparing."""
+    """One pass of a request that is already Preparing; `notes` follow the causes of
+    a request that goes on preparing (an ended one says only why it ended)."""
     # Step 0: withdrawn, or the target is gone.
     if actor is ActorState.COMPLETED:
         return withdrawn(status, "withdrawn while preparing", now=state.now)
@@ -69,9 +72,10 @@ def preparing(
             attrs.evolve(status, state=S.REJECTED),
             (TargetMissing(target.key, while_preparing=True),),
         )
-    return prepare(
+    outcome = prepare(
         request, target=target, behaviour=state.index.behaviour(target), status=status, state=state
     )
+    return Outcome(outcome.status, outcome.causes + notes)
 
 
 def prepare(

@@ -61,3 +61,11 @@ def test_ttl_deletes_finished_requests() -> None:
     )
     result = plan(snap)
     assert [d.request for d in result.decisions if isinstance(d, DeleteRequest)] == ["mr-a"]
+
+
+def test_a_finished_status_reason_that_is_no_status_reason_reads_as_the_state() -> None:
+    """TTLExpired is the deletion's Event reason, not a status reason: a status written
+    by hand with it is explained by its state, as any unknown reason is."""
+    status = RequestStatus(state=S.COMPLETED, reason="TTLExpired", finished_at=NOW)
+    snap = Snapshot(now=NOW, nodes=nodes(1), requests=(request("mr-a", "n0", status=status),))
+    assert plan(snap).explanation("mr-a").reason is Reason.COMPLETED

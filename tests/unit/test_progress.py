@@ -5,6 +5,8 @@ whose target is lost. Leaves out the cordon released at the end (test_cordons.py
 
 from __future__ import annotations
 
+import attrs
+
 from policy import (
     CORDONED_BY,
     Reason,
@@ -107,3 +109,24 @@ def test_active_request_whose_target_is_lost_ends_without_a_forbidden_transition
         "mr-approved": (S.EXPIRED, Reason.INVALID_SPEC),
         "mr-inprogress": (S.EXPIRED, Reason.INVALID_SPEC),
     }
+
+
+def test_a_preparing_request_that_ends_says_only_why_it_ended() -> None:
+    """A request whose spec changed after admission carries a SpecIgnored note while it
+    goes on; withdrawn, or its node gone, its message is only why it ended (found by a
+    differential review of the planner split: the note had crept onto the ending)."""
+    status = active(S.PREPARING, "node/n0")
+    withdrawn = request("mr-a", "n1", state="Completed", status=status)
+    snap = Snapshot(
+        now=NOW,
+        nodes=nodes(2),
+        limits=(limit("node", type="node", limit=100),),
+        requests=(withdrawn,),
+    )
+    assert plan(snap).explanation("mr-a").message == "withdrawn: withdrawn while preparing"
+    invalid = attrs.evolve(withdrawn, spec={"type": "node", "name": "n0", "priority": "high"})
+    gone = attrs.evolve(snap, nodes=nodes(2)[1:], requests=(invalid,))
+    assert plan(gone).explanation("mr-a").message == "node/n0 vanished while preparing"
+    # Still preparing: the note follows.
+    going = attrs.evolve(snap, requests=(request("mr-a", "n1", status=status),))
+    assert "spec names node/n1, admitted for node/n0" in plan(going).explanation("mr-a").message
