@@ -6,8 +6,8 @@ derived from them alone (governing limits, merged behaviour, closed windows, mes
 It never changes a fact. `PassState` holds the rule state a plan builds up as it goes:
 the ledger of limit slots and PDB budgets, node state as our decisions leave it, who
 holds each target, where each request ends, and the decision log. The phase modules
-(admission, preparation, progress, finishing, cordons, reports) read the index and
-change only the pass state.
+(admission, preparation, progress, finishing, cordons, reports) read the index (filling
+its memos) and change only the pass state.
 """
 
 from __future__ import annotations
