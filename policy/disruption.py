@@ -10,17 +10,16 @@ does not force. Budgets themselves are spent in `policy.ledger`.
 
 from __future__ import annotations
 
-import enum
 from collections import defaultdict
 from collections.abc import Iterable
 
 import attrs
 
 from policy.limit_spec import DrainSpec
-from policy.model import Pod, PodDisruptionBudget
+from policy.model import Enum, Pod, PodDisruptionBudget
 
 
-class PodDisposition(enum.Enum):
+class PodDisposition(Enum):
     IGNORED = "ignored"
     """Not disrupted by the drain: DaemonSet, mirror or terminal pods."""
     TERMINATING = "terminating"

@@ -127,19 +127,20 @@ def _drain(
     drained_at = status.drained_at
     if drained_at is None:
         deadline = (status.preparing_since or now) + timedelta(seconds=drain.timeout_seconds)
+        ignored = PodDisposition.IGNORED  # looked up once: enum attributes are slow
         remaining = [
-            pod
+            (pod, kind)
             for pod in state.index.pods_on(node)
-            if disposition(pod, drain) is not PodDisposition.IGNORED
+            if (kind := disposition(pod, drain)) is not ignored
         ]
         if remaining and now >= deadline:
             return Outcome(
                 attrs.evolve(status, state=S.EXPIRED),
-                (DrainTimedOut(node, drain.timeout_seconds, tuple(p.key for p in remaining)),),
+                (DrainTimedOut(node, drain.timeout_seconds, tuple(p.key for p, _ in remaining)),),
             )
         if remaining:
             evict = _Evictor(state, request=request.name, drain=drain)
-            left = tuple(map(evict, remaining))
+            left = tuple([evict(pod, kind) for pod, kind in remaining])
             return Outcome(status, (PodsLeft(node, left, deadline),))
         drained_at = now
         status = attrs.evolve(status, drained_at=drained_at)
@@ -187,6 +188,14 @@ def approve(
     )
 
 
+_HOLDS = {
+    PodDisposition.TERMINATING: Hold.TERMINATING,
+    PodDisposition.KEEPS_EMPTY_DIR: Hold.KEEPS_EMPTY_DIR,
+    PodDisposition.UNMANAGED: Hold.UNMANAGED,
+}
+"""What holds a pod the drain may not evict, by its disposition."""
+
+
 class _Evictor:
     """Evicts a pod if its PDB's budget allows, else says why it stays (called for every
     pod left on every draining node, hence the look-ups made once)."""
@@ -197,22 +206,18 @@ class _Evictor:
         self.ledger = state.ledger
         self.decisions = state.decisions
 
-    def __call__(self, pod: Pod) -> PodLeft:
-        match disposition(pod, self.drain):
-            case PodDisposition.TERMINATING:
-                return PodLeft(pod.key, Hold.TERMINATING)
-            case PodDisposition.KEEPS_EMPTY_DIR:
-                return PodLeft(pod.key, Hold.KEEPS_EMPTY_DIR)
-            case PodDisposition.UNMANAGED:
-                return PodLeft(pod.key, Hold.UNMANAGED)
+    def __call__(self, pod: Pod, kind: PodDisposition) -> PodLeft:
+        hold = _HOLDS.get(kind)
+        if hold is not None:
+            return PodLeft((pod.key, hold, (), 0))
         pdbs = self.selecting(pod)
         if len(pdbs) > 1:
-            return PodLeft(pod.key, Hold.SEVERAL_PDBS, tuple(p.key for p in pdbs))
+            return PodLeft((pod.key, Hold.SEVERAL_PDBS, tuple(p.key for p in pdbs), 0))
         pdb = pdbs[0].key if pdbs else None
         if pdb is not None and not self.ledger.spend(pdb):
             if pdbs[0].stale:
-                return PodLeft(pod.key, Hold.PDB_STALE, (pdb,))
-            return PodLeft(pod.key, Hold.PDB_EXHAUSTED, (pdb,), self.ledger.budget_left[pdb])
+                return PodLeft((pod.key, Hold.PDB_STALE, (pdb,), 0))
+            return PodLeft((pod.key, Hold.PDB_EXHAUSTED, (pdb,), self.ledger.budget_left[pdb]))
         self.decisions.append(
             Evict(
                 namespace=pod.namespace,
@@ -224,4 +229,4 @@ class _Evictor:
                 grace_period_seconds=self.drain.pod_grace_period_seconds,
             )
         )
-        return PodLeft(pod.key, Hold.EVICTING)
+        return PodLeft((pod.key, Hold.EVICTING, (), 0))
