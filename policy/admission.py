@@ -64,12 +64,11 @@ def admit(request: MaintenanceRequest, *, state: PassState) -> Outcome | Admitte
     if index.labels(target) is None:
         return Outcome(attrs.evolve(status, state=S.REJECTED), (TargetMissing(target.key),))
 
-    # Step 2: one request per target; the first in queue order holds it.
+    # Step 2: one active request per target; a waiting one holds nothing (DESIGN §3).
     holder = state.holder.get(target.key)
     if holder is not None and holder != request.name:
         holder_state = state.final_state.get(holder) or S.PENDING
         return Outcome(status, (TargetHeld(target.key, holder, holder_state.value),))
-    state.holder[target.key] = request.name
     if spec.state is ActorState.IN_PROGRESS:
         return Outcome(status, (OutOfOrder(spec.state.value, S.PENDING.value),))
 
@@ -89,6 +88,7 @@ def admit(request: MaintenanceRequest, *, state: PassState) -> Outcome | Admitte
 
     # Step 5: admitted. The ledger counts it from here on, for every limit it is under.
     state.ledger.admit(target=target.name, request=request.name, limits=valid, now=state.now)
+    state.holder[target.key] = request.name
     for pdb, count in spend.items():
         spent = state.ledger.spend(pdb, count)
         assert spent

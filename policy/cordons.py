@@ -11,6 +11,10 @@ uncordon only a node whose annotation names a request that is finished or gone:
 3. The orphan rule, at the end of the pass: every node whose annotation names a
    request that is not active (finished, or no longer listed) is uncordoned.
 
+Neither release touches a node another active request holds: its work may rely on
+the cordon (DESIGN §4, invariant 8). The cordon stays until that request is over
+too, and the orphan rule releases it then.
+
 The runner re-checks ownership on the fresh node at write time (runner/apply.py).
 """
 
@@ -51,14 +55,15 @@ def release_with(state: PassState, *, request: str, target: Target | None, why: 
     node = target.name
     if state.cordon_owner.get(node) != request:
         return
-    _uncordon(state, node=node, request=request, why=why)
     del state.cordon_owner[node]
+    if not _held_by_another(state, node=node, owner=request):
+        _uncordon(state, node=node, request=request, why=why)
 
 
 def release_orphans(state: PassState) -> None:
     """Step 3: uncordon every node cordoned for a request that is not active."""
     for node, owner in sorted(state.cordon_owner.items()):
-        if state.owner_active(owner):
+        if state.owner_active(owner) or _held_by_another(state, node=node, owner=owner):
             continue
         final = state.final_state.get(owner)
         why = (
@@ -70,6 +75,11 @@ def release_orphans(state: PassState) -> None:
     state.cordon_owner = {
         node: owner for node, owner in state.cordon_owner.items() if state.owner_active(owner)
     }
+
+
+def _held_by_another(state: PassState, *, node: str, owner: str) -> bool:
+    holder = state.holder.get(Target(TargetType.NODE, node).key)
+    return holder is not None and holder != owner and state.owner_active(holder)
 
 
 def _uncordon(state: PassState, *, node: str, request: str, why: str) -> None:

@@ -1,8 +1,11 @@
 """Which pods a drain must move, which it may evict, and which PDBs guard them.
 
 Pure. A drain must see the node empty of every pod that would be disrupted: all pods
-but DaemonSet pods (their controller puts them back and tolerates the cordon), mirror
-pods (static, owned by the kubelet) and terminal pods. Of those, a pod may be evicted
+but DaemonSet pods (their controller puts them back and tolerates the cordon), pods
+that tolerate the cordon themselves (meant to run on cordoned nodes: kubectl drain
+would find them back at once), mirror pods (static, owned by the kubelet) and terminal
+pods. Maintenance without a drain still takes the cordon-tolerating ones down, so
+their budgets count there (`disrupted_by_maintenance`). Of those, a pod may be evicted
 now unless it is already terminating (we wait for it), it keeps emptyDir data and the
 limit does not allow deleting it, or no controller would recreate it and the limit
 does not force. Budgets themselves are spent in `policy.ledger`.
@@ -29,7 +32,7 @@ class PodDisposition(Enum):
 
 
 def disposition(pod: Pod, drain: DrainSpec | None) -> PodDisposition:
-    if pod.mirror or pod.owner_kind == "DaemonSet" or pod.terminal:
+    if pod.mirror or pod.owner_kind == "DaemonSet" or pod.terminal or pod.follows_cordon:
         return PodDisposition.IGNORED
     if pod.terminating:
         return PodDisposition.TERMINATING

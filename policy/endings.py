@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import attrs
 
-from policy.explain import MAX_LISTED, Reason, at
+from policy.explain import MAX_LISTED, LimitsLost, Reason, at
 
 
 @attrs.frozen
@@ -94,6 +94,22 @@ class DrainTimedOut:
             f"{self.node} not drained within {self.timeout_seconds}s; "
             f"{len(self.pods)} pods left: " + ", ".join(self.pods[:MAX_LISTED])
         )
+
+
+@attrs.frozen
+class LimitsLostTimedOut:
+    """Preparing, its governing limits became invalid or were all deleted, and they
+    were not fixed within the default drain timeout of its admission."""
+
+    lost: LimitsLost
+    timeout_seconds: int
+
+    @property
+    def reason(self) -> Reason:
+        return self.lost.reason
+
+    def message(self) -> str:
+        return f"not approved within {self.timeout_seconds}s of admission: {self.lost.problem()}"
 
 
 @attrs.frozen

@@ -190,6 +190,29 @@ class LimitUnusable:
 
 
 @attrs.frozen
+class LimitsLost:
+    """A Preparing request whose governing limits became invalid or were deleted: it
+    is not approved on what is left (fail closed), and expires at `deadline`."""
+
+    target: str
+    invalid: tuple[tuple[str, str], ...]
+    """(limit, error) of each invalid governing limit; empty: none governs any more."""
+    deadline: datetime
+
+    @property
+    def reason(self) -> Reason:
+        return Reason.LIMIT_INVALID if self.invalid else Reason.NO_LIMIT
+
+    def problem(self) -> str:
+        if not self.invalid:
+            return f"no MaintenanceLimit governs {self.target} any more"
+        return "; ".join(f"limit {name} is invalid ({error})" for name, error in self.invalid)
+
+    def message(self) -> str:
+        return f"{self.problem()}: not approved until it is fixed; expires at {at(self.deadline)}"
+
+
+@attrs.frozen
 class TargetHeld:
     reason: ClassVar[Reason] = Reason.TARGET_BUSY
     target: str
@@ -295,11 +318,16 @@ class PodsLeft:
     node: str
     pods: tuple[PodLeft, ...]
     deadline: datetime
+    late: bool = False
+    """The node had been drained; these pods arrived after (bound by name, or missed by
+    a read that was behind)."""
 
     def message(self) -> str:
+        count = f"{len(self.pods)} pod{'s' if len(self.pods) != 1 else ''}"
         return (
-            f"draining {self.node}: {len(self.pods)} pod{'s' if len(self.pods) != 1 else ''} "
-            f"left: {_listing(tuple(p.describe() for p in self.pods[:MAX_LISTED]), len(self.pods))}"
+            f"draining {self.node}: {count} "
+            f"{'arrived after the drain' if self.late else 'left'}: "
+            f"{_listing(tuple(p.describe() for p in self.pods[:MAX_LISTED]), len(self.pods))}"
             f"; drain times out at {at(self.deadline)}"
         )
 

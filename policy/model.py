@@ -152,6 +152,9 @@ class Pod:
     """Has an emptyDir volume, whose data an eviction destroys."""
     ready: bool = True
     termination_grace_period_seconds: int | None = None
+    follows_cordon: bool = False
+    """Tolerates `node.kubernetes.io/unschedulable`: meant to run on cordoned nodes
+    (DaemonSet pods, node agents), so a drain leaves it like a DaemonSet pod."""
 
     @property
     def key(self) -> str:

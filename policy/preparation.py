@@ -3,11 +3,15 @@
 Pure. Steps, in DESIGN's order, each pass until one has to wait:
 
 0. The actor withdrew (spec.state Completed), or the target vanished: the request ends.
+   A governing limit became invalid, or none governs any more: wait, approve nothing
+   (fail closed), and expire at the default drain timeout from admission.
 1. Cordon, when a governing limit asks (policy.cordons decides whose cordon it is).
 2. Drain, when a limit asks: every pod the drain must move (policy.disruption) is
    evicted within the PDB budgets left (policy.ledger), or named with why it stays.
    Past `drain.timeoutSeconds` from admission with pods left: Expired (DrainTimeout).
-   Node empty: `drainedAt`, then `drain.gracePeriodSeconds` of grace.
+   Node empty: `drainedAt`, then `drain.gracePeriodSeconds` of grace. Pods are looked
+   at on every pass: one that arrives after `drainedAt` is drained too, and the drain's
+   grace and the volume wait start again after it.
 3. Volume detach, when `infraDrain.waitForVolumeDetach`: wait until no
    VolumeAttachment of the node is attached; past `infraDrain.timeoutSeconds`:
    Expired (VolumeDetachTimeout). Detached: `detachedAt`, then its grace.
@@ -26,19 +30,20 @@ import attrs
 from policy import cordons
 from policy.decisions import Evict
 from policy.disruption import PodDisposition, disposition
-from policy.endings import DetachTimedOut, DrainTimedOut, TargetMissing
+from policy.endings import DetachTimedOut, DrainTimedOut, LimitsLostTimedOut, TargetMissing
 from policy.explain import (
     AwaitingActor,
     Cause,
     DetachGrace,
     DrainGrace,
     Hold,
+    LimitsLost,
     PodLeft,
     PodsLeft,
     VolumesAttached,
 )
 from policy.lifecycle import Behaviour
-from policy.limit_spec import DrainSpec, InfraDrainSpec
+from policy.limit_spec import DEFAULT_DRAIN_TIMEOUT, DrainSpec, InfraDrainSpec, InvalidLimit
 from policy.model import (
     ActorState,
     MaintenanceRequest,
@@ -72,10 +77,29 @@ def preparing(
             attrs.evolve(status, state=S.REJECTED),
             (TargetMissing(target.key, while_preparing=True),),
         )
+    # Fail closed: limits that became invalid or were deleted ask for no drain, but
+    # that is no reason to approve with the node's pods still on it.
+    valid, invalid = state.index.governing(target)
+    if invalid or not valid:
+        return _limits_lost(target, status=status, invalid=invalid, state=state)
     outcome = prepare(
         request, target=target, behaviour=state.index.behaviour(target), status=status, state=state
     )
     return Outcome(outcome.status, outcome.causes + notes)
+
+
+def _limits_lost(
+    target: Target, *, status: RequestStatus, invalid: list[InvalidLimit], state: PassState
+) -> Outcome:
+    """Wait for the limits to be fixed, up to the default drain timeout from admission."""
+    deadline = (status.preparing_since or state.now) + timedelta(seconds=DEFAULT_DRAIN_TIMEOUT)
+    lost = LimitsLost(target.key, tuple((lim.name, str(lim.error)) for lim in invalid), deadline)
+    if state.now >= deadline:
+        return Outcome(
+            attrs.evolve(status, state=S.EXPIRED),
+            (LimitsLostTimedOut(lost, DEFAULT_DRAIN_TIMEOUT),),
+        )
+    return Outcome(status, (lost,))
 
 
 def prepare(
@@ -122,26 +146,34 @@ def _drain(
     state: PassState,
 ) -> Outcome | RequestStatus:
     """Step 2: an Outcome while the drain or its grace goes on (or it timed out), else
-    the status to go on with."""
+    the status to go on with.
+
+    The node's pods are looked at on every pass, drained or not: a pod bound by name
+    to the cordoned node, or missed by a read that was behind, is drained like the
+    rest before approval, and the drain and volume waits start again after it. The
+    drain timeout still counts from admission."""
     now = state.now
+    deadline = (status.preparing_since or now) + timedelta(seconds=drain.timeout_seconds)
+    ignored = PodDisposition.IGNORED  # looked up once: enum attributes are slow
+    remaining = [
+        (pod, kind)
+        for pod in state.index.pods_on(node)
+        if (kind := disposition(pod, drain)) is not ignored
+    ]
+    if remaining and now >= deadline:
+        return Outcome(
+            attrs.evolve(status, state=S.EXPIRED),
+            (DrainTimedOut(node, drain.timeout_seconds, tuple(p.key for p, _ in remaining)),),
+        )
+    if remaining:
+        late = status.drained_at is not None
+        if late:
+            status = attrs.evolve(status, drained_at=None, detached_at=None)
+        evict = _Evictor(state, request=request.name, drain=drain)
+        left = tuple([evict(pod, kind) for pod, kind in remaining])
+        return Outcome(status, (PodsLeft(node, left, deadline, late),))
     drained_at = status.drained_at
     if drained_at is None:
-        deadline = (status.preparing_since or now) + timedelta(seconds=drain.timeout_seconds)
-        ignored = PodDisposition.IGNORED  # looked up once: enum attributes are slow
-        remaining = [
-            (pod, kind)
-            for pod in state.index.pods_on(node)
-            if (kind := disposition(pod, drain)) is not ignored
-        ]
-        if remaining and now >= deadline:
-            return Outcome(
-                attrs.evolve(status, state=S.EXPIRED),
-                (DrainTimedOut(node, drain.timeout_seconds, tuple(p.key for p, _ in remaining)),),
-            )
-        if remaining:
-            evict = _Evictor(state, request=request.name, drain=drain)
-            left = tuple([evict(pod, kind) for pod, kind in remaining])
-            return Outcome(status, (PodsLeft(node, left, deadline),))
         drained_at = now
         status = attrs.evolve(status, drained_at=drained_at)
     grace_until = drained_at + timedelta(seconds=drain.grace_period_seconds)

@@ -166,6 +166,7 @@ def _pod(p: Pod) -> dict[str, Any]:
         "emptyDir": p.empty_dir,
         "ready": p.ready,
         "terminationGracePeriodSeconds": p.termination_grace_period_seconds,
+        "followsCordon": p.follows_cordon,
     }
 
 

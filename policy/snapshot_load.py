@@ -168,6 +168,7 @@ def _pod(f: _Fields) -> Pod:
         empty_dir=f.flag("emptyDir", False),
         ready=f.flag("ready", True),
         termination_grace_period_seconds=f.opt_int("terminationGracePeriodSeconds"),
+        follows_cordon=f.flag("followsCordon", False),
     )
 
 

@@ -98,7 +98,24 @@ def pod_of(raw: JSON) -> Pod:
         empty_dir=any("emptyDir" in v for v in spec.get("volumes") or []),
         ready=conditions.get("Ready") == "True",
         termination_grace_period_seconds=_int(spec.get("terminationGracePeriodSeconds")),
+        follows_cordon=any(map(_tolerates_cordon, spec.get("tolerations") or ())),
     )
+
+
+UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable"
+
+
+def _tolerates_cordon(toleration: Any) -> bool:
+    """Does this toleration match the taint a cordon puts on a node
+    (`node.kubernetes.io/unschedulable:NoSchedule`, no value)?"""
+    if not isinstance(toleration, dict):
+        return False
+    key, operator = toleration.get("key") or "", toleration.get("operator") or "Equal"
+    if toleration.get("effect") not in (None, "", "NoSchedule"):
+        return False
+    if operator == "Exists":
+        return key in ("", UNSCHEDULABLE_TAINT)
+    return key == UNSCHEDULABLE_TAINT and not toleration.get("value")
 
 
 def selector_of(raw: Any) -> LabelSelector:

@@ -13,7 +13,7 @@ from collections import Counter
 from datetime import timedelta
 
 from policy.decisions import Cordon, Evict, Plan, Uncordon, UpdateRequestStatus
-from policy.limit_spec import LimitSpec, parse_limit_spec
+from policy.limit_spec import InvalidLimit, LimitSpec, parse_limit_spec
 from policy.model import (
     CORDONED_BY,
     MaintenanceRequest,
@@ -256,7 +256,9 @@ def admissions_allowed(before: Snapshot, plan: Plan) -> None:
 
 
 def cordons_owned(before: Snapshot, plan: Plan, after: Snapshot) -> None:
-    """6. Only nodes we cordoned are uncordoned; a finished request leaves no cordon."""
+    """6. Only nodes we cordoned are uncordoned; a finished request leaves no cordon,
+    unless another request is active on the node (invariant 8 wins: its cordon stays
+    until that one is over too)."""
     owners = {n.name: n.annotations.get(CORDONED_BY) for n in before.nodes}
     for decision in plan.decisions:
         if isinstance(decision, Cordon):
@@ -265,7 +267,75 @@ def cordons_owned(before: Snapshot, plan: Plan, after: Snapshot) -> None:
             assert owners.get(decision.node) == decision.request, decision
             owners[decision.node] = None
     states = {r.name: r.status.state for r in after.requests}
+    busy = {
+        target.name
+        for r in after.requests
+        if r.status.state in ACTIVE
+        and (target := held_target(r)) is not None
+        and target.type is TargetType.NODE
+    }
     for node in after.nodes:
         owner = node.annotations.get(CORDONED_BY)
-        if owner is not None:
+        if owner is not None and node.name not in busy:
             assert states.get(owner) in ACTIVE, (node.name, owner, states.get(owner))
+
+
+def cordons_kept(before: Snapshot, plan: Plan, after: Snapshot) -> None:
+    """8. While a node request is Approved or InProgress under a limit that cordons,
+    nothing of ours uncordons its node; one approved in this pass has it cordoned."""
+    uncordoned = {d.node for d in plan.decisions if isinstance(d, Uncordon)}
+    newly_approved = {
+        d.request
+        for d in plan.decisions
+        if isinstance(d, UpdateRequestStatus) and d.status.state is S.APPROVED and d.transition
+    }
+    nodes = {n.name: n for n in after.nodes}
+    for request in after.requests:
+        if request.status.state not in (S.APPROVED, S.IN_PROGRESS):
+            continue
+        target = held_target(request)
+        if target is None or target.type is not TargetType.NODE or target.name not in nodes:
+            continue
+        if not any(lim.cordon for lim in valid_limits(before) if governs(lim, before, target)):
+            continue
+        assert target.name not in uncordoned, (request.name, target.name)
+        if request.name in newly_approved:
+            assert nodes[target.name].unschedulable, (request.name, target.name)
+
+
+def approvals_drained(before: Snapshot, plan: Plan) -> None:
+    """9 (with a drain). A request approved in this pass under a draining limit has no
+    pod left on its node that the drain would evict. (Without a drain, its budget is
+    invariant 2's drain-less half, `budgets_respected`.) And fail closed (DESIGN §3):
+    nothing is approved while a governing limit is invalid or none governs."""
+    for decision in plan.decisions:
+        if not (
+            isinstance(decision, UpdateRequestStatus)
+            and decision.status.state is S.APPROVED
+            and decision.transition
+        ):
+            continue
+        target = Target.from_key(decision.target)
+        assert target is not None
+        if target.type is not TargetType.NODE:
+            continue
+        labels = labels_of(before, target) or {}
+        broken = [
+            parsed.name
+            for m in before.limits
+            if isinstance(parsed := parse_limit_spec(m.name, m.spec), InvalidLimit)
+            and parsed.governs(target.type, labels)
+        ]
+        governing = [lim for lim in valid_limits(before) if governs(lim, before, target)]
+        assert governing and not broken, (decision.request, target.key, broken)
+        if not any(lim.drain is not None for lim in governing):
+            continue
+        left = [
+            pod.key
+            for pod in before.pods
+            if pod.node == target.name
+            and not (
+                pod.mirror or pod.owner_kind == "DaemonSet" or pod.terminal or pod.follows_cordon
+            )
+        ]
+        assert not left, (decision.request, target.name, left)

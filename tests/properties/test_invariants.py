@@ -1,6 +1,6 @@
 """DESIGN §4's invariants as properties of `plan` over generated snapshots.
 
-Covers invariants 1-6 for a single pass (before, plan, and the plan applied by the
+Covers invariants 1-6, 8 and 9 for a single pass (before, plan, and the plan applied by the
 model cluster), determinism, and that planning never raises on any generated input
 (malformed specs included). Multi-pass behaviour is in test_stateful.py; the
 round-trip (invariant 7) in test_roundtrip.py.
@@ -46,6 +46,17 @@ def test_admissions_only_when_allowed_and_states_move_forward(snapshot: Snapshot
 def test_cordon_ownership(snapshot: Snapshot) -> None:
     result = plan(snapshot)
     invariants.cordons_owned(snapshot, result, apply(snapshot, result))
+
+
+@given(any_snapshots())
+def test_approved_nodes_stay_cordoned(snapshot: Snapshot) -> None:
+    result = plan(snapshot)
+    invariants.cordons_kept(snapshot, result, apply(snapshot, result))
+
+
+@given(any_snapshots())
+def test_approved_only_when_drained(snapshot: Snapshot) -> None:
+    invariants.approvals_drained(snapshot, plan(snapshot))
 
 
 @given(any_snapshots())

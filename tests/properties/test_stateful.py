@@ -1,7 +1,9 @@
 """Successive runner passes against a model cluster, with invariants after every step.
 
 Hypothesis plays a story: actors file requests, start, complete, stall and withdraw;
-nodes fail and recover; an admin cordons and uncordons; the kubelet finishes
+nodes fail and recover; an admin cordons and uncordons; pods are bound by name to any
+node at any moment (some tolerating the cordon); an operator breaks or deletes a
+draining limit and mends it; the kubelet finishes
 terminating pods; ReplicaSets recreate evicted pods on other nodes; the disruption
 controller recomputes PDB status; time advances; and the runner passes (plan, check,
 apply). DESIGN §4's invariants are checked on every pass, and cordon ownership and
@@ -46,6 +48,7 @@ class MaintenanceStory(RuleBasedStateMachine):
         super().__init__()
         self.counter = itertools.count()
         self.admin_cordoned: set[str] = set()
+        self.broken: dict[str, MaintenanceLimit] = {}
         self.snapshot = Snapshot(now=START)
 
     @initialize(
@@ -209,6 +212,31 @@ class MaintenanceStory(RuleBasedStateMachine):
         if not self._node(node).ready:
             self._set_node(node, ready=True, ready_since=self.snapshot.now)
 
+    @rule(node=st.sampled_from(NODES), app=st.sampled_from(sorted(APPS)), follows=st.booleans())
+    def pod_bound_by_name(self, node: str, app: str, follows: bool) -> None:
+        """A pod created with spec.nodeName (no scheduler, so the cordon does not stop
+        it), at any moment: during a drain's grace, the volume wait, after approval. Or
+        one that tolerates the cordon, as node agents do."""
+        pod = attrs.evolve(self._pod(app, node), follows_cordon=follows)
+        self.snapshot = self._settle(attrs.evolve(self.snapshot, pods=(*self.snapshot.pods, pod)))
+
+    @rule(zone=st.sampled_from(["zone-a", "zone-b"]), how=st.sampled_from(["break", "delete"]))
+    def operator_breaks_a_limit(self, zone: str, how: str) -> None:
+        """An edit that makes a draining limit invalid, or deletes it (fail closed)."""
+        if zone not in self.broken:
+            self.broken[zone] = next(m for m in self.snapshot.limits if m.name == zone)
+        limits = tuple(m for m in self.snapshot.limits if m.name != zone)
+        if how == "break":
+            limits += (attrs.evolve(self.broken[zone], spec={"type": "node", "limit": "lots"}),)
+        self.snapshot = attrs.evolve(self.snapshot, limits=limits)
+
+    @rule()
+    def operator_mends_the_limits(self) -> None:
+        for zone, original in self.broken.items():
+            limits = tuple(m for m in self.snapshot.limits if m.name != zone)
+            self.snapshot = attrs.evolve(self.snapshot, limits=(*limits, original))
+        self.broken.clear()
+
     @rule(node=st.sampled_from(NODES))
     def admin_cordons(self, node: str) -> None:
         current = self._node(node)
@@ -251,6 +279,8 @@ class MaintenanceStory(RuleBasedStateMachine):
         invariants.budgets_respected(before, result)
         invariants.admissions_allowed(before, result)
         invariants.cordons_owned(before, result, after)
+        invariants.cordons_kept(before, result, after)
+        invariants.approvals_drained(before, result)
         invariants.no_repeated_action(result, plan(after))
         for decision in result.decisions:
             # Shown by --hypothesis-show-statistics: proof the story reaches every step.
@@ -266,6 +296,15 @@ class MaintenanceStory(RuleBasedStateMachine):
         for _ in range(passes):
             self.kubelet_and_controllers()
             self.runner_pass()
+            preparing = [
+                r.status.target.removeprefix("node/")
+                for r in self.snapshot.requests
+                if r.status.state is S.PREPARING and r.status.target
+            ]
+            if preparing and data.draw(st.booleans()):
+                # The late pod: bound by name while the node drains or waits.
+                node = data.draw(st.sampled_from(sorted(preparing)))
+                self.pod_bound_by_name(node, "web", data.draw(st.booleans()))
             for name in self._requests(S.APPROVED, "Pending"):
                 if data.draw(st.booleans()):
                     self._set_spec_state(name, "InProgress")

@@ -140,3 +140,84 @@ def test_drain_timeout_expires_and_uncordons() -> None:
     assert result.explanation("mr-a").state is S.EXPIRED
     assert result.explanation("mr-a").reason is Reason.DRAIN_TIMEOUT
     assert "ns/web-1" in result.explanation("mr-a").message
+
+
+def _drained(**times: object) -> Snapshot:
+    """mr-a Preparing on n0 (cordoned, ours), drained 20 s ago, in the drain's grace."""
+    cordoned = Node("n0", unschedulable=True, annotations={CORDONED_BY: "mr-a"})
+    status = active(S.PREPARING, "node/n0", since=ago(seconds=120), drained_at=ago(seconds=20))
+    return Snapshot(
+        now=NOW,
+        nodes=(cordoned, *nodes(3, prefix="m")),
+        pdbs=(pdb("web", "web", allowed=1),),
+        limits=(DRAINING_LIMIT,),
+        requests=(request("mr-a", "n0", status=attrs.evolve(status, **times)),),
+    )
+
+
+def test_a_pod_that_arrives_after_the_drain_is_drained_before_approval() -> None:
+    # Bound by name to the cordoned node during the drain's grace (or in the volume
+    # wait, detachedAt set): evicted like the rest, and both waits start again.
+    for detached in (None, ago(seconds=5)):
+        snap = attrs.evolve(_drained(detached_at=detached), pods=(app_pod("late-1", "n0", "web"),))
+        result = plan(advance(snap, 60))
+        evictions = [d for d in result.decisions if isinstance(d, Evict)]
+        assert [e.pod for e in evictions] == ["late-1"]
+        explanation = result.explanation("mr-a")
+        assert explanation.state is S.PREPARING and explanation.reason is Reason.DRAINING
+        assert "1 pod arrived after the drain: ns/late-1 (evicting)" in explanation.message
+        write = next(d for d in result.decisions if isinstance(d, UpdateRequestStatus))
+        assert write.status.drained_at is None and write.status.detached_at is None
+        # Gone again: drained anew, with a new grace period, then approved.
+        snap = apply(advance(snap, 60), result)
+        snap = finish_terminating(snap)
+        regrace = plan(snap)
+        assert regrace.explanation("mr-a").reason is Reason.DRAIN_GRACE
+        snap = apply(snap, regrace)
+        detach = plan(advance(snap, 45))
+        assert detach.explanation("mr-a").reason is Reason.DETACH_GRACE
+        approved = plan(advance(apply(advance(snap, 45), detach), 15))
+        assert approved.explanation("mr-a").state is S.APPROVED
+
+
+def test_a_late_pod_past_the_drain_timeout_expires_the_request() -> None:
+    snap = attrs.evolve(_drained(), pods=(app_pod("late-1", "n0", "web"),))
+    result = plan(advance(snap, 600))
+    assert result.explanation("mr-a").state is S.EXPIRED
+    assert result.explanation("mr-a").reason is Reason.DRAIN_TIMEOUT
+    assert not any(isinstance(d, Evict) for d in result.decisions)
+
+
+def test_a_pod_that_follows_the_cordon_is_left_like_a_daemonset_pod() -> None:
+    # It tolerates node.kubernetes.io/unschedulable: evicting it would only bring it
+    # back; kubectl drain leaves DaemonSet pods for the same reason.
+    snap = attrs.evolve(
+        _drained(detached_at=ago(seconds=15)),
+        pods=(app_pod("agent-1", "n0", "agent", follows_cordon=True),),
+    )
+    result = plan(advance(snap, 60))
+    assert not any(isinstance(d, Evict) for d in result.decisions)
+    assert result.explanation("mr-a").state is S.APPROVED
+
+
+def test_a_preparing_request_whose_limit_became_invalid_is_not_approved() -> None:
+    # Fail closed: the invalid limit asks for no drain, which is no reason to approve
+    # with the node's pods on it. It waits for the fix, then expires.
+    broken = limit("node", type="node", limit="lots", drain={"timeoutSeconds": 600})
+    base = attrs.evolve(
+        _drained(drained_at=None), pods=(app_pod("web-1", "n0", "web"),), limits=(broken,)
+    )
+    for limits, reason in (((broken,), Reason.LIMIT_INVALID), ((), Reason.NO_LIMIT)):
+        snap = attrs.evolve(base, limits=limits)
+        waiting = plan(snap)
+        explanation = waiting.explanation("mr-a")
+        assert explanation.state is S.PREPARING and explanation.reason is reason
+        assert "not approved until it is fixed" in explanation.message
+        assert not any(isinstance(d, Evict | Cordon) for d in waiting.decisions)
+        late = plan(advance(snap, 900))
+        assert late.explanation("mr-a").state is S.EXPIRED
+        assert late.explanation("mr-a").reason is reason
+        assert kinds(late)[:2] == ["UpdateRequestStatus", "Uncordon"]
+    # Fixed in time: preparation goes on.
+    fixed = plan(attrs.evolve(base, limits=(DRAINING_LIMIT,)))
+    assert any(isinstance(d, Evict) for d in fixed.decisions)
