@@ -38,11 +38,11 @@ from policy.explain import (
     Cause,
     IntervalNotPassed,
     LimitFull,
-    PodsLeft,
     Reason,
     WindowClosed,
 )
 from policy.model import ActorState
+from policy.preparing_causes import PodsLeft
 from runner.memory import collector_paused
 
 TERMINAL = frozenset({RequestState.COMPLETED, RequestState.REJECTED, RequestState.EXPIRED})

@@ -13,7 +13,8 @@ from typing import ClassVar
 
 import attrs
 
-from policy.explain import MAX_LISTED, LimitsLost, Reason, at
+from policy.explain import MAX_LISTED, Reason, at
+from policy.preparing_causes import LimitsLost
 
 
 @attrs.frozen

@@ -31,17 +31,7 @@ from policy import cordons
 from policy.decisions import Evict
 from policy.disruption import PodDisposition, disposition
 from policy.endings import DetachTimedOut, DrainTimedOut, LimitsLostTimedOut, TargetMissing
-from policy.explain import (
-    AwaitingActor,
-    Cause,
-    DetachGrace,
-    DrainGrace,
-    Hold,
-    LimitsLost,
-    PodLeft,
-    PodsLeft,
-    VolumesAttached,
-)
+from policy.explain import AwaitingActor, Cause
 from policy.lifecycle import Behaviour
 from policy.limit_spec import DEFAULT_DRAIN_TIMEOUT, DrainSpec, InfraDrainSpec, InvalidLimit
 from policy.model import (
@@ -53,6 +43,15 @@ from policy.model import (
     TargetType,
 )
 from policy.pass_state import Outcome, PassState, withdrawn
+from policy.preparing_causes import (
+    DetachGrace,
+    DrainGrace,
+    Hold,
+    LimitsLost,
+    PodLeft,
+    PodsLeft,
+    VolumesAttached,
+)
 from policy.validation import Target
 
 S = RequestState
