@@ -102,7 +102,7 @@ def open_ledger(index: Index) -> Opening:
                 how = f"soaking after {request.name}"
                 for spec in valid:
                     usage[spec.name].users.setdefault(target.name, how)
-    _count_commits(index, usage)
+    _count_commits(index, usage, holder)
     return Opening(ledger=ledger, unavailable=unavailable, holder=holder)
 
 
@@ -145,13 +145,15 @@ def _populations(index: Index) -> tuple[dict[str, LimitUsage], dict[str, dict[st
     return usage, unavailable
 
 
-def _count_commits(index: Index, usage: dict[str, LimitUsage]) -> None:
+def _count_commits(index: Index, usage: dict[str, LimitUsage], holder: dict[str, str]) -> None:
     """Admissions another runner committed to a limit but has not yet written.
 
     The runner commits an admission by writing the governing limits' status (with a
     resourceVersion precondition) before the request's own status. A waiting request
     named in a limit's `status.active` was admitted by a pass that may still be writing
-    (or died): its target keeps the slot, so no other pass can give it away meanwhile.
+    (or died): its target keeps the slot, and the target itself, so no other pass can
+    give either away meanwhile (not even to a request of higher priority for the same
+    target: that would make two active requests on it if the first write lands).
     """
     for limit in index.snapshot.limits:
         spec_usage = usage.get(limit.name)
@@ -166,6 +168,7 @@ def _count_commits(index: Index, usage: dict[str, LimitUsage]) -> None:
                 continue
             if spec_usage.spec in index.governing(spec.target)[0]:
                 spec_usage.users.setdefault(spec.target.name, f"by {name} (committing)")
+                holder.setdefault(spec.target.key, name)
 
 
 def _spend_in_place(index: Index, ledger: Ledger, node: str) -> None:

@@ -199,6 +199,22 @@ def test_an_admission_committed_by_another_pass_keeps_its_slot() -> None:
     assert result.explanation("mr-a").state is S.APPROVED
 
 
+def test_an_admission_committed_by_another_pass_keeps_its_target() -> None:
+    # Runner A committed mr-a for n0 and is still writing; mr-a2 for n0, of higher
+    # priority, arrives. Giving it n0 would make two active requests on n0 once A's
+    # status write lands too (issue 14, item 5).
+    committed = attrs.evolve(limit("node", limit=50), status=LimitStatus(active=("mr-a",)))
+    snap = Snapshot(
+        now=NOW,
+        nodes=nodes(4),
+        limits=(committed,),
+        requests=(request("mr-a2", "n0", priority=5), request("mr-a", "n0")),
+    )
+    result = plan(snap)
+    assert result.explanation("mr-a2").reason is Reason.TARGET_BUSY
+    assert "node/n0 is held by mr-a" in result.explanation("mr-a2").message
+
+
 def test_a_full_limit_names_its_holders_only_when_all_fit() -> None:
     def waiting_message(holding: int) -> str:
         snap = Snapshot(
