@@ -15,6 +15,7 @@ from datetime import datetime
 import attrs
 
 from policy.explain import Explanation, Reason
+from policy.gate import Basis
 from policy.model import LimitStatus, RequestState, RequestStatus
 
 
@@ -28,6 +29,9 @@ class UpdateRequestStatus:
     status: RequestStatus
     target: str
     """`type/name` the request is about (what its spec names until it is admitted)."""
+    basis: Basis | None = None
+    """For a node's approval: what it relied on, which the runner proves on a fresh read
+    before writing it (policy.gate)."""
 
     @property
     def reason(self) -> str:

@@ -25,6 +25,7 @@ from policy.disruption import BudgetIndex
 from policy.endings import Withdrawn
 from policy.explain import Cause, Explanation, WindowClosed
 from policy.fields import FieldError
+from policy.gate import Basis
 from policy.ledger import Ledger
 from policy.lifecycle import Behaviour
 from policy.limit_spec import InvalidLimit, LimitSpec, parse_limit_spec
@@ -239,6 +240,8 @@ class PassState:
         self.written: dict[str, UpdateRequestStatus] = {}
         """The last status decision per request, so a later write knows what it follows."""
         self.explanations: list[Explanation] = []
+        self.bases: dict[str, Basis] = {}
+        """What each node approval of this plan relied on (policy.gate)."""
 
     def owner_active(self, owner: str) -> bool:
         """Is the request named in a cordoned-by annotation active, as this plan leaves it?"""
@@ -251,12 +254,15 @@ class PassState:
         last = self.written.get(request.name)
         if last is not None and last.status == status:
             return
+        previous = last.status.state if last is not None else request.status.state
+        approving = status.state is RequestState.APPROVED and previous is not status.state
         decision = UpdateRequestStatus(
             request=request.name,
             uid=request.uid,
-            previous=last.status.state if last is not None else request.status.state,
+            previous=previous,
             status=status,
             target=self.index.shown_target(request),
+            basis=self.bases.get(request.name) if approving else None,
         )
         self.decisions.append(decision)
         self.written[request.name] = decision

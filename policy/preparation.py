@@ -23,15 +23,17 @@ The timeouts themselves come from the governing limits merged by policy.lifecycl
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 
 import attrs
 
 from policy import cordons
 from policy.decisions import Evict
-from policy.disruption import PodDisposition, disposition
+from policy.disruption import PodDisposition, disposition, disrupted_by_maintenance
 from policy.endings import DetachTimedOut, DrainTimedOut, LimitsLostTimedOut, TargetMissing
 from policy.explain import AwaitingActor, Cause
+from policy.gate import Basis, BudgetBasis
 from policy.lifecycle import Behaviour
 from policy.limit_spec import DEFAULT_DRAIN_TIMEOUT, DrainSpec, InfraDrainSpec, InvalidLimit
 from policy.model import (
@@ -111,7 +113,7 @@ def prepare(
 ) -> Outcome:
     """Steps 1-4 for a Preparing request (also right after its admission)."""
     if target.type is not TargetType.NODE:
-        return approve(target=target, behaviour=behaviour, status=status, state=state)
+        return approve(request.name, target=target, behaviour=behaviour, status=status, state=state)
     node = target.name
 
     # Step 1: cordon.
@@ -133,7 +135,7 @@ def prepare(
         status = detached
 
     # Step 4: approve.
-    return approve(target=target, behaviour=behaviour, status=status, state=state)
+    return approve(request.name, target=target, behaviour=behaviour, status=status, state=state)
 
 
 def _drain(
@@ -210,12 +212,43 @@ def _detach(
 
 
 def approve(
-    *, target: Target, behaviour: Behaviour, status: RequestStatus, state: PassState
+    request: str, *, target: Target, behaviour: Behaviour, status: RequestStatus, state: PassState
 ) -> Outcome:
+    """Step 4. A node's approval carries what it relied on, for the runner to prove on a
+    fresh read right before writing it (policy.gate)."""
+    if target.type is TargetType.NODE:
+        state.bases[request] = _basis(request, node=target.name, behaviour=behaviour, state=state)
     deadline = state.now + timedelta(seconds=behaviour.approved_timeout_seconds)
     return Outcome(
         attrs.evolve(status, state=S.APPROVED, approved_at=state.now),
         (AwaitingActor(target.key, deadline),),
+    )
+
+
+def _basis(request: str, *, node: str, behaviour: Behaviour, state: PassState) -> Basis:
+    index = state.index
+    generations = {limit.name: limit.generation for limit in index.snapshot.limits}
+    valid, _ = index.governing(Target(TargetType.NODE, node))
+    budgets: tuple[BudgetBasis, ...] = ()
+    if behaviour.drain is None:
+        counted: Counter[str] = Counter()
+        for pod in index.pods_on(node):
+            pdbs = index.budgets.selecting(pod) if disrupted_by_maintenance(pod) else ()
+            if len(pdbs) == 1:
+                counted[pdbs[0].key] += 1
+        ledger = state.ledger
+        budgets = tuple(
+            BudgetBasis(pdb, ledger.pdbs[pdb].budget, count, ledger.budget_left[pdb])
+            for pdb, count in sorted(counted.items())
+        )
+    return Basis(
+        request=request,
+        node=node,
+        cordon=behaviour.cordon,
+        cordoned_by=state.cordon_owner.get(node),
+        drain=behaviour.drain,
+        budgets=budgets,
+        limits=tuple(sorted((lim.name, generations[lim.name]) for lim in valid)),
     )
 
 

@@ -12,7 +12,10 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 
+import attrs
+
 from policy.decisions import Cordon, Evict, Plan, Uncordon, UpdateRequestStatus
+from policy.gate import recheck
 from policy.limit_spec import InvalidLimit, LimitSpec, parse_limit_spec
 from policy.model import (
     CORDONED_BY,
@@ -339,3 +342,32 @@ def approvals_drained(before: Snapshot, plan: Plan) -> None:
             )
         ]
         assert not left, (decision.request, target.name, left)
+
+
+def gate_passes_when_nothing_changed(before: Snapshot, plan: Plan, after: Snapshot) -> None:
+    """The approval gate (policy.gate) lets every approval of the plan through when the
+    fresh read finds the cluster as the plan left it: it defers only on a change.
+    (Its refusals are table-tested in tests/unit/test_gate.py.)"""
+    evicted: Counter[str] = Counter(
+        d.pdb for d in plan.decisions if isinstance(d, Evict) and d.pdb is not None
+    )
+    nodes = {n.name: n for n in after.nodes}
+    spent = {b.key: b for b in before.pdbs}
+    for decision in plan.decisions:
+        if not isinstance(decision, UpdateRequestStatus) or decision.basis is None:
+            continue
+        basis = decision.basis
+        # The Eviction API takes each eviction off its PDB's status at once.
+        pdbs = [
+            attrs.evolve(b, disruptions_allowed=b.disruptions_allowed - evicted[b.key])
+            for b in spent.values()
+        ]
+        problems = recheck(
+            basis,
+            node=nodes.get(basis.node),
+            pods=[p for p in after.pods if p.node == basis.node],
+            pdbs=pdbs,
+            limits=after.limits,
+            evicted=evicted,
+        )
+        assert not problems, (decision.request, problems)

@@ -60,6 +60,12 @@ def test_approved_only_when_drained(snapshot: Snapshot) -> None:
 
 
 @given(any_snapshots())
+def test_the_approval_gate_passes_what_did_not_change(snapshot: Snapshot) -> None:
+    result = plan(snapshot)
+    invariants.gate_passes_when_nothing_changed(snapshot, result, apply(snapshot, result))
+
+
+@given(any_snapshots())
 def test_every_request_is_explained(snapshot: Snapshot) -> None:
     result = plan(snapshot)
     assert sorted(e.request for e in result.explanations) == sorted(

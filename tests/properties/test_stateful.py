@@ -281,6 +281,7 @@ class MaintenanceStory(RuleBasedStateMachine):
         invariants.cordons_owned(before, result, after)
         invariants.cordons_kept(before, result, after)
         invariants.approvals_drained(before, result)
+        invariants.gate_passes_when_nothing_changed(before, result, after)
         invariants.no_repeated_action(result, plan(after))
         for decision in result.decisions:
             # Shown by --hypothesis-show-statistics: proof the story reaches every step.

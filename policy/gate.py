@@ -1,0 +1,171 @@
+"""The approval gate: does an approval still hold on a fresh read? (DESIGN §3 "Never
+approve on stale data")
+
+Pure. A plan approves a node request on what its snapshot showed: the node's pods (a
+watch-cache read that may be behind), the PDBs' budgets, the governing limits. Between
+that read and the write of `Approved`, pods are bound to the node (by name, or missed
+by the cache), budgets are spent by others, limits are edited or deleted. So each
+approval carries its `Basis`: what it relied on, and how much slack it left. Right
+before writing it, the runner reads the node, its pods, the PDBs and the limits again,
+consistently, and asks `recheck`; any answer but none means the approval is not
+written this pass (the next pass plans again on what it finds).
+
+- With a drain: no pod that the drain would move is on the node.
+- Without one (the node's pods go down in place): no pod is selected by several PDBs,
+  and each PDB still covers the node's pods. The plan spent `counted` of a budget it
+  read as `assumed` and left `left` for later approvals in the same pass; on the fresh
+  read the slack is `left + (allowed now - assumed) - (pods now - counted)`, which
+  must not go below zero. A PDB the plan did not count (a new pod, a new PDB) fails
+  the check: the next pass counts it.
+- The governing limits are the same ones, unedited (`metadata.generation`), and
+  still valid: an edit or deletion after the read defers the approval.
+- A cordoning limit's node is still unschedulable under our annotation: someone
+  uncordoned it after we cordoned it, or took over the cordon.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+
+import attrs
+
+from policy.disruption import BudgetIndex, PodDisposition, disposition, disrupted_by_maintenance
+from policy.explain import MAX_LISTED
+from policy.limit_spec import DrainSpec, LimitSpec, parse_limit_spec
+from policy.model import (
+    CORDONED_BY,
+    MaintenanceLimit,
+    Node,
+    Pod,
+    PodDisruptionBudget,
+    TargetType,
+)
+
+
+@attrs.frozen
+class BudgetBasis:
+    """One PDB an approval without drain spends: what the plan read and left."""
+
+    pdb: str
+    assumed: int
+    """The disruptions it read as allowed (0 for a stale status)."""
+    counted: int
+    """The node's pods of this PDB it counted."""
+    left: int
+    """What it left for the approvals after this one in the same pass."""
+
+
+@attrs.frozen
+class Basis:
+    """What one approval of a node request relied on."""
+
+    request: str
+    node: str
+    cordon: bool
+    """A governing limit cordons: the node must still be cordoned, by `cordoned_by`."""
+    cordoned_by: str | None
+    """Whose cordon the plan left on the node: `request` (ours), or None (someone
+    else's, which it left alone)."""
+    drain: DrainSpec | None
+    budgets: tuple[BudgetBasis, ...] = ()
+    """Without a drain: every PDB the node's pods spend."""
+    limits: tuple[tuple[str, int], ...] = ()
+    """The governing limits, (name, metadata.generation), by name."""
+
+
+def recheck(
+    basis: Basis,
+    *,
+    node: Node | None,
+    pods: Iterable[Pod],
+    pdbs: Iterable[PodDisruptionBudget],
+    limits: Iterable[MaintenanceLimit],
+    evicted: Mapping[str, int] | None = None,
+) -> tuple[str, ...]:
+    """Why the approval no longer holds on the fresh read; empty when it does.
+
+    `pods` are those bound to the node; `pdbs` those of the pods' namespaces, or all;
+    `evicted`, per PDB, the evictions this pass already made (the Eviction API takes
+    them off the PDB's status at once, and the plan's `left` already counts them)."""
+    if node is None:
+        return (f"node {basis.node} is gone",)
+    problems = list(_limits_changed(basis, node, limits))
+    owner = node.annotations.get(CORDONED_BY)
+    if basis.cordon and not (node.unschedulable and owner == basis.cordoned_by):
+        was = f"for {basis.cordoned_by}" if basis.cordoned_by else "by someone else"
+        problems.append(
+            f"{basis.node} is no longer cordoned {was}"
+            + (f" (cordoned-by names {owner})" if owner and node.unschedulable else "")
+        )
+    pods = list(pods)
+    if basis.drain is not None:
+        problems.extend(_pods_left(basis.node, basis.drain, pods))
+    else:
+        problems.extend(_budgets_short(basis, pods, pdbs, evicted or {}))
+    return tuple(problems)
+
+
+def _limits_changed(basis: Basis, node: Node, limits: Iterable[MaintenanceLimit]) -> list[str]:
+    relied = dict(basis.limits)
+    now: dict[str, int] = {}
+    broken: set[str] = set()
+    problems = []
+    for limit in limits:
+        parsed = parse_limit_spec(limit.name, limit.spec)
+        if not parsed.governs(TargetType.NODE, node.labels):
+            continue
+        if not isinstance(parsed, LimitSpec):
+            problems.append(f"limit {limit.name} is invalid ({parsed.error})")
+            broken.add(limit.name)
+            continue
+        now[limit.name] = limit.generation
+    for name in sorted(relied.keys() - now.keys() - broken):
+        problems.append(f"limit {name} was deleted or no longer governs {node.name}")
+    for name in sorted(now.keys() - relied.keys()):
+        problems.append(f"limit {name} now governs {node.name}")
+    for name in sorted(relied.keys() & now.keys()):
+        if relied[name] != now[name]:
+            problems.append(f"limit {name} was edited (generation {relied[name]} -> {now[name]})")
+    return problems
+
+
+def _pods_left(node: str, drain: DrainSpec, pods: list[Pod]) -> list[str]:
+    left = [p.key for p in pods if disposition(p, drain) is not PodDisposition.IGNORED]
+    if not left:
+        return []
+    more = f" and {len(left) - MAX_LISTED} more" if len(left) > MAX_LISTED else ""
+    return [f"{len(left)} pods still on {node}: {', '.join(left[:MAX_LISTED])}{more}"]
+
+
+def _budgets_short(
+    basis: Basis, pods: list[Pod], pdbs: Iterable[PodDisruptionBudget], evicted: Mapping[str, int]
+) -> list[str]:
+    fresh = list(pdbs)
+    index = BudgetIndex.build(fresh)
+    allowed = {pdb.key: pdb.budget for pdb in fresh}
+    relied = {b.pdb: b for b in basis.budgets}
+    counts: Counter[str] = Counter()
+    problems = []
+    for pod in pods:
+        if not disrupted_by_maintenance(pod):
+            continue
+        selecting = index.selecting(pod)
+        if len(selecting) > 1:
+            keys = ", ".join(p.key for p in selecting)
+            problems.append(f"{pod.key} is selected by several PDBs ({keys})")
+        elif selecting:
+            counts[selecting[0].key] += 1
+    for pdb, count in sorted(counts.items()):
+        was = relied.get(pdb)
+        if was is None:
+            problems.append(f"PDB {pdb} now selects {count} pods on {basis.node}")
+            continue
+        now = allowed[pdb] + evicted.get(pdb, 0)
+        slack = was.left + (now - was.assumed) - (count - was.counted)
+        if slack < 0:
+            problems.append(
+                f"PDB {pdb} no longer covers {basis.node}: {count} pods there, "
+                f"{allowed[pdb]} disruptions allowed now (planned on {was.assumed})"
+            )
+    return problems

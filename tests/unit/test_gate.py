@@ -1,0 +1,187 @@
+"""The approval gate (policy/gate.py): what each approval relies on, and each way a
+fresh read refuses it — a pod that arrived, a budget spent by someone else, a pod now
+under two PDBs, a limit edited, deleted, broken or new, a cordon lifted or taken.
+That it lets through what did not change is a property (tests/properties).
+"""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+
+from policy import CORDONED_BY, RequestState, Snapshot, UpdateRequestStatus, plan
+from policy.gate import Basis, recheck
+from policy.model import Node, Pod, PodDisruptionBudget
+from tests.helpers import NOW, app_pod, limit, nodes, pdb, request
+from tests.model import apply
+
+S = RequestState
+CORDON_ONLY = limit("node", type="node", limit=50, cordon=True)
+
+
+def _approval(snap: Snapshot) -> tuple[Basis, Snapshot]:
+    result = plan(snap)
+    approval = next(
+        d
+        for d in result.decisions
+        if isinstance(d, UpdateRequestStatus) and d.status.state is S.APPROVED
+    )
+    assert approval.basis is not None
+    return approval.basis, apply(snap, result)
+
+
+def _fresh(
+    basis: Basis,
+    after: Snapshot,
+    *,
+    node: Node | None = None,
+    pods: tuple[Pod, ...] = (),
+    pdbs: tuple[PodDisruptionBudget, ...] | None = None,
+    limits: tuple[object, ...] | None = None,
+) -> tuple[str, ...]:
+    here = next(n for n in after.nodes if n.name == basis.node)
+    return recheck(
+        basis,
+        node=node or here,
+        pods=[p for p in after.pods if p.node == basis.node] + list(pods),
+        pdbs=after.pdbs if pdbs is None else pdbs,
+        limits=after.limits if limits is None else limits,  # type: ignore[arg-type]
+    )
+
+
+def _drainless() -> tuple[Basis, Snapshot]:
+    # PDB web allows 2; n0 has one web pod: the approval leaves 1.
+    return _approval(
+        Snapshot(
+            now=NOW,
+            nodes=nodes(4),
+            pods=(app_pod("web-1", "n0", "web"), app_pod("web-2", "n1", "web")),
+            pdbs=(pdb("web", "web", allowed=2),),
+            limits=(CORDON_ONLY,),
+            requests=(request("mr-a", "n0"),),
+        )
+    )
+
+
+def test_an_approval_records_what_it_relied_on() -> None:
+    basis, _ = _drainless()
+    assert (basis.request, basis.node, basis.cordon, basis.cordoned_by) == (
+        "mr-a",
+        "n0",
+        True,
+        "mr-a",
+    )
+    assert basis.drain is None
+    assert [(b.pdb, b.assumed, b.counted, b.left) for b in basis.budgets] == [("ns/web", 2, 1, 1)]
+    assert basis.limits == (("node", 1),)
+
+
+def test_nothing_changed_passes() -> None:
+    basis, after = _drainless()
+    assert _fresh(basis, after) == ()
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        # One more web pod bound to n0 after the read: 2 pods, 2 allowed, 1 was left
+        # for others: still covered. Two more are not.
+        ({"pods": (app_pod("web-3", "n0", "web"),)}, ()),
+        (
+            {"pods": (app_pod("web-3", "n0", "web"), app_pod("web-4", "n0", "web"))},
+            ("PDB ns/web no longer covers n0: 3 pods there, 2 disruptions allowed now",),
+        ),
+        # Someone else spent the budget: 0 allowed now.
+        ({"pdbs": (pdb("web", "web", allowed=0),)}, ("PDB ns/web no longer covers n0",)),
+        # A stale status allows nothing.
+        (
+            {"pdbs": (pdb("web", "web", allowed=2, generation=2, observed_generation=1),)},
+            ("PDB ns/web no longer covers n0",),
+        ),
+        # A second PDB selects web pods now: the Eviction API would refuse them.
+        (
+            {"pdbs": (pdb("web", "web", allowed=2), pdb("web-too", "web", allowed=5))},
+            ("ns/web-1 is selected by several PDBs",),
+        ),
+        # A pod of a PDB the plan did not count.
+        (
+            {
+                "pods": (app_pod("db-1", "n0", "db"),),
+                "pdbs": (pdb("web", "web", allowed=2), pdb("db", "db", allowed=5)),
+            },
+            ("PDB ns/db now selects 1 pods on n0",),
+        ),
+    ],
+)
+def test_budgets_on_the_fresh_read(change: dict[str, object], expected: tuple[str, ...]) -> None:
+    basis, after = _drainless()
+    problems = _fresh(basis, after, **change)  # type: ignore[arg-type]
+    assert len(problems) == len(expected)
+    for problem, start in zip(problems, expected, strict=True):
+        assert problem.startswith(start), problem
+
+
+def test_evictions_of_this_pass_are_not_counted_twice() -> None:
+    # The pass evicted one web pod elsewhere before this approval: the plan's `left`
+    # counts it, and the Eviction API already took it off the status.
+    basis, after = _drainless()
+    fewer = (pdb("web", "web", allowed=1),)
+    assert _fresh(basis, after, pdbs=fewer) == ()  # left 1 + (1 - 2) = 0: still covered
+    assert (
+        recheck(
+            basis,
+            node=next(n for n in after.nodes if n.name == "n0"),
+            pods=[p for p in after.pods if p.node == "n0"],
+            pdbs=(pdb("web", "web", allowed=0),),
+            limits=after.limits,
+            evicted={"ns/web": 1},
+        )
+        == ()
+    )
+
+
+@pytest.mark.parametrize(
+    ("limits", "expected"),
+    [
+        ((), "limit node was deleted or no longer governs n0"),
+        ((attrs.evolve(CORDON_ONLY, generation=2),), "limit node was edited (generation 1 -> 2)"),
+        ((limit("node", type="node", limit="lots"),), "limit node is invalid"),
+        (
+            (CORDON_ONLY, limit("strict", type="node", limit=1)),
+            "limit strict now governs n0",
+        ),
+    ],
+)
+def test_limits_on_the_fresh_read(limits: tuple[object, ...], expected: str) -> None:
+    basis, after = _drainless()
+    problems = _fresh(basis, after, limits=limits)
+    assert len(problems) == 1 and problems[0].startswith(expected), problems
+
+
+def test_a_lifted_or_taken_cordon_refuses() -> None:
+    basis, after = _drainless()
+    assert _fresh(basis, after, node=Node("n0")) == ("n0 is no longer cordoned for mr-a",)
+    taken = Node("n0", unschedulable=True, annotations={CORDONED_BY: "mr-other"})
+    assert _fresh(basis, after, node=taken) == (
+        "n0 is no longer cordoned for mr-a (cordoned-by names mr-other)",
+    )
+    assert recheck(basis, node=None, pods=(), pdbs=(), limits=()) == ("node n0 is gone",)
+
+
+def test_with_a_drain_no_pod_may_have_arrived() -> None:
+    basis, after = _approval(
+        Snapshot(
+            now=NOW,
+            nodes=nodes(4),
+            pods=(app_pod("ds-1", "n0", "ds", owner_kind="DaemonSet"),),
+            limits=(limit("node", type="node", limit=50, drain={"timeoutSeconds": 600}),),
+            requests=(request("mr-a", "n0"),),
+        )
+    )
+    assert basis.drain is not None and basis.budgets == ()
+    assert _fresh(basis, after) == ()
+    # A cordon-tolerating pod and a DaemonSet pod stay; a bound-by-name one does not.
+    agent = app_pod("agent", "n0", "agent", follows_cordon=True)
+    assert _fresh(basis, after, pods=(agent,)) == ()
+    late = app_pod("late-1", "n0", "web", owner_kind=None)
+    assert _fresh(basis, after, pods=(agent, late)) == ("1 pods still on n0: ns/late-1",)
