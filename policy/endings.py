@@ -98,6 +98,23 @@ class DrainTimedOut:
 
 
 @attrs.frozen
+class BudgetTimedOut:
+    """Preparing without a drain, and the PDBs of the node's pods did not cover them
+    again within the default drain timeout of its admission."""
+
+    reason: ClassVar[Reason] = Reason.DISRUPTION_BUDGET
+    target: str
+    timeout_seconds: int
+    pdbs: tuple[str, ...]
+
+    def message(self) -> str:
+        return (
+            f"not approved within {self.timeout_seconds}s of admission: "
+            f"PDB {', '.join(self.pdbs)} no longer covers the pods on {self.target}"
+        )
+
+
+@attrs.frozen
 class LimitsLostTimedOut:
     """Preparing, its governing limits became invalid or were all deleted, and they
     were not fixed within the default drain timeout of its admission."""

@@ -149,7 +149,8 @@ class BudgetExhausted:
         if self.stale:
             budget = "has a stale status (counts as 0 disruptions allowed)"
         else:
-            budget = f"allows {self.left} more disruption{'s' if self.left != 1 else ''}"
+            left = max(self.left, 0)
+            budget = f"allows {left} more disruption{'s' if left != 1 else ''}"
         return (
             f"PDB {self.pdb} {budget}, {self.needed} needed for pods on the node: "
             f"{listing(self.pods)}"

@@ -31,7 +31,13 @@ import attrs
 from policy import cordons
 from policy.decisions import Evict
 from policy.disruption import PodDisposition, disposition, disrupted_by_maintenance
-from policy.endings import DetachTimedOut, DrainTimedOut, LimitsLostTimedOut, TargetMissing
+from policy.endings import (
+    BudgetTimedOut,
+    DetachTimedOut,
+    DrainTimedOut,
+    LimitsLostTimedOut,
+    TargetMissing,
+)
 from policy.explain import AwaitingActor, Cause
 from policy.gate import Basis, BudgetBasis
 from policy.lifecycle import Behaviour
@@ -215,14 +221,41 @@ def approve(
     request: str, *, target: Target, behaviour: Behaviour, status: RequestStatus, state: PassState
 ) -> Outcome:
     """Step 4. A node's approval carries what it relied on, for the runner to prove on a
-    fresh read right before writing it (policy.gate)."""
+    fresh read right before writing it (policy.gate). Without a drain, the node's pods
+    go down in place: every PDB must still cover them (pods bound to the node since its
+    admission may have used the budget up); until then it waits, and expires at the
+    default drain timeout from admission."""
     if target.type is TargetType.NODE:
-        state.bases[request] = _basis(request, node=target.name, behaviour=behaviour, state=state)
+        basis = _basis(request, node=target.name, behaviour=behaviour, state=state)
+        short = tuple(b for b in basis.budgets if b.left < 0)
+        if short:
+            return _budget_short(target, short=short, status=status, state=state)
+        state.bases[request] = basis
     deadline = state.now + timedelta(seconds=behaviour.approved_timeout_seconds)
     return Outcome(
         attrs.evolve(status, state=S.APPROVED, approved_at=state.now),
         (AwaitingActor(target.key, deadline),),
     )
+
+
+def _budget_short(
+    target: Target, *, short: tuple[BudgetBasis, ...], status: RequestStatus, state: PassState
+) -> Outcome:
+    deadline = (status.preparing_since or state.now) + timedelta(seconds=DEFAULT_DRAIN_TIMEOUT)
+    pods: dict[str, list[str]] = {b.pdb: [] for b in short}
+    for pod in state.index.pods_on(target.name):
+        for pdb in state.index.budgets.selecting(pod):
+            if pdb.key in pods and disrupted_by_maintenance(pod):
+                pods[pdb.key].append(pod.key)
+    causes = tuple(
+        state.ledger.budget_cause(b.pdb, needed=b.counted, pods=tuple(pods[b.pdb])) for b in short
+    )
+    if state.now >= deadline:
+        return Outcome(
+            attrs.evolve(status, state=S.EXPIRED),
+            (BudgetTimedOut(target.key, DEFAULT_DRAIN_TIMEOUT, tuple(b.pdb for b in short)),),
+        )
+    return Outcome(status, causes)
 
 
 def _basis(request: str, *, node: str, behaviour: Behaviour, state: PassState) -> Basis:

@@ -177,4 +177,6 @@ def _spend_in_place(index: Index, ledger: Ledger, node: str) -> None:
             continue
         pdbs = index.budgets.selecting(pod)
         if len(pdbs) == 1:
-            ledger.budget_left[pdbs[0].key] = max(ledger.budget_left[pdbs[0].key] - 1, 0)
+            # Not clamped at 0: a shortfall (pods bound to the node since it was
+            # admitted) must stay visible to its approval (policy.preparation).
+            ledger.budget_left[pdbs[0].key] -= 1

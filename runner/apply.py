@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any, assert_never
 
@@ -30,11 +31,13 @@ from policy.decisions import (
     UpdateRequestStatus,
 )
 from policy.disruption import PodDisposition, disposition
+from policy.gate import Basis, recheck
 from policy.limit_spec import LimitSpec, parse_limit_spec
 from policy.model import CORDONED_BY, MaintenanceLimit, RequestState, Snapshot
 from policy.snapshot_format import limit_status_json, request_status_json
+from runner.fresh import FreshReads
 from runner.kube import Kube, KubeError
-from runner.read import GROUP_PATH, pod_of, pods_on
+from runner.read import GROUP_PATH
 
 MERGE = "application/merge-patch+json"
 EVENT_NAMESPACE = "default"  # where events about cluster-scoped objects live
@@ -89,6 +92,9 @@ class Applier:
         self.limits = sorted(snapshot.limits, key=lambda m: m.name)
         self.limit_types = {m.name: _limit_type(m) for m in snapshot.limits}
         self.committed: set[str] = set()
+        self.fresh = FreshReads(kube, policy_version=policy_version)
+        self.evicted: Counter[str] = Counter()
+        """Evictions made in this pass, per PDB (the approval gate counts them once)."""
 
     def apply(self, plan: Plan) -> list[Outcome]:
         outcomes: list[Outcome] = []
@@ -181,20 +187,40 @@ class Applier:
 
     def _still_occupied(self, decision: UpdateRequestStatus) -> list[str]:
         """The plan says the node just became empty (pods were read from the watch
-        cache): confirm it with a consistent read before anything builds on it."""
+        cache): confirm it with a fresh read before anything builds on it."""
         status = decision.status
         if status.drained_at is None or self.drained_before.get(decision.request) is not None:
             return []
         if not decision.target.startswith("node/"):
             return []
         node = decision.target.removeprefix("node/")
+        _, revision = self.fresh.limits()
         return [
             pod.key
-            for pod in map(pod_of, pods_on(self.kube, node, fresh=True))
+            for pod in self.fresh.pods_on(node, revision=revision)
             if disposition(pod, None) is not PodDisposition.IGNORED
         ]
 
+    def _gate(self, basis: Basis) -> tuple[str, ...]:
+        """DESIGN §3 "Never approve on stale data": the approval's basis against a fresh
+        read of the limits, the node, its pods and (without a drain) the PDBs."""
+        limits, revision = self.fresh.limits()
+        node = self.fresh.node(basis.node)
+        if node is None:
+            return (f"node {basis.node} is gone",)
+        pods = self.fresh.pods_on(basis.node, revision=revision)
+        pdbs = self.fresh.pdbs(revision=revision) if basis.drain is None else []
+        return recheck(basis, node=node, pods=pods, pdbs=pdbs, limits=limits, evicted=self.evicted)
+
     def _request_status(self, decision: UpdateRequestStatus) -> Outcome:
+        if decision.basis is not None:
+            problems = self._gate(decision.basis)
+            if problems:
+                return Outcome(
+                    decision,
+                    Result.DEFERRED,
+                    f"not approved: a fresh read finds {'; '.join(problems)}",
+                )
         occupied = self._still_occupied(decision)
         if occupied:
             return Outcome(
@@ -293,6 +319,8 @@ class Applier:
                     decision, Result.BLOCKED, f"misconfigured PodDisruptionBudgets: {error}"
                 )
             raise
+        if decision.pdb is not None:
+            self.evicted[decision.pdb] += 1
         return Outcome(decision, Result.DONE)
 
     def _delete(self, decision: DeleteRequest) -> Outcome:

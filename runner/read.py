@@ -230,20 +230,20 @@ def nodes_that_matter(requests: list[MaintenanceRequest], nodes: set[str]) -> li
     return sorted(wanted)
 
 
-def pods_on(kube: Kube, node: str, *, fresh: bool = False) -> list[JSON]:
-    """The pods bound to `node`.
-
-    By default from the API server's watch cache (resourceVersion=0), which indexes
-    pods by node: a consistent read scans every pod of the cluster in etcd, about 0.35 s
-    per node with 20,000 pods. Staleness there is harmless for planning (evictions carry
-    the pod's uid, a cordoned node only gains DaemonSet pods) except for one decision:
-    that a node is empty. The applier confirms that one with `fresh=True`.
+def pods_on(kube: Kube, node: str) -> list[JSON]:
+    """The pods bound to `node`, from the API server's watch cache (resourceVersion=0),
+    which indexes pods by node: a consistent read scans every pod of the cluster in
+    etcd, about 0.35 s per node with 20,000 pods. The cache may be behind, and a
+    cordoned node still gains pods (bound by name, or tolerating the cordon): the plan
+    looks at a Preparing node's pods on every pass, and the applier proves a node
+    empty, and every approval, on a fresh read (runner.fresh, policy.gate).
     """
-    query = {"fieldSelector": f"spec.nodeName={node}"}
-    if fresh:
-        return list(kube.list("/api/v1/pods", query=query))
     items: list[JSON] = (
-        kube.request("GET", "/api/v1/pods", query={**query, "resourceVersion": "0"}).get("items")
+        kube.request(
+            "GET",
+            "/api/v1/pods",
+            query={"fieldSelector": f"spec.nodeName={node}", "resourceVersion": "0"},
+        ).get("items")
         or []
     )
     return items

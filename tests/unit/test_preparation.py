@@ -221,3 +221,31 @@ def test_a_preparing_request_whose_limit_became_invalid_is_not_approved() -> Non
     # Fixed in time: preparation goes on.
     fixed = plan(attrs.evolve(base, limits=(DRAINING_LIMIT,)))
     assert any(isinstance(d, Evict) for d in fixed.decisions)
+
+
+def test_without_a_drain_a_preparing_node_is_approved_only_if_its_budgets_cover_it() -> None:
+    # Admitted with one web pod (PDB web allows 1); the approval was deferred (the
+    # runner's fresh read, or a volume wait), and a second web pod was bound to n0
+    # meanwhile: taking n0 down now would disrupt two. Wait; expire at 900 s.
+    cordon_only = limit("node", type="node", limit=50, cordon=True)
+    cordoned = Node("n0", unschedulable=True, annotations={CORDONED_BY: "mr-a"})
+    snap = Snapshot(
+        now=NOW,
+        nodes=(cordoned, *nodes(3, prefix="m")),
+        pods=(app_pod("web-1", "n0", "web"), app_pod("web-2", "n0", "web")),
+        pdbs=(pdb("web", "web", allowed=1),),
+        limits=(cordon_only,),
+        requests=(
+            request("mr-a", "n0", status=active(S.PREPARING, "node/n0", since=ago(seconds=60))),
+        ),
+    )
+    waiting = plan(snap)
+    explanation = waiting.explanation("mr-a")
+    assert explanation.state is S.PREPARING and explanation.reason is Reason.DISRUPTION_BUDGET
+    assert "PDB ns/web allows 0 more disruptions, 2 needed" in explanation.message
+    covered = plan(attrs.evolve(snap, pods=snap.pods[:1]))
+    assert covered.explanation("mr-a").state is S.APPROVED
+    late = plan(advance(snap, 900))
+    assert late.explanation("mr-a").state is S.EXPIRED
+    assert late.explanation("mr-a").reason is Reason.DISRUPTION_BUDGET
+    assert kinds(late)[:2] == ["UpdateRequestStatus", "Uncordon"]
