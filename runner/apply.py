@@ -40,6 +40,7 @@ from runner.kube import Kube, KubeError
 from runner.read import GROUP_PATH
 
 MERGE = "application/merge-patch+json"
+ACTIVE_STATES = frozenset(s.value for s in RequestState if s.active)
 EVENT_NAMESPACE = "default"  # where events about cluster-scoped objects live
 
 
@@ -253,6 +254,21 @@ class Applier:
             )
         return Outcome(decision, Result.DONE)
 
+    def _still_held(self, request: str) -> str | None:
+        """Cordon ownership on the fresh object (DESIGN §3): the request a node's
+        annotation names is over only if a GET says so — 404, or a terminal state. A
+        list that lacks it may be older than its admission by another runner."""
+        try:
+            found = self.kube.request("GET", f"{GROUP_PATH}/maintenancerequests/{request}")
+        except KubeError as error:
+            if error.status == 404:
+                return None
+            raise
+        state = (found.get("status") or {}).get("state")
+        if state in ACTIVE_STATES:
+            return f"{request} is {state}"
+        return None
+
     def _node(self, decision: Cordon | Uncordon, *, cordon: bool) -> Outcome:
         path = f"/api/v1/nodes/{decision.node}"
         for _attempt in range(2):
@@ -263,6 +279,16 @@ class Applier:
             if cordon:
                 if unschedulable and owner == decision.request:
                     return Outcome(decision, Result.ALREADY_DONE)
+                if unschedulable and owner is None:
+                    # Cordoned by someone else since the read: theirs, never annotated
+                    # (we would lift it when the request ends). The next pass plans on it.
+                    return Outcome(
+                        decision, Result.DEFERRED, "cordoned by someone else since the read"
+                    )
+                if unschedulable:
+                    held = self._still_held(owner)
+                    if held is not None:
+                        return Outcome(decision, Result.DEFERRED, f"cordoned for {held}")
                 body: dict[str, Any] = {
                     "metadata": {"annotations": {CORDONED_BY: decision.request}},
                     "spec": {"unschedulable": True},
@@ -270,6 +296,9 @@ class Applier:
             else:
                 if owner != decision.request:
                     return Outcome(decision, Result.ALREADY_DONE, f"annotation names {owner!r}")
+                held = self._still_held(decision.request)
+                if held is not None:
+                    return Outcome(decision, Result.DEFERRED, f"left cordoned: {held}")
                 body = {"metadata": {"annotations": {CORDONED_BY: None}}}
                 if unschedulable:
                     body["spec"] = {"unschedulable": False}

@@ -1,0 +1,104 @@
+"""Cordon ownership holds on the fresh object, not only in the snapshot (DESIGN §3;
+issue 14 items 3 and 4), on the real control plane, each race forced by hand.
+
+- Runner A lists the requests before mr-x exists; runner B admits mr-x (cordon, no
+  drain: cordon and Approved in one pass); A's node list, read after, shows
+  `cordoned-by: mr-x`, which A's request list lacks. A's orphan rule wants to uncordon
+  it; a GET of mr-x says Approved, so A leaves it (fails without: the maintenance runs
+  on a schedulable node).
+- An administrator cordons a node after the pass read it and before the pass cordons
+  it: the pass leaves that cordon alone and never annotates it, and when the request
+  ends the node stays cordoned (fails without: the request's end lifts the
+  administrator's quarantine).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import attrs
+
+from policy import plan
+from policy.model import CORDONED_BY
+from runner.apply import Applier, Result
+from runner.kube import Kube
+from runner.read import node_of, read_cluster
+from tests.integration.cluster import GROUP, VERSION, Cluster
+from tests.integration.conftest import ControlPlane
+from tests.integration.test_approval_gate import POLICY, one_pass
+from tests.integration.test_runner import request_body, status_of
+
+
+def test_the_orphan_rule_never_lifts_a_cordon_another_runner_just_made(
+    cluster: Cluster, control_plane: ControlPlane
+) -> None:
+    nodes = cluster.nodes(2)
+    cluster.wait_nodes_ready(nodes)
+    cluster.limit("node", type="node", limit=100, cordon=True)
+    kube_a = Kube.connect(kubeconfig=str(control_plane.kubeconfig))
+    seen_by_a = read_cluster(kube_a, now=datetime.now(UTC))  # its request list: no mr-x
+
+    cluster.custom.create_cluster_custom_object(
+        GROUP, VERSION, "maintenancerequests", request_body("mr-x", nodes[0])
+    )
+    one_pass(control_plane)  # runner B
+    assert status_of(cluster, "mr-x")["state"] == "Approved"
+    node = cluster.core.read_node(nodes[0])
+    assert node.spec.unschedulable and node.metadata.annotations[CORDONED_BY] == "mr-x"
+
+    # A's node list comes after B's cordon: A's snapshot pairs old requests, new nodes.
+    fresh_nodes = [node_of(raw) for raw in kube_a.list("/api/v1/nodes")]
+    seen_by_a = attrs.evolve(seen_by_a, nodes=tuple(fresh_nodes))
+    plan_a = plan(seen_by_a)
+    assert [d.node for d in plan_a.decisions if type(d).__name__ == "Uncordon"] == [nodes[0]]
+    outcomes = Applier(kube_a, seen_by_a, policy_version=POLICY).apply(plan_a)
+    left = [o for o in outcomes if type(o.decision).__name__ == "Uncordon"]
+    assert [(o.result, o.detail) for o in left] == [
+        (Result.DEFERRED, "left cordoned: mr-x is Approved")
+    ]
+    node = cluster.core.read_node(nodes[0])
+    assert node.spec.unschedulable and node.metadata.annotations[CORDONED_BY] == "mr-x"
+
+
+def test_an_administrators_cordon_made_after_the_read_is_never_taken_over(
+    cluster: Cluster, control_plane: ControlPlane
+) -> None:
+    nodes = cluster.nodes(2)
+    cluster.wait_nodes_ready(nodes)
+    target = nodes[0]
+    cluster.limit("node", type="node", limit=100, drain={"timeoutSeconds": 120})
+    cluster.custom.create_cluster_custom_object(
+        GROUP, VERSION, "maintenancerequests", request_body("mr-a", target)
+    )
+    kube = Kube.connect(kubeconfig=str(control_plane.kubeconfig))
+    snapshot = read_cluster(kube, now=datetime.now(UTC))
+    planned = plan(snapshot)
+    assert any(type(d).__name__ == "Cordon" for d in planned.decisions)
+
+    cluster.core.patch_node(target, {"spec": {"unschedulable": True}})  # the administrator
+    outcomes = Applier(kube, snapshot, policy_version=POLICY).apply(planned)
+    cordons = [o for o in outcomes if type(o.decision).__name__ == "Cordon"]
+    assert [(o.result, o.detail) for o in cordons] == [
+        (Result.DEFERRED, "cordoned by someone else since the read")
+    ]
+    assert CORDONED_BY not in (cluster.core.read_node(target).metadata.annotations or {})
+
+    # The next passes see the administrator's cordon, drain and approve under it.
+    for _ in range(3):
+        one_pass(control_plane)
+        if status_of(cluster, "mr-a")["state"] == "Approved":
+            break
+    assert status_of(cluster, "mr-a")["state"] == "Approved"
+    cluster.custom.patch_cluster_custom_object(
+        GROUP, VERSION, "maintenancerequests", "mr-a", {"spec": {"state": "InProgress"}}
+    )
+    one_pass(control_plane)
+    cluster.custom.patch_cluster_custom_object(
+        GROUP, VERSION, "maintenancerequests", "mr-a", {"spec": {"state": "Completed"}}
+    )
+    one_pass(control_plane)
+    one_pass(control_plane)
+    assert status_of(cluster, "mr-a")["state"] == "Completed"
+    node = cluster.core.read_node(target)
+    assert node.spec.unschedulable, "the administrator's cordon was lifted"
+    assert CORDONED_BY not in (node.metadata.annotations or {})
