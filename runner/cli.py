@@ -249,7 +249,7 @@ def _read_snapshot(path: Path) -> Snapshot:
 
 def _read_cluster(kube: Kube, *, all_pods: bool = False) -> Snapshot:
     try:
-        return read_cluster(kube, now=passes.clock(), all_pods=all_pods)
+        return read_cluster(kube, now=passes.now(kube), all_pods=all_pods)
     except KubeError as error:
         raise Failure(str(error), EXIT_PASS_FAILED) from None
 

@@ -31,6 +31,8 @@ import ssl
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -162,6 +164,8 @@ class Kube:
     retries: int = 0
     on_retry: Callable[[str], None] | None = None
     """Told, in one line, about every retry and why."""
+    _server_clock: tuple[datetime, float] | None = None
+    """The API server's Date header of the last answer, and our monotonic clock then."""
 
     @classmethod
     def connect(
@@ -237,6 +241,7 @@ class Kube:
                 ) from None
             if method != "GET":
                 self.writes += 1
+            self._heard(response)
             if response.status < 400:
                 break
             wait = _retry_after(response)
@@ -257,6 +262,27 @@ class Kube:
                 f"{method} {path}: the API server answered something that is not JSON"
             ) from None
         return parsed
+
+    def _heard(self, response: urllib3.BaseHTTPResponse) -> None:
+        date = response.headers.get("Date")
+        if not date:
+            return
+        try:
+            said = parsedate_to_datetime(date)
+        except (TypeError, ValueError):
+            return
+        if said.tzinfo is not None:
+            self._server_clock = (said.astimezone(UTC), time.monotonic())
+
+    def server_now(self) -> datetime | None:
+        """The API server's clock: the Date of its last answer (whole seconds), moved on
+        by our monotonic clock since. None before any answer. What the Lease and the
+        plan are judged by, so that a runner whose own clock is off cannot take a live
+        Lease or expire a request early."""
+        if self._server_clock is None:
+            return None
+        said, then = self._server_clock
+        return said + timedelta(seconds=time.monotonic() - then)
 
     def _pause(self, attempt: int, wait: float | None, why: str) -> None:
         seconds = min(MAX_WAIT, wait if wait is not None else BACKOFF * 2 ** (attempt - 1))

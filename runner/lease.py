@@ -63,6 +63,8 @@ class Lease:
         except KubeError as error:
             if error.status != 404:
                 raise
+            now = self.kube.server_now() or now
+            spec["renewTime"] = now.strftime(MICRO)
             body = {
                 "apiVersion": "coordination.k8s.io/v1",
                 "kind": "Lease",
@@ -77,6 +79,11 @@ class Lease:
                 raise
             self.resource_version = created["metadata"]["resourceVersion"]
             return None
+        # Judged, and renewed, by the API server's clock (the Date of its answer), never
+        # by ours against another host's: a runner whose clock is ahead would take a
+        # live Lease, one whose clock is behind would write a renewal already old.
+        now = self.kube.server_now() or now
+        spec["renewTime"] = now.strftime(MICRO)
         held = current.get("spec") or {}
         holder = held.get("holderIdentity") or ""
         renewed = _parse(held.get("renewTime")) or _parse(held.get("acquireTime"))

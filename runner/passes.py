@@ -27,13 +27,19 @@ from runner.render import decision_json
 PAUSE_BETWEEN_PASSES = 1.0
 
 
-def wall_clock() -> datetime:
-    return datetime.now(UTC)
+#: The instant a pass plans for, when set: tests of timeouts move it forward instead of
+#: sleeping. None: the API server's clock (`now`).
+clock: Callable[[], datetime] | None = None
 
 
-#: The instant a pass plans for. The only clock of the runner: tests of timeouts move it
-#: forward instead of sleeping.
-clock: Callable[[], datetime] = wall_clock
+def now(kube: Kube) -> datetime:
+    """The instant a pass plans for: the API server's clock, so that every runner
+    judges timeouts, windows and soaks by the same clock, whatever its own host's says
+    (a runner whose clock is an hour ahead must not expire requests an hour early)."""
+    if clock is not None:
+        return clock()
+    kube.request("GET", "/version")  # cheap, and its answer carries the server's Date
+    return kube.server_now() or datetime.now(UTC)
 
 
 def planned(snapshot: Snapshot) -> Plan:
@@ -59,7 +65,7 @@ def run_passes(
     try:
         while True:
             number += 1
-            held_by = lease.acquire(clock())
+            held_by = lease.acquire(now(kube))
             if held_by is not None:
                 log("lease-held", holder=held_by, note="another pass is running; this one stops")
                 return False
@@ -82,7 +88,7 @@ def one_pass(
     kube: Kube, log: Logger, *, number: int, metrics: RunMetrics
 ) -> tuple[Plan, list[Outcome], int]:
     started = time.monotonic()
-    current = read_cluster(kube, now=clock())
+    current = read_cluster(kube, now=now(kube))
     result = planned(current)
     before = kube.writes
     outcomes = Applier(kube, current, policy_version=policy_version(kube)).apply(result)

@@ -41,7 +41,7 @@ def one_pass(
     try:
         code, _, logs = runner(kubeconfig, *args)
     finally:
-        passes.clock = passes.wall_clock
+        passes.clock = None
     assert code == 0, logs
     return logs
 

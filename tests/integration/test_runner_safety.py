@@ -260,3 +260,53 @@ def test_until_stable_in_a_terminal_shows_a_live_progress_line(
     assert shown.endswith("\r\n") or shown.endswith("\n")
     plain = subprocess.run(command, capture_output=True, text=True, check=False, timeout=60)
     assert plain.returncode == 0 and plain.stdout == ""
+
+
+def faked_runner(kubeconfig: Path, shift: str, *args: str) -> tuple[int, list[dict[str, Any]]]:
+    """A real runner process under a shifted clock (Debian's faketime, libfaketime)."""
+    command = [
+        "faketime", "-f", shift, sys.executable, "-c", "from runner.cli import main; main()",
+        "--kubeconfig", str(kubeconfig), *args,
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    return done.returncode, [json.loads(x) for x in done.stderr.splitlines() if x.startswith("{")]
+
+
+def test_a_runner_whose_clock_is_ahead_neither_takes_a_live_lease_nor_expires_early(
+    cluster: Cluster, control_plane: ControlPlane
+) -> None:
+    """Issue 14 item 8: the Lease (and the plan's instant) are judged by the API
+    server's clock. A runner two minutes ahead sees another holder's fresh Lease as
+    live; one an hour ahead does not expire an approval with 10 minutes to go. Both
+    fail with the runner's own clock."""
+    namespace = f"{cluster.prefix}-lease"
+    cluster.core.create_namespace({"metadata": {"name": namespace}})
+    assert subprocess.run(["faketime", "-f", "+120s", "true"], check=False).returncode == 0
+    lease = {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": "repairman-runner", "namespace": namespace},
+        "spec": {
+            "holderIdentity": "another-runner",
+            "leaseDurationSeconds": 60,
+            "renewTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        },
+    }
+    cluster.raw("POST", f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases", lease)
+    code, logs = faked_runner(control_plane.kubeconfig, "+120s", "--lease-namespace", namespace)
+    assert code == 0, logs
+    assert logs[-1]["event"] == "lease-held", logs[-1]
+
+    nodes = cluster.nodes(1)
+    cluster.wait_nodes_ready(nodes)
+    cluster.limit("node", type="node", limit=100, approvedTimeoutSeconds=600)
+    cluster.custom.create_cluster_custom_object(
+        GROUP, VERSION, "maintenancerequests", request_body("mr-a", nodes[0])
+    )
+    other = f"{namespace}-2"
+    cluster.core.create_namespace({"metadata": {"name": other}})
+    code, logs = faked_runner(control_plane.kubeconfig, "+0s", "--lease-namespace", other)
+    assert code == 0 and status_of(cluster, "mr-a")["state"] == "Approved", logs
+    code, logs = faked_runner(control_plane.kubeconfig, "+3600s", "--lease-namespace", other)
+    assert code == 0, logs
+    assert status_of(cluster, "mr-a")["state"] == "Approved", status_of(cluster, "mr-a")
