@@ -38,6 +38,7 @@ from policy.snapshot_format import limit_status_json, request_status_json
 from runner.fresh import FreshReads
 from runner.kube import Kube, KubeError
 from runner.read import GROUP_PATH
+from runner.signals import Signals, never
 
 MERGE = "application/merge-patch+json"
 ACTIVE_STATES = frozenset(s.value for s in RequestState if s.active)
@@ -83,8 +84,16 @@ def _limit_type(limit: MaintenanceLimit) -> str | None:
 
 
 class Applier:
-    def __init__(self, kube: Kube, snapshot: Snapshot, *, policy_version: str) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        snapshot: Snapshot,
+        *,
+        policy_version: str,
+        signals: Signals = never,
+    ) -> None:
         self.kube = kube
+        self.signals = signals
         self.policy_version = policy_version
         self.request_versions = {r.name: r.resource_version for r in snapshot.requests}
         self.request_uids = {r.name: r.uid for r in snapshot.requests}
@@ -98,10 +107,20 @@ class Applier:
         """Evictions made in this pass, per PDB (the approval gate counts them once)."""
 
     def apply(self, plan: Plan) -> list[Outcome]:
+        """Every decision's outcome, in plan order. A SIGTERM or SIGINT meanwhile lets
+        the write in flight finish; the decisions after it are skipped."""
+        with self.signals.writing():
+            return self._apply_all(plan)
+
+    def _apply_all(self, plan: Plan) -> list[Outcome]:
         outcomes: list[Outcome] = []
         stopped = self._commit_admissions(plan)
         for decision in plan.decisions:
             chain = _chain(decision)
+            signal = self.signals.stop_requested()
+            if signal is not None:
+                outcomes.append(Outcome(decision, Result.SKIPPED, f"stopped by {signal.name}"))
+                continue
             if chain in stopped:
                 outcomes.append(
                     Outcome(decision, Result.SKIPPED, "not committed or an earlier decision failed")

@@ -34,6 +34,7 @@ from runner.memory import settle_snapshot
 from runner.metrics import RunMetrics
 from runner.read import read_cluster
 from runner.render import plan_json, plan_table
+from runner.signals import Signals, Stopped
 from runner.snapshot_file import SnapshotFileError, read_snapshot, write_snapshot
 
 
@@ -220,6 +221,8 @@ def _run(
     """The passes, then their metrics; True when a decision failed."""
     metrics = RunMetrics()
     error_line = ""
+    signals = Signals()
+    signals.install()
     try:
         failed = passes.run_passes(
             kube,
@@ -228,9 +231,17 @@ def _run(
             metrics=metrics,
             until_stable=until_stable,
             deadline=deadline,
+            signals=signals,
         )
     except KubeError as error:
         failed, error_line = True, str(error)
+    except Stopped as stop:
+        log("stopped", signal=stop.name)
+        raise Failure(
+            f"stopped by {stop.name}; the write in flight finished, the Lease is released, "
+            "the next pass goes on from here",
+            128 + stop.number,
+        ) from None
     metrics.failed = bool(error_line)
     metrics.retries = kube.retries
     for problem in metrics.export(pushgateway=pushgateway, textfile=metrics_file):

@@ -3,7 +3,8 @@
 Raised anywhere below the command line; click turns it into one line on stderr
 ("error: ...") and the exit code, at its own boundary, once. Exit codes: 1 the pass
 itself failed (the cluster unreachable, a permission missing, the CRDs not installed, a
-decision failed), 2 bad usage, configuration or input file.
+decision failed), 2 bad usage, configuration or input file, 128 + N stopped by signal N
+(143 for SIGTERM, 130 for SIGINT: runner.signals).
 """
 
 from __future__ import annotations

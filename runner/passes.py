@@ -23,6 +23,7 @@ from runner.memory import collector_paused, settle_snapshot
 from runner.metrics import RunMetrics
 from runner.read import policy_version, read_cluster
 from runner.render import decision_json
+from runner.signals import Signals, never
 
 PAUSE_BETWEEN_PASSES = 1.0
 
@@ -57,8 +58,10 @@ def run_passes(
     metrics: RunMetrics,
     until_stable: bool,
     deadline: float,
+    signals: Signals = never,
 ) -> bool:
-    """Run one pass, or passes until stable; True when a decision failed."""
+    """Run one pass, or passes until stable; True when a decision failed. Raises
+    `Stopped` after a SIGTERM or SIGINT (runner.signals), the Lease released."""
     lease = Lease(kube, lease_namespace)
     started = time.monotonic()
     number = 0
@@ -69,7 +72,12 @@ def run_passes(
             if held_by is not None:
                 log("lease-held", holder=held_by, note="another pass is running; this one stops")
                 return False
-            result, outcomes, writes = one_pass(kube, log, number=number, metrics=metrics)
+            result, outcomes, writes = one_pass(
+                kube, log, number=number, metrics=metrics, signals=signals
+            )
+            stop = signals.stop_requested()
+            if stop is not None:
+                raise stop
             log.show(progress_line(number, result, started))
             failed = any(o.result is Result.FAILED for o in outcomes)
             preparing = any(e.state is RequestState.PREPARING for e in result.explanations)
@@ -81,17 +89,20 @@ def run_passes(
             time.sleep(PAUSE_BETWEEN_PASSES)
     finally:
         log.done()
-        lease.release()
+        with signals.writing():
+            lease.release()
 
 
 def one_pass(
-    kube: Kube, log: Logger, *, number: int, metrics: RunMetrics
+    kube: Kube, log: Logger, *, number: int, metrics: RunMetrics, signals: Signals = never
 ) -> tuple[Plan, list[Outcome], int]:
     started = time.monotonic()
     current = read_cluster(kube, now=now(kube))
     result = planned(current)
     before = kube.writes
-    outcomes = Applier(kube, current, policy_version=policy_version(kube)).apply(result)
+    outcomes = Applier(kube, current, policy_version=policy_version(kube), signals=signals).apply(
+        result
+    )
     writes = kube.writes - before
     for outcome in outcomes:
         if log.verbose or outcome.result is not Result.ALREADY_DONE:

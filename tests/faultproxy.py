@@ -13,7 +13,11 @@ of the `Fault`s instead:
   `jitter` at random): past the client's timeout, the client gives up while the
   request still lands; short and random, runners' views of the cluster drift apart;
 - `expire_continue()`: a LIST page after the first one is refused with 410 Expired, as
-  when a `continue` token outlives the server's compaction.
+  when a `continue` token outlives the server's compaction;
+- `hold()`: the request waits at the proxy, unforwarded, until the test calls
+  `release()`; `held` is set when one arrives. The test then does what the race needs
+  (another runner's pass, an administrator's cordon, a signal) while this request is
+  in flight, deterministically.
 
 Rules choose requests by method and a regular expression on the path (with query),
 then by count (`nth`: which of the matching requests, 1-based) or at random
@@ -47,7 +51,7 @@ _HOP_BY_HOP = frozenset(
 
 @attrs.frozen
 class Fault:
-    kind: str  # status | reset | delay | expire-continue
+    kind: str  # status | reset | delay | expire-continue | hold
     code: int = 0
     retry_after: int | None = None
     after: bool = False
@@ -65,6 +69,8 @@ class Fault:
             return f"delay {self.seconds:g} s" + (
                 f" + up to {self.jitter:g} s" if self.jitter else ""
             )
+        if self.kind == "hold":
+            return "held until released"
         return "410 on a continued LIST"
 
 
@@ -78,6 +84,10 @@ def reset(*, after: bool = False) -> Fault:
 
 def delay(seconds: float, *, jitter: float = 0.0) -> Fault:
     return Fault("delay", seconds=seconds, jitter=jitter)
+
+
+def hold() -> Fault:
+    return Fault("hold")
 
 
 def expire_continue() -> Fault:
@@ -147,6 +157,9 @@ class FaultProxy:
         self.history: list[tuple[str, str, str]] = []
         self.writes_answered = 0
         self.on_answered: Callable[[str, str, int], None] | None = None
+        self.held = threading.Event()
+        """Set when a request is being held (a `hold()` fault)."""
+        self._released = threading.Event()
         self.lock = threading.Lock()
         proxy = self
 
@@ -175,6 +188,10 @@ class FaultProxy:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def release(self) -> None:
+        """Let every held request (and every later one) through."""
+        self._released.set()
 
     def clear(self) -> None:
         with self.lock:
@@ -220,6 +237,9 @@ class FaultProxy:
             if fault.kind == "reset":
                 self._reset(handler)
                 return
+            if fault.kind == "hold":
+                self.held.set()
+                self._released.wait(timeout=120)
             with self.lock:
                 extra = self.random.random() * fault.jitter
             time.sleep(fault.seconds + extra)

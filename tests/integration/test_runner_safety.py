@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import signal
 import subprocess
 import sys
 import time
@@ -27,8 +28,10 @@ from runner.apply import Applier
 from runner.cli import main
 from runner.kube import Kube
 from runner.read import read_cluster
+from tests.faultproxy import FaultProxy, Rule, hold
 from tests.integration.cluster import Cluster, wait_until
 from tests.integration.conftest import GROUP, VERSION, ControlPlane
+from tests.integration.scenario import runner_kubeconfig_via
 from tests.integration.test_runner import limit_body, request_body, status_of
 
 ACTIVE = {"Preparing", "Approved", "InProgress"}
@@ -310,3 +313,67 @@ def test_a_runner_whose_clock_is_ahead_neither_takes_a_live_lease_nor_expires_ea
     code, logs = faked_runner(control_plane.kubeconfig, "+3600s", "--lease-namespace", other)
     assert code == 0, logs
     assert status_of(cluster, "mr-a")["state"] == "Approved", status_of(cluster, "mr-a")
+
+
+def test_sigterm_finishes_the_write_in_flight_then_stops_and_releases_the_lease(
+    cluster: Cluster, control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    """Issue 14 item 9. The runner is PID 1 in its container: without a handler a
+    SIGTERM is ignored there (and kills a process elsewhere mid-write), leaving the Lease
+    held. The fault proxy holds the pass's first request status write; SIGTERM arrives
+    while it is in flight; then the write goes through. The runner must let it finish,
+    write nothing more, release the Lease and exit 143 with one line. Fails without the
+    handler (killed mid-write: no line, Lease left held)."""
+    nodes = cluster.nodes(2)
+    cluster.wait_nodes_ready(nodes)
+    cluster.limit("node", type="node", limit=100, drain={"timeoutSeconds": 120})
+    for name, node in (("mr-a", nodes[0]), ("mr-b", nodes[1])):
+        cluster.custom.create_cluster_custom_object(
+            GROUP, VERSION, "maintenancerequests", request_body(name, node)
+        )
+    configuration = control_plane.api.configuration
+    proxy = FaultProxy(configuration.host, configuration.ssl_ca_cert).start()
+    try:
+        proxy.add(
+            Rule(
+                hold(),
+                method="PATCH",
+                path=r"/maintenancerequests/[^/]+/status",
+                nth=frozenset({1}),
+            )
+        )
+        kubeconfig = runner_kubeconfig_via(control_plane, proxy.url, tmp_path / "kubeconfig")
+        process = subprocess.Popen(
+            [
+                sys.executable, "-c", "from runner.cli import main; main()",
+                "--kubeconfig", str(kubeconfig), "--lease-namespace", "repairman-system",
+            ],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert proxy.held.wait(timeout=60), "the runner never wrote a request status"
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        writes_before = proxy.writes_answered
+        proxy.release()
+        _, err = process.communicate(timeout=60)
+    finally:
+        proxy.stop()
+    lines = err.splitlines()
+    assert process.returncode == 143, err
+    assert lines[-1].startswith("error: stopped by SIGTERM"), err
+    assert sum(line.startswith("error:") for line in lines) == 1
+    # The held write landed; after it, only the Lease's release.
+    after = [h for h in proxy.history[-8:] if h[0] in ("PATCH", "PUT", "POST", "DELETE")]
+    assert proxy.writes_answered - writes_before >= 1
+    assert [m for m, path, _ in after if "/leases/" not in path and "/events" not in path][-1:] == [
+        "PATCH"
+    ]
+    written = [
+        s for s in (status_of(cluster, "mr-a"), status_of(cluster, "mr-b")) if s.get("state")
+    ]
+    assert [s["state"] for s in written] == ["Preparing"], written
+    assert not any(cluster.core.read_node(n).spec.unschedulable for n in nodes)
+    lease = cluster.raw(
+        "GET", "/apis/coordination.k8s.io/v1/namespaces/repairman-system/leases/repairman-runner"
+    )
+    assert not lease["spec"].get("holderIdentity"), "the Lease was left held"
