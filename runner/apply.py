@@ -90,9 +90,11 @@ class Applier:
         snapshot: Snapshot,
         *,
         policy_version: str,
+        eviction_version: str = "policy/v1beta1",
         signals: Signals = never,
     ) -> None:
         self.kube = kube
+        self.eviction_version = eviction_version
         self.signals = signals
         self.policy_version = policy_version
         self.request_versions = {r.name: r.resource_version for r in snapshot.requests}
@@ -345,7 +347,7 @@ class Applier:
         if decision.grace_period_seconds is not None:
             options["gracePeriodSeconds"] = decision.grace_period_seconds
         body = {
-            "apiVersion": self.policy_version,
+            "apiVersion": self.eviction_version,
             "kind": "Eviction",
             "metadata": {"name": decision.pod, "namespace": decision.namespace},
             "deleteOptions": options,

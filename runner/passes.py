@@ -21,7 +21,7 @@ from runner.kube import Kube
 from runner.lease import Lease
 from runner.memory import collector_paused, settle_snapshot
 from runner.metrics import RunMetrics
-from runner.read import policy_version, read_cluster
+from runner.read import eviction_version, policy_version, read_cluster
 from runner.render import decision_json
 from runner.signals import Signals, never
 
@@ -100,9 +100,13 @@ def one_pass(
     current = read_cluster(kube, now=now(kube))
     result = planned(current)
     before = kube.writes
-    outcomes = Applier(kube, current, policy_version=policy_version(kube), signals=signals).apply(
-        result
-    )
+    outcomes = Applier(
+        kube,
+        current,
+        policy_version=policy_version(kube),
+        eviction_version=eviction_version(kube),
+        signals=signals,
+    ).apply(result)
     writes = kube.writes - before
     for outcome in outcomes:
         if log.verbose or outcome.result is not Result.ALREADY_DONE:

@@ -43,8 +43,24 @@ WORKLOAD_PATHS = {
 
 
 def policy_version(kube: Kube) -> str:
-    """policy/v1 when served (1.21+), else policy/v1beta1."""
+    """The PodDisruptionBudget version: policy/v1 when served (1.21+), else v1beta1."""
     return "policy/v1" if kube.served("policy/v1") else "policy/v1beta1"
+
+
+def eviction_version(kube: Kube) -> str:
+    """The Eviction version, from the `pods/eviction` entry of /api/v1's discovery, as
+    kubectl drain finds it. Not the PDB version: 1.21 serves PDBs in policy/v1 but takes
+    evictions in policy/v1beta1 only (policy/v1 Evictions came in 1.22), and an
+    Eviction of the wrong version is answered 400 — every drain would time out."""
+    for resource in kube.request("GET", "/api/v1").get("resources") or ():
+        if (
+            resource.get("name") == "pods/eviction"
+            and resource.get("kind") == "Eviction"
+            and resource.get("group")
+            and resource.get("version")
+        ):
+            return f"{resource['group']}/{resource['version']}"
+    return "policy/v1beta1"  # servers before 1.8 named no version: v1beta1 it was
 
 
 def _time(value: Any) -> datetime | None:

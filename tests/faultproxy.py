@@ -43,6 +43,8 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from tests.translating import Translation
+
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host"}
@@ -147,7 +149,17 @@ class _Server(ThreadingHTTPServer):
 
 
 class FaultProxy:
-    def __init__(self, upstream: str, ca_file: str, *, seed: int = 0) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        ca_file: str,
+        *,
+        seed: int = 0,
+        translation: Translation | None = None,
+    ) -> None:
+        self.translation = translation
+        """Rewrites requests and answers to look like another Kubernetes version
+        (tests/translating.py); None: relayed as they are."""
         parts = urlsplit(upstream)
         self.upstream_host = parts.hostname or "127.0.0.1"
         self.upstream_port = parts.port or 443
@@ -223,6 +235,13 @@ class FaultProxy:
         method, path = handler.command, handler.path
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else None
+        asked = path
+        if self.translation is not None:
+            path, body, answer = self.translation.request(method, path, body)
+            if answer is not None:
+                self._record(method, asked, str(answer[0]))
+                self._send(handler, answer[0], answer[1], None)
+                return
         fault = self._choose(method, path)
         if fault is not None:
             self._record(method, path, f"fault: {fault}")
@@ -248,6 +267,8 @@ class FaultProxy:
         except OSError as error:
             self._send(handler, 502, _status_body(502, f"proxy: {error}"), None)
             return
+        if self.translation is not None:
+            data = self.translation.response(asked, code, data)
         if fault is not None and fault.after:
             if fault.kind == "reset":
                 self._reset(handler)
@@ -280,6 +301,8 @@ class FaultProxy:
                 name: value
                 for name, value in handler.headers.items()
                 if name.lower() not in _HOP_BY_HOP
+                # A translated body has its own length; answers must be plain JSON.
+                and name.lower() not in ("content-length", "accept-encoding")
             }
             connection.request(method, path, body=body, headers=headers)
             response = connection.getresponse()
