@@ -216,6 +216,8 @@ class Opening:
     ledger: Ledger
     unavailable: dict[str, dict[str, str]]
     holder: dict[str, str]
+    soaking: dict[str, Target]
+    """Finished requests whose target still soaks, by name: in use like active ones."""
 
 
 class PassState:
@@ -228,6 +230,7 @@ class PassState:
         self.unavailable = opening.unavailable
         """Per node limit: the nodes unavailable by its policies at the start."""
         self.holder = opening.holder
+        self.soaking = opening.soaking
         """Who holds each target ('type/name' -> request): active requests, then waiting
         requests in queue order."""
         # Node state as our decisions leave it: changed by each cordon and uncordon.

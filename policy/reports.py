@@ -1,9 +1,10 @@
 """What each limit allows and uses as this plan leaves it (DESIGN §2 MaintenanceLimit
 `status`): a report for the plan's table and a status write when it changed.
 
-Pure. In use = targets of requests active after this plan, and nodes unavailable by the
-limit's policies, with node state as our cordons and uncordons leave it. An invalid
-limit reports its error, and that the admissions it governs are blocked.
+Pure. In use = targets of requests active after this plan or still soaking after they
+finished (both listed as `active`), and nodes unavailable by the limit's policies, with
+node state as our cordons and uncordons leave it. An invalid limit reports its error,
+and that the admissions it governs are blocked.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ def limit_reports(state: PassState) -> tuple[LimitReport, ...]:
         and name in state.final_target
         and index.labels(state.final_target[name]) is not None
     }
+    # In use, like active requests (DESIGN §2): finished ones whose target still soaks.
+    active_targets.update(
+        (name, target) for name, target in state.soaking.items() if index.labels(target) is not None
+    )
     for spec in index.valid_limits:
         reports.append(_valid_report(state, spec=spec, active_targets=active_targets))
     for invalid in index.invalid_limits:

@@ -67,6 +67,7 @@ def open_ledger(index: Index) -> Opening:
     usage, unavailable = _populations(index)
     ledger = Ledger.open(usage=usage, pdbs=index.snapshot.pdbs)
     holder: dict[str, str] = {}
+    soaking_now: dict[str, Target] = {}
     for request in index.requests:
         state = request.status.state
         if state is None or (
@@ -99,11 +100,12 @@ def open_ledger(index: Index) -> Opening:
         else:
             soak = soaking(index, request, target)
             if soak is not None:
+                soaking_now[request.name] = target
                 how = f"soaking after {request.name}"
                 for spec in valid:
                     usage[spec.name].users.setdefault(target.name, how)
     _count_commits(index, usage, holder)
-    return Opening(ledger=ledger, unavailable=unavailable, holder=holder)
+    return Opening(ledger=ledger, unavailable=unavailable, holder=holder, soaking=soaking_now)
 
 
 def _populations(index: Index) -> tuple[dict[str, LimitUsage], dict[str, dict[str, str]]]:

@@ -244,3 +244,20 @@ def test_a_full_limit_names_its_holders_only_when_all_fit() -> None:
     # Six do not fit: naming some would rewrite every queued request each time one of
     # them finishes. The count stays; the limit's status lists them all.
     assert waiting_message(6) == "limit node: 6 of 6 in use (100% of 7, at most 6)"
+
+
+def test_a_waiting_request_holds_no_target() -> None:
+    # mr-early's actor said InProgress before approval (out of order): it is not
+    # admitted, and must not stall the node for the request behind it (DESIGN §3).
+    snap = Snapshot(
+        now=NOW,
+        nodes=nodes(4),
+        limits=(limit("node", limit=50),),
+        requests=(
+            request("mr-early", "n0", state="InProgress", created=ago(minutes=20)),
+            request("mr-next", "n0"),
+        ),
+    )
+    result = plan(snap)
+    assert result.explanation("mr-early").reason is Reason.ACTOR_OUT_OF_ORDER
+    assert result.explanation("mr-next").state is S.APPROVED

@@ -43,6 +43,9 @@ def test_soak_keeps_the_slot_until_the_node_has_been_ready_long_enough() -> None
     result = plan(snap)
     assert result.explanation("mr-new").reason is Reason.LIMIT_REACHED
     assert "n0 soaking after mr-old" in result.explanation("mr-new").message
+    # The limit's status and the plan's table show it in use, as admission counts it.
+    report = next(r for r in result.limits if r.name == "node")
+    assert (report.in_use, report.active) == (1, ("mr-old",))
     # Ready for 10 minutes (since 2 minutes ago): the slot frees at NOW + 8 minutes.
     assert plan(advance(snap, 479)).explanation("mr-new").state is S.PENDING
     assert plan(advance(snap, 480)).explanation("mr-new").state is S.APPROVED
