@@ -67,9 +67,19 @@ class Window:
 
     def _local_instant(self, day: date, minutes: int) -> datetime:
         wall = datetime(day.year, day.month, day.day, tzinfo=self.zone) + timedelta(minutes=minutes)
-        # Adding a timedelta to an aware datetime is wall-clock arithmetic; normalise
-        # through UTC so a time inside a DST gap lands on the real instant after it.
-        return wall.astimezone(UTC)
+        # Adding a timedelta to an aware datetime is wall-clock arithmetic. A wall time
+        # in a spring-forward gap does not exist: read with the offset before the gap
+        # (fold=0) it lands past the gap's end by the time it lies in the gap, read
+        # with the offset after it (fold=1) before the gap. The window opens at the gap's
+        # end, the first instant whose local reading is past the start (as `contains`
+        # judges it); found minute by minute between the two (at most an hour or two).
+        after, before = wall.astimezone(UTC), wall.replace(fold=1).astimezone(UTC)
+        if before < after:
+            moment = before
+            while moment < after and not self.contains(moment):
+                moment += timedelta(minutes=1)
+            return moment
+        return after
 
 
 def _hhmm(minutes: int) -> str:

@@ -5,9 +5,11 @@ transitions in Europe/Berlin, whole-day windows, and when a closed window opens 
 Leaves out parsing of the spec (test_validation.py).
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from policy.windows import Window, parse_clock
 
@@ -107,11 +109,13 @@ def test_contains(win: Window, instant: str, inside: bool) -> None:
         (WEEKEND_NIGHTS_BERLIN, "2026-11-28T10:00:00", "2026-11-29T00:00:00"),
         # Sunday after: next Saturday.
         (WEEKEND_NIGHTS_BERLIN, "2026-11-29T10:00:00", "2026-12-05T00:00:00"),
-        # Start inside the spring-forward gap opens at the first instant after it.
+        # Start inside the spring-forward gap (02:00-03:00 CET -> CEST) opens at the
+        # first instant after it: 03:00 CEST = 01:00 UTC, when the runner admits (it
+        # was reported as 01:30 UTC, 30 minutes late).
         (
             window(frozenset({SUN}), "02:30", "04:00", "Europe/Berlin"),
             "2026-03-28T12:00:00",
-            "2026-03-29T01:30:00",
+            "2026-03-29T01:00:00",
         ),
         # Wrapping window, asked on Saturday afternoon: next Friday 22:00.
         (FRIDAY_NIGHT_WRAP, "2026-11-28T12:00:00", "2026-12-04T22:00:00"),
@@ -119,6 +123,10 @@ def test_contains(win: Window, instant: str, inside: bool) -> None:
 )
 def test_next_opening(win: Window, instant: str, opens: str) -> None:
     assert win.next_opening(utc(instant)) == utc(opens)
+    # What is reported is what admission does: open then, and not a minute before.
+    assert win.contains(utc(opens))
+    if utc(opens) > utc(instant):
+        assert not win.contains(utc(opens) - timedelta(minutes=1))
 
 
 @pytest.mark.parametrize(
@@ -138,3 +146,27 @@ def test_next_opening(win: Window, instant: str, opens: str) -> None:
 )
 def test_parse_clock(text: str, minutes: int | None) -> None:
     assert parse_clock(text) == minutes
+
+
+@given(
+    days=st.frozensets(st.integers(0, 6), min_size=1),
+    start=st.integers(0, 1439),
+    length=st.integers(1, 1440),
+    zone=st.sampled_from(["Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "UTC"]),
+    instant=st.datetimes(  # hypothesis takes naive bounds, then attaches the zone
+        min_value=datetime(2026, 3, 1),  # noqa: DTZ001
+        max_value=datetime(2027, 4, 30),  # noqa: DTZ001
+        timezones=st.just(UTC),
+    ),
+)
+def test_the_reported_opening_is_when_admission_opens(
+    days: frozenset[int], start: int, length: int, zone: str, instant: datetime
+) -> None:
+    # DST days included (Lord Howe shifts by 30 minutes): the opening a waiting
+    # request is told is an instant the window contains, and the minute before it is not.
+    win = Window(days=days, start=start, end=(start + length) % 1440 or 1440, time_zone=zone)
+    opens = win.next_opening(instant)
+    assert opens >= instant
+    assert win.contains(opens)
+    if opens > instant:
+        assert not win.contains(max(instant, opens - timedelta(minutes=1)))
