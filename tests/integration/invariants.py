@@ -12,6 +12,17 @@ the test's PodDisruptionBudgets) in resourceVersion order and checks, at each ev
    request it names was admitted (by resourceVersion), and no node is left cordoned
    by us once every request is terminal or gone.
 
+Also in `finished()`, replaying every request, node and pod event of the run in
+resourceVersion order (the watches are separate streams; one may run ahead):
+
+8. no uncordon of ours (unschedulable cleared together with our annotation) while a
+   request on that node is Approved or InProgress, and every approval finds its node
+   unschedulable (all limits here cordon);
+9. every approval finds no pod on its node that the drain would evict (all limits
+   here drain): only DaemonSet pods, mirror pods and pods tolerating the cordon;
+- an administrator's cordon (unschedulable without our annotation) is never taken
+  over (our annotation added while it stands) — we would lift it at the end.
+
 `end_state` is what a run leaves behind, with the test's prefix taken out of names, so
 that runs of one scenario in different namespaces compare equal.
 """
@@ -66,6 +77,8 @@ class InvariantWatcher:
         """Every request's last state seen, kept after it is deleted."""
         self.cordoned_by: dict[str, str] = {}
         self.pdbs: dict[str, tuple[int, int]] = {}
+        self.journal: list[tuple[int, str, str, Any]] = []
+        """(resourceVersion, kind, name, facts) of every event, replayed by `finished`."""
         self.violations: list[str] = []
         self.events = 0
         self.peak: Counter[str] = Counter()
@@ -88,6 +101,7 @@ class InvariantWatcher:
                     f"/apis/policy/v1beta1/namespaces/{cluster.namespace}/poddisruptionbudgets",
                     self._pdb,
                 ),
+                (f"/api/v1/namespaces/{cluster.namespace}/pods", self._pod),
             )
         ]
         self.ready = threading.Barrier(len(self.threads) + 1)
@@ -120,6 +134,51 @@ class InvariantWatcher:
             admitted = self.admitted_at.get(owner)
             if admitted is None or admitted > version:
                 found.append(f"rv {version}: node {node} cordoned for {owner} before its admission")
+        return found + self._replay()
+
+    def _replay(self) -> list[str]:
+        """Invariants 8 and 9, and administrators' cordons, in resourceVersion order."""
+        found: list[str] = []
+        states: dict[str, tuple[str, str]] = {}
+        nodes: dict[str, tuple[bool, str]] = {}
+        pods: dict[str, tuple[str, bool]] = {}
+        with self.lock:
+            journal = sorted(self.journal, key=lambda entry: entry[0])
+        for version, kind, name, facts in journal:
+            if kind == "request":
+                was = states.get(name, ("", ""))[0]
+                states[name] = facts
+                state, node = facts
+                if state == "Approved" and was != "Approved":
+                    unschedulable, _ = nodes.get(node, (False, ""))
+                    if not unschedulable:
+                        found.append(f"rv {version}: {name} approved while {node} is schedulable")
+                    left = sorted(
+                        p for p, (on, exempt) in pods.items() if on == node and not exempt
+                    )
+                    if left:
+                        found.append(f"rv {version}: {name} approved with pods on {node}: {left}")
+            elif kind == "node":
+                unschedulable, owner = facts
+                before, before_owner = nodes.get(name, (False, ""))
+                working = sorted(
+                    r
+                    for r, (s, n) in states.items()
+                    if n == name and s in ("Approved", "InProgress")
+                )
+                if before and not unschedulable and before_owner and not owner and working:
+                    found.append(
+                        f"rv {version}: {name} uncordoned by us while {working} work on it"
+                    )
+                if before and not before_owner and owner and unschedulable:
+                    found.append(
+                        f"rv {version}: an administrator's cordon on {name} taken for {owner}"
+                    )
+                nodes[name] = facts
+            elif facts is None:
+                pods.pop(name, None)
+            else:
+                pods[name] = facts
         return found
 
     # --- streams --------------------------------------------------------------------
@@ -162,8 +221,30 @@ class InvariantWatcher:
             if not self.stopping.is_set():
                 self.violations.append(f"watch of {path} ended: {error!r}")
 
+    def _note(self, obj: dict[str, Any], kind: str, name: str, facts: Any) -> None:
+        self.journal.append((int(obj["metadata"].get("resourceVersion") or 0), kind, name, facts))
+
+    def _pod(self, kind: str, obj: dict[str, Any]) -> None:
+        name, spec = obj["metadata"]["name"], obj.get("spec") or {}
+        node = spec.get("nodeName") or ""
+        if kind == "DELETED" or not node:
+            self._note(obj, "pod", name, None)
+            return
+        owners = obj["metadata"].get("ownerReferences") or []
+        exempt = any(o.get("kind") == "DaemonSet" for o in owners) or any(
+            map(_follows_cordon, spec.get("tolerations") or [])
+        )
+        phase = (obj.get("status") or {}).get("phase")
+        self._note(obj, "pod", name, None if phase in ("Succeeded", "Failed") else (node, exempt))
+
     def _request(self, kind: str, obj: dict[str, Any]) -> None:
         name = obj["metadata"]["name"]
+        if kind != "DELETED":
+            state = (obj.get("status") or {}).get("state") or "Pending"
+            target = (obj.get("status") or {}).get("target") or f"node/{obj['spec']['name']}"
+            self._note(obj, "request", name, (state, target.removeprefix("node/")))
+        else:
+            self._note(obj, "request", name, ("", ""))
         if kind == "DELETED":
             self.requests.pop(name, None)
         else:
@@ -182,6 +263,8 @@ class InvariantWatcher:
         if owner and owner != self.cordoned_by.get(name):
             self.cordons.append((int(obj["metadata"]["resourceVersion"]), name, owner))
         self.cordoned_by[name] = owner
+        unschedulable = kind != "DELETED" and bool((obj.get("spec") or {}).get("unschedulable"))
+        self._note(obj, "node", name, (unschedulable, owner))
 
     def _pdb(self, kind: str, obj: dict[str, Any]) -> None:
         name = obj["metadata"]["name"]
@@ -216,6 +299,16 @@ class InvariantWatcher:
                 self.violations.append(
                     f"rv {version}: PDB {pdb}: currentHealthy {healthy} < desiredHealthy {desired}"
                 )
+
+
+def _follows_cordon(toleration: dict[str, Any]) -> bool:
+    """Tolerates the cordon's taint, node.kubernetes.io/unschedulable:NoSchedule."""
+    if toleration.get("effect") not in (None, "", "NoSchedule"):
+        return False
+    key, exists = toleration.get("key") or "", toleration.get("operator") == "Exists"
+    if not key:
+        return exists
+    return key == "node.kubernetes.io/unschedulable" and (exists or not toleration.get("value"))
 
 
 def end_state(cluster: Cluster) -> dict[str, Any]:
