@@ -100,13 +100,14 @@ def one_pass(
     current = read_cluster(kube, now=now(kube))
     result = planned(current)
     before = kube.writes
-    outcomes = Applier(
+    applier = Applier(
         kube,
         current,
         policy_version=policy_version(kube),
         eviction_version=eviction_version(kube),
         signals=signals,
-    ).apply(result)
+    )
+    outcomes = applier.apply(result)
     writes = kube.writes - before
     for outcome in outcomes:
         if log.verbose or outcome.result is not Result.ALREADY_DONE:
@@ -127,6 +128,7 @@ def one_pass(
         failed=sum(o.result is Result.FAILED for o in outcomes),
         writes=writes,
         requests=states,
+        fresh_reads={"cache": applier.fresh.cache_reads, "etcd": applier.fresh.quorum_reads},
         seconds=round(time.monotonic() - started, 3),
     )
     return result, outcomes, writes
