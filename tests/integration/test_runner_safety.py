@@ -377,3 +377,54 @@ def test_sigterm_finishes_the_write_in_flight_then_stops_and_releases_the_lease(
         "GET", "/apis/coordination.k8s.io/v1/namespaces/repairman-system/leases/repairman-runner"
     )
     assert not lease["spec"].get("holderIdentity"), "the Lease was left held"
+
+
+def test_a_committed_admission_holds_its_target_while_its_status_write_is_in_flight(
+    cluster: Cluster, control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    """Issue 14 item 5. Runner A commits mr-r for n0 (the limits' status names it) and
+    its status write is held in the fault proxy; mr-r2 for n0, of higher priority,
+    arrives and runner B passes. B must leave n0 to mr-r (TargetBusy); then A's write
+    lands. Fails without the committed target held: B gives n0 to mr-r2 while mr-r's
+    admission is in flight. (Here A's write then fails on mr-r's resourceVersion,
+    because B rewrote mr-r's waiting message; had B had nothing to rewrite on mr-r, both
+    would have become active on n0.)"""
+    nodes = cluster.nodes(2)
+    cluster.wait_nodes_ready(nodes)
+    cluster.limit("node", type="node", limit=100, cordon=True)
+    cluster.custom.create_cluster_custom_object(
+        GROUP, VERSION, "maintenancerequests", request_body("mr-r", nodes[0])
+    )
+    configuration = control_plane.api.configuration
+    proxy = FaultProxy(configuration.host, configuration.ssl_ca_cert).start()
+    try:
+        proxy.add(
+            Rule(
+                hold(), method="PATCH", path=r"/maintenancerequests/mr-r/status", nth=frozenset({1})
+            )
+        )
+        kubeconfig = runner_kubeconfig_via(control_plane, proxy.url, tmp_path / "kubeconfig")
+        runner_a = subprocess.Popen(
+            [
+                sys.executable, "-c", "from runner.cli import main; main()",
+                "--kubeconfig", str(kubeconfig), "--lease-namespace", "repairman-system",
+            ],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert proxy.held.wait(timeout=60), "runner A never wrote mr-r's status"
+        urgent = request_body("mr-r2", nodes[0])
+        urgent["spec"]["priority"] = 10
+        cluster.custom.create_cluster_custom_object(GROUP, VERSION, "maintenancerequests", urgent)
+        namespace = f"{cluster.prefix}-b"
+        cluster.core.create_namespace({"metadata": {"name": namespace}})
+        code, logs = run_runner(control_plane.kubeconfig, "--lease-namespace", namespace)
+        assert code == 0, logs
+        proxy.release()
+        _, err = runner_a.communicate(timeout=60)
+    finally:
+        proxy.stop()
+    assert runner_a.returncode == 0, err
+    states = {name: status_of(cluster, name) for name in ("mr-r", "mr-r2")}
+    active = [n for n, s in states.items() if s.get("state") in ACTIVE]
+    assert active == ["mr-r"], states
+    assert states["mr-r2"].get("reason") == "TargetBusy", states
