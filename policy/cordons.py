@@ -10,6 +10,9 @@ uncordon only a node whose annotation names a request that is finished or gone:
    its node if the annotation names it.
 3. The orphan rule, at the end of the pass: every node whose annotation names a
    request that is not active (finished, or no longer listed) is uncordoned.
+4. A claim nobody stands behind: a node someone else uncordoned while its request is
+   still active keeps our annotation; it is dropped (annotation only), so that a cordon
+   someone makes later is theirs and is not lifted when the request ends.
 
 Neither release touches a node another active request holds: its work may rely on
 the cordon (DESIGN §4, invariant 8). The cordon stays until that request is over
@@ -75,6 +78,19 @@ def release_orphans(state: PassState) -> None:
     state.cordon_owner = {
         node: owner for node, owner in state.cordon_owner.items() if state.owner_active(owner)
     }
+    for node, owner in sorted(state.cordon_owner.items()):
+        if not state.unschedulable.get(node, False):
+            # Step 4: uncordoned by someone else while the request is active.
+            state.decisions.append(
+                Uncordon(
+                    node=node,
+                    request=owner,
+                    reason=f"uncordoned by someone else while {owner} is active; claim dropped",
+                    unschedulable=False,
+                )
+            )
+            state.touched_nodes.add(node)
+            del state.cordon_owner[node]
 
 
 def _held_by_another(state: PassState, *, node: str, owner: str) -> bool:

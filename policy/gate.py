@@ -17,8 +17,9 @@ written this pass (the next pass plans again on what it finds).
   read the slack is `left + (allowed now - assumed) - (pods now - counted)`, which
   must not go below zero. A PDB the plan did not count (a new pod, a new PDB) fails
   the check: the next pass counts it.
-- The governing limits are the same ones, unedited (`metadata.generation`), and
-  still valid: an edit or deletion after the read defers the approval.
+- The governing limits are the same ones (`metadata.uid`), unedited
+  (`metadata.generation`), and still valid: an edit, a deletion, or a deletion and
+  creation under the same name after the read defers the approval.
 - A cordoning limit's node is still unschedulable under our annotation: someone
   uncordoned it after we cordoned it, or took over the cordon.
 """
@@ -70,8 +71,10 @@ class Basis:
     drain: DrainSpec | None
     budgets: tuple[BudgetBasis, ...] = ()
     """Without a drain: every PDB the node's pods spend."""
-    limits: tuple[tuple[str, int], ...] = ()
-    """The governing limits, (name, metadata.generation), by name."""
+    limits: tuple[tuple[str, str, int], ...] = ()
+    """The governing limits, (name, metadata.uid, metadata.generation), by name: a
+    limit deleted and created again under its name is another limit (generation 1
+    again, perhaps with other settings)."""
 
 
 def recheck(
@@ -107,8 +110,8 @@ def recheck(
 
 
 def _limits_changed(basis: Basis, node: Node, limits: Iterable[MaintenanceLimit]) -> list[str]:
-    relied = dict(basis.limits)
-    now: dict[str, int] = {}
+    relied = {name: (uid, generation) for name, uid, generation in basis.limits}
+    now: dict[str, tuple[str, int]] = {}
     broken: set[str] = set()
     problems = []
     for limit in limits:
@@ -119,14 +122,17 @@ def _limits_changed(basis: Basis, node: Node, limits: Iterable[MaintenanceLimit]
             problems.append(f"limit {limit.name} is invalid ({parsed.error})")
             broken.add(limit.name)
             continue
-        now[limit.name] = limit.generation
+        now[limit.name] = (limit.uid, limit.generation)
     for name in sorted(relied.keys() - now.keys() - broken):
         problems.append(f"limit {name} was deleted or no longer governs {node.name}")
     for name in sorted(now.keys() - relied.keys()):
         problems.append(f"limit {name} now governs {node.name}")
     for name in sorted(relied.keys() & now.keys()):
-        if relied[name] != now[name]:
-            problems.append(f"limit {name} was edited (generation {relied[name]} -> {now[name]})")
+        (was_uid, was), (uid, generation) = relied[name], now[name]
+        if was_uid != uid:
+            problems.append(f"limit {name} was deleted and created again")
+        elif was != generation:
+            problems.append(f"limit {name} was edited (generation {was} -> {generation})")
     return problems
 
 

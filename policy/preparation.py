@@ -260,7 +260,7 @@ def _budget_short(
 
 def _basis(request: str, *, node: str, behaviour: Behaviour, state: PassState) -> Basis:
     index = state.index
-    generations = {limit.name: limit.generation for limit in index.snapshot.limits}
+    identity = {limit.name: (limit.uid, limit.generation) for limit in index.snapshot.limits}
     valid, _ = index.governing(Target(TargetType.NODE, node))
     budgets: tuple[BudgetBasis, ...] = ()
     if behaviour.drain is None:
@@ -281,7 +281,7 @@ def _basis(request: str, *, node: str, behaviour: Behaviour, state: PassState) -
         cordoned_by=state.cordon_owner.get(node),
         drain=behaviour.drain,
         budgets=budgets,
-        limits=tuple(sorted((lim.name, generations[lim.name]) for lim in valid)),
+        limits=tuple(sorted((lim.name, *identity[lim.name]) for lim in valid)),
     )
 
 

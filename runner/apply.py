@@ -317,12 +317,16 @@ class Applier:
             else:
                 if owner != decision.request:
                     return Outcome(decision, Result.ALREADY_DONE, f"annotation names {owner!r}")
-                held = self._still_held(decision.request)
-                if held is not None:
-                    return Outcome(decision, Result.DEFERRED, f"left cordoned: {held}")
                 body = {"metadata": {"annotations": {CORDONED_BY: None}}}
-                if unschedulable:
-                    body["spec"] = {"unschedulable": False}
+                if decision.unschedulable:
+                    # Lift our cordon: only for a request that is over, by a GET.
+                    held = self._still_held(decision.request)
+                    if held is not None:
+                        return Outcome(decision, Result.DEFERRED, f"left cordoned: {held}")
+                    if unschedulable:
+                        body["spec"] = {"unschedulable": False}
+                # Else the plan found the node uncordoned by someone else and drops only
+                # our claim; a cordon made since is theirs, and stays.
             body["metadata"]["resourceVersion"] = node["metadata"]["resourceVersion"]
             try:
                 self.kube.request("PATCH", path, body=body, content_type=MERGE)

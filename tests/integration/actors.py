@@ -104,3 +104,102 @@ class RandomActor(threading.Thread):
                 custom.patch_cluster_custom_object(
                     GROUP, VERSION, "maintenancerequests", name, {"spec": {"state": move}}
                 )
+
+
+class Adversary(threading.Thread):
+    """What a busy cluster does around the runners, at random but seeded (issue 14):
+
+    - an administrator cordons a schedulable node of ours-free state, and some seconds
+      later uncordons it (only the cordons it made: lifting ours is not its job);
+    - a pod is created with `spec.nodeName` on a node we cordoned (a debugging pod, a
+      Job's pod bound by name: no scheduler, so the cordon does not stop it); it lives a
+      few seconds, then is deleted. A drain must wait for it (no controller), and no
+      approval may happen while it is there (the watcher checks invariant 9).
+
+    Every action is counted in `done`; `stop_and_clean` lifts its cordons and deletes
+    its pods.
+    """
+
+    def __init__(
+        self, cluster: Cluster, nodes: list[str], seed: int, *, pace: tuple[float, float]
+    ) -> None:
+        super().__init__(daemon=True)
+        self.cluster = cluster
+        self.nodes = nodes
+        self.random = random.Random(seed)
+        self.pace = pace
+        self.cordoned: dict[str, float] = {}
+        """Node -> when the administrator lifts its cordon."""
+        self.pods: dict[str, float] = {}
+        """Pod -> when it is deleted."""
+        self.done: dict[str, int] = {"admin cordons": 0, "admin uncordons": 0, "late pods": 0}
+        self.stopping = threading.Event()
+        self.errors: list[str] = []
+        self.counter = 0
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.random.uniform(*self.pace)):
+            try:
+                self._step()
+            except ApiException as error:
+                if error.status not in (404, 409):
+                    self.errors.append(f"{error.status}: {error.reason}")
+
+    def _step(self) -> None:
+        now = time.monotonic()
+        for node, until in list(self.cordoned.items()):
+            if now >= until:
+                self._uncordon(node)
+        for pod, until in list(self.pods.items()):
+            if now >= until:
+                del self.pods[pod]
+                self.cluster.core.delete_namespaced_pod(
+                    pod, self.cluster.namespace, grace_period_seconds=0
+                )
+        node = self.random.choice(self.nodes)
+        current = self.cluster.core.read_node(node)
+        ours = (current.metadata.annotations or {}).get("repairman.k8s.io/cordoned-by")
+        if self.random.random() < 0.5:
+            if not current.spec.unschedulable and node not in self.cordoned:
+                self.cluster.core.patch_node(node, {"spec": {"unschedulable": True}})
+                self.cordoned[node] = now + self.random.uniform(5.0, 20.0)
+                self.done["admin cordons"] += 1
+        elif current.spec.unschedulable and ours:
+            self.counter += 1
+            name = f"late-{self.counter}"
+            self.cluster.core.create_namespaced_pod(
+                self.cluster.namespace,
+                {
+                    "metadata": {"name": name, "labels": {"app": "late"}},
+                    "spec": {
+                        "nodeName": node,
+                        "containers": [{"name": "app", "image": "registry.invalid/pause:3"}],
+                        "terminationGracePeriodSeconds": 1,
+                    },
+                },
+            )
+            self.pods[name] = now + self.random.uniform(3.0, 10.0)
+            self.done["late pods"] += 1
+
+    def _uncordon(self, node: str) -> None:
+        del self.cordoned[node]
+        current = self.cluster.core.read_node(node)
+        if (current.metadata.annotations or {}).get("repairman.k8s.io/cordoned-by"):
+            return  # taken over by the runner: a bug the watcher reports; leave it be
+        self.cluster.core.patch_node(node, {"spec": {"unschedulable": False}})
+        self.done["admin uncordons"] += 1
+
+    def stop_and_clean(self) -> None:
+        self.stopping.set()
+        self.join(timeout=10)
+        for node in list(self.cordoned):
+            self._uncordon(node)
+        for pod in list(self.pods):
+            del self.pods[pod]
+            try:
+                self.cluster.core.delete_namespaced_pod(
+                    pod, self.cluster.namespace, grace_period_seconds=0
+                )
+            except ApiException as error:
+                if error.status != 404:
+                    raise

@@ -135,17 +135,30 @@ class Cluster:
 
     # --- workloads ------------------------------------------------------------------
 
-    def _pod_template(self, app: str, *, empty_dir: bool = False) -> dict[str, Any]:
+    def _pod_template(
+        self, app: str, *, empty_dir: bool = False, follows_cordon: bool = False
+    ) -> dict[str, Any]:
         spec: dict[str, Any] = {
             "containers": [{"name": "app", "image": "registry.invalid/pause:3"}],
             "terminationGracePeriodSeconds": 1,
             "tolerations": [],
         }
+        if follows_cordon:
+            # Meant to run on cordoned nodes (a node agent): a drain leaves it alone.
+            spec["tolerations"] = [
+                {
+                    "key": "node.kubernetes.io/unschedulable",
+                    "operator": "Exists",
+                    "effect": "NoSchedule",
+                }
+            ]
         if empty_dir:
             spec["volumes"] = [{"name": "scratch", "emptyDir": {}}]
         return {"metadata": {"labels": {"app": app}}, "spec": spec}
 
-    def deployment(self, app: str, replicas: int, *, empty_dir: bool = False) -> None:
+    def deployment(
+        self, app: str, replicas: int, *, empty_dir: bool = False, follows_cordon: bool = False
+    ) -> None:
         self.apps.create_namespaced_deployment(
             self.namespace,
             {
@@ -153,7 +166,9 @@ class Cluster:
                 "spec": {
                     "replicas": replicas,
                     "selector": {"matchLabels": {"app": app}},
-                    "template": self._pod_template(app, empty_dir=empty_dir),
+                    "template": self._pod_template(
+                        app, empty_dir=empty_dir, follows_cordon=follows_cordon
+                    ),
                 },
             },
         )

@@ -102,3 +102,41 @@ def test_an_administrators_cordon_made_after_the_read_is_never_taken_over(
     node = cluster.core.read_node(target)
     assert node.spec.unschedulable, "the administrator's cordon was lifted"
     assert CORDONED_BY not in (node.metadata.annotations or {})
+
+
+def test_an_administrators_uncordon_and_recordon_during_the_work_is_never_lifted(
+    cluster: Cluster, control_plane: ControlPlane
+) -> None:
+    """mr-a is Approved on n0, cordoned by us. The administrator uncordons n0 (our
+    annotation stays); a pass reads that and plans to drop our claim; the administrator
+    cordons n0 again before the pass writes. The write drops the annotation only, and
+    mr-a's end leaves the administrator's cordon (fails when an annotation-only release
+    also clears unschedulable, or when the claim is never dropped)."""
+    nodes = cluster.nodes(2)
+    cluster.wait_nodes_ready(nodes)
+    target = nodes[0]
+    cluster.limit("node", type="node", limit=100, cordon=True)
+    cluster.custom.create_cluster_custom_object(
+        GROUP, VERSION, "maintenancerequests", request_body("mr-a", target)
+    )
+    one_pass(control_plane)
+    assert status_of(cluster, "mr-a")["state"] == "Approved"
+    cluster.core.patch_node(target, {"spec": {"unschedulable": False}})  # kubectl uncordon
+    kube = Kube.connect(kubeconfig=str(control_plane.kubeconfig))
+    snapshot = read_cluster(kube, now=datetime.now(UTC))
+    planned = plan(snapshot)
+    drops = [d for d in planned.decisions if type(d).__name__ == "Uncordon"]
+    assert [(d.node, d.unschedulable) for d in drops] == [(target, False)]  # type: ignore[attr-defined]
+    cluster.core.patch_node(target, {"spec": {"unschedulable": True}})  # kubectl cordon
+    Applier(kube, snapshot, policy_version=POLICY).apply(planned)
+    node = cluster.core.read_node(target)
+    assert node.spec.unschedulable and CORDONED_BY not in (node.metadata.annotations or {})
+    for state in ("InProgress", "Completed"):
+        cluster.custom.patch_cluster_custom_object(
+            GROUP, VERSION, "maintenancerequests", "mr-a", {"spec": {"state": state}}
+        )
+        one_pass(control_plane)
+    assert status_of(cluster, "mr-a")["state"] == "Completed"
+    assert cluster.core.read_node(target).spec.unschedulable, (
+        "the administrator's cordon was lifted"
+    )

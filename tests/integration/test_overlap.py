@@ -7,9 +7,15 @@ actors) and, at random but seeded, start and complete what is approved, stall un
 the approval times out, or withdraw (by spec or by deleting the request). Rounds of 4
 runner processes start together (spread over 0.4 s), each with its own Lease, so that
 nothing but the commit point keeps them apart, until every request is terminal or
-gone. The invariant watcher (invariants.py) follows every request, node and PDB change
-and fails the test on any moment where a limit, a PDB or one-active-request-per-target
-is violated, or a node is cordoned for a request never admitted.
+gone. Around them (issue 14): a Deployment whose pods tolerate the cordon, an
+administrator who cordons and uncordons nodes at random, pods bound by name to nodes
+being drained that live a few seconds, and two of the four runners with clocks 90 s
+ahead and behind (faketime). The invariant watcher (invariants.py) follows every
+request, node, PDB and pod change and fails the test on any moment where a limit, a PDB
+or one-active-request-per-target is violated, a node is cordoned for a request never
+admitted, an approval finds its node schedulable or a pod the drain would evict on it,
+one of our uncordons lifts a node under maintenance, or an administrator's cordon is
+taken over.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import attrs
 
 from tests import faultproxy
 from tests.faultproxy import FaultProxy, Rule
-from tests.integration.actors import RandomActor
+from tests.integration.actors import Adversary, RandomActor
 from tests.integration.cluster import Cluster
 from tests.integration.conftest import GROUP, VERSION, ControlPlane
 from tests.integration.invariants import TERMINAL, InvariantWatcher, LimitRule
@@ -143,6 +149,8 @@ def test_four_runners_at_once_over_a_busy_cluster_never_break_an_invariant(
     for app in ("web", "api", "cache"):
         cluster.deployment(app, 6)
         cluster.pdb(app, max_unavailable=1)
+    # A node agent whose pods tolerate the cordon: drains leave them where they are.
+    cluster.deployment("agent", 4, follows_cordon=True)
     for app in ("web", "api", "cache"):
         cluster.running_ready(app, 6)
         cluster.disruptions_allowed(app, 1)
@@ -167,6 +175,8 @@ def test_four_runners_at_once_over_a_busy_cluster_never_break_an_invariant(
     ]
     for actor in actors:
         actor.start()
+    adversary = Adversary(cluster, nodes, SEED * 10 + 7, pace=(1.0, 3.0))
+    adversary.start()
     for index in range(4):
         cluster.core.create_namespace({"metadata": {"name": f"{cluster.prefix}-lease-{index}"}})
     command = [
@@ -175,6 +185,8 @@ def test_four_runners_at_once_over_a_busy_cluster_never_break_an_invariant(
         "import random, sys, time; time.sleep(random.Random(sys.argv[1]).random() * 0.4); "
         "from runner.cli import main; main(sys.argv[2:])",
     ]
+    # Two of the four runners' clocks are off (Debian's faketime): one ahead, one behind.
+    clocks = [[], ["faketime", "-f", "+90s"], ["faketime", "-f", "-90s"], []]
     rounds = 0
     exits: Counter[int] = Counter()
     progress = Progress()
@@ -184,6 +196,7 @@ def test_four_runners_at_once_over_a_busy_cluster_never_break_an_invariant(
             runners = [
                 subprocess.Popen(
                     [
+                        *clocks[index],
                         *command,
                         f"{rounds}-{index}",
                         "--kubeconfig",
@@ -227,6 +240,7 @@ def test_four_runners_at_once_over_a_busy_cluster_never_break_an_invariant(
             actor.stopping.set()
         for actor in actors:
             actor.join(timeout=10)
+        adversary.stop_and_clean()
         proxy.stop()
     # Let the last uncordons land in the watch.
     time.sleep(1)
@@ -245,9 +259,12 @@ def test_four_runners_at_once_over_a_busy_cluster_never_break_an_invariant(
             "seconds": round(progress.longest[1], 1),
         },
         delayed_node_lists=len(proxy.faults()),
+        adversary=adversary.done,
     )
     assert not violations, violations[:5]
     assert not [e for a in actors for e in a.errors], [a.errors for a in actors]
+    assert not adversary.errors, adversary.errors
+    assert adversary.done["late pods"] >= 1 and adversary.done["admin cordons"] >= 1
     assert len(watcher.last_state) == 36
     # Every fate happened, and the limits were used to the full.
     assert outcomes["Completed"] >= 20 and outcomes["Expired"] >= 1, outcomes

@@ -286,7 +286,8 @@ def cordons_owned(before: Snapshot, plan: Plan, after: Snapshot) -> None:
 def cordons_kept(before: Snapshot, plan: Plan, after: Snapshot) -> None:
     """8. While a node request is Approved or InProgress under a limit that cordons,
     nothing of ours uncordons its node; one approved in this pass has it cordoned."""
-    uncordoned = {d.node for d in plan.decisions if isinstance(d, Uncordon)}
+    # Dropping only the annotation of a node someone else uncordoned lifts nothing.
+    uncordoned = {d.node for d in plan.decisions if isinstance(d, Uncordon) and d.unschedulable}
     newly_approved = {
         d.request
         for d in plan.decisions

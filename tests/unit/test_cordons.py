@@ -99,3 +99,33 @@ def test_cordon_of_a_finished_request_is_taken_over() -> None:
     result = plan(snap)
     assert Cordon(node="n0", request="mr-new") in result.decisions
     assert not any(isinstance(d, Uncordon) for d in result.decisions)
+
+
+def test_a_claim_on_a_node_someone_else_uncordoned_is_dropped_so_a_later_cordon_stays() -> None:
+    # mr-a is InProgress on n0; an administrator ran `kubectl uncordon n0` (our
+    # annotation stays). The pass drops the annotation only. When the administrator
+    # cordons n0 again later, the cordon is theirs: mr-a's end does not lift it.
+    status = active(S.IN_PROGRESS, "node/n0", approved_at=ago(minutes=5), started_at=NOW)
+    snap = Snapshot(
+        now=NOW,
+        nodes=(Node("n0", annotations={CORDONED_BY: "mr-a"}), *nodes(3, prefix="m")),
+        limits=(DRAINING_LIMIT,),
+        requests=(request("mr-a", "n0", state="InProgress", status=status),),
+    )
+    result = plan(snap)
+    dropped = [d for d in result.decisions if isinstance(d, Uncordon)]
+    assert [(d.node, d.request, d.unschedulable) for d in dropped] == [("n0", "mr-a", False)]
+    after = apply(snap, result)
+    assert not next(n for n in after.nodes if n.name == "n0").annotations.get(CORDONED_BY)
+    recordoned = attrs.evolve(
+        after,
+        nodes=tuple(
+            attrs.evolve(n, unschedulable=True) if n.name == "n0" else n for n in after.nodes
+        ),
+        requests=tuple(
+            attrs.evolve(r, spec={**r.spec, "state": "Completed"}) for r in after.requests
+        ),
+    )
+    finished = plan(recordoned)
+    assert finished.explanation("mr-a").state is S.COMPLETED
+    assert not [d for d in finished.decisions if isinstance(d, Uncordon)]

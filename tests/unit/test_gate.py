@@ -73,7 +73,7 @@ def test_an_approval_records_what_it_relied_on() -> None:
     )
     assert basis.drain is None
     assert [(b.pdb, b.assumed, b.counted, b.left) for b in basis.budgets] == [("ns/web", 2, 1, 1)]
-    assert basis.limits == (("node", 1),)
+    assert basis.limits == (("node", "uid-node", 1),)
 
 
 def test_nothing_changed_passes() -> None:
@@ -145,6 +145,8 @@ def test_evictions_of_this_pass_are_not_counted_twice() -> None:
     [
         ((), "limit node was deleted or no longer governs n0"),
         ((attrs.evolve(CORDON_ONLY, generation=2),), "limit node was edited (generation 1 -> 2)"),
+        # Deleted and created again (kubectl replace --force): generation 1 again.
+        ((attrs.evolve(CORDON_ONLY, uid="uid-new"),), "limit node was deleted and created again"),
         ((limit("node", type="node", limit="lots"),), "limit node is invalid"),
         (
             (CORDON_ONLY, limit("strict", type="node", limit=1)),

@@ -5,13 +5,17 @@ six Deployments of 8 replicas under PDBs, a node limit of 10% (5 nodes) with dra
 2 per zone; four actors file 200 requests in all, a few a second, and play each out
 at random (seeded): complete, stall until the approval times out, overrun the
 InProgress timeout, withdraw, or delete. Every 15-25 s a random node fails (the
-simulated kubelet reports it NotReady) for 5-10 s. The runner runs as the CronJob runs
-it (`--until-stable`, with the runner ServiceAccount's RBAC), one job after another,
-until every request is terminal or gone.
+simulated kubelet reports it NotReady) for 5-10 s. Adversaries (issue 14): a Deployment
+whose pods tolerate the cordon, an administrator cordoning and uncordoning at random,
+pods bound by name to nodes being drained, and every third job's clock 90 s ahead and
+every third 90 s behind (faketime). The runner runs as the CronJob runs it
+(`--until-stable`, with the runner ServiceAccount's RBAC), one job after another, until
+every request is terminal or gone.
 
 Reported (reports/soak.json, and docs/reliability.md): passes, writes per pass,
-violations seen by the invariant watcher (must be 0), nodes left cordoned by the
-runner (must be 0), time to finish, and how the requests ended. PDB dips are excused
+violations seen by the invariant watcher (must be 0), and by its end-of-run checks:
+nodes left cordoned by the runner, invariants 8 and 9, administrators' cordons (must
+be 0), time to finish, and how the requests ended. PDB dips are excused
 from 10 s before a node failure to 15 s after it (the failed node's pods are not
 ready: not our doing); limits and one-request-per-target are checked at every moment.
 """
@@ -29,7 +33,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from tests.integration.actors import RandomActor
+from tests.integration.actors import Adversary, RandomActor
 from tests.integration.cluster import Cluster
 from tests.integration.conftest import GROUP, VERSION, ControlPlane
 from tests.integration.invariants import TERMINAL, InvariantWatcher, LimitRule
@@ -78,6 +82,7 @@ def test_soak(cluster: Cluster, control_plane: ControlPlane, runner_kubeconfig: 
     for app in APPS:
         cluster.deployment(app, 8)
         cluster.pdb(app, max_unavailable=1)
+    cluster.deployment("agent", 6, follows_cordon=True)  # tolerates the cordon
     for app in APPS:
         cluster.running_ready(app, 8)
         cluster.disruptions_allowed(app, 1)
@@ -113,8 +118,9 @@ def test_soak(cluster: Cluster, control_plane: ControlPlane, runner_kubeconfig: 
         )
         for index, name in enumerate(ACTORS)
     ]
+    adversary = Adversary(cluster, nodes, SEED * 100 + 99, pace=(1.0, 3.0))
     started = time.monotonic()
-    for actor in [*actors, failures]:
+    for actor in [*actors, failures, adversary]:
         actor.start()
     jobs = 0
     exits: Counter[int] = Counter()
@@ -125,8 +131,11 @@ def test_soak(cluster: Cluster, control_plane: ControlPlane, runner_kubeconfig: 
         deadline = started + 1800
         while time.monotonic() < deadline:
             jobs += 1
+            # Every third job's clock is 90 s ahead, every third 90 s behind (faketime).
+            clock = (["faketime", "-f", "+90s"], ["faketime", "-f", "-90s"], [])[jobs % 3]
             job = subprocess.run(
                 [
+                    *clock,
                     sys.executable,
                     "-c",
                     "from runner.cli import main; main()",
@@ -171,6 +180,7 @@ def test_soak(cluster: Cluster, control_plane: ControlPlane, runner_kubeconfig: 
             thread.stopping.set()
         for thread in [*actors, failures]:
             thread.join(timeout=15)
+        adversary.stop_and_clean()
     time.sleep(2)  # the last uncordons reach the watch
     violations = watcher.stop()
     left = watcher.finished()
@@ -194,9 +204,10 @@ def test_soak(cluster: Cluster, control_plane: ControlPlane, runner_kubeconfig: 
         writes_per_pass_max=max(writes),
         passes_writing_nothing=sum(w == 0 for w in writes),
         retries=retries,
+        adversary=adversary.done,
         violations=len(violations),
-        violation_samples=violations[:5],
-        nodes_left_cordoned=len(left),
+        violation_samples=(violations + left)[:5],
+        end_checks_failed=len(left),
         peaks=dict(watcher.peak),
         watch_events=watcher.events,
         seconds_to_finish=round(finished, 1),
