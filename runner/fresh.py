@@ -10,9 +10,10 @@ the API server answers only once its cache has caught up with that revision.
 
 Kubernetes 1.20's cache moves only on events of its own kind: when no pod changed
 since the revision, it cannot show that it is up to date, and answers 504 "Too large
-resource version" after 3 s. Then, and for the rest of the pass for that kind, the
-read falls back to a quorum read. On a busy cluster pods change all the time and the
-cache answers at once; on a quiet one the quorum read is cheap.
+resource version" after 3 s. The runner waits `CACHE_WAIT` for it instead; then, and
+for the rest of the pass for that kind, the read goes to etcd. On a busy cluster pods
+change all the time and the cache answers at once; on a quiet one the etcd read is
+cheap.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from runner.kube import JSON, Kube, KubeError
 from runner.read import GROUP_PATH, limit_of, node_of, pdb_of, pod_of
 
 NOT_OLDER_THAN = "NotOlderThan"
+CACHE_WAIT = 0.5
+"""Seconds to wait for the watch cache to catch up before reading from etcd."""
 
 
 class FreshReads:
@@ -70,6 +73,7 @@ class FreshReads:
                         "resourceVersionMatch": NOT_OLDER_THAN,
                     },
                     retry=False,
+                    timeout=CACHE_WAIT,
                 )
             except KubeError as error:
                 if error.status in (401, 403, 404):

@@ -216,8 +216,10 @@ class Kube:
         body: Any = None,
         content_type: str = "application/json",
         retry: bool = True,
+        timeout: float | None = None,
     ) -> JSON:
-        """One API call; `retry=False` turns the retries off (evictions)."""
+        """One API call; `retry=False` turns the retries off (evictions); `timeout`
+        shortens the wait for this answer (the pool's otherwise)."""
         url = self.server + path
         if query:
             url += "?" + urlencode(query)
@@ -231,7 +233,13 @@ class Kube:
             attempt += 1
             retries_left = retry and attempt <= RETRIES
             try:
-                response = self.pool.request(method, url, body=data, headers=headers)
+                response = self.pool.request(
+                    method,
+                    url,
+                    body=data,
+                    headers=headers,
+                    **({"timeout": urllib3.Timeout(connect=5.0, read=timeout)} if timeout else {}),
+                )
             except urllib3.exceptions.HTTPError as error:
                 if retries_left and method == "GET":
                     self._pause(attempt, None, f"{method} {path}: {_short(error)}")
