@@ -13,7 +13,6 @@ planner's to order.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
 
 import attrs
 
@@ -26,15 +25,13 @@ from policy.explain import (
     OutOfOrder,
     SeveralBudgets,
     TargetHeld,
-    WindowClosed,
 )
 from policy.fields import FieldError
 from policy.lifecycle import Behaviour
 from policy.limit_spec import InvalidLimit, LimitSpec
 from policy.model import ActorState, MaintenanceRequest, RequestState, RequestStatus, TargetType
-from policy.pass_state import Index, Outcome, PassState, withdrawn
+from policy.pass_state import Outcome, PassState, withdrawn
 from policy.validation import Target
-from policy.windows import next_opening
 
 S = RequestState
 
@@ -116,7 +113,7 @@ def _limit_causes(
         causes.append(NoGoverningLimit(target.key))
     for limit in valid:
         usage = state.ledger.usage[limit.name]
-        closed = window_closed(state.index, limit)
+        closed = state.index.closed_window(limit)
         if closed is not None:
             causes.append(closed)
         interval = usage.interval_cause(state.now)
@@ -125,29 +122,6 @@ def _limit_causes(
         if not usage.has_room_for(target.name):
             causes.append(usage.full_cause())
     return causes
-
-
-def window_closed(index: Index, limit: LimitSpec) -> WindowClosed | None:
-    """Why `limit` admits nothing now because of its windows, or None when one is open."""
-    if not limit.windows:
-        return None
-    if limit.name not in index.window_closed:
-        opens = next_opening(limit.windows, index.now)
-        index.window_closed[limit.name] = (
-            None if opens <= index.now else _window_cause(limit, opens, now=index.now)
-        )
-    return index.window_closed[limit.name]
-
-
-def _window_cause(limit: LimitSpec, opens: datetime, *, now: datetime) -> WindowClosed:
-    first = min(limit.windows, key=lambda w: w.next_opening(now))
-    local = opens.astimezone(first.zone)
-    return WindowClosed(
-        limit=limit.name,
-        windows=tuple(w.describe() for w in limit.windows),
-        opens_at=opens,
-        opens_local=f"{local.strftime('%a %Y-%m-%d %H:%M')} {first.time_zone}",
-    )
 
 
 def _in_place_budget(state: PassState, *, node: str, spend: dict[str, int]) -> list[Cause]:

@@ -41,6 +41,7 @@ from policy.model import (
     VolumeAttachment,
 )
 from policy.validation import RequestSpec, Target, parse_request_spec
+from policy.windows import next_opening
 
 S = RequestState
 _POD_ORDER = operator.attrgetter("namespace", "name")
@@ -158,6 +159,18 @@ class Index:
             self._governing[target] = cached
         return cached
 
+    def closed_window(self, limit: LimitSpec) -> WindowClosed | None:
+        """Why `limit` admits and approves nothing now because of its windows, or None
+        when one is open (or it has none). Judged once per limit and pass."""
+        if not limit.windows:
+            return None
+        if limit.name not in self.window_closed:
+            opens = next_opening(limit.windows, self.now)
+            self.window_closed[limit.name] = (
+                None if opens <= self.now else _window_cause(limit, opens, now=self.now)
+            )
+        return self.window_closed[limit.name]
+
     def behaviour(self, target: Target | None) -> Behaviour:
         """What the valid limits governing `target` ask, merged (policy.lifecycle)."""
         if target is None:
@@ -243,8 +256,31 @@ class PassState:
         self.written: dict[str, UpdateRequestStatus] = {}
         """The last status decision per request, so a later write knows what it follows."""
         self.explanations: list[Explanation] = []
+        self._at_work: dict[str, set[str]] = {}
         self.bases: dict[str, Basis] = {}
         """What each node approval of this plan relied on (policy.gate)."""
+
+    def at_work(self, limit: LimitSpec) -> set[str]:
+        """The targets of `limit` whose maintenance may be under way: Approved or
+        InProgress when the pass started, still soaking, unavailable by its policies,
+        and those approved in this pass (the caller adds them). What an approval must
+        find room beside; Preparing requests do not hold each other back."""
+        working = self._at_work.get(limit.name)
+        if working is None:
+            working = set(self.unavailable.get(limit.name, {}))
+            working.update(
+                target.name
+                for target in self.soaking.values()
+                if limit in self.index.governing(target)[0]
+            )
+            for request in self.index.requests:
+                if request.status.state not in (RequestState.APPROVED, RequestState.IN_PROGRESS):
+                    continue
+                target = self.index.status_target(request)
+                if target is not None and limit in self.index.governing(target)[0]:
+                    working.add(target.name)
+            self._at_work[limit.name] = working
+        return working
 
     def owner_active(self, owner: str) -> bool:
         """Is the request named in a cordoned-by annotation active, as this plan leaves it?"""
@@ -282,3 +318,14 @@ class PassState:
                 causes=causes,
             )
         )
+
+
+def _window_cause(limit: LimitSpec, opens: datetime, *, now: datetime) -> WindowClosed:
+    first = min(limit.windows, key=lambda w: w.next_opening(now))
+    local = opens.astimezone(first.zone)
+    return WindowClosed(
+        limit=limit.name,
+        windows=tuple(w.describe() for w in limit.windows),
+        opens_at=opens,
+        opens_local=f"{local.strftime('%a %Y-%m-%d %H:%M')} {first.time_zone}",
+    )

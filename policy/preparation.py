@@ -225,6 +225,9 @@ def approve(
     go down in place: every PDB must still cover them (pods bound to the node since its
     admission may have used the budget up); until then it waits, and expires at the
     default drain timeout from admission."""
+    held = _approval_held(target, state=state)
+    if held:
+        return Outcome(status, held)
     if target.type is TargetType.NODE:
         basis = _basis(request, node=target.name, behaviour=behaviour, state=state)
         short = tuple(b for b in basis.budgets if b.left < 0)
@@ -236,6 +239,27 @@ def approve(
         attrs.evolve(status, state=S.APPROVED, approved_at=state.now),
         (AwaitingActor(target.key, deadline),),
     )
+
+
+def _approval_held(target: Target, *, state: PassState) -> tuple[Cause, ...]:
+    """Approval needs an open window and room too (DESIGN §3, §4.5), not only the
+    admission: a window that closed while the node drained, a limit frozen (0) or
+    lowered below the maintenance already under way hold it until they allow it. Room
+    counts what is at work (`PassState.at_work`), so Preparing requests never hold each
+    other back. When approved, the target joins what is at work."""
+    valid, _ = state.index.governing(target)
+    causes: list[Cause] = []
+    for limit in valid:
+        closed = state.index.closed_window(limit)
+        if closed is not None:
+            causes.append(closed)
+        working = state.at_work(limit)
+        if target.name not in working and len(working) + 1 > state.ledger.usage[limit.name].allowed:
+            causes.append(state.ledger.usage[limit.name].full_cause())
+    if not causes:
+        for limit in valid:
+            state.at_work(limit).add(target.name)
+    return tuple(causes)
 
 
 def _budget_short(

@@ -95,8 +95,10 @@ def open_ledger(index: Index) -> Opening:
                 usage[spec.name].users[target.name] = f"by {request.name}"
             if target.type is TargetType.NODE and index.behaviour(target).drain is None:
                 # Maintenance without a drain disrupts the node's pods in place; until
-                # they go unready the PDB status does not show it, so keep it spent.
-                _spend_in_place(index, ledger, target.name)
+                # the disruption controller counts them unhealthy the PDB status does
+                # not show it, so keep it spent.
+                started = state in (S.APPROVED, S.IN_PROGRESS)
+                _spend_in_place(index, ledger, target.name, started=started)
         else:
             soak = soaking(index, request, target)
             if soak is not None:
@@ -173,9 +175,19 @@ def _count_commits(index: Index, usage: dict[str, LimitUsage], holder: dict[str,
                 holder.setdefault(spec.target.key, name)
 
 
-def _spend_in_place(index: Index, ledger: Ledger, node: str) -> None:
+def _spend_in_place(index: Index, ledger: Ledger, node: str, *, started: bool) -> None:
+    """Charge the node's pods to their PDBs. Once the work may have started (Approved,
+    InProgress), every pod of the node counts, ready or not, terminating or failed:
+    pods the maintenance took down go unready before the disruption controller lowers
+    the PDB's budget (its latency, or a controller-manager restart), and counting only
+    ready ones would hand that budget out again. Before (Preparing), only ready pods:
+    an unready one is already outside the budget, and charging it would keep a sick
+    node from repair. Counting a pod twice once the controller catches up fails closed."""
     for pod in index.pods_on(node):
-        if not disrupted_by_maintenance(pod) or not pod.ready:
+        if started:
+            if pod.mirror or pod.owner_kind == "DaemonSet":
+                continue
+        elif not disrupted_by_maintenance(pod) or not pod.ready:
             continue
         pdbs = index.budgets.selecting(pod)
         if len(pdbs) == 1:

@@ -332,6 +332,12 @@ def approvals_drained(before: Snapshot, plan: Plan) -> None:
         ]
         governing = [lim for lim in valid_limits(before) if governs(lim, before, target)]
         assert governing and not broken, (decision.request, target.key, broken)
+        for limit in governing:  # 5: nothing approved outside a window
+            if limit.windows:
+                assert any(w.contains(before.now) for w in limit.windows), (
+                    decision.request,
+                    limit.name,
+                )
         if not any(lim.drain is not None for lim in governing):
             continue
         left = [

@@ -261,3 +261,26 @@ def test_a_waiting_request_holds_no_target() -> None:
     result = plan(snap)
     assert result.explanation("mr-early").reason is Reason.ACTOR_OUT_OF_ORDER
     assert result.explanation("mr-next").state is S.APPROVED
+
+
+def test_pods_a_drainless_maintenance_took_down_keep_their_budget_spent() -> None:
+    # mr-1 is InProgress on n0 without a drain; the reboot made web-0 unready, and the
+    # disruption controller has not yet lowered PDB web (it still allows 1). mr-2's node
+    # n1 holds web-1: admitting it would take both down.
+    web = pdb("web", "web", allowed=1)
+    started = active(
+        S.IN_PROGRESS, "node/n0", approved_at=ago(minutes=2), started_at=ago(minutes=1)
+    )
+    snap = Snapshot(
+        now=NOW,
+        nodes=nodes(3),
+        pods=(app_pod("web-0", "n0", "web", ready=False), app_pod("web-1", "n1", "web")),
+        pdbs=(web,),
+        limits=(limit("node", type="node", maxConcurrent=2),),
+        requests=(
+            request("mr-1", "n0", state="InProgress", status=started),
+            request("mr-2", "n1"),
+        ),
+    )
+    result = plan(snap)
+    assert result.explanation("mr-2").reason is Reason.DISRUPTION_BUDGET

@@ -249,3 +249,42 @@ def test_without_a_drain_a_preparing_node_is_approved_only_if_its_budgets_cover_
     assert late.explanation("mr-a").state is S.EXPIRED
     assert late.explanation("mr-a").reason is Reason.DISRUPTION_BUDGET
     assert kinds(late)[:2] == ["UpdateRequestStatus", "Uncordon"]
+
+
+def test_approval_needs_an_open_window_and_room_as_admission_does() -> None:
+    # mr-a drained in its window; the window closed meanwhile, or the operator froze
+    # the limit (limit: 0): the approval waits (DESIGN §4.5: nothing approved outside
+    # a window). Preparing requests never hold each other back: with room for one at
+    # work, the first of two drained ones is approved.
+    drained = active(S.PREPARING, "node/n0", since=ago(minutes=10), drained_at=ago(minutes=5))
+    base = limit("node", type="node", maxConcurrent=1, drain={"timeoutSeconds": 3600})
+    cordoned = Node("n0", unschedulable=True, annotations={CORDONED_BY: "mr-a"})
+    snap = Snapshot(
+        now=NOW,  # a Wednesday, 12:00 UTC
+        nodes=(cordoned, *nodes(3, prefix="m")),
+        limits=(base,),
+        requests=(request("mr-a", "n0", status=drained),),
+    )
+    assert plan(snap).explanation("mr-a").state is S.APPROVED
+    weekend = attrs.evolve(
+        base,
+        spec={**base.spec, "windows": [{"days": ["Sat"], "start": "00:00", "end": "06:00"}]},
+    )
+    closed = plan(attrs.evolve(snap, limits=(weekend,))).explanation("mr-a")
+    assert (closed.state, closed.reason) == (S.PREPARING, Reason.WINDOW_CLOSED)
+    frozen = attrs.evolve(base, spec={**base.spec, "maxConcurrent": 0})
+    held = plan(attrs.evolve(snap, limits=(frozen,))).explanation("mr-a")
+    assert (held.state, held.reason) == (S.PREPARING, Reason.LIMIT_REACHED)
+    # Two drained (the limit lowered to 1 after both were admitted): one goes.
+    cordoned_m0 = Node("m0", unschedulable=True, annotations={CORDONED_BY: "mr-b"})
+    two = attrs.evolve(
+        snap,
+        nodes=(cordoned, cordoned_m0, *nodes(2, prefix="x")),
+        requests=(
+            *snap.requests,
+            request("mr-b", "m0", status=attrs.evolve(drained, target="node/m0")),
+        ),
+    )
+    result = plan(two)
+    states = sorted(result.explanation(n).state.value for n in ("mr-a", "mr-b"))
+    assert states == ["Approved", "Preparing"]
