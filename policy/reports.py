@@ -13,10 +13,10 @@ import attrs
 
 from policy.decisions import LimitReport, UpdateLimitStatus
 from policy.limit_spec import LimitSpec
-from policy.model import LimitStatus, TargetType
+from policy.model import LimitStatus, RequestState, TargetType
 from policy.pass_state import PassState
 from policy.usage import unavailability
-from policy.validation import Target
+from policy.validation import RequestSpec, Target
 from policy.windows import next_opening
 
 
@@ -68,10 +68,14 @@ def _valid_report(
             unavailable.pop(name, None)
         else:
             unavailable[name] = why
-    active = sorted(
-        name for name, target in active_targets.items() if spec in index.governing(target)[0]
-    )
-    in_use = set(unavailable) | {state.final_target[name].name for name in active}
+    holding = {
+        name: target
+        for name, target in active_targets.items()
+        if spec in index.governing(target)[0]
+    }
+    holding.update(_still_committing(state, spec))
+    active = sorted(holding)
+    in_use = set(unavailable) | {target.name for target in holding.values()}
     opens = next_opening(spec.windows, state.now) if spec.windows else None
     report = LimitReport(
         name=spec.name,
@@ -98,6 +102,29 @@ def _valid_report(
     )
     _write_if_changed(state, spec.name, status)
     return report
+
+
+def _still_committing(state: PassState, spec: LimitSpec) -> dict[str, Target]:
+    """Admissions another runner committed to this limit (its `status.active` names
+    them) whose own status write this pass has not seen land: they stay listed, so the
+    slot and target they hold survive this pass's status write. A third pass that
+    dropped them could let a fourth give both away while the first runner is still
+    writing (DESIGN §5 commit point). They leave the list once the request is seen
+    admitted (then listed as active), finished, deleted, or invalid."""
+    index = state.index
+    kept: dict[str, Target] = {}
+    for name in index.limits_by_name[spec.name].status.active:
+        request = index.by_name.get(name)
+        if request is None or request.status.state not in (None, RequestState.PENDING):
+            continue
+        if state.final_state.get(name) not in (None, RequestState.PENDING):
+            continue
+        parsed = index.specs[name]
+        if not isinstance(parsed, RequestSpec) or index.labels(parsed.target) is None:
+            continue
+        if spec in index.governing(parsed.target)[0]:
+            kept[name] = parsed.target
+    return kept
 
 
 def _write_if_changed(state: PassState, name: str, status: LimitStatus) -> None:

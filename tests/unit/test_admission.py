@@ -13,6 +13,7 @@ from policy import (
     Reason,
     RequestState,
     Snapshot,
+    UpdateLimitStatus,
     plan,
 )
 from policy.model import LimitStatus, Node, TargetType, Workload
@@ -284,3 +285,22 @@ def test_pods_a_drainless_maintenance_took_down_keep_their_budget_spent() -> Non
     )
     result = plan(snap)
     assert result.explanation("mr-2").reason is Reason.DISRUPTION_BUDGET
+
+
+def test_a_pass_never_drops_another_runners_commit_from_the_limits_status() -> None:
+    # Runner A committed mr-1 (the limit's status names it, lastAdmissionAt = A's
+    # instant) and is still writing mr-1. Pass C, 10 s later, finds mr-1 Pending and
+    # held back by the interval A's own admission set. C's limit status must keep mr-1,
+    # or a later pass, reading the limit after C's write and the requests before A's,
+    # gives mr-1's node and slot away (review finding 4).
+    committed = attrs.evolve(
+        limit("node", type="node", maxConcurrent=1, minIntervalSeconds=60),
+        status=LimitStatus(active=("mr-1",), last_admission_at=ago(seconds=10)),
+    )
+    snap = Snapshot(now=NOW, nodes=nodes(3), limits=(committed,), requests=(request("mr-1", "n0"),))
+    result = plan(snap)
+    assert result.explanation("mr-1").reason is Reason.MIN_INTERVAL
+    report = next(r for r in result.limits if r.name == "node")
+    assert (report.active, report.in_use) == (("mr-1",), 1)
+    writes = [d for d in result.decisions if isinstance(d, UpdateLimitStatus)]
+    assert all(d.status.active == ("mr-1",) for d in writes), writes
