@@ -88,8 +88,8 @@ def run_passes(
                 return False
             time.sleep(PAUSE_BETWEEN_PASSES)
     finally:
-        log.done()
-        with signals.writing():
+        with signals.writing():  # a signal now must not skip the release
+            log.done()
             lease.release()
 
 
