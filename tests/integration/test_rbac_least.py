@@ -3,8 +3,9 @@ naming the verb and the resource it was refused.
 
 One scenario makes a single pass use every rule: it lists everything (a workload
 request makes it list Deployments), writes request and limit status, cordons a node
-(get + patch), evicts a pod, deletes a request past its TTL, writes events, and takes
-its Lease; requests for a Deployment, a StatefulSet and a DaemonSet make it list
+(get + patch), evicts a pod, deletes a request past its TTL and uncordons the node
+that request had cordoned (a GET of the request proves it gone first), writes events,
+and takes its Lease; requests for a Deployment, a StatefulSet and a DaemonSet make it list
 those. For each rule, the runner's ServiceAccount is bound to a copy of the role
 without that rule, and the pass must fail (exit 1) with `forbidden: <verb> <resource>`
 on stderr or in a failed decision's log line. Events are the exception the runner
@@ -89,6 +90,13 @@ def scenario(cluster: Cluster) -> None:
         custom.create_cluster_custom_object(GROUP, VERSION, "maintenancerequests", body)
     custom.create_cluster_custom_object(
         GROUP, VERSION, "maintenancerequests", request_body("mr-old", nodes[-1])
+    )
+    cluster.core.patch_node(
+        nodes[-1],
+        {
+            "spec": {"unschedulable": True},
+            "metadata": {"annotations": {"repairman.k8s.io/cordoned-by": "mr-old"}},
+        },
     )
     custom.patch_cluster_custom_object_status(
         GROUP,
