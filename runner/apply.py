@@ -225,31 +225,37 @@ class Applier:
 
     def _gate(self, basis: Basis) -> tuple[str, ...]:
         """DESIGN §3 "Never approve on stale data": the approval's basis against a fresh
-        read of the limits, the node, its pods and (without a drain) the PDBs."""
-        limits, revision = self.fresh.limits()
+        read of the node, the limits, (without a drain) the PDBs and, last, its pods: a
+        pod bound between that read and the status write is the one race no reader can
+        close (there is no transaction across objects), so the read comes as late as it
+        can, and nothing else stands between it and the write."""
         node = self.fresh.node(basis.node)
         if node is None:
             return (f"node {basis.node} is gone",)
-        pods = self.fresh.pods_on(basis.node, revision=revision)
+        limits, revision = self.fresh.limits()
         pdbs = self.fresh.pdbs(revision=revision) if basis.drain is None else []
+        pods = self.fresh.pods_on(basis.node, revision=revision)
         return recheck(basis, node=node, pods=pods, pdbs=pdbs, limits=limits, evicted=self.evicted)
 
     def _request_status(self, decision: UpdateRequestStatus) -> Outcome:
-        if decision.basis is not None:
-            problems = self._gate(decision.basis)
+        basis = decision.basis
+        # An approval under a drain proves the node empty in its gate: no second read.
+        if basis is None or basis.drain is None:
+            occupied = self._still_occupied(decision)
+            if occupied:
+                return Outcome(
+                    decision,
+                    Result.DEFERRED,
+                    f"a fresh read still finds pods: {', '.join(occupied[:5])}",
+                )
+        if basis is not None:
+            problems = self._gate(basis)
             if problems:
                 return Outcome(
                     decision,
                     Result.DEFERRED,
                     f"not approved: a fresh read finds {'; '.join(problems)}",
                 )
-        occupied = self._still_occupied(decision)
-        if occupied:
-            return Outcome(
-                decision,
-                Result.DEFERRED,
-                f"a fresh read still finds pods: {', '.join(occupied[:5])}",
-            )
         path = f"{GROUP_PATH}/maintenancerequests/{decision.request}/status"
         version = self.request_versions.get(decision.request, "")
         body = {

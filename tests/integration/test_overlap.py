@@ -260,6 +260,7 @@ def test_four_runners_at_once_over_a_busy_cluster_never_break_an_invariant(
         },
         delayed_node_lists=len(proxy.faults()),
         adversary=adversary.done,
+        approvals_raced_by_a_pod=watcher.raced,
     )
     assert not violations, violations[:5]
     assert not [e for a in actors for e in a.errors], [a.errors for a in actors]

@@ -205,6 +205,7 @@ def test_soak(cluster: Cluster, control_plane: ControlPlane, runner_kubeconfig: 
         passes_writing_nothing=sum(w == 0 for w in writes),
         retries=retries,
         adversary=adversary.done,
+        approvals_raced_by_a_pod=watcher.raced,
         violations=len(violations),
         violation_samples=(violations + left)[:5],
         end_checks_failed=len(left),
