@@ -36,6 +36,7 @@ RUNNER = f"system:serviceaccount:{RUNNER_NAMESPACE}:repairman-runner"
 # (API group, resource[/subresource], verb) the runner needs, and nothing more.
 RUNNER_NEEDS = {
     (GROUP, "maintenancerequests", "list"),
+    (GROUP, "maintenancerequests", "get"),  # is the request a cordon names over?
     (GROUP, "maintenancerequests", "delete"),
     (GROUP, "maintenancerequests/status", "patch"),
     (GROUP, "maintenancelimits", "list"),
