@@ -156,15 +156,28 @@ class Adversary(threading.Thread):
                 self.cluster.core.delete_namespaced_pod(
                     pod, self.cluster.namespace, grace_period_seconds=0
                 )
-        node = self.random.choice(self.nodes)
-        current = self.cluster.core.read_node(node)
-        ours = (current.metadata.annotations or {}).get("repairman.k8s.io/cordoned-by")
-        if self.random.random() < 0.5:
+        roll = self.random.random()
+        if roll < 0.5:
+            node = self.random.choice(self.nodes)
+            current = self.cluster.core.read_node(node)
             if not current.spec.unschedulable and node not in self.cordoned:
                 self.cluster.core.patch_node(node, {"spec": {"unschedulable": True}})
                 self.cordoned[node] = now + self.random.uniform(5.0, 20.0)
                 self.done["admin cordons"] += 1
-        elif current.spec.unschedulable and ours:
+            return
+        if roll < 0.75:
+            return
+        # A node we cordoned (being drained, or under maintenance), if there is one.
+        ours = sorted(
+            n.metadata.name
+            for n in self.cluster.core.list_node(
+                label_selector=f"repairman.test/prefix={self.cluster.prefix}"
+            ).items
+            if n.spec.unschedulable
+            and (n.metadata.annotations or {}).get("repairman.k8s.io/cordoned-by")
+        )
+        if ours:
+            node = self.random.choice(ours)
             self.counter += 1
             name = f"late-{self.counter}"
             self.cluster.core.create_namespaced_pod(
