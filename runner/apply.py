@@ -225,17 +225,36 @@ class Applier:
 
     def _gate(self, basis: Basis) -> tuple[str, ...]:
         """DESIGN §3 "Never approve on stale data": the approval's basis against a fresh
-        read of the node, the limits, (without a drain) the PDBs and, last, its pods: a
-        pod bound between that read and the status write is the one race no reader can
-        close (there is no transaction across objects), so the read comes as late as it
-        can, and nothing else stands between it and the write."""
-        node = self.fresh.node(basis.node)
-        if node is None:
-            return (f"node {basis.node} is gone",)
+        read of the limits, (without a drain) the PDBs, the node's pods and, last, the
+        node. Nothing else stands between these reads and the status write. A pod bound
+        or a cordon lifted between them and the write is the race no reader can close
+        (there is no transaction across objects): a lifted cordon is put back right after
+        the write (`_keep_cordon`); a pod bound in that moment is not seen."""
         limits, revision = self.fresh.limits()
         pdbs = self.fresh.pdbs(revision=revision) if basis.drain is None else []
         pods = self.fresh.pods_on(basis.node, revision=revision)
+        node = self.fresh.node(basis.node)
+        if node is None:
+            return (f"node {basis.node} is gone",)
         return recheck(basis, node=node, pods=pods, pdbs=pdbs, limits=limits, evicted=self.evicted)
+
+    def _keep_cordon(self, basis: Basis) -> str:
+        """After an approval that relied on a cordon: if the node became schedulable
+        since the gate read it (an administrator lifting their own cordon in that
+        moment), cordon it for the request now, as a Preparing pass would have; a cordon
+        someone made since is left alone (`_node`'s ownership rules). What was done, for
+        the log."""
+        try:
+            outcome = self._node(Cordon(node=basis.node, request=basis.request), cordon=True)
+        except KubeError as error:
+            if error.status == 404:
+                return ""  # the node is gone: the next pass rejects the request
+            raise
+        if outcome.result is Result.DONE:
+            return f"{basis.node}'s cordon was lifted while approving: cordoned again for it"
+        if outcome.result is Result.DEFERRED and "kept changing" in outcome.detail:
+            return f"{basis.node}'s cordon may be lifted: {outcome.detail}"
+        return ""
 
     def _request_status(self, decision: UpdateRequestStatus) -> Outcome:
         basis = decision.basis
@@ -271,6 +290,12 @@ class Applier:
                 return Outcome(decision, Result.DEFERRED, "deleted since it was read")
             raise
         self.request_versions[decision.request] = written["metadata"]["resourceVersion"]
+        detail = ""
+        if basis is not None and basis.cordon:
+            try:
+                detail = self._keep_cordon(basis)
+            except KubeError as error:
+                return Outcome(decision, Result.FAILED, f"approved, but its cordon: {error}")
         if decision.transition:
             self._event(
                 kind="MaintenanceRequest",
@@ -279,7 +304,7 @@ class Applier:
                 reason=decision.status.reason,
                 message=decision.status.message,
             )
-        return Outcome(decision, Result.DONE)
+        return Outcome(decision, Result.DONE, detail)
 
     def _still_held(self, request: str) -> str | None:
         """Cordon ownership on the fresh object (DESIGN §3): the request a node's

@@ -17,7 +17,10 @@ resourceVersion order (the watches are separate streams; one may run ahead):
 
 8. no uncordon of ours (unschedulable cleared together with our annotation) while a
    request on that node is Approved or InProgress, and every approval finds its node
-   unschedulable (all limits here cordon);
+   unschedulable (all limits here cordon). A cordon lifted less than RACE_SECONDS
+   before the approval was seen may have been lifted between the gate's node read and
+   the status write: then the runner must cordon the node for the request within
+   RACE_SECONDS after it (listed in `raced`), else it is a violation;
 9. every approval finds no pod on its node that the drain would evict (all limits
    here drain): only DaemonSet pods, mirror pods and pods tolerating the cordon. A pod
    that landed less than RACE_SECONDS before the approval was seen may have come
@@ -154,6 +157,11 @@ class InvariantWatcher:
         nodes: dict[str, tuple[bool, str]] = {}
         pods: dict[str, tuple[str, bool]] = {}
         landed: dict[str, float] = {}
+        freed: dict[str, float] = {}
+        """Node -> when it was last seen to become schedulable."""
+        lifted: dict[str, tuple[str, str, float]] = {}
+        """Node -> (request, resourceVersion, when seen) of an approval that found the
+        node's cordon lifted less than RACE_SECONDS before."""
         with self.lock:
             journal = sorted(self.journal, key=lambda entry: entry[0])
         for version, kind, name, facts, received in journal:
@@ -163,7 +171,11 @@ class InvariantWatcher:
                 state, node = facts
                 if state == "Approved" and was != "Approved":
                     unschedulable, _ = nodes.get(node, (False, ""))
-                    if not unschedulable:
+                    if not unschedulable and received - freed.get(node, 0.0) < RACE_SECONDS:
+                        # Lifted between the gate's node read and the write: the runner
+                        # must cordon it for the request right after (checked below).
+                        lifted[node] = (name, version, received)
+                    elif not unschedulable:
                         found.append(f"rv {version}: {name} approved while {node} is schedulable")
                     left = sorted(
                         p for p, (on, exempt) in pods.items() if on == node and not exempt
@@ -193,6 +205,21 @@ class InvariantWatcher:
                     found.append(
                         f"rv {version}: an administrator's cordon on {name} taken for {owner}"
                     )
+                if before and not unschedulable:
+                    freed[name] = received
+                if name in lifted and unschedulable:
+                    request, approved, seen = lifted.pop(name)
+                    late = received - seen
+                    if owner == request and late < RACE_SECONDS:
+                        self.raced.append(
+                            f"rv {approved}: {request} on {name}: its cordon lifted as it was "
+                            f"approved, cordoned again {late:.2f} s later"
+                        )
+                    else:
+                        found.append(
+                            f"rv {approved}: {request} approved while {name} is schedulable "
+                            f"(cordoned {late:.1f} s later, for {owner or 'someone else'})"
+                        )
                 nodes[name] = facts
             elif facts is None:
                 pods.pop(name, None)
@@ -200,6 +227,8 @@ class InvariantWatcher:
                 if name not in pods:
                     landed[name] = received
                 pods[name] = facts
+        for node, (request, approved, _) in sorted(lifted.items()):
+            found.append(f"rv {approved}: {request} approved while {node} is schedulable")
         return found
 
     # --- streams --------------------------------------------------------------------

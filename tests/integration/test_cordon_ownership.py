@@ -10,21 +10,36 @@ issue 14 items 3 and 4), on the real control plane, each race forced by hand.
   it: the pass leaves that cordon alone and never annotates it, and when the request
   ends the node stays cordoned (fails without: the request's end lifts the
   administrator's quarantine).
+- An administrator lifts their own cordon, on which a drain-less approval relies, while
+  the approval gate reads (held in the fault proxy at the gate's limits read): the gate
+  sees it, because it reads the node last, and defers; the next pass cordons the node
+  for the request and approves (fails with the node read first: approved, the cordon
+  lifted a moment before the write).
+- The same lift while the approval's status write is held (after the gate, the race no
+  reader closes): right after the write the runner finds the node schedulable and
+  cordons it for the request (fails without `_keep_cordon`: the maintenance runs on a
+  schedulable node).
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 import attrs
 
 from policy import plan
 from policy.model import CORDONED_BY
-from runner.apply import Applier, Result
+from runner.apply import Applier, Outcome, Result
 from runner.kube import Kube
 from runner.read import node_of, read_cluster
+from tests.faultproxy import FaultProxy, Rule, hold
 from tests.integration.cluster import GROUP, VERSION, Cluster
 from tests.integration.conftest import ControlPlane
+from tests.integration.scenario import runner_kubeconfig_via
 from tests.integration.test_approval_gate import POLICY, one_pass
 from tests.integration.test_runner import request_body, status_of
 
@@ -140,3 +155,88 @@ def test_an_administrators_uncordon_and_recordon_during_the_work_is_never_lifted
     assert cluster.core.read_node(target).spec.unschedulable, (
         "the administrator's cordon was lifted"
     )
+
+
+@contextmanager
+def proxied_runner(
+    control_plane: ControlPlane, rule: Rule, path: Path
+) -> Iterator[tuple[Kube, FaultProxy]]:
+    """The runner's credentials through the fault proxy, with `rule` in force."""
+    configuration = control_plane.api.configuration
+    proxy = FaultProxy(configuration.host, configuration.ssl_ca_cert).start()
+    try:
+        proxy.add(rule)
+        yield (
+            Kube.connect(kubeconfig=str(runner_kubeconfig_via(control_plane, proxy.url, path))),
+            proxy,
+        )
+    finally:
+        proxy.release()
+        proxy.stop()
+
+
+def lift_while_held(
+    cluster: Cluster, control_plane: ControlPlane, rule: Rule, path: Path, target: str
+) -> list[tuple[Result, str]]:
+    """One pass of mr-a's approval, planned while the administrator's cordon stands on
+    `target`; the administrator lifts it while the request `rule` matches is held."""
+    snapshot = read_cluster(
+        Kube.connect(kubeconfig=str(control_plane.kubeconfig)), now=datetime.now(UTC)
+    )
+    planned = plan(snapshot)
+    assert planned.explanation("mr-a").state.value == "Approved"
+    assert not [d for d in planned.decisions if type(d).__name__ == "Cordon"]
+    outcomes: list[Outcome] = []
+    with proxied_runner(control_plane, rule, path) as (kube, proxy):
+        applier = Applier(kube, snapshot, policy_version=POLICY)
+        thread = threading.Thread(target=lambda: outcomes.extend(applier.apply(planned)))
+        thread.start()
+        assert proxy.held.wait(timeout=30), "the held request was never made"
+        cluster.core.patch_node(target, {"spec": {"unschedulable": False}})
+        proxy.release()
+        thread.join(timeout=60)
+    return [(o.result, o.detail) for o in outcomes if getattr(o.decision, "request", "") == "mr-a"]
+
+
+def admin_cordoned_request(cluster: Cluster) -> str:
+    nodes = cluster.nodes(2)
+    cluster.wait_nodes_ready(nodes)
+    target = nodes[0]
+    cluster.limit("node", type="node", limit=100, cordon=True)
+    cluster.core.patch_node(target, {"spec": {"unschedulable": True}})  # the administrator
+    cluster.custom.create_cluster_custom_object(
+        GROUP, VERSION, "maintenancerequests", request_body("mr-a", target)
+    )
+    return target
+
+
+def test_a_cordon_lifted_during_the_gates_reads_defers_the_approval(
+    cluster: Cluster, control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    target = admin_cordoned_request(cluster)
+    rule = Rule(hold(), method="GET", path=r"/maintenancelimits($|\?)", nth=frozenset({1}))
+    results = lift_while_held(cluster, control_plane, rule, tmp_path / "kubeconfig", target)
+    assert [r for r, _ in results] == [Result.DEFERRED], results
+    assert "no longer cordoned by someone else" in results[0][1], results
+    assert status_of(cluster, "mr-a").get("state") in (None, "Pending")  # nothing written
+
+    one_pass(control_plane)  # the node is schedulable now: cordoned for mr-a, approved
+    assert status_of(cluster, "mr-a")["state"] == "Approved"
+    node = cluster.core.read_node(target)
+    assert node.spec.unschedulable and node.metadata.annotations[CORDONED_BY] == "mr-a"
+
+
+def test_a_cordon_lifted_while_the_approval_is_written_is_put_back(
+    cluster: Cluster, control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    target = admin_cordoned_request(cluster)
+    rule = Rule(
+        hold(), method="PATCH", path=r"/maintenancerequests/mr-a/status", nth=frozenset({1})
+    )
+    results = lift_while_held(cluster, control_plane, rule, tmp_path / "kubeconfig", target)
+    assert results == [
+        (Result.DONE, f"{target}'s cordon was lifted while approving: cordoned again for it")
+    ], results
+    assert status_of(cluster, "mr-a")["state"] == "Approved"
+    node = cluster.core.read_node(target)
+    assert node.spec.unschedulable and node.metadata.annotations[CORDONED_BY] == "mr-a"
