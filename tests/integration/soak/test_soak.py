@@ -127,6 +127,8 @@ def test_soak(cluster: Cluster, control_plane: ControlPlane, runner_kubeconfig: 
     writes: list[int] = []
     retries = 0
     actions: Counter[str] = Counter()
+    rewritten: Counter[str] = Counter()
+    """Explanation rewrites of requests that stay in their state, by state/reason."""
     try:
         deadline = started + 1800
         while time.monotonic() < deadline:
@@ -161,6 +163,8 @@ def test_soak(cluster: Cluster, control_plane: ControlPlane, runner_kubeconfig: 
                     if kind == "UpdateRequestStatus":
                         moved = entry.get("from") != entry.get("to")
                         kind += " (transition)" if moved else " (explanation)"
+                        if not moved:
+                            rewritten[f"{entry.get('to')}/{entry.get('reason')}"] += 1
                     actions[kind] += 1
             retries += sum(e["event"] == "retry" for e in logs)
             filed = sum(len(a.filed) for a in actors)
@@ -200,6 +204,7 @@ def test_soak(cluster: Cluster, control_plane: ControlPlane, runner_kubeconfig: 
         passes=len(writes),
         writes_total=sum(writes),
         writes_by_action=dict(actions),
+        explanation_rewrites_by_reason=dict(rewritten.most_common()),
         writes_per_pass_mean=round(statistics.mean(writes), 2),
         writes_per_pass_max=max(writes),
         passes_writing_nothing=sum(w == 0 for w in writes),
