@@ -79,8 +79,12 @@ def admit(request: MaintenanceRequest, *, state: PassState) -> Outcome | Admitte
     behaviour = index.behaviour_of(valid)
     spend: dict[str, int] = {}
     if target.type is TargetType.NODE and behaviour.drain is None:
+        # Its own commit by another pass reserved the budget for it: judge it afresh,
+        # and keep the reservation if it does not fit (that pass may still write it).
+        reserved = state.ledger.release(request.name)
         causes.extend(_in_place_budget(state, node=target.name, spend=spend))
         if causes:
+            state.ledger.reserve(request.name, reserved)
             return Outcome(status, tuple(causes))
 
     # Step 5: admitted. The ledger counts it from here on, for every limit it is under.

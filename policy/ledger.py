@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+from collections import Counter
 from datetime import datetime, timedelta
 
 import attrs
@@ -87,6 +88,9 @@ class Ledger:
     pdbs: dict[str, PodDisruptionBudget]
     budget_left: dict[str, int]
     """By PDB key: disruptions we may still cause in this plan."""
+    reserved: dict[str, Counter[str]] = attrs.field(factory=dict)
+    """By request: the budget a drain-less admission committed by another pass holds
+    (already taken off `budget_left`) until its status shows it."""
 
     @classmethod
     def open(cls, *, usage: dict[str, LimitUsage], pdbs: tuple[PodDisruptionBudget, ...]) -> Ledger:
@@ -108,6 +112,19 @@ class Ledger:
             return False
         self.budget_left[pdb] -= count
         return True
+
+    def reserve(self, request: str, charge: Counter[str]) -> None:
+        """Hold `charge` (disruptions by PDB) for `request`, whatever is left."""
+        for pdb, count in charge.items():
+            self.budget_left[pdb] -= count
+        self.reserved[request] = charge
+
+    def release(self, request: str) -> Counter[str]:
+        """Give back what `request` holds (its own admission is being judged again)."""
+        charge = self.reserved.pop(request, Counter())
+        for pdb, count in charge.items():
+            self.budget_left[pdb] += count
+        return charge
 
     def budget_cause(self, pdb: str, *, needed: int, pods: tuple[str, ...]) -> BudgetExhausted:
         return BudgetExhausted(

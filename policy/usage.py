@@ -10,6 +10,7 @@ then admits and evicts through the ledger it returns (policy.ledger).
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 
 from policy.disruption import disrupted_by_maintenance
@@ -106,7 +107,7 @@ def open_ledger(index: Index) -> Opening:
                 how = f"soaking after {request.name}"
                 for spec in valid:
                     usage[spec.name].users.setdefault(target.name, how)
-    _count_commits(index, usage, holder)
+    _count_commits(index, usage, holder, ledger)
     return Opening(ledger=ledger, unavailable=unavailable, holder=holder, soaking=soaking_now)
 
 
@@ -149,7 +150,9 @@ def _populations(index: Index) -> tuple[dict[str, LimitUsage], dict[str, dict[st
     return usage, unavailable
 
 
-def _count_commits(index: Index, usage: dict[str, LimitUsage], holder: dict[str, str]) -> None:
+def _count_commits(
+    index: Index, usage: dict[str, LimitUsage], holder: dict[str, str], ledger: Ledger
+) -> None:
     """Admissions another runner committed to a limit but has not yet written.
 
     The runner commits an admission by writing the governing limits' status (with a
@@ -158,7 +161,10 @@ def _count_commits(index: Index, usage: dict[str, LimitUsage], holder: dict[str,
     (or died): its target keeps the slot, and the target itself, so no other pass can
     give either away meanwhile (not even to a request of higher priority for the same
     target: that would make two active requests on it if the first write lands).
+    A drain-less node admission also keeps the PDB budget it spends: it may be written
+    as Approved, and its node's pods go down in place, before any PDB status shows it.
     """
+    charged: set[str] = set()
     for limit in index.snapshot.limits:
         spec_usage = usage.get(limit.name)
         if spec_usage is None:
@@ -173,6 +179,13 @@ def _count_commits(index: Index, usage: dict[str, LimitUsage], holder: dict[str,
             if spec_usage.spec in index.governing(spec.target)[0]:
                 spec_usage.users.setdefault(spec.target.name, f"by {name} (committing)")
                 holder.setdefault(spec.target.key, name)
+                if (
+                    name not in charged
+                    and spec.target.type is TargetType.NODE
+                    and index.behaviour(spec.target).drain is None
+                ):
+                    charged.add(name)
+                    ledger.reserve(name, _in_place(index, spec.target.name, started=True))
 
 
 def _spend_in_place(index: Index, ledger: Ledger, node: str, *, started: bool) -> None:
@@ -183,6 +196,15 @@ def _spend_in_place(index: Index, ledger: Ledger, node: str, *, started: bool) -
     ready ones would hand that budget out again. Before (Preparing), only ready pods:
     an unready one is already outside the budget, and charging it would keep a sick
     node from repair. Counting a pod twice once the controller catches up fails closed."""
+    # Not clamped at 0: a shortfall (pods bound to the node since it was admitted)
+    # must stay visible to its approval (policy.preparation).
+    for pdb, count in _in_place(index, node, started=started).items():
+        ledger.budget_left[pdb] -= count
+
+
+def _in_place(index: Index, node: str, *, started: bool) -> Counter[str]:
+    """What `_spend_in_place` charges, by PDB."""
+    charge: Counter[str] = Counter()
     for pod in index.pods_on(node):
         if started:
             if pod.mirror or pod.owner_kind == "DaemonSet":
@@ -191,6 +213,5 @@ def _spend_in_place(index: Index, ledger: Ledger, node: str, *, started: bool) -
             continue
         pdbs = index.budgets.selecting(pod)
         if len(pdbs) == 1:
-            # Not clamped at 0: a shortfall (pods bound to the node since it was
-            # admitted) must stay visible to its approval (policy.preparation).
-            ledger.budget_left[pdbs[0].key] -= 1
+            charge[pdbs[0].key] += 1
+    return charge

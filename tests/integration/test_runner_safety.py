@@ -428,3 +428,59 @@ def test_a_committed_admission_holds_its_target_while_its_status_write_is_in_fli
     active = [n for n, s in states.items() if s.get("state") in ACTIVE]
     assert active == ["mr-r"], states
     assert states["mr-r2"].get("reason") == "TargetBusy", states
+
+
+def test_a_committed_drainless_admission_keeps_its_pdb_budget_while_in_flight(
+    cluster: Cluster, control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    """Review of issue 14, finding F1. PDB web allows one disruption; web has a pod on
+    n0 and one on n1. Runner A commits mr-b (drain-less, n1) and its status write is
+    held in the fault proxy; mr-a for n0, of higher priority, arrives and runner B
+    passes. The PDB status still allows 1 (nothing is down yet), so B must leave that
+    disruption to mr-b (mr-a waits: DisruptionBudget). Fails without the reservation:
+    B approves mr-a, both writes land, and both nodes go down with their web pods."""
+    nodes = cluster.nodes(2)
+    cluster.wait_nodes_ready(nodes)
+    cluster.deployment("web", 2)
+    cluster.pdb("web", min_available=1)
+    on = {p.spec.node_name for p in cluster.running_ready("web", 2)}
+    assert on == set(nodes), f"the scheduler put both web pods on {on}"
+    cluster.disruptions_allowed("web", 1)
+    cluster.limit("node", type="node", limit=100, cordon=True)
+    cluster.custom.create_cluster_custom_object(
+        GROUP, VERSION, "maintenancerequests", request_body("mr-b", nodes[1])
+    )
+    configuration = control_plane.api.configuration
+    proxy = FaultProxy(configuration.host, configuration.ssl_ca_cert).start()
+    try:
+        proxy.add(
+            Rule(
+                hold(), method="PATCH", path=r"/maintenancerequests/mr-b/status", nth=frozenset({1})
+            )
+        )
+        kubeconfig = runner_kubeconfig_via(control_plane, proxy.url, tmp_path / "kubeconfig")
+        runner_a = subprocess.Popen(
+            [
+                sys.executable, "-c", "from runner.cli import main; main()",
+                "--kubeconfig", str(kubeconfig), "--lease-namespace", "repairman-system",
+            ],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert proxy.held.wait(timeout=60), "runner A never wrote mr-b's status"
+        urgent = request_body("mr-a", nodes[0])
+        urgent["spec"]["priority"] = 10
+        cluster.custom.create_cluster_custom_object(GROUP, VERSION, "maintenancerequests", urgent)
+        namespace = f"{cluster.prefix}-b"
+        cluster.core.create_namespace({"metadata": {"name": namespace}})
+        code, logs = run_runner(control_plane.kubeconfig, "--lease-namespace", namespace)
+        assert code == 0, logs
+        waiting = status_of(cluster, "mr-a")
+        proxy.release()
+        _, err = runner_a.communicate(timeout=60)
+    finally:
+        proxy.stop()
+    assert runner_a.returncode == 0, err
+    assert waiting.get("state") == "Pending", waiting
+    assert waiting.get("reason") == "DisruptionBudget", waiting
+    states = {name: status_of(cluster, name).get("state") for name in ("mr-a", "mr-b")}
+    assert states == {"mr-a": "Pending", "mr-b": "Approved"}, states

@@ -216,6 +216,28 @@ def test_an_admission_committed_by_another_pass_keeps_its_target() -> None:
     assert "node/n0 is held by mr-a" in result.explanation("mr-a2").message
 
 
+def test_an_admission_committed_by_another_pass_keeps_its_pdb_budget() -> None:
+    # Runner B committed mr-b, drain-less, for n1 and is still writing it (its Approved
+    # may land any moment, and n1's web pod goes down in place): web's one disruption is
+    # mr-b's. Runner A, listing after B's commit, must not give it to mr-a on n0 (the
+    # PDB status still says 1: nothing is down yet). Review of issue 14, finding F1.
+    web = pdb("web", "web", allowed=1)
+    pods = (app_pod("web-0", "n0", "web"), app_pod("web-1", "n1", "web"))
+    committed = attrs.evolve(limit("node", limit=100), status=LimitStatus(active=("mr-b",)))
+    snap = Snapshot(
+        now=NOW,
+        nodes=nodes(3),
+        pods=pods,
+        pdbs=(web,),
+        limits=(committed,),
+        requests=(request("mr-a", "n0", priority=5), request("mr-b", "n1")),
+    )
+    result = plan(snap)
+    assert result.explanation("mr-a").reason is Reason.DISRUPTION_BUDGET
+    # The reservation is mr-b's own: this pass may admit mr-b itself (the same admission).
+    assert result.explanation("mr-b").state is S.APPROVED
+
+
 def test_a_full_limit_names_its_holders_only_when_all_fit() -> None:
     def waiting_message(holding: int) -> str:
         snap = Snapshot(
