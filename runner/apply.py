@@ -41,6 +41,9 @@ from runner.read import GROUP_PATH
 from runner.signals import Signals, never
 
 MERGE = "application/merge-patch+json"
+FIELD_MANAGER = "repairman-runner"
+"""Our name in the nodes' managedFields: who last set `spec.unschedulable` tells our
+cordon from one an administrator made again under our annotation."""
 ACTIVE_STATES = frozenset(s.value for s in RequestState if s.active)
 EVENT_NAMESPACE = "default"  # where events about cluster-scoped objects live
 
@@ -76,6 +79,16 @@ def _chain(decision: Decision) -> str:
             return decision.request
         case _:
             assert_never(decision)
+
+
+def _cordon_setter(node: dict[str, Any]) -> str | None:
+    """The field manager that last set the node's `spec.unschedulable` (managedFields);
+    None when the server records none."""
+    for entry in node["metadata"].get("managedFields") or []:
+        fields = (entry.get("fieldsV1") or {}).get("f:spec") or {}
+        if "f:unschedulable" in fields:
+            return str(entry.get("manager") or "")
+    return None
 
 
 def _limit_type(limit: MaintenanceLimit) -> str | None:
@@ -328,6 +341,8 @@ class Applier:
             annotations = node["metadata"].get("annotations") or {}
             unschedulable = bool(node.get("spec", {}).get("unschedulable"))
             owner = annotations.get(CORDONED_BY)
+            setter = _cordon_setter(node)
+            detail = ""
             if cordon:
                 if unschedulable and owner == decision.request:
                     return Outcome(decision, Result.ALREADY_DONE)
@@ -349,31 +364,54 @@ class Applier:
                 if owner != decision.request:
                     return Outcome(decision, Result.ALREADY_DONE, f"annotation names {owner!r}")
                 body = {"metadata": {"annotations": {CORDONED_BY: None}}}
+                theirs = setter is not None and setter != FIELD_MANAGER
                 if decision.unschedulable:
                     # Lift our cordon: only for a request that is over, by a GET.
                     held = self._still_held(decision.request)
                     if held is not None:
                         return Outcome(decision, Result.DEFERRED, f"left cordoned: {held}")
-                    if unschedulable:
+                    if unschedulable and theirs:
+                        # Uncordoned and cordoned again under our annotation (their own
+                        # drain, say): the cordon is theirs now; drop only our claim.
+                        detail = f"cordoned again by {setter}: their cordon stays"
+                    elif unschedulable:
                         body["spec"] = {"unschedulable": False}
+                elif unschedulable and not theirs:
+                    # The plan saw someone uncordon it, but it was cordoned again for
+                    # this request since (another pass): the claim is ours again.
+                    return Outcome(
+                        decision, Result.ALREADY_DONE, "cordoned again for it since the read"
+                    )
                 # Else the plan found the node uncordoned by someone else and drops only
                 # our claim; a cordon made since is theirs, and stays.
             body["metadata"]["resourceVersion"] = node["metadata"]["resourceVersion"]
             try:
-                self.kube.request("PATCH", path, body=body, content_type=MERGE)
+                self.kube.request(
+                    "PATCH",
+                    path,
+                    body=body,
+                    content_type=MERGE,
+                    query={"fieldManager": FIELD_MANAGER},
+                )
             except KubeError as error:
                 if error.status == 409:
                     continue  # the node changed (a heartbeat, an admin): look again
                 raise
+            lifted = "spec" in body or cordon
             self._event(
                 kind="Node",
                 name=decision.node,
                 uid=node["metadata"].get("uid", ""),
-                reason="Cordoned" if cordon else "Uncordoned",
-                message=f"{'' if cordon else 'un'}cordoned by repairman for {decision.request}",
+                reason=("Cordoned" if cordon else "Uncordoned") if lifted else "ClaimDropped",
+                message=(
+                    f"{'' if cordon else 'un'}cordoned by repairman for {decision.request}"
+                    if lifted
+                    else f"repairman's claim for {decision.request} dropped; the node's "
+                    f"cordon is not ours ({detail or 'uncordoned by someone else'})"
+                ),
                 api_version="v1",
             )
-            return Outcome(decision, Result.DONE)
+            return Outcome(decision, Result.DONE, detail)
         return Outcome(decision, Result.DEFERRED, "the node kept changing; next pass")
 
     def _evict(self, decision: Evict) -> Outcome:

@@ -19,6 +19,16 @@ issue 14 items 3 and 4), on the real control plane, each race forced by hand.
   reader closes): right after the write the runner finds the node schedulable and
   cordons it for the request (fails without `_keep_cordon`: the maintenance runs on a
   schedulable node).
+- An administrator uncordons and cordons again (their own drain) a node we cordoned,
+  between two passes, so no pass sees it schedulable and our annotation stays: when
+  the request ends, their cordon stays and only our claim goes (managedFields say who
+  set `spec.unschedulable` last; fails without: their quarantine is lifted as ours).
+  Review finding F3.
+- Runner A plans to drop our claim on a node an administrator uncordoned under an
+  Approved request; before A writes, runner B (whose list still showed the request
+  Preparing) cordons it again for the request. A's drop must leave that claim, else
+  our cordon has no owner and is never lifted (fails without: the node stays cordoned
+  after the request ends). Review finding F2.
 """
 
 from __future__ import annotations
@@ -32,8 +42,9 @@ from pathlib import Path
 import attrs
 
 from policy import plan
+from policy.decisions import Cordon
 from policy.model import CORDONED_BY
-from runner.apply import Applier, Outcome, Result
+from runner.apply import FIELD_MANAGER, Applier, Outcome, Result
 from runner.kube import Kube
 from runner.read import node_of, read_cluster
 from tests.faultproxy import FaultProxy, Rule, hold
@@ -240,3 +251,79 @@ def test_a_cordon_lifted_while_the_approval_is_written_is_put_back(
     assert status_of(cluster, "mr-a")["state"] == "Approved"
     node = cluster.core.read_node(target)
     assert node.spec.unschedulable and node.metadata.annotations[CORDONED_BY] == "mr-a"
+
+
+def actor_finishes(cluster: Cluster, control_plane: ControlPlane, name: str) -> None:
+    for state in ("InProgress", "Completed"):
+        cluster.custom.patch_cluster_custom_object(
+            GROUP, VERSION, "maintenancerequests", name, {"spec": {"state": state}}
+        )
+        one_pass(control_plane)
+    one_pass(control_plane)
+    assert status_of(cluster, name)["state"] == "Completed"
+
+
+def cordon_setter(cluster: Cluster, node: str) -> str:
+    raw = cluster.raw("GET", f"/api/v1/nodes/{node}")
+    for entry in raw["metadata"].get("managedFields") or []:
+        if "f:unschedulable" in ((entry.get("fieldsV1") or {}).get("f:spec") or {}):
+            return str(entry["manager"])
+    return ""
+
+
+def approved_on_our_cordon(cluster: Cluster, control_plane: ControlPlane) -> str:
+    nodes = cluster.nodes(2)
+    cluster.wait_nodes_ready(nodes)
+    target = nodes[0]
+    cluster.limit("node", type="node", limit=100, cordon=True)
+    cluster.custom.create_cluster_custom_object(
+        GROUP, VERSION, "maintenancerequests", request_body("mr-1", target)
+    )
+    one_pass(control_plane)
+    assert status_of(cluster, "mr-1")["state"] == "Approved"
+    node = cluster.core.read_node(target)
+    assert node.spec.unschedulable and node.metadata.annotations[CORDONED_BY] == "mr-1"
+    assert cordon_setter(cluster, target) == FIELD_MANAGER
+    return target
+
+
+def test_an_administrators_uncordon_and_cordon_between_passes_is_theirs_at_the_end(
+    cluster: Cluster, control_plane: ControlPlane
+) -> None:
+    target = approved_on_our_cordon(cluster, control_plane)
+    cluster.core.patch_node(target, {"spec": {"unschedulable": False}})  # the administrator
+    cluster.core.patch_node(target, {"spec": {"unschedulable": True}})
+    assert cordon_setter(cluster, target) not in ("", FIELD_MANAGER)
+    actor_finishes(cluster, control_plane, "mr-1")
+    node = cluster.core.read_node(target)
+    assert node.spec.unschedulable, "the administrator's cordon was lifted"
+    assert CORDONED_BY not in (node.metadata.annotations or {})
+
+
+def test_a_claim_dropped_on_a_stale_read_never_strips_a_cordon_made_again_for_it(
+    cluster: Cluster, control_plane: ControlPlane
+) -> None:
+    target = approved_on_our_cordon(cluster, control_plane)
+    cluster.core.patch_node(target, {"spec": {"unschedulable": False}})  # the administrator
+    kube = Kube.connect(kubeconfig=str(control_plane.kubeconfig))
+    seen_by_a = read_cluster(kube, now=datetime.now(UTC))
+    plan_a = plan(seen_by_a)
+    drops = [d for d in plan_a.decisions if type(d).__name__ == "Uncordon"]
+    assert [(d.node, d.unschedulable) for d in drops] == [(target, False)]
+
+    # Runner B cordons the node again for mr-1, through the runner's own write path.
+    again = Applier(kube, seen_by_a, policy_version=POLICY)._node(
+        Cordon(node=target, request="mr-1"), cordon=True
+    )
+    assert again.result is Result.DONE
+
+    outcomes = Applier(kube, seen_by_a, policy_version=POLICY).apply(plan_a)
+    dropped = [o for o in outcomes if type(o.decision).__name__ == "Uncordon"]
+    assert [(o.result, o.detail) for o in dropped] == [
+        (Result.ALREADY_DONE, "cordoned again for it since the read")
+    ]
+    assert cluster.core.read_node(target).metadata.annotations[CORDONED_BY] == "mr-1"
+    actor_finishes(cluster, control_plane, "mr-1")
+    node = cluster.core.read_node(target)
+    assert not node.spec.unschedulable, "our cordon outlived its request"
+    assert CORDONED_BY not in (node.metadata.annotations or {})
