@@ -111,6 +111,10 @@ class Adversary(threading.Thread):
 
     - an administrator cordons a schedulable node of ours-free state, and some seconds
       later uncordons it (only the cordons it made: lifting ours is not its job);
+    - an administrator takes a node we cordoned for their own work (`kubectl uncordon`
+      then `kubectl cordon`, as their own drain would) and lifts it 5-20 s later; by
+      then nobody else may have lifted it (`lifted` lists it if someone did: we would
+      have taken their cordon for ours);
     - a pod is created with `spec.nodeName` on a node we cordoned (a debugging pod, a
       Job's pod bound by name: no scheduler, so the cordon does not stop it); it lives a
       few seconds, then is deleted. A drain must wait for it (no controller), and no
@@ -132,7 +136,16 @@ class Adversary(threading.Thread):
         """Node -> when the administrator lifts its cordon."""
         self.pods: dict[str, float] = {}
         """Pod -> when it is deleted."""
-        self.done: dict[str, int] = {"admin cordons": 0, "admin uncordons": 0, "late pods": 0}
+        self.done: dict[str, int] = {
+            "admin cordons": 0,
+            "admin uncordons": 0,
+            "admin takeovers": 0,
+            "late pods": 0,
+        }
+        self.taken: set[str] = set()
+        """Nodes the administrator cordoned again under our annotation."""
+        self.lifted: list[str] = []
+        """Administrators' cordons found lifted by someone else: must stay empty."""
         self.stopping = threading.Event()
         self.errors: list[str] = []
         self.counter = 0
@@ -165,7 +178,7 @@ class Adversary(threading.Thread):
                 self.cordoned[node] = now + self.random.uniform(5.0, 20.0)
                 self.done["admin cordons"] += 1
             return
-        if roll < 0.75:
+        if roll < 0.65:
             return
         # A node we cordoned (being drained, or under maintenance), if there is one.
         ours = sorted(
@@ -175,7 +188,16 @@ class Adversary(threading.Thread):
             ).items
             if n.spec.unschedulable
             and (n.metadata.annotations or {}).get("repairman.k8s.io/cordoned-by")
+            and n.metadata.name not in self.cordoned
         )
+        if ours and roll < 0.75:
+            node = self.random.choice(ours)
+            self.cluster.core.patch_node(node, {"spec": {"unschedulable": False}})
+            self.cluster.core.patch_node(node, {"spec": {"unschedulable": True}})
+            self.cordoned[node] = now + self.random.uniform(5.0, 20.0)
+            self.taken.add(node)
+            self.done["admin takeovers"] += 1
+            return
         if ours:
             node = self.random.choice(ours)
             self.counter += 1
@@ -197,7 +219,12 @@ class Adversary(threading.Thread):
     def _uncordon(self, node: str) -> None:
         del self.cordoned[node]
         current = self.cluster.core.read_node(node)
-        if (current.metadata.annotations or {}).get("repairman.k8s.io/cordoned-by"):
+        if node in self.taken:
+            self.taken.discard(node)
+            if not current.spec.unschedulable:
+                self.lifted.append(f"{node}: the administrator's cordon was lifted")
+                return
+        elif (current.metadata.annotations or {}).get("repairman.k8s.io/cordoned-by"):
             return  # taken over by the runner: a bug the watcher reports; leave it be
         self.cluster.core.patch_node(node, {"spec": {"unschedulable": False}})
         self.done["admin uncordons"] += 1

@@ -260,11 +260,13 @@ def test_four_runners_at_once_over_a_busy_cluster_never_break_an_invariant(
         },
         delayed_node_lists=len(proxy.faults()),
         adversary=adversary.done,
+        administrators_cordons_lifted=adversary.lifted,
         approvals_raced_by_a_pod=watcher.raced,
     )
     assert not violations, violations[:5]
     assert not [e for a in actors for e in a.errors], [a.errors for a in actors]
     assert not adversary.errors, adversary.errors
+    assert not adversary.lifted, adversary.lifted
     assert adversary.done["late pods"] >= 1 and adversary.done["admin cordons"] >= 1
     assert len(watcher.last_state) == 36
     # Every fate happened, and the limits were used to the full.

@@ -210,6 +210,7 @@ def test_soak(cluster: Cluster, control_plane: ControlPlane, runner_kubeconfig: 
         passes_writing_nothing=sum(w == 0 for w in writes),
         retries=retries,
         adversary=adversary.done,
+        administrators_cordons_lifted=adversary.lifted,
         approvals_raced_by_a_pod=watcher.raced,
         violations=len(violations),
         violation_samples=(violations + left)[:5],
@@ -222,3 +223,5 @@ def test_soak(cluster: Cluster, control_plane: ControlPlane, runner_kubeconfig: 
     assert not violations, violations[:5]
     assert not left, left
     assert not [e for a in actors for e in a.errors], [a.errors for a in actors]
+    assert not adversary.errors, adversary.errors
+    assert not adversary.lifted, adversary.lifted
