@@ -20,6 +20,9 @@ written this pass (the next pass plans again on what it finds).
 - The governing limits are the same ones (`metadata.uid`), unedited
   (`metadata.generation`), and still valid: an edit, a deletion, or a deletion and
   creation under the same name after the read defers the approval.
+- Their windows are still open at the gate's instant (the server's clock at the fresh
+  read, when the runner has it): a pass slowed by retries must not approve after a
+  window closed.
 - A cordoning limit's node is still unschedulable under our annotation: someone
   uncordoned it after we cordoned it, or took over the cordon.
 """
@@ -28,11 +31,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 
 import attrs
 
 from policy.disruption import BudgetIndex, PodDisposition, disposition, disrupted_by_maintenance
-from policy.explain import MAX_LISTED
+from policy.explain import MAX_LISTED, at
 from policy.limit_spec import DrainSpec, LimitSpec, parse_limit_spec
 from policy.model import (
     CORDONED_BY,
@@ -42,6 +46,7 @@ from policy.model import (
     PodDisruptionBudget,
     TargetType,
 )
+from policy.windows import next_opening
 
 
 @attrs.frozen
@@ -85,15 +90,17 @@ def recheck(
     pdbs: Iterable[PodDisruptionBudget],
     limits: Iterable[MaintenanceLimit],
     evicted: Mapping[str, int] | None = None,
+    now: datetime | None = None,
 ) -> tuple[str, ...]:
     """Why the approval no longer holds on the fresh read; empty when it does.
 
     `pods` are those bound to the node; `pdbs` those of the pods' namespaces, or all;
     `evicted`, per PDB, the evictions this pass already made (the Eviction API takes
-    them off the PDB's status at once, and the plan's `left` already counts them)."""
+    them off the PDB's status at once, and the plan's `left` already counts them);
+    `now`, the instant of the fresh read (None: windows are not judged again)."""
     if node is None:
         return (f"node {basis.node} is gone",)
-    problems = list(_limits_changed(basis, node, limits))
+    problems = list(_limits_changed(basis, node, limits, now))
     owner = node.annotations.get(CORDONED_BY)
     if basis.cordon and not (node.unschedulable and owner == basis.cordoned_by):
         was = f"for {basis.cordoned_by}" if basis.cordoned_by else "by someone else"
@@ -109,9 +116,11 @@ def recheck(
     return tuple(problems)
 
 
-def _limits_changed(basis: Basis, node: Node, limits: Iterable[MaintenanceLimit]) -> list[str]:
+def _limits_changed(
+    basis: Basis, node: Node, limits: Iterable[MaintenanceLimit], now: datetime | None
+) -> list[str]:
     relied = {name: (uid, generation) for name, uid, generation in basis.limits}
-    now: dict[str, tuple[str, int]] = {}
+    found: dict[str, tuple[str, int]] = {}
     broken: set[str] = set()
     problems = []
     for limit in limits:
@@ -122,13 +131,17 @@ def _limits_changed(basis: Basis, node: Node, limits: Iterable[MaintenanceLimit]
             problems.append(f"limit {limit.name} is invalid ({parsed.error})")
             broken.add(limit.name)
             continue
-        now[limit.name] = (limit.uid, limit.generation)
-    for name in sorted(relied.keys() - now.keys() - broken):
+        found[limit.name] = (limit.uid, limit.generation)
+        if now is not None and parsed.windows:
+            opens = next_opening(parsed.windows, now)
+            if opens > now:
+                problems.append(f"limit {limit.name}'s window is closed (it opens {at(opens)})")
+    for name in sorted(relied.keys() - found.keys() - broken):
         problems.append(f"limit {name} was deleted or no longer governs {node.name}")
-    for name in sorted(now.keys() - relied.keys()):
+    for name in sorted(found.keys() - relied.keys()):
         problems.append(f"limit {name} now governs {node.name}")
-    for name in sorted(relied.keys() & now.keys()):
-        (was_uid, was), (uid, generation) = relied[name], now[name]
+    for name in sorted(relied.keys() & found.keys()):
+        (was_uid, was), (uid, generation) = relied[name], found[name]
         if was_uid != uid:
             problems.append(f"limit {name} was deleted and created again")
         elif was != generation:

@@ -239,7 +239,7 @@ class Applier:
     def _gate(self, basis: Basis) -> tuple[str, ...]:
         """DESIGN §3 "Never approve on stale data": the approval's basis against a fresh
         read of the limits, (without a drain) the PDBs, the node's pods and, last, the
-        node. Nothing else stands between these reads and the status write. A pod bound
+        node; windows judged at the server's clock of that read. Nothing else stands between these reads and the status write. A pod bound
         or a cordon lifted between them and the write is the race no reader can close
         (there is no transaction across objects): a lifted cordon is put back right after
         the write (`_keep_cordon`); a pod bound in that moment is not seen."""
@@ -249,7 +249,15 @@ class Applier:
         node = self.fresh.node(basis.node)
         if node is None:
             return (f"node {basis.node} is gone",)
-        return recheck(basis, node=node, pods=pods, pdbs=pdbs, limits=limits, evicted=self.evicted)
+        return recheck(
+            basis,
+            node=node,
+            pods=pods,
+            pdbs=pdbs,
+            limits=limits,
+            evicted=self.evicted,
+            now=self.kube.server_now(),
+        )
 
     def _keep_cordon(self, basis: Basis) -> str:
         """After an approval that relied on a cordon: if the node became schedulable

@@ -13,13 +13,17 @@ control plane, each race forced by hand between a pass's read and its writes.
   says why (fails without the fail-closed rule: the request is then judged as if no
   drain had ever been asked — here it waits on the PDB instead; a pod under no PDB
   would have been taken down at once).
+- A pass slow enough that a window closed between its snapshot and its write (here:
+  the snapshot's instant inside the window, the server's clock outside it): the gate
+  judges the window at the server's clock of its fresh read and writes nothing (fails
+  without: Approved after the window closed). Review of issue 14.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from policy import plan
+from policy import RequestState, UpdateRequestStatus, plan
 from runner.apply import Applier, Result
 from runner.kube import Kube
 from runner.read import read_cluster
@@ -180,3 +184,34 @@ def test_a_preparing_request_is_not_approved_when_its_limit_breaks(
             cluster.custom.delete_cluster_custom_object(GROUP, VERSION, "maintenancelimits", "node")
         one_pass(control_plane)
         assert not cluster.core.read_node(target).spec.unschedulable
+
+
+def test_an_approval_is_not_written_after_its_window_closed(
+    cluster: Cluster, control_plane: ControlPlane
+) -> None:
+    nodes = cluster.nodes(2)
+    cluster.wait_nodes_ready(nodes)
+    later = datetime.now(UTC) + timedelta(hours=2)
+    window = {
+        "start": f"{later.hour:02d}:00",
+        "end": f"{(later.hour + 1) % 24:02d}:00",
+        "timeZone": "UTC",
+    }
+    cluster.limit("node", type="node", limit=100, cordon=True, windows=[window])
+    cluster.custom.create_cluster_custom_object(
+        GROUP, VERSION, "maintenancerequests", request_body("mr-a", nodes[0])
+    )
+    kube = Kube.connect(kubeconfig=str(control_plane.kubeconfig))
+    snapshot = read_cluster(kube, now=later)  # the plan's instant: inside the window
+    planned = plan(snapshot)
+    assert planned.explanation("mr-a").state.value == "Approved"
+    outcomes = Applier(kube, snapshot, policy_version=POLICY).apply(planned)
+    approvals = [
+        (o.result, o.detail)
+        for o in outcomes
+        if isinstance(o.decision, UpdateRequestStatus)
+        and o.decision.status.state is RequestState.APPROVED
+    ]
+    assert len(approvals) == 1 and approvals[0][0] is Result.DEFERRED, approvals
+    assert "limit node's window is closed" in approvals[0][1], approvals
+    assert status_of(cluster, "mr-a")["state"] == "Preparing"  # admitted, not approved

@@ -1,6 +1,7 @@
 """The approval gate (policy/gate.py): what each approval relies on, and each way a
 fresh read refuses it — a pod that arrived, a budget spent by someone else, a pod now
-under two PDBs, a limit edited, deleted, broken or new, a cordon lifted or taken.
+under two PDBs, a limit edited, deleted, broken or new, a window closed by the gate's
+instant, a cordon lifted or taken.
 That it lets through what did not change is a property (tests/properties).
 """
 
@@ -168,6 +169,26 @@ def test_a_lifted_or_taken_cordon_refuses() -> None:
         "n0 is no longer cordoned for mr-a (cordoned-by names mr-other)",
     )
     assert recheck(basis, node=None, pods=(), pdbs=(), limits=()) == ("node n0 is gone",)
+
+
+def test_a_window_closed_by_the_gates_instant_refuses() -> None:
+    # Planned at 12:00 inside a window ending 12:05; the pass was slow (retries), and
+    # the gate's fresh read is at 12:06.
+    window = {"start": "11:00", "end": "12:05", "timeZone": "UTC"}
+    windowed = limit("node", type="node", limit=50, cordon=True, windows=[window])
+    basis, after = _approval(
+        Snapshot(now=NOW, nodes=nodes(2), limits=(windowed,), requests=(request("mr-a", "n0"),))
+    )
+    here = next(n for n in after.nodes if n.name == "n0")
+
+    def at(minute: int) -> tuple[str, ...]:
+        return recheck(
+            basis, node=here, pods=(), pdbs=(), limits=after.limits, now=NOW.replace(minute=minute)
+        )
+
+    assert at(4) == ()
+    assert at(6) == ("limit node's window is closed (it opens 2026-11-26T11:00:00Z)",)
+    assert recheck(basis, node=here, pods=(), pdbs=(), limits=after.limits) == ()  # no clock
 
 
 def test_with_a_drain_no_pod_may_have_arrived() -> None:
