@@ -379,6 +379,49 @@ def test_sigterm_finishes_the_write_in_flight_then_stops_and_releases_the_lease(
     assert not lease["spec"].get("holderIdentity"), "the Lease was left held"
 
 
+def second_runner_while_the_first_is_held(
+    cluster: Cluster,
+    control_plane: ControlPlane,
+    tmp_path: Path,
+    *,
+    held: str,
+    urgent: str,
+    node: str,
+) -> dict[str, Any]:
+    """Runner A (a process, through the fault proxy) passes until its first status
+    write of `held` is held there; meanwhile `urgent`, priority 10, is filed for `node`
+    and runner B passes. Then A's write goes through and A finishes. Returns `urgent`'s
+    status as B left it."""
+    configuration = control_plane.api.configuration
+    proxy = FaultProxy(configuration.host, configuration.ssl_ca_cert).start()
+    try:
+        path = f"/maintenancerequests/{held}/status"
+        proxy.add(Rule(hold(), method="PATCH", path=path, nth=frozenset({1})))
+        kubeconfig = runner_kubeconfig_via(control_plane, proxy.url, tmp_path / "kubeconfig")
+        runner_a = subprocess.Popen(
+            [
+                sys.executable, "-c", "from runner.cli import main; main()",
+                "--kubeconfig", str(kubeconfig), "--lease-namespace", "repairman-system",
+            ],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert proxy.held.wait(timeout=60), f"runner A never wrote {held}'s status"
+        body = request_body(urgent, node)
+        body["spec"]["priority"] = 10
+        cluster.custom.create_cluster_custom_object(GROUP, VERSION, "maintenancerequests", body)
+        namespace = f"{cluster.prefix}-b"
+        cluster.core.create_namespace({"metadata": {"name": namespace}})
+        code, logs = run_runner(control_plane.kubeconfig, "--lease-namespace", namespace)
+        assert code == 0, logs
+        left_by_b = status_of(cluster, urgent)
+        proxy.release()
+        _, err = runner_a.communicate(timeout=60)
+    finally:
+        proxy.stop()
+    assert runner_a.returncode == 0, err
+    return left_by_b
+
+
 def test_a_committed_admission_holds_its_target_while_its_status_write_is_in_flight(
     cluster: Cluster, control_plane: ControlPlane, tmp_path: Path
 ) -> None:
@@ -395,35 +438,9 @@ def test_a_committed_admission_holds_its_target_while_its_status_write_is_in_fli
     cluster.custom.create_cluster_custom_object(
         GROUP, VERSION, "maintenancerequests", request_body("mr-r", nodes[0])
     )
-    configuration = control_plane.api.configuration
-    proxy = FaultProxy(configuration.host, configuration.ssl_ca_cert).start()
-    try:
-        proxy.add(
-            Rule(
-                hold(), method="PATCH", path=r"/maintenancerequests/mr-r/status", nth=frozenset({1})
-            )
-        )
-        kubeconfig = runner_kubeconfig_via(control_plane, proxy.url, tmp_path / "kubeconfig")
-        runner_a = subprocess.Popen(
-            [
-                sys.executable, "-c", "from runner.cli import main; main()",
-                "--kubeconfig", str(kubeconfig), "--lease-namespace", "repairman-system",
-            ],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        assert proxy.held.wait(timeout=60), "runner A never wrote mr-r's status"
-        urgent = request_body("mr-r2", nodes[0])
-        urgent["spec"]["priority"] = 10
-        cluster.custom.create_cluster_custom_object(GROUP, VERSION, "maintenancerequests", urgent)
-        namespace = f"{cluster.prefix}-b"
-        cluster.core.create_namespace({"metadata": {"name": namespace}})
-        code, logs = run_runner(control_plane.kubeconfig, "--lease-namespace", namespace)
-        assert code == 0, logs
-        proxy.release()
-        _, err = runner_a.communicate(timeout=60)
-    finally:
-        proxy.stop()
-    assert runner_a.returncode == 0, err
+    second_runner_while_the_first_is_held(
+        cluster, control_plane, tmp_path, held="mr-r", urgent="mr-r2", node=nodes[0]
+    )
     states = {name: status_of(cluster, name) for name in ("mr-r", "mr-r2")}
     active = [n for n, s in states.items() if s.get("state") in ACTIVE]
     assert active == ["mr-r"], states
@@ -443,43 +460,27 @@ def test_a_committed_drainless_admission_keeps_its_pdb_budget_while_in_flight(
     cluster.wait_nodes_ready(nodes)
     cluster.deployment("web", 2)
     cluster.pdb("web", min_available=1)
-    on = {p.spec.node_name for p in cluster.running_ready("web", 2)}
-    assert on == set(nodes), f"the scheduler put both web pods on {on}"
+    pods = cluster.running_ready("web", 2)
+    if {p.spec.node_name for p in pods} != set(nodes):
+        # The scheduler put both on one node: move one (cordon it, replace a pod there).
+        crowded = pods[0].spec.node_name
+        cluster.core.patch_node(crowded, {"spec": {"unschedulable": True}})
+        cluster.core.delete_namespaced_pod(
+            pods[0].metadata.name, cluster.namespace, grace_period_seconds=0
+        )
+        wait_until(
+            "a web pod on each node",
+            lambda: {p.spec.node_name for p in cluster.running_ready("web", 2)} == set(nodes),
+        )
+        cluster.core.patch_node(crowded, {"spec": {"unschedulable": False}})
     cluster.disruptions_allowed("web", 1)
     cluster.limit("node", type="node", limit=100, cordon=True)
     cluster.custom.create_cluster_custom_object(
         GROUP, VERSION, "maintenancerequests", request_body("mr-b", nodes[1])
     )
-    configuration = control_plane.api.configuration
-    proxy = FaultProxy(configuration.host, configuration.ssl_ca_cert).start()
-    try:
-        proxy.add(
-            Rule(
-                hold(), method="PATCH", path=r"/maintenancerequests/mr-b/status", nth=frozenset({1})
-            )
-        )
-        kubeconfig = runner_kubeconfig_via(control_plane, proxy.url, tmp_path / "kubeconfig")
-        runner_a = subprocess.Popen(
-            [
-                sys.executable, "-c", "from runner.cli import main; main()",
-                "--kubeconfig", str(kubeconfig), "--lease-namespace", "repairman-system",
-            ],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        assert proxy.held.wait(timeout=60), "runner A never wrote mr-b's status"
-        urgent = request_body("mr-a", nodes[0])
-        urgent["spec"]["priority"] = 10
-        cluster.custom.create_cluster_custom_object(GROUP, VERSION, "maintenancerequests", urgent)
-        namespace = f"{cluster.prefix}-b"
-        cluster.core.create_namespace({"metadata": {"name": namespace}})
-        code, logs = run_runner(control_plane.kubeconfig, "--lease-namespace", namespace)
-        assert code == 0, logs
-        waiting = status_of(cluster, "mr-a")
-        proxy.release()
-        _, err = runner_a.communicate(timeout=60)
-    finally:
-        proxy.stop()
-    assert runner_a.returncode == 0, err
+    waiting = second_runner_while_the_first_is_held(
+        cluster, control_plane, tmp_path, held="mr-b", urgent="mr-a", node=nodes[0]
+    )
     assert waiting.get("state") == "Pending", waiting
     assert waiting.get("reason") == "DisruptionBudget", waiting
     states = {name: status_of(cluster, name).get("state") for name in ("mr-a", "mr-b")}
