@@ -239,10 +239,11 @@ class Applier:
     def _gate(self, basis: Basis) -> tuple[str, ...]:
         """DESIGN §3 "Never approve on stale data": the approval's basis against a fresh
         read of the limits, (without a drain) the PDBs, the node's pods and, last, the
-        node; windows judged at the server's clock of that read. Nothing else stands between these reads and the status write. A pod bound
-        or a cordon lifted between them and the write is the race no reader can close
-        (there is no transaction across objects): a lifted cordon is put back right after
-        the write (`_keep_cordon`); a pod bound in that moment is not seen."""
+        node; windows judged at the server's clock of that read. Nothing else stands
+        between these reads and the status write. A pod bound or a cordon lifted between
+        them and the write is the race no reader can close (there is no transaction
+        across objects): a lifted cordon is put back right after the write
+        (`_keep_cordon`); a pod bound in that moment is not seen."""
         limits, revision = self.fresh.limits()
         pdbs = self.fresh.pdbs(revision=revision) if basis.drain is None else []
         pods = self.fresh.pods_on(basis.node, revision=revision)

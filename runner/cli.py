@@ -32,7 +32,6 @@ from runner.errors import EXIT_PASS_FAILED, EXIT_USAGE, Failure
 from runner.kube import DEFAULT_TIMEOUT, ConfigError, Kube, KubeError
 from runner.memory import settle_snapshot
 from runner.metrics import RunMetrics
-from runner.read import read_cluster
 from runner.render import plan_json, plan_table
 from runner.signals import Signals, Stopped
 from runner.snapshot_file import SnapshotFileError, read_snapshot, write_snapshot
@@ -260,7 +259,7 @@ def _read_snapshot(path: Path) -> Snapshot:
 
 def _read_cluster(kube: Kube, *, all_pods: bool = False) -> Snapshot:
     try:
-        return read_cluster(kube, now=passes.now(kube), all_pods=all_pods)
+        return passes.read(kube, all_pods=all_pods)
     except KubeError as error:
         raise Failure(str(error), EXIT_PASS_FAILED) from None
 

@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import attrs
+
 from policy import Plan, RequestState, Snapshot
 from policy import plan as make_plan
 from runner.apply import Applier, Outcome, Result
@@ -41,6 +43,18 @@ def now(kube: Kube) -> datetime:
         return clock()
     kube.request("GET", "/version")  # cheap, and its answer carries the server's Date
     return kube.server_now() or datetime.now(UTC)
+
+
+def read(kube: Kube, *, all_pods: bool = False) -> Snapshot:
+    """The cluster, with the instant its read ended as the plan's `now`: a node found
+    empty by a read that took seconds was empty then, and its drain's grace counts from
+    then, not from before the read (that would cut the grace short by the read's
+    length); windows and timeouts are judged closer to the writes too."""
+    snapshot = read_cluster(kube, now=now(kube), all_pods=all_pods)
+    end = clock() if clock is not None else kube.server_now()
+    if end is None or end <= snapshot.now:
+        return snapshot
+    return attrs.evolve(snapshot, now=end)
 
 
 def planned(snapshot: Snapshot) -> Plan:
@@ -97,7 +111,7 @@ def one_pass(
     kube: Kube, log: Logger, *, number: int, metrics: RunMetrics, signals: Signals = never
 ) -> tuple[Plan, list[Outcome], int]:
     started = time.monotonic()
-    current = read_cluster(kube, now=now(kube))
+    current = read(kube)
     result = planned(current)
     before = kube.writes
     applier = Applier(

@@ -28,7 +28,7 @@ from runner.apply import Applier
 from runner.cli import main
 from runner.kube import Kube
 from runner.read import read_cluster
-from tests.faultproxy import FaultProxy, Rule, hold
+from tests.faultproxy import FaultProxy, Rule, delay, hold
 from tests.integration.cluster import Cluster, wait_until
 from tests.integration.conftest import GROUP, VERSION, ControlPlane
 from tests.integration.scenario import runner_kubeconfig_via
@@ -485,3 +485,36 @@ def test_a_committed_drainless_admission_keeps_its_pdb_budget_while_in_flight(
     assert waiting.get("reason") == "DisruptionBudget", waiting
     states = {name: status_of(cluster, name).get("state") for name in ("mr-a", "mr-b")}
     assert states == {"mr-a": "Pending", "mr-b": "Approved"}, states
+
+
+def test_a_slow_read_does_not_cut_the_drain_grace_short(
+    cluster: Cluster, control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    """The plan's instant is the end of the cluster read, not its start (review of
+    issue 14): a node the read found empty was empty then, and `drainedAt`, from which
+    the drain's grace counts, must not be earlier. Every pods read through the fault
+    proxy takes 3 s more; `drainedAt` must come after them. Fails with the instant taken
+    before the read: `drainedAt` is 3 s early, and so is the approval."""
+    nodes = cluster.nodes(2)
+    cluster.wait_nodes_ready(nodes)
+    cluster.limit(
+        "node", type="node", limit=100, drain={"timeoutSeconds": 300, "gracePeriodSeconds": 30}
+    )
+    cluster.custom.create_cluster_custom_object(
+        GROUP, VERSION, "maintenancerequests", request_body("mr-a", nodes[0])
+    )
+    configuration = control_plane.api.configuration
+    proxy = FaultProxy(configuration.host, configuration.ssl_ca_cert).start()
+    try:
+        proxy.add(Rule(delay(3.0), method="GET", path=r"^/api/v1/pods($|\?)", probability=1.0))
+        kubeconfig = runner_kubeconfig_via(control_plane, proxy.url, tmp_path / "kubeconfig")
+        before = datetime.now(UTC)
+        code, logs = run_runner(kubeconfig, "--lease-namespace", "repairman-system")
+    finally:
+        proxy.stop()
+    assert code == 0, logs
+    assert [f for f in proxy.faults() if "delay" in f[2]], proxy.history[-5:]
+    status = status_of(cluster, "mr-a")
+    drained = datetime.fromisoformat(status["drainedAt"].replace("Z", "+00:00"))
+    # Whole seconds on the wire: allow one for the rounding.
+    assert drained >= before + timedelta(seconds=2), (before, status)
