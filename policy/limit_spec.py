@@ -39,13 +39,30 @@ DEFAULT_TTL = 86400
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 
 
+DEFAULT_POD_GRACE = 30
+"""A pod's terminationGracePeriodSeconds when its spec leaves it out (the API's default)."""
+
+
 @attrs.frozen
 class DrainSpec:
     timeout_seconds: int = DEFAULT_DRAIN_TIMEOUT
     grace_period_seconds: int = 0
     pod_grace_period_seconds: int | None = None
+    """Overrides the pods' own grace period in evictions; None: the pod's own."""
     delete_empty_dir_data: bool = False
     force: bool = False
+    keeps_pod_grace: bool = False
+    """Merged from several limits, one of which leaves the pods' own grace period: an
+    override then only ever lengthens it (DESIGN §2: the longest wins)."""
+
+    def grace_for(self, own: int | None) -> int | None:
+        """The grace period to evict a pod with, whose own is `own`; None: the pod's own."""
+        override = self.pod_grace_period_seconds
+        if override is None:
+            return None
+        if self.keeps_pod_grace and override <= (DEFAULT_POD_GRACE if own is None else own):
+            return None
+        return override
 
 
 @attrs.frozen
@@ -225,15 +242,21 @@ def _drain(raw: Any) -> DrainSpec | None:
     return DrainSpec(
         timeout_seconds=positive(raw, "timeoutSeconds", DEFAULT_DRAIN_TIMEOUT, path),
         grace_period_seconds=non_negative(raw, "gracePeriodSeconds", 0, path),
-        pod_grace_period_seconds=integer(
-            raw, "podGracePeriodSeconds", f"{path}.podGracePeriodSeconds", default=None
-        ),
+        pod_grace_period_seconds=_pod_grace(raw, path),
         delete_empty_dir_data=optional(
             raw, "deleteEmptyDirData", bool, f"{path}.deleteEmptyDirData", "true or false"
         )
         or False,
         force=optional(raw, "force", bool, f"{path}.force", "true or false") or False,
     )
+
+
+def _pod_grace(raw: Mapping[str, Any], path: str) -> int | None:
+    """`podGracePeriodSeconds`: -1 or absent is the pod's own, as kubectl drain's flag."""
+    value = integer(
+        raw, "podGracePeriodSeconds", f"{path}.podGracePeriodSeconds", default=None, minimum=-1
+    )
+    return None if value == -1 else value
 
 
 def _infra_drain(raw: Any) -> InfraDrainSpec | None:

@@ -347,7 +347,7 @@ class _Evictor:
                 node=pod.node,
                 request=self.request,
                 pdb=pdb,
-                grace_period_seconds=self.drain.pod_grace_period_seconds,
+                grace_period_seconds=self.drain.grace_for(pod.termination_grace_period_seconds),
             )
         )
         return PodLeft((pod.key, Hold.EVICTING, (), 0))

@@ -189,7 +189,7 @@ def limit_specs(draw: st.DrawFn, name: str, chaos: bool = True) -> Any:
             optional={
                 "timeoutSeconds": st.sampled_from([60, 600]),
                 "gracePeriodSeconds": st.sampled_from([0, 30]),
-                "podGracePeriodSeconds": st.integers(0, 30),
+                "podGracePeriodSeconds": st.integers(-1, 30),
                 "deleteEmptyDirData": st.booleans(),
                 "force": st.booleans(),
             },

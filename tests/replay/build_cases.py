@@ -472,6 +472,30 @@ def ttl_deletes_finished_requests() -> tuple[str, Snapshot]:
     )
 
 
+@case
+def longest_pod_grace_wins() -> tuple[str, Snapshot]:
+    return (
+        "Issue 15 item 4. Two limits govern n0: 'fast' evicts with podGracePeriodSeconds 5, "
+        "'zone' says -1, the pod's own (kubectl drain's --grace-period=-1, its default). "
+        "DESIGN §2: the longest wins. db-0 (terminationGracePeriodSeconds 600) is evicted "
+        "with no gracePeriodSeconds, so the API server uses its 600 s (DeleteOptions: "
+        "'nil means the default for the type'); web-0 (1 s of its own) gets 5 s; both PDB-free.",
+        Snapshot(
+            now=NOW,
+            nodes=nodes(2),
+            pods=(
+                app_pod("db-0", "n0", "db", termination_grace_period_seconds=600),
+                app_pod("web-0", "n0", "web", termination_grace_period_seconds=1),
+            ),
+            limits=(
+                limit("fast", type="node", limit=100, drain={"podGracePeriodSeconds": 5}),
+                limit("zone", type="node", limit=100, drain={"podGracePeriodSeconds": -1}),
+            ),
+            requests=(request("mr-a", "n0"),),
+        ),
+    )
+
+
 def build(name: str) -> dict[str, object]:
     description, snapshot = BUILDERS[name]()
     expected = plan_json(plan(snapshot))

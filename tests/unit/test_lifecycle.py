@@ -3,8 +3,9 @@
 Covers: the transition table (forward only, terminal states final) and how the
 governing limits merge: cordon and drain if any asks, the shortest timeouts, the
 longest grace periods and soak, destructive drain options only if every draining
-limit allows them, volume detach from the limits that wait for it. Leaves out the
-pod grace period of a limit without override (DESIGN §2; the drain issue).
+limit allows them, volume detach from the limits that wait for it, and the pods' grace
+period in evictions: the longest of the overrides and, when a limit sets none, the
+pod's own (DESIGN §2; issue 15 item 4).
 """
 
 from __future__ import annotations
@@ -96,3 +97,28 @@ def test_a_limit_that_does_not_drain_leaves_the_drain_to_the_others() -> None:
     merged = Behaviour.of([spec("a"), spec("b", drain=DrainSpec(force=True))])
     assert merged.drain == DrainSpec(force=True)
     assert not Behaviour.of([spec("a"), spec("b")]).waits_for_detach
+
+
+@pytest.mark.parametrize(
+    ("overrides", "own", "expected"),
+    [
+        ((None,), 600, None),  # one limit, no override: the pod's own
+        ((5,), 600, 5),  # one limit: its override, as kubectl --grace-period
+        ((5, 20), 600, 20),  # several overrides: the longest
+        ((5, None), 600, None),  # a limit leaves the pod's own, which is longer: kept
+        ((5, None), 1, 5),  # ... the override is longer than the pod's own: it wins
+        ((5, None), None, None),  # no grace in the pod's spec: the API's 30 s is longer
+        ((45, None), None, 45),
+    ],
+)
+def test_the_longest_grace_period_wins_the_pods_own_included(
+    overrides: tuple[int | None, ...], own: int | None, expected: int | None
+) -> None:
+    merged = Behaviour.of(
+        [
+            spec(f"l{i}", drain=DrainSpec(pod_grace_period_seconds=override))
+            for i, override in enumerate(overrides)
+        ]
+    )
+    assert merged.drain is not None
+    assert merged.drain.grace_for(own) == expected

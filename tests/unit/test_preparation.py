@@ -288,3 +288,26 @@ def test_approval_needs_an_open_window_and_room_as_admission_does() -> None:
     result = plan(two)
     states = sorted(result.explanation(n).state.value for n in ("mr-a", "mr-b"))
     assert states == ["Approved", "Preparing"]
+
+
+def test_a_short_grace_override_never_cuts_a_longer_shutdown_another_limit_leaves() -> None:
+    # Issue 15 item 4. Two limits govern n0: "fast" evicts with 5 s, "zone" leaves the
+    # pods' own grace (DESIGN §2: the longest wins). The database's 600 s shutdown is
+    # kept; a pod with 1 s of its own gets the 5 s.
+    fast = limit("fast", type="node", limit=100, drain={"podGracePeriodSeconds": 5})
+    zone = limit("zone", type="node", limit=100, drain={"podGracePeriodSeconds": -1})
+    snap = Snapshot(
+        now=NOW,
+        nodes=nodes(2),
+        pods=(
+            app_pod("db-0", "n0", "db", termination_grace_period_seconds=600),
+            app_pod("web-0", "n0", "web", termination_grace_period_seconds=1),
+        ),
+        limits=(fast, zone),
+        requests=(request("mr-a", "n0"),),
+    )
+    graces = {d.pod: d.grace_period_seconds for d in plan(snap).decisions if isinstance(d, Evict)}
+    assert graces == {"db-0": None, "web-0": 5}
+    alone = attrs.evolve(snap, limits=(fast,))
+    graces = {d.pod: d.grace_period_seconds for d in plan(alone).decisions if isinstance(d, Evict)}
+    assert graces == {"db-0": 5, "web-0": 5}  # one limit's override is kubectl's --grace-period

@@ -88,6 +88,17 @@ def test_drain_implies_cordon_and_defaults() -> None:
     assert not spec.drain.delete_empty_dir_data
 
 
+@pytest.mark.parametrize(("given", "override"), [(-1, None), (None, None), (0, 0), (600, 600)])
+def test_pod_grace_minus_one_is_the_pods_own_as_in_kubectl(
+    given: int | None, override: int | None
+) -> None:
+    spec = parse_limit_spec(
+        "a", {"type": "node", "limit": 10, "drain": {"podGracePeriodSeconds": given}}
+    )
+    assert isinstance(spec, LimitSpec) and spec.drain is not None
+    assert spec.drain.pod_grace_period_seconds == override
+
+
 GOOD_LIMIT = {"type": "node", "limit": 10}
 
 
@@ -116,6 +127,7 @@ GOOD_LIMIT = {"type": "node", "limit": 10}
         ({"cordon": "yes"}, "spec.cordon"),
         ({"drain": {"timeoutSeconds": 0}}, "spec.drain.timeoutSeconds"),
         ({"drain": {"force": 1}}, "spec.drain.force"),
+        ({"drain": {"podGracePeriodSeconds": -2}}, "spec.drain.podGracePeriodSeconds"),
         ({"drain": []}, "spec.drain"),
         ({"infraDrain": {"gracePeriodSeconds": -1}}, "spec.infraDrain.gracePeriodSeconds"),
         ({"approvedTimeoutSeconds": 0}, "spec.approvedTimeoutSeconds"),
