@@ -41,6 +41,8 @@ from runner.read import GROUP_PATH
 from runner.signals import Signals, never
 
 MERGE = "application/merge-patch+json"
+NAMESPACE_TERMINATING = "NamespaceTerminating"
+"""The cause the API server gives for a write refused in a namespace being deleted."""
 FIELD_MANAGER = "repairman-runner"
 """Our name in the nodes' managedFields: who last set `spec.unschedulable` tells our
 cordon from one an administrator made again under our annotation."""
@@ -449,6 +451,14 @@ class Applier:
             if error.status == 500:
                 return Outcome(
                     decision, Result.BLOCKED, f"misconfigured PodDisruptionBudgets: {error}"
+                )
+            if error.status == 403 and NAMESPACE_TERMINATING in error.causes:
+                # No eviction is created in a namespace being deleted; its pods go with
+                # it (kubectl drain waits for them the same way). Look again next pass.
+                return Outcome(
+                    decision,
+                    Result.BLOCKED,
+                    f"namespace {decision.namespace} is being deleted; its pods go with it",
                 )
             raise
         if decision.pdb is not None:

@@ -99,10 +99,14 @@ def _load_client_certificate(
 class KubeError(Exception):
     """An API call that failed; `str()` is one line for humans."""
 
-    def __init__(self, message: str, *, status: int = 0, reason: str = "") -> None:
+    def __init__(
+        self, message: str, *, status: int = 0, reason: str = "", causes: tuple[str, ...] = ()
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.reason = reason
+        self.causes = causes
+        """The reasons in the Status's `details.causes` (e.g. NamespaceTerminating)."""
 
 
 class ConfigError(KubeError):
@@ -316,7 +320,15 @@ class Kube:
             text = f"forbidden: {verb} {resource}: {message}"
         else:
             text = f"{verb} {resource}: {response.status} {status.get('reason', '')}: {message}"
-        return KubeError(text, status=response.status, reason=str(status.get("reason", "")))
+        details = status.get("details") if isinstance(status.get("details"), dict) else {}
+        causes = tuple(
+            str(cause.get("reason") or "")
+            for cause in (details.get("causes") or [])
+            if isinstance(cause, dict)
+        )
+        return KubeError(
+            text, status=response.status, reason=str(status.get("reason", "")), causes=causes
+        )
 
     def list(self, path: str, *, query: Mapping[str, str] | None = None) -> Iterator[JSON]:
         """All items of a collection, page by page; starts over if a page expires (410)."""

@@ -218,15 +218,17 @@ class Cluster:
             },
         )
 
-    def unmanaged_pod(self, name: str, node: str) -> None:
+    def unmanaged_pod(
+        self, name: str, node: str, *, grace: int = 1, namespace: str | None = None
+    ) -> None:
         self.core.create_namespaced_pod(
-            self.namespace,
+            namespace or self.namespace,
             {
                 "metadata": {"name": name, "labels": {"app": name}},
                 "spec": {
                     "nodeName": node,
                     "containers": [{"name": "app", "image": "registry.invalid/pause:3"}],
-                    "terminationGracePeriodSeconds": 1,
+                    "terminationGracePeriodSeconds": grace,
                 },
             },
         )

@@ -34,7 +34,7 @@ from tests.integration.scenario import (
 REQUEST_STATUS = r"/maintenancerequests/[^/]+/status"
 LIMIT_STATUS = r"/maintenancelimits/[^/]+/status"
 EVICTION = r"/pods/[^/]+/eviction"
-NODE = r"^/api/v1/nodes/[^/?]+$"
+NODE = r"^/api/v1/nodes/[^/?]+(\?[^/]*)?$"  # our node patches carry ?fieldManager=
 EVENTS = r"/events$"
 
 
