@@ -79,13 +79,17 @@ def admit(request: MaintenanceRequest, *, state: PassState) -> Outcome | Admitte
     behaviour = index.behaviour_of(valid)
     spend: dict[str, int] = {}
     if target.type is TargetType.NODE and behaviour.drain is None:
-        # Its own commit by another pass reserved the budget for it: judge it afresh,
-        # and keep the reservation if it does not fit (that pass may still write it).
-        reserved = state.ledger.release(request.name)
+        # Its own commit by another pass reserved the budget for it: judge it afresh
+        # beside the other committed ones (policy.ledger), and keep its reservation if
+        # it does not fit (that pass may still write it).
+        committed = request.name in state.ledger.reserved
+        reserved = state.ledger.release_all() if committed else {}
         causes.extend(_in_place_budget(state, node=target.name, spend=spend))
         if causes:
-            state.ledger.reserve(request.name, reserved)
+            for name, charge in reserved.items():
+                state.ledger.reserve(name, charge)
             return Outcome(status, tuple(causes))
+        reserved.pop(request.name, None)
 
     # Step 5: admitted. The ledger counts it from here on, for every limit it is under.
     state.ledger.admit(target=target.name, request=request.name, limits=valid, now=state.now)
@@ -93,6 +97,9 @@ def admit(request: MaintenanceRequest, *, state: PassState) -> Outcome | Admitte
     for pdb, count in spend.items():
         spent = state.ledger.spend(pdb, count)
         assert spent
+    if target.type is TargetType.NODE and behaviour.drain is None:
+        for name, charge in reserved.items():  # the other committed ones still hold theirs
+            state.ledger.reserve(name, charge)
     admitted = attrs.evolve(
         status,
         state=S.PREPARING,

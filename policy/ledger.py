@@ -119,12 +119,17 @@ class Ledger:
             self.budget_left[pdb] -= count
         self.reserved[request] = charge
 
-    def release(self, request: str) -> Counter[str]:
-        """Give back what `request` holds (its own admission is being judged again)."""
-        charge = self.reserved.pop(request, Counter())
-        for pdb, count in charge.items():
-            self.budget_left[pdb] += count
-        return charge
+    def release_all(self) -> dict[str, Counter[str]]:
+        """Give back every reservation; returns them, to `reserve` again the ones that
+        still stand. A committed request judged again competes with the other committed
+        ones in the plan's order, as in the pass that committed them; were each judged
+        against all the others' reservations, two that no longer fit together would
+        block each other forever."""
+        reserved, self.reserved = self.reserved, {}
+        for charge in reserved.values():
+            for pdb, count in charge.items():
+                self.budget_left[pdb] += count
+        return reserved
 
     def budget_cause(self, pdb: str, *, needed: int, pods: tuple[str, ...]) -> BudgetExhausted:
         return BudgetExhausted(

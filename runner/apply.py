@@ -84,13 +84,18 @@ def _chain(decision: Decision) -> str:
 
 
 def _cordon_setter(node: dict[str, Any]) -> str | None:
-    """The field manager that last set the node's `spec.unschedulable` (managedFields);
-    None when the server records none."""
-    for entry in node["metadata"].get("managedFields") or []:
-        fields = (entry.get("fieldsV1") or {}).get("f:spec") or {}
-        if "f:unschedulable" in fields:
-            return str(entry.get("manager") or "")
-    return None
+    """Who else owns the node's `spec.unschedulable` in its managedFields (the one who
+    last set it with an update, or a co-owner by server-side apply); FIELD_MANAGER when
+    we alone do; None when the server records no owner."""
+    owners = sorted(
+        str(entry.get("manager") or "")
+        for entry in node["metadata"].get("managedFields") or []
+        if "f:unschedulable" in ((entry.get("fieldsV1") or {}).get("f:spec") or {})
+    )
+    if not owners:
+        return None
+    others = [owner for owner in owners if owner != FIELD_MANAGER]
+    return ", ".join(others) if others else FIELD_MANAGER
 
 
 def _limit_type(limit: MaintenanceLimit) -> str | None:

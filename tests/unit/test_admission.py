@@ -26,6 +26,7 @@ from tests.helpers import (
     nodes,
     pdb,
     request,
+    state_of,
 )
 from tests.model import advance, apply
 
@@ -236,6 +237,34 @@ def test_an_admission_committed_by_another_pass_keeps_its_pdb_budget() -> None:
     assert result.explanation("mr-a").reason is Reason.DISRUPTION_BUDGET
     # The reservation is mr-b's own: this pass may admit mr-b itself (the same admission).
     assert result.explanation("mr-b").state is S.APPROVED
+
+
+def test_two_committed_admissions_that_no_longer_fit_together_do_not_block_forever() -> None:
+    # Runner A committed mr-a (n0) and mr-b (n1), drain-less, and died before writing
+    # either; since, a web pod landed on n1 and web allows only 1. Each fits alone. The
+    # first in the plan's order is admitted (before: each was judged against the other's
+    # reservation, and both stayed Pending forever). mr-b's stale reservation still holds
+    # mr-a's approval back (fail closed: its runner may be alive), until mr-a's budget
+    # wait expires and mr-b goes. Review of issue 14's fixes; see docs/policy.md.
+    web = pdb("web", "web", allowed=1)
+    pods = (app_pod("web-0", "n0", "web"), app_pod("web-1", "n1", "web"))
+    committed = attrs.evolve(limit("node", limit=100), status=LimitStatus(active=("mr-a", "mr-b")))
+    snap = Snapshot(
+        now=NOW,
+        nodes=nodes(3),
+        pods=pods,
+        pdbs=(web,),
+        limits=(committed,),
+        requests=(request("mr-a", "n0", priority=5), request("mr-b", "n1")),
+    )
+    first = plan(snap)
+    assert first.explanation("mr-a").state is S.PREPARING
+    assert first.explanation("mr-b").reason is Reason.DISRUPTION_BUDGET
+    states = set()
+    for _ in range(20):  # passes a minute apart: past the 900 s budget wait
+        snap = advance(apply(snap, plan(snap)), 60)
+        states = {state_of(snap, "mr-a"), state_of(snap, "mr-b")}
+    assert S.APPROVED in states, states
 
 
 def test_a_full_limit_names_its_holders_only_when_all_fit() -> None:
