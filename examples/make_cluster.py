@@ -228,7 +228,11 @@ def limits() -> list[MaintenanceLimit]:
                 "maxConcurrent": max_concurrent,
                 "selector": {"matchLabels": {"topology.kubernetes.io/zone": f"eu-1{zone}"}},
                 "cordon": True,
-                "drain": {"timeoutSeconds": 900, "gracePeriodSeconds": 30},
+                "drain": {
+                    "timeoutSeconds": 900,
+                    "gracePeriodSeconds": 30,
+                    "deleteEmptyDirData": True,
+                },
                 "infraDrain": {"waitForVolumeDetach": True, "timeoutSeconds": 300},
                 "approvedTimeoutSeconds": 600,
                 "inProgressTimeoutSeconds": 7200,

@@ -14,6 +14,7 @@ from datetime import datetime
 
 import attrs
 
+from policy.disruption import EvictionBudget
 from policy.explain import Explanation, Reason
 from policy.gate import Basis
 from policy.model import LimitStatus, RequestState, RequestStatus
@@ -32,6 +33,10 @@ class UpdateRequestStatus:
     basis: Basis | None = None
     """For a node's approval: what it relied on, which the runner proves on a fresh read
     before writing it (policy.gate)."""
+    gone_before: datetime | None = None
+    """When the status says the node was just drained while NotReady: pods terminating
+    since before this instant counted as gone (DESIGN §3 "Dead nodes"), and count so
+    in the runner's confirming read."""
 
     @property
     def reason(self) -> str:
@@ -83,9 +88,12 @@ class Evict:
     node: str
     request: str
     pdb: str | None
-    """The PDB whose budget this eviction spends, if one selects the pod."""
+    """The PDB whose budget this eviction spends; None when none selects the pod or
+    the Eviction API lets it go without spending (`unbudgeted`)."""
     grace_period_seconds: int | None = None
     reason: str = Reason.DRAINING.value
+    unbudgeted: EvictionBudget | None = None
+    """Selected by a PDB (or Pending) but let go without spending its budget, and why."""
 
     @property
     def target(self) -> str:

@@ -89,8 +89,15 @@ class DrainTimedOut:
     timeout_seconds: int
     pods: tuple[str, ...]
     """Every pod left, `namespace/name`."""
+    blocked: tuple[str, ...] = ()
+    """The pods that kept the drain from evicting anything, described with why."""
 
     def message(self) -> str:
+        if self.blocked:
+            return (
+                f"{self.node} not drained within {self.timeout_seconds}s; nothing was "
+                "evicted, blocked by " + ", ".join(self.blocked[:MAX_LISTED])
+            )
         return (
             f"{self.node} not drained within {self.timeout_seconds}s; "
             f"{len(self.pods)} pods left: " + ", ".join(self.pods[:MAX_LISTED])

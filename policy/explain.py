@@ -38,6 +38,7 @@ class Reason(Enum):
     # Preparing.
     CORDONING = "Cordoning"
     DRAINING = "Draining"
+    DRAIN_BLOCKED = "DrainBlocked"
     DRAIN_GRACE = "DrainGracePeriod"
     WAITING_FOR_VOLUME_DETACH = "WaitingForVolumeDetach"
     DETACH_GRACE = "DetachGracePeriod"

@@ -10,7 +10,9 @@ before writing it, the runner reads the node, its pods, the PDBs and the limits 
 consistently, and asks `recheck`; any answer but none means the approval is not
 written this pass (the next pass plans again on what it finds).
 
-- With a drain: no pod that the drain would move is on the node.
+- With a drain: no pod that the drain would move is on the node (on a node NotReady
+  at the fresh read, pods terminating past the wait for deletes count as gone, judged
+  at the gate's instant: policy.disruption.gone_before).
 - Without one (the node's pods go down in place): no pod is selected by several PDBs,
   and each PDB still covers the node's pods. The plan spent `counted` of a budget it
   read as `assumed` and left `left` for later approvals in the same pass; on the fresh
@@ -35,7 +37,13 @@ from datetime import datetime
 
 import attrs
 
-from policy.disruption import BudgetIndex, PodDisposition, disposition, disrupted_by_maintenance
+from policy.disruption import (
+    LEFT_BEHIND,
+    BudgetIndex,
+    disposition,
+    disrupted_by_maintenance,
+    gone_before,
+)
 from policy.explain import MAX_LISTED, at
 from policy.limit_spec import DrainSpec, LimitSpec, parse_limit_spec
 from policy.model import (
@@ -110,7 +118,8 @@ def recheck(
         )
     pods = list(pods)
     if basis.drain is not None:
-        problems.extend(_pods_left(basis.node, basis.drain, pods))
+        cutoff = gone_before(node_ready=node.ready, drain=basis.drain, now=now)
+        problems.extend(_pods_left(basis.node, basis.drain, pods, cutoff))
     else:
         problems.extend(_budgets_short(basis, pods, pdbs, evicted or {}))
     return tuple(problems)
@@ -149,8 +158,8 @@ def _limits_changed(
     return problems
 
 
-def _pods_left(node: str, drain: DrainSpec, pods: list[Pod]) -> list[str]:
-    left = [p.key for p in pods if disposition(p, drain) is not PodDisposition.IGNORED]
+def _pods_left(node: str, drain: DrainSpec, pods: list[Pod], cutoff: datetime | None) -> list[str]:
+    left = [p.key for p in pods if disposition(p, drain, cutoff) not in LEFT_BEHIND]
     if not left:
         return []
     more = f" and {len(left) - MAX_LISTED} more" if len(left) > MAX_LISTED else ""

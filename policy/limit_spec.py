@@ -35,6 +35,7 @@ DEFAULT_DETACH_TIMEOUT = 300
 DEFAULT_APPROVED_TIMEOUT = 3600
 DEFAULT_IN_PROGRESS_TIMEOUT = 86400
 DEFAULT_TTL = 86400
+DEFAULT_SKIP_WAIT_FOR_DELETE = 60
 
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 
@@ -51,6 +52,10 @@ class DrainSpec:
     """Overrides the pods' own grace period in evictions; None: the pod's own."""
     delete_empty_dir_data: bool = False
     force: bool = False
+    skip_wait_for_delete_timeout_seconds: int = DEFAULT_SKIP_WAIT_FOR_DELETE
+    """On a NotReady node, a pod still terminating this long after its deletionTimestamp
+    (the deletion's start + its grace period) counts as gone: the kubelet that would
+    finish it is gone (kubectl drain's --skip-wait-for-delete-timeout)."""
     keeps_pod_grace: bool = False
     """Merged from several limits, one of which leaves the pods' own grace period: an
     override then only ever lengthens it (DESIGN §2: the longest wins)."""
@@ -248,6 +253,9 @@ def _drain(raw: Any) -> DrainSpec | None:
         )
         or False,
         force=optional(raw, "force", bool, f"{path}.force", "true or false") or False,
+        skip_wait_for_delete_timeout_seconds=non_negative(
+            raw, "skipWaitForDeleteTimeoutSeconds", DEFAULT_SKIP_WAIT_FOR_DELETE, path
+        ),
     )
 
 

@@ -183,6 +183,10 @@ class PodDisruptionBudget:
     current_healthy: int = 0
     desired_healthy: int = 0
     expected_pods: int = 0
+    unhealthy_pod_eviction_policy: str | None = None
+    """`spec.unhealthyPodEvictionPolicy`: "AlwaysAllow" lets the Eviction API delete
+    an unready pod whatever the budget; anything else (absent, "IfHealthyBudget", a
+    value of a later API) only while the application is at its healthy count."""
     key: str = attrs.field(init=False, eq=False, repr=False)
     """`namespace/name`, computed once: budgets are looked up by it many times a pass."""
 

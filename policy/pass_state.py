@@ -259,6 +259,10 @@ class PassState:
         self._at_work: dict[str, set[str]] = {}
         self.bases: dict[str, Basis] = {}
         """What each node approval of this plan relied on (policy.gate)."""
+        self.gone_before: dict[str, datetime] = {}
+        """Requests whose node this plan found drained with pods still terminating on
+        it, NotReady: the instant before which a deletion counts as gone
+        (policy.disruption.gone_before), for the runner's confirming read."""
 
     def at_work(self, limit: LimitSpec) -> set[str]:
         """The targets of `limit` whose maintenance may be under way: Approved or
@@ -302,6 +306,7 @@ class PassState:
             status=status,
             target=self.index.shown_target(request),
             basis=self.bases.get(request.name) if approving else None,
+            gone_before=self.gone_before.get(request.name),
         )
         self.decisions.append(decision)
         self.written[request.name] = decision

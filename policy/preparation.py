@@ -30,7 +30,16 @@ import attrs
 
 from policy import cordons
 from policy.decisions import Evict
-from policy.disruption import PodDisposition, disposition, disrupted_by_maintenance
+from policy.disruption import (
+    LEFT_BEHIND,
+    NEVER_EVICTED,
+    EvictionBudget,
+    PodDisposition,
+    disposition,
+    disrupted_by_maintenance,
+    eviction_budget,
+    gone_before,
+)
 from policy.endings import (
     BudgetTimedOut,
     DetachTimedOut,
@@ -53,6 +62,7 @@ from policy.model import (
 from policy.pass_state import Outcome, PassState, withdrawn
 from policy.preparing_causes import (
     DetachGrace,
+    DrainBlocked,
     DrainGrace,
     Hold,
     LimitsLost,
@@ -158,34 +168,59 @@ def _drain(
     The node's pods are looked at on every pass, drained or not: a pod bound by name
     to the cordoned node, or missed by a read that was behind, is drained like the
     rest before approval, and the drain and volume waits start again after it. The
-    drain timeout still counts from admission."""
+    drain timeout still counts from admission. As kubectl drain, nothing is evicted
+    while a pod is there that the options forbid evicting (policy.disruption)."""
     now = state.now
     deadline = (status.preparing_since or now) + timedelta(seconds=drain.timeout_seconds)
-    ignored = PodDisposition.IGNORED  # looked up once: enum attributes are slow
-    remaining = [
-        (pod, kind)
-        for pod in state.index.pods_on(node)
-        if (kind := disposition(pod, drain)) is not ignored
-    ]
+    index = state.index
+    known = index.nodes.get(node)
+    cutoff = gone_before(node_ready=known is None or known.ready, drain=drain, now=now)
+    left_behind = LEFT_BEHIND  # looked up once: module globals in a hot loop
+    gone = 0
+    remaining = []
+    for pod in index.pods_on(node):
+        kind = disposition(pod, drain, cutoff)
+        if kind not in left_behind:
+            remaining.append((pod, kind))
+        elif kind is PodDisposition.GONE:
+            gone += 1
+    evict = _Evictor(state, request=request.name, drain=drain)
+    blockers = evict.blockers(remaining)
     if remaining and now >= deadline:
         return Outcome(
             attrs.evolve(status, state=S.EXPIRED),
-            (DrainTimedOut(node, drain.timeout_seconds, tuple(p.key for p, _ in remaining)),),
+            (
+                DrainTimedOut(
+                    node,
+                    drain.timeout_seconds,
+                    tuple(p.key for p, _ in remaining),
+                    tuple(b.describe() for b in blockers),
+                ),
+            ),
         )
     if remaining:
         late = status.drained_at is not None
         if late:
             status = attrs.evolve(status, drained_at=None, detached_at=None)
-        evict = _Evictor(state, request=request.name, drain=drain)
+        if blockers:
+            return Outcome(status, (DrainBlocked(node, blockers, deadline),))
         left = tuple([evict(pod, kind) for pod, kind in remaining])
         return Outcome(status, (PodsLeft(node, left, deadline, late),))
     drained_at = status.drained_at
     if drained_at is None:
         drained_at = now
         status = attrs.evolve(status, drained_at=drained_at)
+        if cutoff is not None:
+            state.gone_before[request.name] = cutoff
     grace_until = drained_at + timedelta(seconds=drain.grace_period_seconds)
     if now < grace_until:
-        return Outcome(status, (DrainGrace(f"{node} drained", grace_until),))
+        what = f"{node} drained"
+        if gone:
+            what += (
+                f" ({gone} pod{'s' if gone != 1 else ''} still terminating on the NotReady "
+                f"node counted as gone after drain.skipWaitForDeleteTimeoutSeconds)"
+            )
+        return Outcome(status, (DrainGrace(what, grace_until),))
     return status
 
 
@@ -318,8 +353,9 @@ _HOLDS = {
 
 
 class _Evictor:
-    """Evicts a pod if its PDB's budget allows, else says why it stays (called for every
-    pod left on every draining node, hence the look-ups made once)."""
+    """Evicts a pod as the Eviction API would let it go, spending its PDB's budget only
+    when the API would, or says why it stays (called for every pod left on every
+    draining node, hence the look-ups made once)."""
 
     def __init__(self, state: PassState, *, request: str, drain: DrainSpec) -> None:
         self.request, self.drain = request, drain
@@ -327,18 +363,46 @@ class _Evictor:
         self.ledger = state.ledger
         self.decisions = state.decisions
 
+    def blockers(self, remaining: list[tuple[Pod, PodDisposition]]) -> tuple[PodLeft, ...]:
+        """The pods that can never be evicted under the drain's options: kubectl
+        drain's filters (no controller without force, emptyDir without
+        deleteEmptyDirData), and a pod the Eviction API refuses whatever the budgets
+        (selected by several PDBs, unless Pending: then no PDB is looked at)."""
+        found = []
+        for pod, kind in remaining:
+            if kind in NEVER_EVICTED:
+                found.append(PodLeft((pod.key, _HOLDS[kind], (), 0)))
+            elif kind is PodDisposition.EVICTABLE and pod.phase != "Pending":
+                pdbs = self.selecting(pod)
+                if len(pdbs) > 1:
+                    found.append(
+                        PodLeft((pod.key, Hold.SEVERAL_PDBS, tuple(p.key for p in pdbs), 0))
+                    )
+        return tuple(found)
+
     def __call__(self, pod: Pod, kind: PodDisposition) -> PodLeft:
         hold = _HOLDS.get(kind)
         if hold is not None:
             return PodLeft((pod.key, hold, (), 0))
         pdbs = self.selecting(pod)
-        if len(pdbs) > 1:
+        rule = eviction_budget(pod, pdbs)
+        pdb: str | None = None
+        unbudgeted: EvictionBudget | None = None
+        left = PodLeft((pod.key, Hold.EVICTING, (), 0))
+        if rule is EvictionBudget.SPENDS:
+            pdb = pdbs[0].key
+            if not self.ledger.spend(pdb):
+                if pdbs[0].stale:
+                    return PodLeft((pod.key, Hold.PDB_STALE, (pdb,), 0))
+                return PodLeft((pod.key, Hold.PDB_EXHAUSTED, (pdb,), self.ledger.budget_left[pdb]))
+        elif rule is EvictionBudget.SEVERAL_PDBS:  # `blockers` keeps this from happening
             return PodLeft((pod.key, Hold.SEVERAL_PDBS, tuple(p.key for p in pdbs), 0))
-        pdb = pdbs[0].key if pdbs else None
-        if pdb is not None and not self.ledger.spend(pdb):
-            if pdbs[0].stale:
-                return PodLeft((pod.key, Hold.PDB_STALE, (pdb,), 0))
-            return PodLeft((pod.key, Hold.PDB_EXHAUSTED, (pdb,), self.ledger.budget_left[pdb]))
+        elif pdbs:  # a PDB selects it, but the Eviction API spends none of its budget
+            unbudgeted = rule
+            if rule is EvictionBudget.PENDING:
+                left = PodLeft((pod.key, Hold.EVICTING_PENDING, (), 0))
+            else:
+                left = PodLeft((pod.key, Hold.EVICTING_UNREADY, (pdbs[0].key,), 0))
         self.decisions.append(
             Evict(
                 namespace=pod.namespace,
@@ -348,6 +412,7 @@ class _Evictor:
                 request=self.request,
                 pdb=pdb,
                 grace_period_seconds=self.drain.grace_for(pod.termination_grace_period_seconds),
+                unbudgeted=unbudgeted,
             )
         )
-        return PodLeft((pod.key, Hold.EVICTING, (), 0))
+        return left

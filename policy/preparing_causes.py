@@ -51,15 +51,21 @@ class Cordoning:
 
 
 class Hold(Enum):
-    """Why a pod the drain must move is still on the node (or that it is going)."""
+    """Why a pod the drain must move is still on the node (or that it is going), in
+    the words of kubectl drain and the Eviction API."""
 
     TERMINATING = "terminating"
-    KEEPS_EMPTY_DIR = "emptyDir data; drain.deleteEmptyDirData is false"
-    UNMANAGED = "no controller; drain.force is false"
+    KEEPS_EMPTY_DIR = (
+        "has local storage (emptyDir): drain.deleteEmptyDirData would allow it, "
+        "as kubectl drain --delete-emptydir-data"
+    )
+    UNMANAGED = "declares no controller: drain.force would allow it, as kubectl drain --force"
     SEVERAL_PDBS = "several PDBs"
     PDB_STALE = "stale status"
     PDB_EXHAUSTED = "no disruption allowed"
     EVICTING = "evicting"
+    EVICTING_PENDING = "evicting; Pending, so the Eviction API checks no PDB"
+    EVICTING_UNREADY = "evicting; unready"
 
 
 class PodLeft(tuple[str, Hold, tuple[str, ...], int]):
@@ -102,11 +108,16 @@ class PodLeft(tuple[str, Hold, tuple[str, ...], int]):
         pod, hold, pdbs, allowed = self
         match hold:
             case Hold.SEVERAL_PDBS:
-                return f"{pod} (matches PDBs {', '.join(pdbs)}: eviction refused)"
+                return (
+                    f"{pod} (selected by PDBs {', '.join(pdbs)}: the Eviction API refuses "
+                    "a pod with more than one PodDisruptionBudget)"
+                )
             case Hold.PDB_STALE:
                 return f"{pod} (PDB {pdbs[0]}: stale status)"
             case Hold.PDB_EXHAUSTED:
                 return f"{pod} (PDB {pdbs[0]}: {allowed} disruptions allowed)"
+            case Hold.EVICTING_UNREADY:
+                return f"{pod} (evicting; unready, so PDB {pdbs[0]}'s budget is not spent)"
             case _:
                 return f"{pod} ({hold.value})"
 
@@ -129,6 +140,25 @@ class PodsLeft:
         return (
             f"draining {self.node}: {count} "
             f"{'arrived after the drain' if self.late else 'left'}: "
+            f"{listing(tuple(p.describe() for p in self.pods[:MAX_LISTED]), len(self.pods))}"
+            f"; drain times out at {at(self.deadline)}"
+        )
+
+
+@attrs.frozen
+class DrainBlocked:
+    """A pod on the node can never be evicted under the drain's options: as kubectl
+    drain, nothing is evicted while it is there (DESIGN §3 "All or nothing")."""
+
+    reason: ClassVar[Reason] = Reason.DRAIN_BLOCKED
+    node: str
+    pods: tuple[PodLeft, ...]
+    """The pods that block it."""
+    deadline: datetime
+
+    def message(self) -> str:
+        return (
+            f"drain of {self.node} blocked, nothing evicted: "
             f"{listing(tuple(p.describe() for p in self.pods[:MAX_LISTED]), len(self.pods))}"
             f"; drain times out at {at(self.deadline)}"
         )

@@ -181,4 +181,5 @@ def _pdb(b: PodDisruptionBudget) -> dict[str, Any]:
         "currentHealthy": b.current_healthy,
         "desiredHealthy": b.desired_healthy,
         "expectedPods": b.expected_pods,
+        "unhealthyPodEvictionPolicy": b.unhealthy_pod_eviction_policy,
     }

@@ -194,6 +194,7 @@ def _pdb(f: _Fields) -> PodDisruptionBudget:
         current_healthy=f.integer("currentHealthy", 0),
         desired_healthy=f.integer("desiredHealthy", 0),
         expected_pods=f.integer("expectedPods", 0),
+        unhealthy_pod_eviction_policy=f.opt_text("unhealthyPodEvictionPolicy"),
     )
 
 

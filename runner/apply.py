@@ -30,7 +30,7 @@ from policy.decisions import (
     UpdateLimitStatus,
     UpdateRequestStatus,
 )
-from policy.disruption import PodDisposition, disposition
+from policy.disruption import LEFT_BEHIND, disposition
 from policy.gate import Basis, recheck
 from policy.limit_spec import LimitSpec, parse_limit_spec
 from policy.model import CORDONED_BY, MaintenanceLimit, RequestState, Snapshot
@@ -237,10 +237,11 @@ class Applier:
             return []
         node = decision.target.removeprefix("node/")
         _, revision = self.fresh.limits()
+        # Pods the plan counted as gone (terminating on a dead node) count so here too.
         return [
             pod.key
             for pod in self.fresh.pods_on(node, revision=revision)
-            if disposition(pod, None) is not PodDisposition.IGNORED
+            if disposition(pod, None, decision.gone_before) not in LEFT_BEHIND
         ]
 
     def _gate(self, basis: Basis) -> tuple[str, ...]:

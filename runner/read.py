@@ -83,6 +83,10 @@ def _int(value: Any, default: int | None = None) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 def node_of(raw: JSON) -> Node:
     meta, spec, status = raw.get("metadata", {}), raw.get("spec", {}), raw.get("status", {})
     ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
@@ -166,6 +170,7 @@ def pdb_of(raw: JSON, version: str) -> PodDisruptionBudget:
         current_healthy=_int(status.get("currentHealthy"), 0) or 0,
         desired_healthy=_int(status.get("desiredHealthy"), 0) or 0,
         expected_pods=_int(status.get("expectedPods"), 0) or 0,
+        unhealthy_pod_eviction_policy=_text(spec.get("unhealthyPodEvictionPolicy")),
     )
 
 

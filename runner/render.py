@@ -54,6 +54,7 @@ def decision_json(decision: Decision) -> dict[str, Any]:
                 "node": decision.node,
                 "request": decision.request,
                 "pdb": decision.pdb,
+                "unbudgeted": decision.unbudgeted.value if decision.unbudgeted else None,
                 "gracePeriodSeconds": decision.grace_period_seconds,
             }
         case DeleteRequest():
@@ -139,6 +140,8 @@ def _decision_row(decision: Decision) -> tuple[str, ...]:
             return ("uncordon", decision.request, decision.target, what)
         case Evict():
             what = f"node {decision.node}" + (f", PDB {decision.pdb}" if decision.pdb else "")
+            if decision.unbudgeted is not None:
+                what += f", no budget spent ({decision.unbudgeted.value})"
             return ("evict", decision.request, decision.target, what)
         case DeleteRequest():
             return ("delete", decision.request, decision.target, decision.reason)

@@ -161,8 +161,13 @@ def limits_respected(before: Snapshot, plan: Plan) -> None:
 
 
 def budgets_respected(before: Snapshot, plan: Plan) -> None:
-    """2. Evictions and drain-less admissions stay within every PDB's budget."""
+    """2. Evictions and drain-less admissions stay within every PDB's budget, as the
+    Eviction API counts it: a Pending pod is deleted without a PDB check, an unready
+    one without spending when its PDB is AlwaysAllow or at its healthy count
+    (currentHealthy >= desiredHealthy > 0); anything else spends one. And all or
+    nothing: no eviction on a node holding a pod the drain may never evict."""
     budget = {b.key: 0 if b.stale else max(b.disruptions_allowed, 0) for b in before.pdbs}
+    by_key = {b.key: b for b in before.pdbs}
     spent: Counter[str] = Counter()
     pods = {p.key: p for p in before.pods}
     limits = valid_limits(before)
@@ -178,12 +183,30 @@ def budgets_respected(before: Snapshot, plan: Plan) -> None:
         ]
         drains = [lim.drain for lim in governing if lim.drain is not None]
         assert drains, "evicted without a drain configured"
-        if pod.empty_dir:
-            assert all(d.delete_empty_dir_data for d in drains), pod
-        if pod.owner_kind is None:
-            assert all(d.force for d in drains), pod
+        force = all(d.force for d in drains)
+        delete_empty_dir = all(d.delete_empty_dir_data for d in drains)
+        for other in before.pods:  # all or nothing (kubectl drain's filters)
+            if other.node != pod.node or other.terminal or other.terminating:
+                continue
+            if other.mirror or other.owner_kind == "DaemonSet" or other.follows_cordon:
+                continue
+            assert force or other.owner_kind is not None, (pod.key, "beside", other.key)
+            assert delete_empty_dir or not other.empty_dir, (pod.key, "beside", other.key)
+            if other.phase != "Pending":
+                several = selecting(before.pdbs, other)
+                assert len(several) <= 1, (pod.key, "beside", other.key, several)
         selected = selecting(before.pdbs, pod)
+        if pod.phase == "Pending":
+            assert decision.pdb is None, decision  # no PDB is checked
+            continue
         assert len(selected) <= 1, (pod.key, selected)
+        if selected and not pod.ready:
+            pdb = by_key[selected[0]]
+            if pdb.unhealthy_pod_eviction_policy == "AlwaysAllow" or (
+                pdb.current_healthy >= pdb.desired_healthy > 0
+            ):
+                assert decision.pdb is None, decision
+                continue
         assert decision.pdb == (selected[0] if selected else None)
         spent.update(selected)
     for target in admitted(before, plan).values():
@@ -340,12 +363,26 @@ def approvals_drained(before: Snapshot, plan: Plan) -> None:
                 )
         if not any(lim.drain is not None for lim in governing):
             continue
+        # On a NotReady node, a pod terminating longer than the longest wait for
+        # deletes past its deletionTimestamp counts as gone (DESIGN §3 "Dead nodes").
+        node = next(n for n in before.nodes if n.name == target.name)
+        wait = max(
+            lim.drain.skip_wait_for_delete_timeout_seconds
+            for lim in governing
+            if lim.drain is not None
+        )
+        cutoff = before.now - timedelta(seconds=wait)
         left = [
             pod.key
             for pod in before.pods
             if pod.node == target.name
             and not (
                 pod.mirror or pod.owner_kind == "DaemonSet" or pod.terminal or pod.follows_cordon
+            )
+            and not (
+                not node.ready
+                and pod.deletion_timestamp is not None
+                and pod.deletion_timestamp < cutoff
             )
         ]
         assert not left, (decision.request, target.name, left)
@@ -376,5 +413,6 @@ def gate_passes_when_nothing_changed(before: Snapshot, plan: Plan, after: Snapsh
             pdbs=pdbs,
             limits=after.limits,
             evicted=evicted,
+            now=before.now,
         )
         assert not problems, (decision.request, problems)

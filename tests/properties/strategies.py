@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import attrs
 from hypothesis import strategies as st
 
 from policy.model import (
@@ -90,7 +91,8 @@ def pods(draw: st.DrawFn, now: datetime, node_names: list[str]) -> tuple[Pod, ..
             app = draw(st.sampled_from(APPS))
             owner = draw(
                 st.sampled_from(
-                    ["ReplicaSet", "ReplicaSet", "StatefulSet", "DaemonSet", None, "Job"]
+                    ["ReplicaSet", "ReplicaSet", "ReplicaSet", "StatefulSet", "DaemonSet", "Job"]
+                    + [None] * draw(st.integers(0, 1))
                 )
             )
             result.append(
@@ -108,8 +110,10 @@ def pods(draw: st.DrawFn, now: datetime, node_names: list[str]) -> tuple[Pod, ..
                             ["Running", "Running", "Running", "Pending", "Succeeded", "Failed"]
                         )
                     ),
-                    deletion_timestamp=now if draw(st.integers(0, 5)) == 0 else None,
-                    empty_dir=draw(st.integers(0, 3)) == 0,
+                    deletion_timestamp=now - timedelta(seconds=draw(st.integers(0, 600)))
+                    if draw(st.integers(0, 5)) == 0
+                    else None,
+                    empty_dir=draw(st.integers(0, 7)) == 0,
                     ready=draw(st.integers(0, 4)) > 0,
                     termination_grace_period_seconds=draw(st.none() | st.integers(0, 60)),
                 )
@@ -148,6 +152,9 @@ def pdbs(draw: st.DrawFn) -> tuple[PodDisruptionBudget, ...]:
                 current_healthy=draw(st.integers(0, 5)),
                 desired_healthy=draw(st.integers(0, 5)),
                 expected_pods=draw(st.integers(0, 5)),
+                unhealthy_pod_eviction_policy=draw(
+                    st.sampled_from([None, None, "IfHealthyBudget", "AlwaysAllow"])
+                ),
             )
         )
     return tuple(result)
@@ -192,6 +199,7 @@ def limit_specs(draw: st.DrawFn, name: str, chaos: bool = True) -> Any:
                 "podGracePeriodSeconds": st.integers(-1, 30),
                 "deleteEmptyDirData": st.booleans(),
                 "force": st.booleans(),
+                "skipWaitForDeleteTimeoutSeconds": st.sampled_from([0, 60, 300]),
             },
         ),
         "infraDrain": st.fixed_dictionaries(
@@ -377,3 +385,73 @@ def snapshots(
 def any_snapshots() -> st.SearchStrategy[Snapshot]:
     """Malformed input and contention, half and half."""
     return snapshots() | snapshots(chaos=False)
+
+
+@st.composite
+def draining_snapshots(draw: st.DrawFn) -> Snapshot:
+    """Nodes under one draining limit with room for all, each with a request Pending or
+    Preparing (drained or not): every pod of the strategy meets the drain's rules in
+    every pass, where `snapshots` mostly stops earlier (limits, windows, contention)."""
+    instant = draw(whole_seconds)
+    cluster_nodes = tuple(
+        attrs.evolve(n, ready=draw(st.booleans())) for n in draw(nodes(instant))
+    )  # sick and dead nodes are what node repair drains
+    names = [n.name for n in cluster_nodes]
+    drain = draw(
+        st.fixed_dictionaries(
+            {"timeoutSeconds": st.sampled_from([60, 600])},
+            optional={
+                "gracePeriodSeconds": st.sampled_from([0, 30]),
+                "deleteEmptyDirData": st.booleans(),
+                "force": st.booleans(),
+                "skipWaitForDeleteTimeoutSeconds": st.sampled_from([0, 60, 300]),
+            },
+        )
+    )
+    limit = MaintenanceLimit(
+        name="node",
+        uid="uid-node",
+        spec={"type": "node", "limit": 100, "cordon": draw(st.booleans()), "drain": drain},
+    )
+    requests = []
+    for name in names:
+        state = draw(st.sampled_from([None, RequestState.PREPARING]))
+        status = RequestStatus()
+        if state is not None:
+            status = RequestStatus(
+                state=state,
+                target=f"node/{name}",
+                # Mostly within the drain timeout: a drain that goes on.
+                preparing_since=instant
+                - draw(
+                    st.sampled_from([0, 10, 30, 59]).map(lambda s: timedelta(seconds=s))
+                    | short_ages
+                ),
+                drained_at=draw(st.none() | short_ages.map(lambda d: instant - d)),
+            )
+        requests.append(
+            MaintenanceRequest(
+                name=f"mr-{name}",
+                uid=f"uid-mr-{name}",
+                spec={"type": "node", "name": name, "state": "Pending", "requester": "actor"},
+                status=status,
+            )
+        )
+    # Half of the pods unready: crash-looping, pulling images.
+    drawn = tuple(attrs.evolve(p, ready=draw(st.booleans())) for p in draw(pods(instant, names)))
+    if draw(st.booleans()):
+        # Dead nodes: the kubelet is gone, every pod on a NotReady node is stuck
+        # terminating, some past any wait for deletes.
+        dead = {n.name for n in cluster_nodes if not n.ready}
+        drawn = tuple(
+            attrs.evolve(p, deletion_timestamp=instant - draw(short_ages)) if p.node in dead else p
+            for p in drawn
+        )
+    return Snapshot(
+        now=instant,
+        nodes=cluster_nodes,
+        pods=drawn,
+        pdbs=draw(pdbs()),
+        limits=(limit,),
+        requests=tuple(requests),
+    )

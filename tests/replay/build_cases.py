@@ -16,9 +16,12 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import attrs
+
 from policy import plan
 from policy.model import (
     CORDONED_BY,
+    LabelSelector,
     MaintenanceLimit,
     MaintenanceRequest,
     Node,
@@ -240,8 +243,9 @@ def drain_evicts_within_budget() -> tuple[str, Snapshot]:
     return (
         "Admission commits first (Preparing), then cordon, then evictions: web-1 fits the PDB "
         "(1 allowed), web-2 is left for a later pass, api-1 is already terminating and is "
-        "waited for, the DaemonSet pod stays, the emptyDir pod is not evicted "
-        "(deleteEmptyDirData false), nor the pod without a controller (force false).",
+        "waited for, the DaemonSet pod stays, the emptyDir pod is evicted "
+        "(deleteEmptyDirData true). Pods that block a drain: "
+        "one-pod-that-can-never-go-blocks-the-whole-drain.",
         Snapshot(
             now=NOW,
             nodes=nodes(4),
@@ -251,10 +255,11 @@ def drain_evicts_within_budget() -> tuple[str, Snapshot]:
                 app_pod("api-1", "n0", "api", deletion_timestamp=ago(seconds=5)),
                 app_pod("exporter-1", "n0", "exporter", owner_kind="DaemonSet"),
                 app_pod("cache-1", "n0", "cache", empty_dir=True),
-                app_pod("shell", "n0", "debug", owner_kind=None),
             ),
             pdbs=(pdb("web", "web", allowed=1),),
-            limits=(limit("node", limit=50, drain={"timeoutSeconds": 900}),),
+            limits=(
+                limit("node", limit=50, drain={"timeoutSeconds": 900, "deleteEmptyDirData": True}),
+            ),
             requests=(request("mr-a", "n0"),),
         ),
     )
@@ -492,6 +497,184 @@ def longest_pod_grace_wins() -> tuple[str, Snapshot]:
                 limit("zone", type="node", limit=100, drain={"podGracePeriodSeconds": -1}),
             ),
             requests=(request("mr-a", "n0"),),
+        ),
+    )
+
+
+@case
+def pending_and_unready_pods_go_without_budget() -> tuple[str, Snapshot]:
+    return (
+        "Issue 15 item 1, the Eviction API's own rules (k8s.io/kubernetes "
+        "pkg/registry/core/pod/storage/eviction.go). Every PDB here allows 0 disruptions but "
+        "'spare'. web-pull is Pending: canIgnorePDB deletes it before any PDB is looked at, "
+        "so it is evicted. web-crash is unready and PDB web is at its healthy count "
+        "(currentHealthy 3 >= desiredHealthy 3 > 0, IfHealthyBudget by default): deleted "
+        "without decrementing, so evicted. web-ok is ready: checkAndDecrement refuses it "
+        "(0 allowed), it stays. db-crash is unready under unhealthyPodEvictionPolicy "
+        "AlwaysAllow with the application below its count (1 < 2): evicted. api-crash is "
+        "unready under IfHealthyBudget below its count (1 < 2): it would spend budget, 0 "
+        "allowed, it stays. spare-crash (unready, 'spare' at its healthy count, 1 allowed) "
+        "spends nothing, so spare-ok, ready, still gets the one disruption: both evicted, "
+        "and only spare-ok's eviction names the PDB it spends.",
+        Snapshot(
+            now=NOW,
+            nodes=nodes(4),
+            pods=(
+                app_pod("web-pull", "n0", "web", phase="Pending", ready=False),
+                app_pod("web-crash", "n0", "web", ready=False),
+                app_pod("web-ok", "n0", "web"),
+                app_pod("db-crash", "n0", "db", ready=False),
+                app_pod("api-crash", "n0", "api", ready=False),
+                app_pod("spare-crash", "n0", "spare", ready=False),
+                app_pod("spare-ok", "n0", "spare"),
+            ),
+            pdbs=(
+                pdb("web", "web", allowed=0, current_healthy=3, desired_healthy=3),
+                pdb(
+                    "db",
+                    "db",
+                    allowed=0,
+                    current_healthy=1,
+                    desired_healthy=2,
+                    unhealthy_pod_eviction_policy="AlwaysAllow",
+                ),
+                pdb("api", "api", allowed=0, current_healthy=1, desired_healthy=2),
+                pdb("spare", "spare", allowed=1, current_healthy=3, desired_healthy=2),
+            ),
+            limits=(limit("node", limit=50, cordon=True, drain={"timeoutSeconds": 900}),),
+            requests=(request("mr-a", "n0"),),
+        ),
+    )
+
+
+@case
+def dead_node_terminating_pods_count_as_gone() -> tuple[str, Snapshot]:
+    return (
+        "Issue 15 item 2. n0 and n1 are NotReady (their kubelets are gone, nothing finishes a "
+        "deletion); n2 is Ready. drain.skipWaitForDeleteTimeoutSeconds 60: a pod still "
+        "terminating more than 60 s after its deletionTimestamp (the deletion's start + its "
+        "grace, as the API server sets it) counts as gone, as kubectl drain "
+        "--skip-wait-for-delete-timeout measures it. n0's two pods are past it: drained and, "
+        "with no grace, approved in this pass. On n1, old-1 is past it but new-1's deletion "
+        "is 30 s past its deletionTimestamp: waited for. On n2, a live kubelet finishes "
+        "deletions: stuck-2, 10 minutes past, is waited for.",
+        Snapshot(
+            now=NOW,
+            nodes=(Node("n0", ready=False), Node("n1", ready=False), Node("n2"), Node("n3")),
+            pods=(
+                app_pod("old-0", "n0", "web", deletion_timestamp=ago(seconds=61)),
+                app_pod("db-0", "n0", "db", deletion_timestamp=ago(minutes=20)),
+                app_pod("old-1", "n1", "web", deletion_timestamp=ago(seconds=300)),
+                app_pod("new-1", "n1", "web", deletion_timestamp=ago(seconds=30)),
+                app_pod("stuck-2", "n2", "web", deletion_timestamp=ago(minutes=10)),
+            ),
+            limits=(
+                limit(
+                    "node",
+                    limit=100,
+                    drain={"timeoutSeconds": 900, "skipWaitForDeleteTimeoutSeconds": 60},
+                ),
+            ),
+            requests=tuple(
+                request(
+                    f"mr-{i}",
+                    f"n{i}",
+                    status=active(S.PREPARING, f"node/n{i}", since=ago(minutes=2)),
+                )
+                for i in range(3)
+            ),
+        ),
+    )
+
+
+@case
+def one_pod_that_can_never_go_blocks_the_whole_drain() -> tuple[str, Snapshot]:
+    return (
+        "Issue 15 item 3: all or nothing, as kubectl drain (k8s.io/kubectl/pkg/drain "
+        "filters.go: unreplicatedFilter without --force, localStorageFilter without "
+        "--delete-emptydir-data; its errors stop the drain before any eviction) and the "
+        "Eviction API (a pod with more than one PodDisruptionBudget is refused). n0 holds "
+        "shell (no controller), cache-0 (emptyDir) and multi-0 (selected by PDBs web and "
+        "all): nothing is evicted, web-0 included, and the request waits naming the three "
+        "and the option that would allow each. n1's only odd pod is multi-1, Pending: the "
+        "Eviction API deletes a Pending pod before looking at PDBs, so n1 drains. mr-2 "
+        "has waited out its 900 s drain timeout on n2 behind its pod without a controller: "
+        "Expired (DrainTimeout) naming the pod, nothing evicted, n2 uncordoned.",
+        Snapshot(
+            now=NOW,
+            nodes=(
+                *nodes(2),
+                Node("n2", unschedulable=True, annotations={CORDONED_BY: "mr-2"}),
+                *nodes(3, prefix="m"),
+            ),
+            pods=(
+                app_pod("shell", "n0", "debug", owner_kind=None),
+                app_pod("cache-0", "n0", "cache", empty_dir=True),
+                app_pod("multi-0", "n0", "web"),
+                app_pod("web-0", "n0", "other"),
+                app_pod("multi-1", "n1", "web", phase="Pending", ready=False),
+                app_pod("web-1", "n1", "other"),
+                app_pod("shell-2", "n2", "debug", owner_kind=None),
+                app_pod("web-2", "n2", "other"),
+            ),
+            pdbs=(
+                pdb("web", "web", allowed=5),
+                attrs.evolve(pdb("all", "web", allowed=5), selector=LabelSelector()),
+            ),
+            limits=(limit("node", limit=100, cordon=True, drain={"timeoutSeconds": 900}),),
+            requests=(
+                request("mr-0", "n0"),
+                request("mr-1", "n1"),
+                request(
+                    "mr-2", "n2", status=active(S.PREPARING, "node/n2", since=ago(seconds=900))
+                ),
+            ),
+        ),
+    )
+
+
+@case
+def pods_that_follow_the_cordon_stay() -> tuple[str, Snapshot]:
+    return (
+        "Issue 15 item 5. n0 and n1 were drained a minute ago (drain grace 30 s). On n0 the "
+        "node agent, whose pods tolerate node.kubernetes.io/unschedulable, was replaced by "
+        "its controller (a new pod on the cordoned node): it is meant to run on cordoned "
+        "nodes (kubectl drain would find it back at once), so it is left like a DaemonSet "
+        "pod and n0 is approved. On n1 a web pod was bound by name after the drain: it is "
+        "drained like the rest, the request says it arrived after the drain, and drainedAt "
+        "is cleared so the grace starts again.",
+        Snapshot(
+            now=NOW,
+            nodes=(
+                Node("n0", unschedulable=True, annotations={CORDONED_BY: "mr-0"}),
+                Node("n1", unschedulable=True, annotations={CORDONED_BY: "mr-1"}),
+                *nodes(3, prefix="m"),
+            ),
+            pods=(
+                app_pod("agent-new", "n0", "agent", owner_kind="Deployment", follows_cordon=True),
+                app_pod("web-late", "n1", "web"),
+            ),
+            limits=(
+                limit(
+                    "node",
+                    limit=100,
+                    cordon=True,
+                    drain={"timeoutSeconds": 900, "gracePeriodSeconds": 30},
+                ),
+            ),
+            requests=tuple(
+                request(
+                    f"mr-{i}",
+                    f"n{i}",
+                    status=active(
+                        S.PREPARING,
+                        f"node/n{i}",
+                        since=ago(minutes=5),
+                        drained_at=ago(minutes=1),
+                    ),
+                )
+                for i in range(2)
+            ),
         ),
     )
 

@@ -88,6 +88,10 @@ def test_crd_defaults_are_the_policy_defaults() -> None:
     assert (
         fields["drain"]["properties"]["gracePeriodSeconds"]["default"] == drain.grace_period_seconds
     )
+    assert (
+        fields["drain"]["properties"]["skipWaitForDeleteTimeoutSeconds"]["default"]
+        == drain.skip_wait_for_delete_timeout_seconds
+    )
     infra = limit_spec.InfraDrainSpec()
     assert fields["infraDrain"]["properties"]["timeoutSeconds"]["default"] == infra.timeout_seconds
     assert (
