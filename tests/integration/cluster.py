@@ -219,12 +219,18 @@ class Cluster:
         )
 
     def unmanaged_pod(
-        self, name: str, node: str, *, grace: int = 1, namespace: str | None = None
+        self,
+        name: str,
+        node: str,
+        *,
+        grace: int = 1,
+        namespace: str | None = None,
+        labels: dict[str, str] | None = None,
     ) -> None:
         self.core.create_namespaced_pod(
             namespace or self.namespace,
             {
-                "metadata": {"name": name, "labels": {"app": name}},
+                "metadata": {"name": name, "labels": labels or {"app": name}},
                 "spec": {
                     "nodeName": node,
                     "containers": [{"name": "app", "image": "registry.invalid/pause:3"}],

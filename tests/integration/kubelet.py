@@ -5,7 +5,10 @@ status loop would: marks the node Ready (lastTransitionTime when it changes) and
 removes the `node.kubernetes.io/not-ready` taint; marks pods bound to the node Running
 and Ready; and finishes graceful deletions (deletes with grace 0 once
 `deletionTimestamp` is set, after `termination_delay` seconds). Nodes listed in
-`not_ready` are reported NotReady instead, to play node failures.
+`not_ready` are reported NotReady instead, to play node failures; nodes in `dead` too,
+and nothing on them is touched any more (a kubelet that is gone finishes no deletion).
+A pod labelled `repairman.test/kubelet: pending` is left Pending (an image that never
+pulls), one labelled `crash-loop` runs but is never Ready.
 
 It polls (every `interval` seconds) rather than watches: simple, and the clusters in
 tests are small. Runs as a daemon thread; `stop()` ends it.
@@ -21,6 +24,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 SIMULATED = "repairman.test/simulated"
+BEHAVIOUR = "repairman.test/kubelet"
 NOT_READY_TAINT = "node.kubernetes.io/not-ready"
 
 
@@ -36,6 +40,7 @@ class SimulatedKubelet:
         self.interval = interval
         self.termination_delay = termination_delay
         self.not_ready: set[str] = set()
+        self.dead: set[str] = set()
         self.errors: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="simulated-kubelet", daemon=True)
@@ -69,12 +74,12 @@ class SimulatedKubelet:
         if not names:
             return
         for pod in self.core.list_pod_for_all_namespaces().items:
-            if pod.spec.node_name in names:
+            if pod.spec.node_name in names and pod.spec.node_name not in self.dead:
                 self._sync_pod(pod)
 
     def _sync_node(self, node: client.V1Node) -> None:
         name = node.metadata.name
-        want = "False" if name in self.not_ready else "True"
+        want = "False" if name in self.not_ready or name in self.dead else "True"
         conditions = {c.type: c for c in (node.status.conditions or [])}
         ready = conditions.get("Ready")
         if ready is None or ready.status != want:
@@ -126,9 +131,12 @@ class SimulatedKubelet:
             return
         if pod.status.phase in ("Succeeded", "Failed"):
             return
+        behaviour = (pod.metadata.labels or {}).get(BEHAVIOUR)
+        if behaviour == "pending":
+            return
         on_ready_node = pod.spec.node_name not in self.not_ready
         conditions = {c.type: c.status for c in (pod.status.conditions or [])}
-        want_ready = "True" if on_ready_node else "False"
+        want_ready = "True" if on_ready_node and behaviour != "crash-loop" else "False"
         if pod.status.phase == "Running" and conditions.get("Ready") == want_ready:
             return
         now = _now()
