@@ -18,7 +18,13 @@ import yaml
 
 from policy import Snapshot
 from policy import plan as make_plan
-from policy.disruption import PodDisposition, disposition
+from policy.disruption import (
+    BudgetIndex,
+    EvictionBudget,
+    PodDisposition,
+    disposition,
+    eviction_budget,
+)
 from policy.snapshot_format import timestamp
 from repairman.actor import (
     REQUESTS,
@@ -300,24 +306,39 @@ def limits(obj: Context, output: str) -> None:
 
 
 def _pods_and_budgets(snapshot: Snapshot, node: str) -> str:
-    """The pods a drain of `node` would still have to evict, each with the PDBs that
-    cover it and what they allow now."""
+    """The pods a drain of `node` would still have to move, each with the PDBs that
+    cover it, what they allow now, and what the Eviction API would do with it (the
+    rules the drain follows, policy.disruption)."""
+    budgets = BudgetIndex.build(snapshot.pdbs)
     rows = []
     for pod in sorted(snapshot.pods, key=lambda p: (p.namespace, p.name)):
         if pod.node != node or disposition(pod, None) is PodDisposition.IGNORED:
             continue
-        budgets = [
-            f"{b.name} (allows {b.disruptions_allowed})"
-            for b in snapshot.pdbs
-            if b.namespace == pod.namespace and b.selector is not None
-            and b.selector.matches(pod.labels)
-        ]  # fmt: skip
+        selected = budgets.selecting(pod)
+        covering = [f"{b.name} (allows {b.disruptions_allowed})" for b in selected]
         owner = f"{pod.owner_kind}/{pod.owner_name}" if pod.owner_kind else "(no controller)"
-        state = "terminating" if pod.terminating else pod.phase
-        rows.append((f"{pod.namespace}/{pod.name}", owner, state, ", ".join(budgets) or "-"))
+        state = pod.phase if pod.ready or pod.phase != "Running" else "Running, unready"
+        if pod.terminating:
+            state, eviction = "terminating", "-"
+        else:
+            rule = eviction_budget(pod, selected)
+            eviction = "spends 1" if rule is EvictionBudget.SPENDS else _EVICTION_WORDS[rule]
+        rows.append(
+            (f"{pod.namespace}/{pod.name}", owner, state, ", ".join(covering) or "-", eviction)
+        )
     if not rows:
         return f"\nPods left on {node}: none"
-    return f"\nPods left on {node}:\n" + _table(("POD", "OWNER", "STATE", "PDB"), rows)
+    headers = ("POD", "OWNER", "STATE", "PDB", "EVICTION")
+    return f"\nPods left on {node}:\n" + _table(headers, rows)
+
+
+_EVICTION_WORDS = {
+    EvictionBudget.NO_PDB: "no PDB",
+    EvictionBudget.PENDING: "free (Pending: no PDB check)",
+    EvictionBudget.UNHEALTHY_ALWAYS_ALLOW: "free (unready, AlwaysAllow)",
+    EvictionBudget.UNHEALTHY_AT_HEALTHY_COUNT: "free (unready, PDB at its healthy count)",
+    EvictionBudget.SEVERAL_PDBS: "refused (several PDBs)",
+}
 
 
 @main.command()

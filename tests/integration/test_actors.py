@@ -292,5 +292,7 @@ def test_explain_shows_the_live_reason_the_limits_and_the_pods_left(
     limits = out.split("Limits of its type:\n", 1)[1].splitlines()
     assert limits[1].split()[:4] == ["node", "1", "1", "mr-db"], limits
     pods = out.split(f"Pods left on {node}:\n", 1)[1].splitlines()
-    assert pods[0].split() == ["POD", "OWNER", "STATE", "PDB"]
-    assert len(pods) == 3 and all("db (allows 0)" in row for row in pods[1:]), pods
+    assert pods[0].split() == ["POD", "OWNER", "STATE", "PDB", "EVICTION"]
+    assert len(pods) == 3 and all(
+        "db (allows 0)" in row and row.endswith("spends 1") for row in pods[1:]
+    ), pods
