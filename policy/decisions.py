@@ -94,6 +94,13 @@ class Evict:
     reason: str = Reason.DRAINING.value
     unbudgeted: EvictionBudget | None = None
     """Selected by a PDB (or Pending) but let go without spending its budget, and why."""
+    resource_version: str | None = None
+    """For an `unbudgeted` eviction: the pod as the plan judged it, sent as a
+    precondition. Pods come from the API server's watch cache, PDBs from etcd: a pod
+    read unready from a cache that is behind may be Ready by now, and its eviction
+    would then spend budget the plan gave to another pod (or to a drain-less
+    maintenance the API server knows nothing of). With the precondition the API
+    server refuses the eviction of a pod that changed since the read."""
 
     @property
     def target(self) -> str:

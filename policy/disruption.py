@@ -82,14 +82,18 @@ def gone_before(
 ) -> datetime | None:
     """DESIGN §3 "Dead nodes": on a NotReady node, the instant before which a
     terminating pod's deletionTimestamp makes it count as gone; None on a Ready node
-    (its kubelet finishes every deletion), without a drain, or without a clock.
+    (its kubelet finishes every deletion), without a drain, without a clock, or with
+    the wait set to 0 (never, as kubectl's flag).
 
     The API server sets deletionTimestamp to the deletion's start plus its grace
     period, so "terminating longer than its grace + N" is "deletionTimestamp more than
     N ago", as kubectl drain measures --skip-wait-for-delete-timeout."""
     if node_ready or drain is None or now is None:
         return None
-    return now - timedelta(seconds=drain.skip_wait_for_delete_timeout_seconds)
+    wait = drain.skip_wait_for_delete_timeout_seconds
+    if wait == 0:
+        return None  # 0: never, as kubectl's --skip-wait-for-delete-timeout=0
+    return now - timedelta(seconds=wait)
 
 
 class EvictionBudget(Enum):

@@ -95,8 +95,8 @@ class DrainTimedOut:
     def message(self) -> str:
         if self.blocked:
             return (
-                f"{self.node} not drained within {self.timeout_seconds}s; nothing was "
-                "evicted, blocked by " + ", ".join(self.blocked[:MAX_LISTED])
+                f"{self.node} not drained within {self.timeout_seconds}s; the drain was "
+                "blocked by " + ", ".join(self.blocked[:MAX_LISTED])
             )
         return (
             f"{self.node} not drained within {self.timeout_seconds}s; "

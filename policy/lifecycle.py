@@ -89,12 +89,17 @@ def _merge_drains(drains: list[DrainSpec]) -> DrainSpec | None:
         pod_grace_period_seconds=max(overrides) if overrides else None,
         delete_empty_dir_data=all(d.delete_empty_dir_data for d in drains),
         force=all(d.force for d in drains),
-        skip_wait_for_delete_timeout_seconds=max(
-            d.skip_wait_for_delete_timeout_seconds for d in drains
-        ),
+        skip_wait_for_delete_timeout_seconds=_longest_wait_for_deletes(drains),
         keeps_pod_grace=any(d.pod_grace_period_seconds is None or d.keeps_pod_grace for d in drains)
         and bool(overrides),
     )
+
+
+def _longest_wait_for_deletes(drains: list[DrainSpec]) -> int:
+    """The longest `skipWaitForDeleteTimeoutSeconds`; 0 (never count a terminating pod
+    as gone) is the longest of all."""
+    waits = [d.skip_wait_for_delete_timeout_seconds for d in drains]
+    return 0 if 0 in waits else max(waits)
 
 
 def _merge_infra(infra: list[InfraDrainSpec]) -> InfraDrainSpec | None:

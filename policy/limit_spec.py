@@ -55,7 +55,8 @@ class DrainSpec:
     skip_wait_for_delete_timeout_seconds: int = DEFAULT_SKIP_WAIT_FOR_DELETE
     """On a NotReady node, a pod still terminating this long after its deletionTimestamp
     (the deletion's start + its grace period) counts as gone: the kubelet that would
-    finish it is gone (kubectl drain's --skip-wait-for-delete-timeout)."""
+    finish it is gone (kubectl drain's --skip-wait-for-delete-timeout; 0 is never, as
+    there)."""
     keeps_pod_grace: bool = False
     """Merged from several limits, one of which leaves the pods' own grace period: an
     override then only ever lengthens it (DESIGN §2: the longest wins)."""

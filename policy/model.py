@@ -141,6 +141,9 @@ class Pod:
     uid: str
     node: str
     labels: Mapping[str, str] = attrs.field(factory=dict)
+    resource_version: str = ""
+    """As read: an eviction the plan judged free of budget by this read of the pod
+    carries it as a precondition (runner.apply)."""
     owner_kind: str | None = None
     """Kind of the controller owner reference; None for an unmanaged pod."""
     owner_name: str | None = None

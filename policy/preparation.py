@@ -413,6 +413,7 @@ class _Evictor:
                 pdb=pdb,
                 grace_period_seconds=self.drain.grace_for(pod.termination_grace_period_seconds),
                 unbudgeted=unbudgeted,
+                resource_version=(pod.resource_version or None) if unbudgeted else None,
             )
         )
         return left

@@ -158,7 +158,7 @@ class DrainBlocked:
 
     def message(self) -> str:
         return (
-            f"drain of {self.node} blocked, nothing evicted: "
+            f"drain of {self.node} blocked, no pod is evicted while it is there: "
             f"{listing(tuple(p.describe() for p in self.pods[:MAX_LISTED]), len(self.pods))}"
             f"; drain times out at {at(self.deadline)}"
         )

@@ -158,6 +158,7 @@ def _pod(p: Pod) -> dict[str, Any]:
         "uid": p.uid,
         "node": p.node,
         "labels": dict(p.labels),
+        "resourceVersion": p.resource_version,
         "ownerKind": p.owner_kind,
         "ownerName": p.owner_name,
         "mirror": p.mirror,

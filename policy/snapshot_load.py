@@ -160,6 +160,7 @@ def _pod(f: _Fields) -> Pod:
         uid=f.text("uid", required=False),
         node=f.text("node"),
         labels=f.labels("labels"),
+        resource_version=f.text("resourceVersion", required=False),
         owner_kind=f.opt_text("ownerKind"),
         owner_name=f.opt_text("ownerName"),
         mirror=f.flag("mirror", False),

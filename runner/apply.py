@@ -434,6 +434,9 @@ class Applier:
     def _evict(self, decision: Evict) -> Outcome:
         path = f"/api/v1/namespaces/{decision.namespace}/pods/{decision.pod}/eviction"
         options: dict[str, Any] = {"preconditions": {"uid": decision.uid}}
+        if decision.resource_version:
+            # Judged free of budget on this very version of the pod (policy.decisions).
+            options["preconditions"]["resourceVersion"] = decision.resource_version
         if decision.grace_period_seconds is not None:
             options["gracePeriodSeconds"] = decision.grace_period_seconds
         body = {
@@ -449,6 +452,13 @@ class Applier:
             if error.status == 404:
                 return Outcome(decision, Result.ALREADY_DONE, "the pod is gone")
             if error.status == 409:
+                if decision.resource_version:
+                    return Outcome(
+                        decision,
+                        Result.BLOCKED,
+                        "the pod changed since it was read (judged free of budget on that "
+                        "read); next pass",
+                    )
                 return Outcome(decision, Result.ALREADY_DONE, "the pod was replaced")
             if error.status == 429:
                 return Outcome(

@@ -89,6 +89,7 @@ def run_passes(
     lease = Lease(kube, lease_namespace)
     started = time.monotonic()
     evicted_at = -FAST_FOR
+    evicted: set[str] = set()
     number = 0
     try:
         while True:
@@ -108,7 +109,7 @@ def run_passes(
             preparing = any(e.state is RequestState.PREPARING for e in result.explanations)
             if not until_stable or failed or (writes == 0 and not preparing):
                 return failed
-            if any(isinstance(o.decision, Evict) and o.result is Result.DONE for o in outcomes):
+            if _new_evictions(outcomes, evicted):
                 evicted_at = time.monotonic()
             pause = pause_after(result, since_eviction=time.monotonic() - evicted_at)
             if time.monotonic() - started + pause >= deadline:
@@ -119,6 +120,22 @@ def run_passes(
         with signals.writing():  # a signal now must not skip the release
             log.done()
             lease.release()
+
+
+def _new_evictions(outcomes: list[Outcome], evicted: set[str]) -> bool:
+    """Did this pass evict a pod this run had not evicted before (adding them to
+    `evicted`)? A pod that its controller recreates under the same name on the same
+    node (bound by name) is evicted again every pass until the drain times out: that
+    is no drain making progress, and must not keep the passes fast."""
+    new = False
+    for outcome in outcomes:
+        decision = outcome.decision
+        if isinstance(decision, Evict) and outcome.result is Result.DONE:
+            key = f"{decision.namespace}/{decision.pod}"
+            if key not in evicted:
+                evicted.add(key)
+                new = True
+    return new
 
 
 def pause_after(result: Plan, *, since_eviction: float) -> float:

@@ -110,6 +110,7 @@ def pod_of(raw: JSON) -> Pod:
         uid=meta.get("uid", ""),
         node=spec.get("nodeName", ""),
         labels=_labels(meta.get("labels")),
+        resource_version=str(meta.get("resourceVersion") or ""),
         owner_kind=owner.get("kind") if owner else None,
         owner_name=owner.get("name") if owner else None,
         mirror="kubernetes.io/config.mirror" in (meta.get("annotations") or {}),

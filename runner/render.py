@@ -55,6 +55,7 @@ def decision_json(decision: Decision) -> dict[str, Any]:
                 "request": decision.request,
                 "pdb": decision.pdb,
                 "unbudgeted": decision.unbudgeted.value if decision.unbudgeted else None,
+                "resourceVersion": decision.resource_version,
                 "gracePeriodSeconds": decision.grace_period_seconds,
             }
         case DeleteRequest():

@@ -272,7 +272,7 @@ def test_one_pod_that_can_never_go_blocks_the_whole_drain(
     wait_until("mr-a expired at its drain timeout", expired, timeout=timeout + 30)
     status = status_of(cluster, "mr-a")
     assert status["reason"] == "DrainTimeout", status
-    assert "nothing was evicted" in status["message"], status
+    assert "the drain was blocked by" in status["message"], status
     assert f"{cluster.namespace}/shell" in status["message"], status
     after = sorted(p.metadata.name for p in cluster.pods("web") if p.spec.node_name == target)
     assert after == on_target and all(
@@ -284,3 +284,61 @@ def test_one_pod_that_can_never_go_blocks_the_whole_drain(
 
 def _ready(pod: client.V1Pod) -> bool:
     return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+
+
+def test_a_pod_judged_unready_is_not_evicted_once_it_is_ready(
+    cluster: Cluster, control_plane: ControlPlane
+) -> None:
+    """The plan judges an unready pod free of budget on a read of the pods that may be
+    behind the PDBs' (the watch cache, several API servers). If the pod is Ready when
+    the eviction lands, the API server would take it through the budget, spending what
+    the plan gave to another pod: the eviction carries the pod's resourceVersion as
+    read, and the API server refuses it (fails without: w-u is evicted too)."""
+    nodes = cluster.nodes(3)
+    cluster.wait_nodes_ready(nodes)
+    target = nodes[0]
+    web = {"app": "web"}
+    cluster.unmanaged_pod("w-u", target, labels={**web, BEHAVIOUR: "crash-loop"})
+    cluster.unmanaged_pod("w-v", target, labels=web)
+    cluster.unmanaged_pod("w-x", nodes[1], labels=web)
+    cluster.unmanaged_pod("w-y", nodes[2], labels=web)
+    cluster.pdb("web", min_available=2)
+    wait_until(
+        "w-u running unready, the others ready",
+        lambda: (
+            {p.metadata.name: _ready(p) for p in cluster.pods("web")}
+            == {"w-u": False, "w-v": True, "w-x": True, "w-y": True}
+        ),
+    )
+    cluster.disruptions_allowed("web", 1)
+    cluster.limit(
+        "node", type="node", limit=100, cordon=True, drain={"timeoutSeconds": 120, "force": True}
+    )
+    cluster.custom.create_cluster_custom_object(
+        GROUP, VERSION, "maintenancerequests", request_body("mr-a", target)
+    )
+    kube = Kube.connect(kubeconfig=str(control_plane.kubeconfig))
+    snapshot = read_cluster(kube, now=datetime.now(UTC))
+    planned = plan(snapshot)
+    evictions = {d.pod: d.pdb for d in planned.decisions if type(d).__name__ == "Evict"}
+    assert evictions == {"w-u": None, "w-v": f"{cluster.namespace}/web"}, evictions
+
+    # w-u recovers before the plan is applied; the PDB sees it (2 allowed now).
+    cluster.core.patch_namespaced_pod(
+        "w-u", cluster.namespace, {"metadata": {"labels": {BEHAVIOUR: None}}}
+    )
+    wait_until(
+        "w-u ready", lambda: _ready(cluster.core.read_namespaced_pod("w-u", cluster.namespace))
+    )
+    cluster.disruptions_allowed("web", 2)
+
+    outcomes = Applier(kube, snapshot, policy_version=POLICY).apply(planned)
+    result = {
+        o.decision.pod: (o.result, o.detail)  # type: ignore[union-attr]
+        for o in outcomes
+        if type(o.decision).__name__ == "Evict"
+    }
+    assert result["w-u"][0] is Result.BLOCKED and "changed since it was read" in result["w-u"][1]
+    assert result["w-v"][0] is Result.DONE, result
+    kept = cluster.core.read_namespaced_pod("w-u", cluster.namespace)
+    assert kept.metadata.deletion_timestamp is None, "w-u was evicted"

@@ -366,12 +366,13 @@ def approvals_drained(before: Snapshot, plan: Plan) -> None:
         # On a NotReady node, a pod terminating longer than the longest wait for
         # deletes past its deletionTimestamp counts as gone (DESIGN §3 "Dead nodes").
         node = next(n for n in before.nodes if n.name == target.name)
-        wait = max(
+        waits = [
             lim.drain.skip_wait_for_delete_timeout_seconds
             for lim in governing
             if lim.drain is not None
-        )
-        cutoff = before.now - timedelta(seconds=wait)
+        ]
+        never = 0 in waits  # 0: never counted as gone, as kubectl's flag
+        cutoff = before.now - timedelta(seconds=max(waits))
         left = [
             pod.key
             for pod in before.pods
@@ -381,6 +382,7 @@ def approvals_drained(before: Snapshot, plan: Plan) -> None:
             )
             and not (
                 not node.ready
+                and not never
                 and pod.deletion_timestamp is not None
                 and pod.deletion_timestamp < cutoff
             )

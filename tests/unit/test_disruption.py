@@ -7,9 +7,19 @@ Leaves out spending budgets (test_ledger.py) and the drain's steps (test_prepara
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
-from policy.disruption import BudgetIndex, PodDisposition, disposition, disrupted_by_maintenance
+from policy.disruption import (
+    BudgetIndex,
+    EvictionBudget,
+    PodDisposition,
+    disposition,
+    disrupted_by_maintenance,
+    eviction_budget,
+    gone_before,
+)
 from policy.limit_spec import DrainSpec
 from policy.model import LabelSelector, LabelSelectorRequirement, Pod, PodDisruptionBudget
 from tests.helpers import NOW, app_pod, pdb
@@ -81,3 +91,63 @@ def test_budgets_selecting_a_pod() -> None:
     assert [p.name for p in index.selecting(web)] == ["everything", "web", "web-too"]
     assert [p.name for p in index.selecting(front)] == ["everything", "tier"]
     assert index.selecting(elsewhere) == ()
+
+
+def test_a_terminating_pod_on_a_dead_node_counts_as_gone_past_the_wait() -> None:
+    drain = DrainSpec(skip_wait_for_delete_timeout_seconds=60)
+    old = app_pod("p", "n0", "web", deletion_timestamp=NOW - timedelta(seconds=61))
+    new = app_pod("q", "n0", "web", deletion_timestamp=NOW - timedelta(seconds=59))
+    cutoff = gone_before(node_ready=False, drain=drain, now=NOW)
+    assert disposition(old, drain, cutoff) is D.GONE
+    assert disposition(new, drain, cutoff) is D.TERMINATING
+    # A Ready node's kubelet finishes deletions; 0 is never (kubectl's flag); no clock.
+    assert gone_before(node_ready=True, drain=drain, now=NOW) is None
+    never = DrainSpec(skip_wait_for_delete_timeout_seconds=0)
+    assert gone_before(node_ready=False, drain=never, now=NOW) is None
+    assert gone_before(node_ready=False, drain=drain, now=None) is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "budget", "expected"),
+    [
+        ({"phase": "Pending", "ready": False}, {}, EvictionBudget.PENDING),
+        (
+            {"ready": False},
+            {"current_healthy": 2, "desired_healthy": 2},
+            EvictionBudget.UNHEALTHY_AT_HEALTHY_COUNT,
+        ),
+        ({"ready": False}, {"current_healthy": 1, "desired_healthy": 2}, EvictionBudget.SPENDS),
+        # desiredHealthy 0: the API server checks the budget (eviction.go).
+        ({"ready": False}, {"current_healthy": 0, "desired_healthy": 0}, EvictionBudget.SPENDS),
+        (
+            {"ready": False},
+            {
+                "current_healthy": 0,
+                "desired_healthy": 2,
+                "unhealthy_pod_eviction_policy": "AlwaysAllow",
+            },
+            EvictionBudget.UNHEALTHY_ALWAYS_ALLOW,
+        ),
+        # Any other value behaves as IfHealthyBudget.
+        (
+            {"ready": False},
+            {"current_healthy": 1, "desired_healthy": 2, "unhealthy_pod_eviction_policy": "Later"},
+            EvictionBudget.SPENDS,
+        ),
+        ({}, {"current_healthy": 3, "desired_healthy": 2}, EvictionBudget.SPENDS),
+    ],
+)
+def test_how_the_eviction_api_weighs_a_pod(
+    fields: dict[str, object], budget: dict[str, object], expected: EvictionBudget
+) -> None:
+    pod = app_pod("p", "n0", "web", **fields)
+    assert eviction_budget(pod, (pdb("web", "web", allowed=0, **budget),)) is expected
+
+
+def test_no_pdb_and_several_pdbs() -> None:
+    pod = app_pod("p", "n0", "web")
+    assert eviction_budget(pod, ()) is EvictionBudget.NO_PDB
+    two = (pdb("a", "web", allowed=1), pdb("b", "web", allowed=1))
+    assert eviction_budget(pod, two) is EvictionBudget.SEVERAL_PDBS
+    pending = app_pod("p", "n0", "web", phase="Pending")
+    assert eviction_budget(pending, two) is EvictionBudget.PENDING

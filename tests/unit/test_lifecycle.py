@@ -122,3 +122,19 @@ def test_the_longest_grace_period_wins_the_pods_own_included(
     )
     assert merged.drain is not None
     assert merged.drain.grace_for(own) == expected
+
+
+@pytest.mark.parametrize(
+    ("waits", "expected"), [((60,), 60), ((60, 300), 300), ((300, 0), 0), ((0,), 0)]
+)
+def test_the_longest_wait_for_deletes_wins_and_never_above_all(
+    waits: tuple[int, ...], expected: int
+) -> None:
+    merged = Behaviour.of(
+        [
+            spec(f"l{i}", drain=DrainSpec(skip_wait_for_delete_timeout_seconds=wait))
+            for i, wait in enumerate(waits)
+        ]
+    )
+    assert merged.drain is not None
+    assert merged.drain.skip_wait_for_delete_timeout_seconds == expected

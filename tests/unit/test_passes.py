@@ -5,9 +5,19 @@ waits on the pods it evicted and their replacements); a second otherwise, so tha
 drain held for long by a budget at 0, or blocked, is not read five times a second.
 """
 
+import attrs
+
 from policy import plan
+from policy.decisions import Evict
 from policy.model import Snapshot
-from runner.passes import FAST_FOR, PAUSE_BETWEEN_PASSES, PAUSE_WHILE_PODS_GO, pause_after
+from runner.apply import Outcome, Result
+from runner.passes import (
+    FAST_FOR,
+    PAUSE_BETWEEN_PASSES,
+    PAUSE_WHILE_PODS_GO,
+    _new_evictions,
+    pause_after,
+)
 from tests.helpers import NOW, app_pod, limit, nodes, pdb, request
 
 DRAIN = limit("node", limit=100, drain={"timeoutSeconds": 900})
@@ -41,3 +51,13 @@ def test_a_second_when_no_drain_waits_on_pods() -> None:
     assert pause_after(blocked, since_eviction=0.5) == PAUSE_BETWEEN_PASSES
     idle = plan(Snapshot(now=NOW, nodes=nodes(2), limits=(DRAIN,)))
     assert pause_after(idle, since_eviction=0.5) == PAUSE_BETWEEN_PASSES
+
+
+def test_a_pod_recreated_under_its_name_does_not_keep_the_passes_fast() -> None:
+    evict = Evict(namespace="ns", pod="job-0", uid="u1", node="n0", request="mr-a", pdb=None)
+    evicted: set[str] = set()
+    assert _new_evictions([Outcome(evict, Result.DONE)], evicted)
+    again = attrs.evolve(evict, uid="u2")  # the same name, bound again to the node
+    assert not _new_evictions([Outcome(again, Result.DONE)], evicted)
+    refused = attrs.evolve(evict, pod="web-0")
+    assert not _new_evictions([Outcome(refused, Result.BLOCKED)], evicted)
