@@ -40,8 +40,10 @@ import attrs
 from policy.disruption import (
     LEFT_BEHIND,
     BudgetIndex,
+    EvictionBudget,
     disposition,
     disrupted_by_maintenance,
+    eviction_budget,
     gone_before,
 )
 from policy.explain import MAX_LISTED, at
@@ -179,10 +181,11 @@ def _budgets_short(
         if not disrupted_by_maintenance(pod):
             continue
         selecting = index.selecting(pod)
-        if len(selecting) > 1:
+        rule = eviction_budget(pod, selecting)
+        if rule is EvictionBudget.SEVERAL_PDBS:
             keys = ", ".join(p.key for p in selecting)
             problems.append(f"{pod.key} is selected by several PDBs ({keys})")
-        elif selecting:
+        elif rule is EvictionBudget.SPENDS:
             counts[selecting[0].key] += 1
     for pdb, count in sorted(counts.items()):
         was = relied.get(pdb)
