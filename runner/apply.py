@@ -103,6 +103,10 @@ def _limit_type(limit: MaintenanceLimit) -> str | None:
     return parsed.type.value if isinstance(parsed, LimitSpec) else None
 
 
+QUEUED_EVENTS_PER_PASS = 20
+"""Events per pass for requests seen for the first time and queued (Pending)."""
+
+
 class Applier:
     def __init__(
         self,
@@ -127,6 +131,9 @@ class Applier:
         self.fresh = FreshReads(kube, policy_version=policy_version)
         self.evicted: Counter[str] = Counter()
         """Evictions made in this pass, per PDB (the approval gate counts them once)."""
+        self.queued_events = 0
+        """Events made this pass for requests seen for the first time and queued."""
+        self.events_skipped = 0
 
     def apply(self, plan: Plan) -> list[Outcome]:
         """Every decision's outcome, in plan order. A SIGTERM or SIGINT meanwhile lets
@@ -326,7 +333,7 @@ class Applier:
                 detail = self._keep_cordon(basis)
             except KubeError as error:
                 return Outcome(decision, Result.FAILED, f"approved, but its cordon: {error}")
-        if decision.transition:
+        if decision.transition and self._worth_an_event(decision):
             self._event(
                 kind="MaintenanceRequest",
                 name=decision.request,
@@ -335,6 +342,19 @@ class Applier:
                 message=decision.status.message,
             )
         return Outcome(decision, Result.DONE, detail)
+
+    def _worth_an_event(self, decision: UpdateRequestStatus) -> bool:
+        """Every transition is an Event, but a request seen for the first time and left
+        Pending only for the first QUEUED_EVENTS_PER_PASS of a pass: its status says
+        the same, and 5,000 requests filed at once would double the pass's writes.
+        Admissions, approvals and endings always get theirs."""
+        if decision.previous is not None or decision.status.state is not RequestState.PENDING:
+            return True
+        if self.queued_events < QUEUED_EVENTS_PER_PASS:
+            self.queued_events += 1
+            return True
+        self.events_skipped += 1
+        return False
 
     def _still_held(self, request: str) -> str | None:
         """Cordon ownership on the fresh object (DESIGN §3): the request a node's

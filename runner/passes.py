@@ -183,6 +183,7 @@ def one_pass(
         writes=writes,
         requests=states,
         fresh_reads={"cache": applier.fresh.cache_reads, "etcd": applier.fresh.quorum_reads},
+        events_skipped=applier.events_skipped,
         seconds=round(time.monotonic() - started, 3),
     )
     return result, outcomes, writes
