@@ -16,7 +16,7 @@ from collections import defaultdict
 
 import attrs
 
-from policy.disruption import EvictionBudget, disrupted_by_maintenance, eviction_budget
+from policy.disruption import disrupted_by_maintenance
 from policy.endings import InvalidRequest, TargetMissing
 from policy.explain import (
     Cause,
@@ -136,20 +136,16 @@ def _limit_causes(
 
 
 def _in_place_budget(state: PassState, *, node: str, spend: dict[str, int]) -> list[Cause]:
-    """Would maintenance without a drain fit every PDB? Fills `spend` when it does.
-    A pod is charged as the Eviction API would charge evicting it (DESIGN §3): a
-    Pending pod, or an unready one its PDB lets go, costs nothing (taking it down does
-    not lower the healthy count), a pod under several PDBs blocks."""
+    """Would maintenance without a drain fit every PDB? Fills `spend` when it does."""
     causes: list[Cause] = []
     pods_by_pdb: dict[str, list[str]] = defaultdict(list)
     for pod in state.index.pods_on(node):
         if not disrupted_by_maintenance(pod):
             continue
         pdbs = state.index.budgets.selecting(pod)
-        rule = eviction_budget(pod, pdbs)
-        if rule is EvictionBudget.SEVERAL_PDBS:
+        if len(pdbs) > 1:
             causes.append(SeveralBudgets(pod.key, tuple(p.key for p in pdbs)))
-        elif rule is EvictionBudget.SPENDS:
+        elif pdbs:
             pods_by_pdb[pdbs[0].key].append(pod.key)
     for pdb, pods in sorted(pods_by_pdb.items()):
         if state.ledger.budget_left[pdb] < len(pods):

@@ -40,10 +40,8 @@ import attrs
 from policy.disruption import (
     LEFT_BEHIND,
     BudgetIndex,
-    EvictionBudget,
     disposition,
     disrupted_by_maintenance,
-    eviction_budget,
     gone_before,
 )
 from policy.explain import MAX_LISTED, at
@@ -181,11 +179,10 @@ def _budgets_short(
         if not disrupted_by_maintenance(pod):
             continue
         selecting = index.selecting(pod)
-        rule = eviction_budget(pod, selecting)
-        if rule is EvictionBudget.SEVERAL_PDBS:
+        if len(selecting) > 1:
             keys = ", ".join(p.key for p in selecting)
             problems.append(f"{pod.key} is selected by several PDBs ({keys})")
-        elif rule is EvictionBudget.SPENDS:
+        elif selecting:
             counts[selecting[0].key] += 1
     for pdb, count in sorted(counts.items()):
         was = relied.get(pdb)

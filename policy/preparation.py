@@ -325,10 +325,8 @@ def _basis(request: str, *, node: str, behaviour: Behaviour, state: PassState) -
     if behaviour.drain is None:
         counted: Counter[str] = Counter()
         for pod in index.pods_on(node):
-            if not disrupted_by_maintenance(pod):
-                continue
-            pdbs = index.budgets.selecting(pod)
-            if eviction_budget(pod, pdbs) is EvictionBudget.SPENDS:
+            pdbs = index.budgets.selecting(pod) if disrupted_by_maintenance(pod) else ()
+            if len(pdbs) == 1:
                 counted[pdbs[0].key] += 1
         ledger = state.ledger
         budgets = tuple(

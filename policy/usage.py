@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 
-from policy.disruption import EvictionBudget, disrupted_by_maintenance, eviction_budget
+from policy.disruption import disrupted_by_maintenance
 from policy.endings import SoakingAfter
 from policy.explain import at
 from policy.ledger import Ledger, LimitUsage
@@ -193,11 +193,9 @@ def _spend_in_place(index: Index, ledger: Ledger, node: str, *, started: bool) -
     InProgress), every pod of the node counts, ready or not, terminating or failed:
     pods the maintenance took down go unready before the disruption controller lowers
     the PDB's budget (its latency, or a controller-manager restart), and counting only
-    ready ones would hand that budget out again. Before (Preparing), the pods the
-    Eviction API would charge (policy.disruption.eviction_budget), as admission and
-    approval count them: a Pending pod, or an unready one its PDB lets go, is already
-    outside the healthy count, and charging it would keep a sick node from repair.
-    Counting a pod twice once the controller catches up fails closed."""
+    ready ones would hand that budget out again. Before (Preparing), only ready pods:
+    an unready one is already outside the budget, and charging it would keep a sick
+    node from repair. Counting a pod twice once the controller catches up fails closed."""
     # Not clamped at 0: a shortfall (pods bound to the node since it was admitted)
     # must stay visible to its approval (policy.preparation).
     for pdb, count in _in_place(index, node, started=started).items():
@@ -208,12 +206,12 @@ def _in_place(index: Index, node: str, *, started: bool) -> Counter[str]:
     """What `_spend_in_place` charges, by PDB."""
     charge: Counter[str] = Counter()
     for pod in index.pods_on(node):
-        pdbs = index.budgets.selecting(pod)
         if started:
             if pod.mirror or pod.owner_kind == "DaemonSet":
                 continue
-            if len(pdbs) == 1:
-                charge[pdbs[0].key] += 1
-        elif disrupted_by_maintenance(pod) and eviction_budget(pod, pdbs) is EvictionBudget.SPENDS:
+        elif not disrupted_by_maintenance(pod) or not pod.ready:
+            continue
+        pdbs = index.budgets.selecting(pod)
+        if len(pdbs) == 1:
             charge[pdbs[0].key] += 1
     return charge

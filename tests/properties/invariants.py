@@ -164,8 +164,7 @@ def budgets_respected(before: Snapshot, plan: Plan) -> None:
     """2. Evictions and drain-less admissions stay within every PDB's budget, as the
     Eviction API counts it: a Pending pod is deleted without a PDB check, an unready
     one without spending when its PDB is AlwaysAllow or at its healthy count
-    (currentHealthy >= desiredHealthy > 0); anything else spends one. A drain-less
-    admission is charged the same for the pods it takes down in place. And all or
+    (currentHealthy >= desiredHealthy > 0); anything else spends one. And all or
     nothing: no eviction on a node holding a pod the drain may never evict."""
     budget = {b.key: 0 if b.stale else max(b.disruptions_allowed, 0) for b in before.pdbs}
     by_key = {b.key: b for b in before.pdbs}
@@ -219,16 +218,10 @@ def budgets_respected(before: Snapshot, plan: Plan) -> None:
         for pod in before.pods:
             if pod.node != target.name or pod.mirror or pod.owner_kind == "DaemonSet":
                 continue
-            if pod.terminal or pod.terminating or pod.phase == "Pending":
-                continue  # a Pending pod is let go without a PDB check
+            if pod.terminal or pod.terminating:
+                continue
             selected = selecting(before.pdbs, pod)
             assert len(selected) <= 1, (pod.key, selected)
-            if selected and not pod.ready:
-                pdb = by_key[selected[0]]
-                if pdb.unhealthy_pod_eviction_policy == "AlwaysAllow" or (
-                    pdb.current_healthy >= pdb.desired_healthy > 0
-                ):
-                    continue  # outside the healthy count: taking it down costs nothing
             spent.update(selected)
     for key, count in spent.items():
         assert count <= budget[key], (key, count, budget[key])

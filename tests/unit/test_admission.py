@@ -16,8 +16,7 @@ from policy import (
     UpdateLimitStatus,
     plan,
 )
-from policy.gate import recheck
-from policy.model import CORDONED_BY, LimitStatus, Node, TargetType, Workload
+from policy.model import LimitStatus, Node, TargetType, Workload
 from tests.helpers import (
     NOW,
     active,
@@ -356,36 +355,3 @@ def test_a_pass_never_drops_another_runners_commit_from_the_limits_status() -> N
     assert (report.active, report.in_use) == (("mr-1",), 1)
     writes = [d for d in result.decisions if isinstance(d, UpdateLimitStatus)]
     assert all(d.status.active == ("mr-1",) for d in writes), writes
-
-
-def test_a_sick_node_is_repaired_without_a_drain_where_a_drain_would_go() -> None:
-    """Without a drain, the node's pods are charged as the Eviction API would charge
-    evicting them: the crash-looping pod, under a PDB at its healthy count, costs
-    nothing (taking it down leaves the healthy count as it is), so node repair of the
-    sick node is admitted and approved in the same pass; a ready pod beside it under
-    the same PDB (0 allowed) still holds it."""
-    budget = pdb("web", "web", allowed=0, current_healthy=2, desired_healthy=2)
-    sick = Snapshot(
-        now=NOW,
-        nodes=nodes(4),
-        pods=(
-            app_pod("web-1", "n0", "web", ready=False),
-            app_pod("web-pull", "n0", "web", phase="Pending", ready=False),
-            app_pod("web-2", "n1", "web"),
-            app_pod("web-3", "n2", "web"),
-        ),
-        pdbs=(budget,),
-        limits=(limit("node", type="node", limit=50, cordon=True),),
-        requests=(request("mr-a", "n0"),),
-    )
-    approved = plan(sick)
-    assert approved.explanation("mr-a").state is S.APPROVED
-    # The approval gate, on a fresh read that finds the same pods, charges them alike.
-    basis = next(d.basis for d in approved.decisions if getattr(d, "basis", None))
-    assert basis is not None
-    fresh = [p for p in sick.pods if p.node == "n0"]
-    cordoned = Node("n0", unschedulable=True, annotations={CORDONED_BY: "mr-a"})
-    assert recheck(basis, node=cordoned, pods=fresh, pdbs=sick.pdbs, limits=sick.limits) == ()
-    ready_beside = attrs.evolve(sick, pods=(*sick.pods, app_pod("web-4", "n0", "web")))
-    result = plan(ready_beside).explanation("mr-a")
-    assert (result.state, result.reason) == (S.PENDING, Reason.DISRUPTION_BUDGET)
