@@ -16,7 +16,7 @@ from policy import (
     UpdateLimitStatus,
     plan,
 )
-from policy.model import LimitStatus, Node, TargetType, Workload
+from policy.model import LabelSelector, LimitStatus, Node, TargetType, Workload
 from tests.helpers import (
     NOW,
     active,
@@ -355,3 +355,31 @@ def test_a_pass_never_drops_another_runners_commit_from_the_limits_status() -> N
     assert (report.active, report.in_use) == (("mr-1",), 1)
     writes = [d for d in result.decisions if isinstance(d, UpdateLimitStatus)]
     assert all(d.status.active == ("mr-1",) for d in writes), writes
+
+
+def test_without_a_drain_a_pending_or_unready_pod_is_charged_all_the_same() -> None:
+    """Unlike an eviction, maintenance without a drain takes the node's pods down later,
+    when the actor works, with no API server judging them then: a pod Pending or
+    unready at approval may be Ready by then. So every pod the maintenance disrupts is
+    charged (the Eviction API's free rules apply to evictions only), and a Pending pod
+    under several PDBs blocks. Break-this review 2: with the free rules here, both
+    requests below were approved, and the PDBs broken once the pods started."""
+    web = pdb("web", "web", allowed=0, current_healthy=2, desired_healthy=3)
+    pending = Snapshot(
+        now=NOW,
+        nodes=nodes(4),
+        pods=(
+            app_pod("web-p", "n0", "web", phase="Pending", ready=False),
+            app_pod("web-1", "n1", "web"),
+            app_pod("web-2", "n2", "web"),
+        ),
+        pdbs=(web,),
+        limits=(limit("node", type="node", limit=50, cordon=True),),
+        requests=(request("mr-a", "n0"),),
+    )
+    waiting = plan(pending).explanation("mr-a")
+    assert (waiting.state, waiting.reason) == (S.PENDING, Reason.DISRUPTION_BUDGET)
+    front = attrs.evolve(pdb("front", "web", allowed=5), selector=LabelSelector({"app": "web"}))
+    two = attrs.evolve(pending, pdbs=(attrs.evolve(web, disruptions_allowed=5), front))
+    blocked = plan(two).explanation("mr-a")
+    assert (blocked.state, blocked.reason) == (S.PENDING, Reason.MULTIPLE_PDBS)
