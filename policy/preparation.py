@@ -47,7 +47,7 @@ from policy.endings import (
     LimitsLostTimedOut,
     TargetMissing,
 )
-from policy.explain import AwaitingActor, Cause
+from policy.explain import AwaitingActor, Cause, SeveralBudgets
 from policy.gate import Basis, BudgetBasis
 from policy.lifecycle import Behaviour
 from policy.limit_spec import DEFAULT_DRAIN_TIMEOUT, DrainSpec, InfraDrainSpec, InvalidLimit
@@ -266,8 +266,9 @@ def approve(
     if target.type is TargetType.NODE:
         basis = _basis(request, node=target.name, behaviour=behaviour, state=state)
         short = tuple(b for b in basis.budgets if b.left < 0)
-        if short:
-            return _budget_short(target, short=short, status=status, state=state)
+        several = _several_budgets(target.name, state) if behaviour.drain is None else ()
+        if short or several:
+            return _budget_short(target, short=short, several=several, status=status, state=state)
         state.bases[request] = basis
     deadline = state.now + timedelta(seconds=behaviour.approved_timeout_seconds)
     return Outcome(
@@ -297,22 +298,42 @@ def _approval_held(target: Target, *, state: PassState) -> tuple[Cause, ...]:
     return tuple(causes)
 
 
+def _several_budgets(node: str, state: PassState) -> tuple[SeveralBudgets, ...]:
+    """Without a drain: the node's pods selected by several PDBs, which no budget can
+    cover (bound since its admission: the approval gate would refuse it every pass)."""
+    found = []
+    for pod in state.index.pods_on(node):
+        if disrupted_by_maintenance(pod):
+            pdbs = state.index.budgets.selecting(pod)
+            if len(pdbs) > 1:
+                found.append(SeveralBudgets(pod.key, tuple(p.key for p in pdbs)))
+    return tuple(found)
+
+
 def _budget_short(
-    target: Target, *, short: tuple[BudgetBasis, ...], status: RequestStatus, state: PassState
+    target: Target,
+    *,
+    short: tuple[BudgetBasis, ...],
+    several: tuple[SeveralBudgets, ...] = (),
+    status: RequestStatus,
+    state: PassState,
 ) -> Outcome:
+    """Without a drain, the PDBs do not cover the node's pods: wait, and expire at the
+    default drain timeout from admission, holding the slot no longer than a drain."""
     deadline = (status.preparing_since or state.now) + timedelta(seconds=DEFAULT_DRAIN_TIMEOUT)
     pods: dict[str, list[str]] = {b.pdb: [] for b in short}
     for pod in state.index.pods_on(target.name):
         for pdb in state.index.budgets.selecting(pod):
             if pdb.key in pods and disrupted_by_maintenance(pod):
                 pods[pdb.key].append(pod.key)
-    causes = tuple(
+    causes: tuple[Cause, ...] = several + tuple(
         state.ledger.budget_cause(b.pdb, needed=b.counted, pods=tuple(pods[b.pdb])) for b in short
     )
     if state.now >= deadline:
+        pdbs = sorted({b.pdb for b in short} | {pdb for s in several for pdb in s.pdbs})
         return Outcome(
             attrs.evolve(status, state=S.EXPIRED),
-            (BudgetTimedOut(target.key, DEFAULT_DRAIN_TIMEOUT, tuple(b.pdb for b in short)),),
+            (BudgetTimedOut(target.key, DEFAULT_DRAIN_TIMEOUT, tuple(pdbs)),),
         )
     return Outcome(status, causes)
 

@@ -19,7 +19,7 @@ from policy import (
     UpdateRequestStatus,
     plan,
 )
-from policy.model import Node, VolumeAttachment
+from policy.model import LabelSelector, Node, VolumeAttachment
 from tests.helpers import (
     DRAINING_LIMIT,
     NOW,
@@ -311,3 +311,38 @@ def test_a_short_grace_override_never_cuts_a_longer_shutdown_another_limit_leave
     alone = attrs.evolve(snap, limits=(fast,))
     graces = {d.pod: d.grace_period_seconds for d in plan(alone).decisions if isinstance(d, Evict)}
     assert graces == {"db-0": 5, "web-0": 5}  # one limit's override is kubectl's --grace-period
+
+
+def test_without_a_drain_a_pod_under_several_pdbs_bound_since_admission_holds_it() -> None:
+    """A pod selected by several PDBs bound to the node after its drain-less admission:
+    no budget covers it (the approval gate would refuse the approval every pass, and
+    the request hold its slot for ever). It waits naming the pod, and expires at the
+    default drain timeout from admission, as a budget that falls short does."""
+    two = (
+        pdb("web", "web", allowed=5),
+        attrs.evolve(pdb("all", "web", allowed=5), selector=LabelSelector()),
+    )
+    preparing = Snapshot(
+        now=NOW,
+        nodes=(
+            Node("n0", unschedulable=True, annotations={CORDONED_BY: "mr-a"}),
+            *nodes(3, prefix="m"),
+        ),
+        pods=(app_pod("web-late", "n0", "web"),),
+        pdbs=two,
+        limits=(limit("node", type="node", limit=50, cordon=True),),
+        requests=(
+            request("mr-a", "n0", status=active(S.PREPARING, "node/n0", since=ago(minutes=1))),
+        ),
+    )
+    waiting = plan(preparing).explanation("mr-a")
+    assert (waiting.state, waiting.reason) == (S.PREPARING, Reason.MULTIPLE_PDBS), waiting
+    assert "ns/web-late" in waiting.message
+    late = attrs.evolve(
+        preparing,
+        requests=(
+            request("mr-a", "n0", status=active(S.PREPARING, "node/n0", since=ago(seconds=900))),
+        ),
+    )
+    ended = plan(late).explanation("mr-a")
+    assert (ended.state, ended.reason) == (S.EXPIRED, Reason.DISRUPTION_BUDGET), ended
