@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import attrs
 
-from policy import Plan, RequestState, Snapshot
+from policy import Plan, Pod, RequestState, Snapshot
 from policy import plan as make_plan
 from policy.decisions import Evict
 from policy.explain import Reason
@@ -25,7 +25,13 @@ from runner.kube import Kube
 from runner.lease import Lease
 from runner.memory import collector_paused, settle_snapshot
 from runner.metrics import RunMetrics
-from runner.read import eviction_version, policy_version, read_cluster
+from runner.read import (
+    eviction_version,
+    node_pods,
+    pods_as_needed,
+    policy_version,
+    read_cluster,
+)
 from runner.render import decision_json
 from runner.signals import Signals, never
 
@@ -56,11 +62,32 @@ def now(kube: Kube) -> datetime:
 
 
 def read(kube: Kube, *, all_pods: bool = False) -> Snapshot:
-    """The cluster, with the instant its read ended as the plan's `now`: a node found
-    empty by a read that took seconds was empty then, and its drain's grace counts from
-    then, not from before the read (that would cut the grace short by the read's
-    length); windows and timeouts are judged closer to the writes too."""
-    snapshot = read_cluster(kube, now=now(kube), all_pods=all_pods)
+    """The cluster, as `read_planned` reads it (with every pod, for `all_pods`)."""
+    if all_pods:
+        snapshot = read_cluster(kube, now=now(kube), all_pods=True)
+        return _ended(kube, snapshot)
+    return read_planned(kube)[0]
+
+
+def read_planned(kube: Kube) -> tuple[Snapshot, Plan]:
+    """The cluster and its plan. Pods only of the nodes the plan needs
+    (runner.read.pods_as_needed). The instant the read ended is the plan's `now`: a
+    node found empty by a read that took seconds was empty then, and its drain's grace
+    counts from then, not from before the read (that would cut the grace short by the
+    read's length); windows and timeouts are judged closer to the writes too. The plan
+    is made again at that instant, reading the pods of any node it then admits (a
+    window that opened meanwhile)."""
+    fetched: dict[str, list[Pod]] = {}
+    snapshot = read_cluster(kube, now=now(kube), pods=False)
+    fetch = node_pods(kube)
+    snapshot, result = pods_as_needed(fetch, snapshot, planned, fetched)
+    ended = _ended(kube, snapshot)
+    if ended is snapshot:
+        return snapshot, result
+    return pods_as_needed(fetch, ended, planned, fetched)
+
+
+def _ended(kube: Kube, snapshot: Snapshot) -> Snapshot:
     end = clock() if clock is not None else kube.server_now()
     if end is None or end <= snapshot.now:
         return snapshot
@@ -151,8 +178,7 @@ def one_pass(
     kube: Kube, log: Logger, *, number: int, metrics: RunMetrics, signals: Signals = never
 ) -> tuple[Plan, list[Outcome], int]:
     started = time.monotonic()
-    current = read(kube)
-    result = planned(current)
+    current, result = read_planned(kube)
     before = kube.writes
     applier = Applier(
         kube,

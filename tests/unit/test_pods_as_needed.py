@@ -1,0 +1,102 @@
+"""runner.read.pods_as_needed reads the pods of the nodes at work and of those the
+plan admits, not of the whole queue (issue 16)."""
+
+from __future__ import annotations
+
+import attrs
+
+from policy import plan
+from policy.model import LimitStatus, Pod, RequestState, Snapshot
+from runner.read import pods_as_needed
+from tests.helpers import NOW, active, ago, app_pod, limit, nodes, pdb, request
+
+
+def _run(snapshot: Snapshot, pods: tuple[Pod, ...]) -> list[str]:
+    read: list[str] = []
+
+    def fetch(node: str) -> list[Pod]:
+        read.append(node)
+        return [p for p in pods if p.node == node]
+
+    _, result = pods_as_needed(fetch, snapshot, plan, {})
+    assert result == plan(Snapshot(**{**_fields(snapshot), "pods": pods}))
+    return read
+
+
+def _fields(snapshot: Snapshot) -> dict[str, object]:
+    return {f: getattr(snapshot, f) for f in ("now", "nodes", "pdbs", "limits", "requests")}
+
+
+def test_a_long_queue_reads_the_pods_of_what_can_be_admitted() -> None:
+    queue = tuple(request(f"mr-{i:02}", f"n{i}", created=ago(minutes=60 - i)) for i in range(12))
+    pods = tuple(app_pod(f"web-{i}", f"n{i}", "web") for i in range(12))
+    snapshot = Snapshot(
+        now=NOW,
+        nodes=nodes(12),
+        limits=(limit("node", type="node", limit=100, maxConcurrent=2, cordon=True),),
+        requests=queue,
+    )
+    assert _run(snapshot, pods) == ["n0", "n1"]
+
+
+def test_a_candidate_whose_pods_do_not_fit_lets_the_next_one_be_read() -> None:
+    """Without a drain: n0's pod is under a PDB that allows nothing, which only its
+    pods show. Read, it waits (DisruptionBudget), and n2, next in the queue, is
+    admitted and read in its place."""
+    queue = tuple(request(f"mr-{i:02}", f"n{i}", created=ago(minutes=60 - i)) for i in range(6))
+    pods = (app_pod("db-0", "n0", "db"), app_pod("web-1", "n1", "web"))
+    snapshot = Snapshot(
+        now=NOW,
+        nodes=nodes(6),
+        pdbs=(pdb("db", "db", allowed=0), pdb("web", "web", allowed=1)),
+        limits=(limit("node", type="node", limit=100, maxConcurrent=2, cordon=True),),
+        requests=queue,
+    )
+    assert _run(snapshot, pods) == ["n0", "n1", "n2"]
+
+
+def test_nodes_at_work_are_read_first_committing_ones_included() -> None:
+    preparing = request("mr-a", "n3", status=active(RequestState.PREPARING, "node/n3"))
+    committing = request("mr-b", "n4")  # named in the limit's status.active
+    snapshot = Snapshot(
+        now=NOW,
+        nodes=nodes(6),
+        limits=(
+            attrs.evolve(
+                limit("node", type="node", limit=100, maxConcurrent=2, cordon=True),
+                status=LimitStatus(active=("mr-a", "mr-b")),
+            ),
+        ),
+        requests=(preparing, committing, request("mr-c", "n5")),
+    )
+    assert _run(snapshot, ()) == ["n3", "n4"]
+
+
+def test_a_committing_request_that_cannot_be_admitted_now_keeps_its_pods_budget() -> None:
+    """Another pass committed mr-b (drain-less, named in its limit's status.active)
+    and may still write it: its node's pods keep their budget (policy.usage), even
+    though this plan cannot admit it (its window has closed since). Its pods must be
+    read for that: unread, mr-c would get the budget mr-b holds."""
+    closed = attrs.evolve(
+        limit(
+            "a",
+            type="node",
+            limit=100,
+            cordon=True,
+            selector={"matchLabels": {"zone": "a"}},
+            windows=[{"start": "01:00", "end": "02:00", "timeZone": "UTC"}],
+        ),
+        status=LimitStatus(active=("mr-b",)),
+    )
+    other = limit("b", type="node", limit=100, cordon=True, selector={"matchLabels": {"zone": "b"}})
+    snapshot = Snapshot(
+        now=NOW,
+        nodes=(*nodes(1, zone="a"), *nodes(1, zone="b", prefix="m")),
+        pdbs=(pdb("web", "web", allowed=1),),
+        limits=(closed, other),
+        requests=(request("mr-b", "n0"), request("mr-c", "m0")),
+    )
+    pods = (app_pod("web-0", "n0", "web"), app_pod("web-1", "m0", "web"))
+    assert _run(snapshot, pods) == ["n0", "m0"]
+    waiting = plan(Snapshot(**{**_fields(snapshot), "pods": pods})).explanation("mr-c")
+    assert waiting.state is RequestState.PENDING, waiting
