@@ -257,9 +257,9 @@ def _read_snapshot(path: Path) -> Snapshot:
         raise Failure(f"snapshot {error}", EXIT_USAGE) from None
 
 
-def _read_cluster(kube: Kube, *, all_pods: bool = False) -> Snapshot:
+def _read_cluster(kube: Kube, *, all_pods: bool = False, every_requested: bool = False) -> Snapshot:
     try:
-        return passes.read(kube, all_pods=all_pods)
+        return passes.read(kube, all_pods=all_pods, every_requested=every_requested)
     except KubeError as error:
         raise Failure(str(error), EXIT_PASS_FAILED) from None
 
@@ -274,7 +274,9 @@ def record(
     request_timeout: float,
 ) -> None:
     """Record the cluster as a snapshot FILE, to plan from later with --snapshot."""
-    current = _read_cluster(_connect(kubeconfig, kube_context, request_timeout))
+    current = _read_cluster(
+        _connect(kubeconfig, kube_context, request_timeout), every_requested=True
+    )
     try:
         write_snapshot(current, file)
     except OSError as error:

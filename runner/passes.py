@@ -61,10 +61,12 @@ def now(kube: Kube) -> datetime:
     return kube.server_now() or datetime.now(UTC)
 
 
-def read(kube: Kube, *, all_pods: bool = False) -> Snapshot:
-    """The cluster, as `read_planned` reads it (with every pod, for `all_pods`)."""
-    if all_pods:
-        snapshot = read_cluster(kube, now=now(kube), all_pods=True)
+def read(kube: Kube, *, all_pods: bool = False, every_requested: bool = False) -> Snapshot:
+    """The cluster, as `read_planned` reads it; with the pods of every requested node
+    for `every_requested` (a recording, planned later at another instant: its plan may
+    admit others), of every node for `all_pods` (a forecast)."""
+    if all_pods or every_requested:
+        snapshot = read_cluster(kube, now=now(kube), all_pods=all_pods)
         return _ended(kube, snapshot)
     return read_planned(kube)[0]
 

@@ -241,18 +241,17 @@ def _repairman(kube: Kube, plural: str) -> list[JSON]:
 
 
 def nodes_that_matter(requests: list[MaintenanceRequest], nodes: set[str]) -> list[str]:
-    """Nodes whose pods the plan may look at: targets of unfinished node requests."""
+    """Nodes whose pods the plan may look at: targets of unfinished node requests, as
+    their status names them and as their spec does (a waiting request with a stale
+    status target is admitted for its spec's)."""
     wanted = set()
     for request in requests:
         state = request.status.state
         if state is not None and state.terminal:
             continue
-        target = Target.from_key(request.status.target or "")
-        if target is None:
-            spec = parse_request_spec(request.spec)
-            target = getattr(spec, "target", None)
-        if target is not None and target.type is TargetType.NODE and target.name in nodes:
-            wanted.add(target.name)
+        for target in _targets(request):
+            if target.type is TargetType.NODE and target.name in nodes:
+                wanted.add(target.name)
     return sorted(wanted)
 
 
@@ -285,15 +284,29 @@ def nodes_at_work(snapshot: Snapshot) -> set[str]:
     committing = {name for limit in snapshot.limits for name in limit.status.active}
     for request in snapshot.requests:
         state = request.status.state
-        if state is not None and state.active:
-            target = Target.from_key(request.status.target or "")
-        elif request.name in committing and (state is None or not state.terminal):
-            target = getattr(parse_request_spec(request.spec), "target", None)
-        else:
+        if not (
+            (state is not None and state.active)
+            or (request.name in committing and (state is None or not state.terminal))
+        ):
             continue
-        if target is not None and target.type is TargetType.NODE and target.name in names:
-            wanted.add(target.name)
+        # The admitted target, and the spec's: the plan holds the spec's when the
+        # status names none or garbage (policy.pass_state.Index.status_target).
+        for target in _targets(request):
+            if target.type is TargetType.NODE and target.name in names:
+                wanted.add(target.name)
     return wanted
+
+
+def _targets(request: MaintenanceRequest) -> list[Target]:
+    """The node or workload a request's status names, and the one its spec names."""
+    found = []
+    status = Target.from_key(request.status.target or "")
+    if status is not None:
+        found.append(status)
+    spec = getattr(parse_request_spec(request.spec), "target", None)
+    if spec is not None and spec != status:
+        found.append(spec)
+    return found
 
 
 MAX_POD_ROUNDS = 8
@@ -358,9 +371,12 @@ def _admitted_nodes(plan: Plan) -> set[str]:
             and (decision.previous is None or not decision.previous.active)
             and decision.status.state is not None
             and decision.status.state.active
-            and decision.target.startswith("node/")
         ):
-            found.add(decision.target.removeprefix("node/"))
+            # What it is admitted for: the status it writes says (the decision's
+            # `target` shows what the request held before, a stale one included).
+            target = Target.from_key(decision.status.target or decision.target)
+            if target is not None and target.type is TargetType.NODE:
+                found.add(target.name)
     return found
 
 

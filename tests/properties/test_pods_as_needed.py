@@ -1,12 +1,15 @@
 """Reading pods only for the nodes a plan needs (runner.read.pods_as_needed, issue 16)
-plans exactly as reading every requested node's pods: same decisions, same
-explanations, for any snapshot. Its reads are counted: only nodes at work and nodes
-the plan admits."""
+plans exactly as reading every requested node's pods, and as reading every pod: same
+decisions, same explanations, for any snapshot. Also on snapshots the strategies do
+not make by themselves (`perturbed`): a status target missing, unparseable or naming
+another node (edited by hand, or a spec edited after admission), and limits whose
+status.active names requests (committed by another runner, not yet written)."""
 
 from __future__ import annotations
 
 import attrs
 from hypothesis import given
+from hypothesis import strategies as st
 
 from policy import plan
 from policy.model import Pod, Snapshot
@@ -24,6 +27,31 @@ def _as_runner_reads(snapshot: Snapshot) -> tuple[Snapshot, Snapshot, list[str]]
     return full, bare, []
 
 
+@st.composite
+def perturbed(draw: st.DrawFn, base: st.SearchStrategy[Snapshot]) -> Snapshot:
+    snapshot = draw(base)
+    names = [n.name for n in snapshot.nodes] + ["ghost"]
+    requests = []
+    for original in snapshot.requests:
+        request = original
+        if draw(st.integers(0, 3)) == 0:
+            target = draw(
+                st.sampled_from([None, "", "node/", "garbage"])
+                | st.sampled_from(names).map(lambda n: f"node/{n}")
+            )
+            request = attrs.evolve(original, status=attrs.evolve(original.status, target=target))
+        requests.append(request)
+    known = [r.name for r in requests]
+    limits = []
+    for original_limit in snapshot.limits:
+        limit = original_limit
+        if known and draw(st.booleans()):
+            active = tuple(draw(st.lists(st.sampled_from(known), max_size=3, unique=True)))
+            limit = attrs.evolve(limit, status=attrs.evolve(limit.status, active=active))
+        limits.append(limit)
+    return attrs.evolve(snapshot, requests=tuple(requests), limits=tuple(limits))
+
+
 def _check(snapshot: Snapshot) -> None:
     full, bare, read = _as_runner_reads(snapshot)
     by_node: dict[str, list[Pod]] = {}
@@ -35,11 +63,11 @@ def _check(snapshot: Snapshot) -> None:
         return by_node.get(node, [])
 
     _, result = pods_as_needed(fetch, bare, plan, {})
-    expected = plan(full)
-    assert result.decisions == expected.decisions
-    assert result.explanations == expected.explanations
+    for expected in (plan(full), plan(snapshot)):  # every requested node's pods; every pod
+        assert result.decisions == expected.decisions
+        assert result.explanations == expected.explanations
     assert len(read) == len(set(read)), read  # each node read once
-    assert set(read) >= nodes_at_work(bare) | _admitted_nodes(expected)
+    assert set(read) >= nodes_at_work(bare) | _admitted_nodes(result)
 
 
 @given(any_snapshots())
@@ -49,4 +77,18 @@ def test_plans_as_with_every_requested_nodes_pods(snapshot: Snapshot) -> None:
 
 @given(draining_snapshots())
 def test_plans_as_with_every_requested_nodes_pods_while_draining(snapshot: Snapshot) -> None:
+    _check(snapshot)
+
+
+@given(perturbed(any_snapshots()))
+def test_plans_as_with_every_pod_when_status_targets_and_commits_are_odd(
+    snapshot: Snapshot,
+) -> None:
+    _check(snapshot)
+
+
+@given(perturbed(draining_snapshots()))
+def test_plans_as_with_every_pod_when_status_targets_and_commits_are_odd_draining(
+    snapshot: Snapshot,
+) -> None:
     _check(snapshot)

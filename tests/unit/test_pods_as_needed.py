@@ -6,7 +6,7 @@ from __future__ import annotations
 import attrs
 
 from policy import plan
-from policy.model import LimitStatus, Pod, RequestState, Snapshot
+from policy.model import LimitStatus, Pod, RequestState, RequestStatus, Snapshot
 from runner.read import pods_as_needed
 from tests.helpers import NOW, active, ago, app_pod, limit, nodes, pdb, request
 
@@ -100,3 +100,43 @@ def test_a_committing_request_that_cannot_be_admitted_now_keeps_its_pods_budget(
     assert _run(snapshot, pods) == ["n0", "m0"]
     waiting = plan(Snapshot(**{**_fields(snapshot), "pods": pods})).explanation("mr-c")
     assert waiting.state is RequestState.PENDING, waiting
+
+
+def test_a_waiting_request_with_a_stale_status_target_has_its_spec_node_read() -> None:
+    """mr-b waits for n1, but its status names node/n2 (an old or hand-written status):
+    it is admitted for n1, so n1's pods are read. They keep it waiting (PDB db allows
+    nothing), and mr-c is admitted in its place. Read by the decision's shown target
+    (n2), n1 looked empty and mr-b was approved (break-this review 3)."""
+    stale = request(
+        "mr-b",
+        "n1",
+        created=ago(minutes=6),
+        status=RequestStatus(state=RequestState.PENDING, target="node/n2"),
+    )
+    snapshot = Snapshot(
+        now=NOW,
+        nodes=nodes(4),
+        pdbs=(pdb("db", "db", allowed=0),),
+        limits=(limit("node", type="node", limit=100, maxConcurrent=1),),
+        requests=(stale, request("mr-c", "n3", created=ago(minutes=5))),
+    )
+    read = _run(snapshot, (app_pod("db-1", "n1", "db"),))
+    assert "n1" in read, read
+
+
+def test_an_active_request_without_a_status_target_has_its_spec_node_read() -> None:
+    """mr-a is InProgress without drain on n0 but its status lost its target: the plan
+    holds the spec's node, and its pod keeps PDB web's budget spent, so mr-b waits.
+    Unread, mr-a's pod was charged nothing and mr-b approved (break-this review 3)."""
+    working = request(
+        "mr-a", "n0", status=attrs.evolve(active(RequestState.IN_PROGRESS, "node/n0"), target=None)
+    )
+    snapshot = Snapshot(
+        now=NOW,
+        nodes=nodes(4),
+        pdbs=(pdb("web", "web", allowed=1),),
+        limits=(limit("node", type="node", limit=100, cordon=True),),
+        requests=(working, request("mr-b", "n1")),
+    )
+    pods = (app_pod("web-0", "n0", "web"), app_pod("web-1", "n1", "web"))
+    assert _run(snapshot, pods)[0] == "n0"
