@@ -194,8 +194,9 @@ def test_volume_detach_mirror_and_daemonset_pods(
     assert (queued["state"], queued["reason"]) == ("Pending", "TargetBusy")
 
     cluster.storage.patch_volume_attachment_status(attachment, {"status": {"attached": False}})
-    one_pass(cluster, kubeconfig)
-    assert status_of(cluster, "mr-a")["state"] == "Approved"
+    logs = one_pass(cluster, kubeconfig)
+    status = status_of(cluster, "mr-a")
+    assert status["state"] == "Approved", (status, logs)  # the pass's log says why not
     on_node = {
         p.metadata.name
         for p in cluster.pods()
