@@ -77,8 +77,16 @@ class Withdrawn:
 class Done:
     reason: ClassVar[Reason] = Reason.COMPLETED
     target: str
+    unseen_start: bool = False
+    """Declared Completed straight from Approved: it started and finished between two
+    passes (a quick job), so InProgress was never seen."""
 
     def message(self) -> str:
+        if self.unseen_start:
+            return (
+                f"maintenance of {self.target} completed "
+                "(declared Completed while Approved; InProgress was not seen)"
+            )
         return f"maintenance of {self.target} completed"
 
 

@@ -3,8 +3,9 @@
 
 Pure. The actor declares in `spec.state`; the runner follows:
 
-- Approved: InProgress declared -> InProgress. Completed declared -> Completed as
-  Withdrawn (the actor never said it started). Past `approvedTimeoutSeconds` from
+- Approved: InProgress declared -> InProgress. Completed declared -> Completed (a
+  completion: the actor had the approval and may have done the work between two
+  passes; the message says InProgress was not seen). Past `approvedTimeoutSeconds` from
   approval -> Expired (ApprovedTimeout).
 - InProgress: Completed declared -> Completed. Past `inProgressTimeoutSeconds` from the
   start -> Expired (InProgressTimeout).
@@ -23,7 +24,7 @@ from policy.endings import ApprovalTimedOut, Done, WorkTimedOut
 from policy.explain import AwaitingActor, Cause, Working
 from policy.lifecycle import Behaviour
 from policy.model import ActorState, RequestState, RequestStatus
-from policy.pass_state import Outcome, withdrawn
+from policy.pass_state import Outcome
 from policy.validation import Target
 
 S = RequestState
@@ -77,7 +78,10 @@ def _approved(
             (Working(target.key, deadline), *notes),
         )
     if actor is ActorState.COMPLETED:
-        return withdrawn(status, "completed by the actor before it was seen InProgress", now=now)
+        return Outcome(
+            attrs.evolve(status, state=S.COMPLETED, completed_at=now),
+            (Done(target.key, unseen_start=True),),
+        )
     approved_at = status.approved_at or now
     deadline = approved_at + timedelta(seconds=behaviour.approved_timeout_seconds)
     if now >= deadline:

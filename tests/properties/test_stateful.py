@@ -187,6 +187,13 @@ class MaintenanceStory(RuleBasedStateMachine):
             self._set_spec_state(data.draw(st.sampled_from(working)), "Completed")
 
     @rule(data=st.data())
+    def actor_finishes_between_passes(self, data: st.DataObject) -> None:
+        """A quick job: started and done while the runner still says Approved."""
+        approved = self._requests(S.APPROVED, "Pending")
+        if approved:
+            self._set_spec_state(data.draw(st.sampled_from(approved)), "Completed")
+
+    @rule(data=st.data())
     def actor_withdraws(self, data: st.DataObject) -> None:
         waiting = self._requests(S.PENDING) + self._requests(S.PREPARING)
         if waiting:

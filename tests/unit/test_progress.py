@@ -24,7 +24,7 @@ from tests.helpers import (
     nodes,
     request,
 )
-from tests.model import advance
+from tests.model import advance, apply
 
 S = RequestState
 
@@ -130,3 +130,33 @@ def test_a_preparing_request_that_ends_says_only_why_it_ended() -> None:
     # Still preparing: the note follows.
     going = attrs.evolve(snap, requests=(request("mr-a", "n1", status=status),))
     assert "spec names node/n1, admitted for node/n0" in plan(going).explanation("mr-a").message
+
+
+def test_completed_declared_while_approved_is_a_completion_and_soaks() -> None:
+    """Issue 19 item 2: an actor that starts and finishes between two passes declares
+    Completed while the request is still Approved. It had the approval and did the
+    work: Completed (reason Completed, saying InProgress was not seen), not Withdrawn;
+    the soak rule is the one for any approved request. Before approval, Completed is
+    still a withdrawal."""
+    approved = active(S.APPROVED, "node/n0", approved_at=ago(seconds=30))
+    snap = Snapshot(
+        now=NOW,
+        nodes=(Node("n0", unschedulable=True, annotations={CORDONED_BY: "mr-a"}), *nodes(2)[1:]),
+        limits=(limit("node", limit=100, cordon=True, soakSeconds=300),),
+        requests=(
+            request("mr-a", "n0", state="Completed", status=approved),
+            request("mr-b", "n1", state="Completed", status=active(S.PREPARING, "node/n1")),
+        ),
+    )
+    result = plan(snap)
+    quick = result.explanation("mr-a")
+    assert (quick.state, quick.reason) == (S.COMPLETED, Reason.COMPLETED)
+    assert quick.message == (
+        "maintenance of node/n0 completed (declared Completed while Approved; "
+        "InProgress was not seen)"
+    )
+    assert [d.node for d in result.decisions if isinstance(d, Uncordon)] == ["n0"]
+    assert result.explanation("mr-b").reason is Reason.WITHDRAWN
+    after = plan(advance(apply(snap, result), 1))
+    assert after.limits[0].active == ("mr-a",), "approved: its slot soaks"
+    assert "soaks until" in after.explanation("mr-a").message
