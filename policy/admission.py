@@ -64,8 +64,7 @@ def admit(request: MaintenanceRequest, *, state: PassState) -> Outcome | Admitte
     # Step 2: one active request per target; a waiting one holds nothing (DESIGN §3).
     holder = state.holder.get(target.key)
     if holder is not None and holder != request.name:
-        holder_state = state.final_state.get(holder) or S.PENDING
-        return Outcome(status, (TargetHeld(target.key, holder, holder_state.value),))
+        return Outcome(status, (TargetHeld(target.key, holder),))
     if spec.state is ActorState.IN_PROGRESS:
         return Outcome(status, (OutOfOrder(spec.state.value, S.PENDING.value),))
 

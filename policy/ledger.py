@@ -10,14 +10,12 @@ meanwhile can push a limit past its allowed count.
 
 from __future__ import annotations
 
-import bisect
-import heapq
 from collections import Counter
 from datetime import datetime, timedelta
 
 import attrs
 
-from policy.explain import MAX_LISTED, BudgetExhausted, IntervalNotPassed, LimitFull
+from policy.explain import BudgetExhausted, IntervalNotPassed, LimitFull
 from policy.limit_spec import LimitSpec
 from policy.model import PodDisruptionBudget
 
@@ -32,8 +30,6 @@ class LimitUsage:
     users: dict[str, str]
     """Target name -> how it uses the slot ('by mr-a', 'NotReady', 'soaking after mr-b')."""
     last_admission: datetime | None
-    _head: list[tuple[str, str]] | None = None
-    """The first few users in name order, kept up to date once computed."""
     _full: tuple[int, LimitFull] | None = None
     """The last full_cause, with the user count it was made for; `use` forgets it."""
 
@@ -42,11 +38,6 @@ class LimitUsage:
             return
         self.users[target] = how
         self._full = None
-        if self._head is not None and (
-            len(self._head) < MAX_LISTED or (target, how) < self._head[-1]
-        ):
-            bisect.insort(self._head, (target, how))
-            del self._head[MAX_LISTED:]
 
     def has_room_for(self, target: str) -> bool:
         if target in self.users:
@@ -60,14 +51,11 @@ class LimitUsage:
         many requests queued behind a limit share one cause (and one message)."""
         if self._full is not None and self._full[0] == len(self.users):
             return self._full[1]
-        if self._head is None:
-            self._head = heapq.nsmallest(MAX_LISTED, self.users.items())
         cause = LimitFull(
             limit=self.spec.name,
             in_use=len(self.users),
             allowed=self.allowed,
             allowance=self.spec.describe_allowed(self.population),
-            holders=tuple(f"{target} {how}" for target, how in self._head),
         )
         self._full = (len(self.users), cause)
         return cause

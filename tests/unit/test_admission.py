@@ -197,7 +197,8 @@ def test_an_admission_committed_by_another_pass_keeps_its_slot() -> None:
     )
     result = plan(snap)
     assert result.explanation("mr-b").reason is Reason.LIMIT_REACHED
-    assert "n0 by mr-a (committing)" in result.explanation("mr-b").message
+    assert result.explanation("mr-b").message == "limit node: 1 of 1 in use (25% of 4)"
+    assert result.limits[0].active == ("mr-a",), "the limit's status names who holds it"
     assert result.explanation("mr-a").state is S.APPROVED
 
 
@@ -267,35 +268,45 @@ def test_two_committed_admissions_that_no_longer_fit_together_do_not_block_forev
     assert S.APPROVED in states, states
 
 
-def test_a_full_limit_names_its_holders_only_when_all_fit() -> None:
-    def waiting_message(holding: int) -> str:
+def test_a_waiting_message_stays_while_its_cause_does() -> None:
+    """DESIGN §2 (issue 19 item 8): a full limit's message does not name its holders,
+    and a busy target's not its holder's state, so a change of holders rewrites none
+    of the requests queued behind them. The holders are in the limit's status."""
+
+    def waiting(holders: range, state: S = S.IN_PROGRESS) -> tuple[str, str, tuple[str, ...]]:
         snap = Snapshot(
             now=NOW,
-            nodes=nodes(holding + 1),
-            limits=(limit("node", limit=100, maxConcurrent=holding),),
+            nodes=nodes(8),
+            limits=(limit("node", limit=100, maxConcurrent=2),),
             requests=(
                 *(
                     request(
                         f"mr-{i}",
                         f"n{i}",
-                        state="InProgress",
-                        status=active(S.IN_PROGRESS, f"node/n{i}", started_at=ago(minutes=1)),
+                        state=state.value if state is S.IN_PROGRESS else "Pending",
+                        status=active(state, f"node/n{i}", started_at=ago(minutes=1)),
                     )
-                    for i in range(holding)
+                    for i in holders
                 ),
-                request("mr-last", f"n{holding}"),
+                request("mr-last", "n7"),
+                request("mr-behind", f"n{holders[0]}"),
             ),
         )
-        return plan(snap).explanation("mr-last").message
+        result = plan(snap)
+        return (
+            result.explanation("mr-last").message,
+            result.explanation("mr-behind").message,
+            result.limits[0].active,
+        )
 
-    # DESIGN's example: a few holders, all named.
-    assert waiting_message(2) == (
-        "limit node: 2 of 2 in use (100% of 3, at most 2): n0 by mr-0, n1 by mr-1"
-    )
-    assert waiting_message(5).endswith("n3 by mr-3, n4 by mr-4")
-    # Six do not fit: naming some would rewrite every queued request each time one of
-    # them finishes. The count stays; the limit's status lists them all.
-    assert waiting_message(6) == "limit node: 6 of 6 in use (100% of 7, at most 6)"
+    last, behind, holding = waiting(range(2))
+    assert last == "limit node: 2 of 2 in use (100% of 8, at most 2)"
+    assert behind == "node/n0 is held by mr-0; queued behind it"
+    assert holding == ("mr-0", "mr-1")
+    # Other holders, the same count: the queued request's message is unchanged.
+    assert waiting(range(3, 5))[0] == last
+    # The holder moves from Approved to InProgress: the request behind it is unchanged.
+    assert waiting(range(2), S.APPROVED)[1] == behind
 
 
 def test_a_waiting_request_holds_no_target() -> None:

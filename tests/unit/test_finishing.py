@@ -42,7 +42,7 @@ def test_soak_keeps_the_slot_until_the_node_has_been_ready_long_enough() -> None
     )
     result = plan(snap)
     assert result.explanation("mr-new").reason is Reason.LIMIT_REACHED
-    assert "n0 soaking after mr-old" in result.explanation("mr-new").message
+    assert result.explanation("mr-new").message == "limit node: 1 of 1 in use (50% of 2)"
     # The limit's status and the plan's table show it in use, as admission counts it.
     report = next(r for r in result.limits if r.name == "node")
     assert (report.in_use, report.active) == (1, ("mr-old",))

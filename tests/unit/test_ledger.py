@@ -66,10 +66,10 @@ def test_full_cause_is_shared_until_the_users_change() -> None:
     limit = usage(1, {"n1": "by mr-a"})
     first = limit.full_cause()
     assert limit.full_cause() is first
-    assert (first.in_use, first.allowed, first.holders) == (1, 1, ("n1 by mr-a",))
+    assert (first.in_use, first.allowed) == (1, 1)
     limit.use("n2", "by mr-b")
     second = limit.full_cause()
-    assert second is not first and second.holders == ("n1 by mr-a", "n2 by mr-b")
+    assert second is not first and second.in_use == 2
 
 
 @pytest.mark.parametrize(
