@@ -48,12 +48,35 @@ class MaintenanceTimeout(MaintenanceError):
     """Not approved in time; the request has been withdrawn."""
 
 
+class TargetNotFound(MaintenanceError):
+    """The target does not exist (checked before filing, when the actor may read it)."""
+
+
+_REQUEST_KINDS = frozenset(
+    {"mr", "maintenancerequest", "maintenancerequests"}
+    | {f"{kind}.repairman.k8s.io" for kind in ("maintenancerequest", "maintenancerequests")}
+)
+
+
+def request_name(reference: str) -> str:
+    """A request's name from what kubectl and `kubectl repairman request` print and
+    accept: `NAME`, `mr/NAME`, `maintenancerequest/NAME`,
+    `maintenancerequest.repairman.k8s.io/NAME`. ValueError for anything else."""
+    kind, slash, name = reference.rpartition("/")
+    if not name:
+        raise ValueError(f"{reference!r} names no request")
+    if slash and kind.lower() not in _REQUEST_KINDS:
+        raise ValueError(f"{reference!r} is not a MaintenanceRequest (use NAME or mr/NAME)")
+    return name
+
+
 @attrs.define
 class Request:
-    """A MaintenanceRequest as the actor sees it."""
+    """A MaintenanceRequest as the actor sees it. The repr names the request and the
+    server, never the credentials."""
 
     kube: Kube
-    name: str
+    name: str = attrs.field(converter=request_name)
 
     def get(self) -> dict[str, Any]:
         return self.kube.request("GET", f"{REQUESTS}/{self.name}")
@@ -100,6 +123,34 @@ class Request:
             time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
 
 
+_TARGET_PATHS = {
+    "node": "/api/v1/nodes/{name}",
+    "deployment": "/apis/apps/v1/namespaces/{namespace}/deployments/{name}",
+    "statefulset": "/apis/apps/v1/namespaces/{namespace}/statefulsets/{name}",
+    "daemonset": "/apis/apps/v1/namespaces/{namespace}/daemonsets/{name}",
+}
+
+
+def check_target(kube: Kube, target: str, type_: str) -> None:
+    """Raise TargetNotFound when the target can be read and is not there. An actor
+    without permission to read it (403), or a name the runner will judge itself (a
+    malformed or unknown type), files as before: the pass rejects it then."""
+    template = _TARGET_PATHS.get(type_.lower())
+    namespace, _, name = target.rpartition("/")
+    if template is None or not name or (type_.lower() == "node") == bool(namespace):
+        return
+    try:
+        kube.request("GET", template.format(namespace=namespace, name=name))
+    except KubeError as error:
+        if error.status == 404:
+            raise TargetNotFound(
+                f"{type_.lower()} {target} does not exist: no request filed"
+            ) from None
+        if error.status == 403:
+            return
+        raise
+
+
 def file_request(
     kube: Kube,
     target: str,
@@ -108,8 +159,13 @@ def file_request(
     requester: str = "",
     reason: str = "",
     priority: int = 0,
+    check: bool = True,
 ) -> Request:
-    """Create a MaintenanceRequest named after its target (`mr-<target>-<random>`)."""
+    """Create a MaintenanceRequest named after its target (`mr-<target>-<random>`).
+    With `check`, a target that the actor may read and that is not there is refused
+    at once (TargetNotFound) instead of a pass later."""
+    if check:
+        check_target(kube, target, type_)
     stem = target.replace("/", "-")[:40].rstrip("-.")
     body: dict[str, Any] = {
         "apiVersion": "repairman.k8s.io/v1",

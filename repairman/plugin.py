@@ -28,16 +28,23 @@ from policy.disruption import (
 from policy.snapshot_format import timestamp
 from repairman.actor import (
     REQUESTS,
+    TERMINAL,
     MaintenanceError,
+    MaintenanceTimeout,
     Request,
     file_request,
+    request_name,
 )
 from runner.durations import seconds_of
 from runner.kube import ConfigError, Kube, KubeError
 from runner.read import GROUP_PATH, read_cluster
 
 LIMITS = f"{GROUP_PATH}/maintenancelimits"
-EXIT_FAILED, EXIT_USAGE = 1, 2
+EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
+
+class Interrupted(MaintenanceError):
+    """Ctrl-C while waiting; the message says what became of the request."""
 
 
 def _age(created: str | None) -> str:
@@ -86,12 +93,55 @@ def _run(action: Callable[[], None]) -> None:
     except ConfigError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(EXIT_USAGE)
+    except Interrupted as error:
+        click.echo(f"interrupted: {error}", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     except (KubeError, MaintenanceError) as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(EXIT_FAILED)
 
 
 pass_context = click.make_pass_decorator(Context)
+
+
+class RequestName(click.ParamType):
+    """NAME, mr/NAME or maintenancerequest/NAME: what `request` prints, kubectl's form."""
+
+    name = "NAME"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            return request_name(str(value))
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+
+
+REQUEST_NAME = RequestName()
+
+
+class Progress:
+    """The `--wait` progress on stderr: on a terminal one line rewritten in place, else
+    one line per change; `end()` always leaves the cursor on a fresh line, so what is
+    printed next (the name, an error) starts a line of its own."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.in_place = bool(getattr(stream, "isatty", lambda: False)())
+        self.open = False
+
+    def __call__(self, line: str) -> None:
+        if self.in_place:
+            self.stream.write("\r\x1b[K" + line)
+            self.open = True
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def end(self) -> None:
+        if self.open:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.open = False
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -128,6 +178,12 @@ def main(ctx: click.Context, kubeconfig: str | None, kube_context: str | None) -
 )
 @click.option("--wait", is_flag=True, help="Wait until the request is approved.")
 @click.option("--timeout", default="1h", show_default=True, help="With --wait: give up after.")
+@click.option(
+    "--keep",
+    is_flag=True,
+    help="With --wait: on timeout or Ctrl-C leave the request queued (by default it is "
+    "withdrawn, so that no slot is later approved for nobody).",
+)
 @click.option("-o", "--output", type=click.Choice(["name", "json", "yaml"]), default="name")
 @pass_context
 def request(  # noqa: PLR0917 - click passes every option by name
@@ -139,14 +195,19 @@ def request(  # noqa: PLR0917 - click passes every option by name
     type_: str,
     wait: bool,
     timeout: str,
+    keep: bool,
     output: str,
 ) -> None:
     """File a MaintenanceRequest for TARGET; print its name.
+
+    A target that does not exist is refused at once when you may read it. With
+    --wait, a request not approved in time (or on Ctrl-C) is withdrawn unless --keep.
 
     \b
     Examples:
       kubectl repairman request worker-17 --requester os-patcher --reason "kernel 6.8"
       kubectl repairman request shop/web --type deployment --requester me --wait --timeout 30m
+      kubectl repairman start "$(kubectl repairman request worker-17 --requester me --wait)"
     """
     try:
         seconds = seconds_of(timeout)
@@ -158,15 +219,49 @@ def request(  # noqa: PLR0917 - click passes every option by name
             obj.kube, target, type_=type_, requester=requester, reason=reason, priority=priority
         )
         if wait:
-            made.wait_for_approval(
-                timeout=seconds, progress=lambda line: click.echo(line, err=True)
-            )
+            _wait_or_withdraw(made, seconds=seconds, keep=keep)
         if output == "name":
             click.echo(f"maintenancerequest/{made.name}")
         else:
             _emit(made.get(), output)
 
     _run(act)
+
+
+def _wait_or_withdraw(made: Request, *, seconds: float, keep: bool) -> None:
+    """Wait for approval; on timeout or Ctrl-C withdraw the request (unless `keep`)
+    and say which happened, as the Python API's `maintenance()` does."""
+    progress = Progress(click.get_text_stream("stderr"))
+    try:
+        made.wait_for_approval(timeout=seconds, progress=progress)
+    except (MaintenanceTimeout, KeyboardInterrupt) as error:
+        progress.end()
+        timed_out = isinstance(error, MaintenanceTimeout)
+        fate = (
+            f"{made.name} kept (--keep): it stays queued; withdraw it with "
+            f"`kubectl repairman withdraw {made.name}`"
+            if keep
+            else _withdrawn(made)
+        )
+        if timed_out:
+            raise MaintenanceError(f"{error}; {fate}") from None
+        raise Interrupted(fate) from None
+    finally:
+        progress.end()
+
+
+def _withdrawn(made: Request) -> str:
+    try:
+        state = made.status.get("state") or "Pending"
+        if state in TERMINAL:
+            return f"{made.name} had already ended ({state})"
+        made.declare("Completed")
+    except KubeError as error:
+        return (
+            f"{made.name} NOT withdrawn ({error}): it stays queued; withdraw it with "
+            f"`kubectl repairman withdraw {made.name}`"
+        )
+    return f"{made.name} withdrawn"
 
 
 def _declare(obj: Context, name: str, state: str, allowed: tuple[str, ...], verb: str) -> None:
@@ -182,7 +277,7 @@ def _declare(obj: Context, name: str, state: str, allowed: tuple[str, ...], verb
 
 
 @main.command()
-@click.argument("name")
+@click.argument("name", type=REQUEST_NAME)
 @pass_context
 def start(obj: Context, name: str) -> None:
     """Declare NAME InProgress (only once it is Approved).
@@ -195,7 +290,7 @@ def start(obj: Context, name: str) -> None:
 
 
 @main.command()
-@click.argument("name")
+@click.argument("name", type=REQUEST_NAME)
 @pass_context
 def complete(obj: Context, name: str) -> None:
     """Declare NAME Completed: the work is done.
@@ -208,7 +303,7 @@ def complete(obj: Context, name: str) -> None:
 
 
 @main.command()
-@click.argument("name")
+@click.argument("name", type=REQUEST_NAME)
 @pass_context
 def withdraw(obj: Context, name: str) -> None:
     """Withdraw NAME before the work started (declares Completed).
@@ -342,7 +437,7 @@ _EVICTION_WORDS = {
 
 
 @main.command()
-@click.argument("name")
+@click.argument("name", type=REQUEST_NAME)
 @pass_context
 def explain(obj: Context, name: str) -> None:
     """Why NAME is where it is: its status, and — when allowed to read the cluster —

@@ -159,10 +159,13 @@ _VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DE
 
 @attrs.define
 class Kube:
-    server: str
-    pool: urllib3.PoolManager
-    headers: dict[str, str]
-    discovered: dict[str, bool] = attrs.field(factory=dict)
+    """A connection to one API server. Its repr names the server only: the headers
+    carry the bearer token and must never reach a log line or a terminal."""
+
+    server: str = attrs.field(repr=lambda url: repr(kubeconfig_module.without_userinfo(url)))
+    pool: urllib3.PoolManager = attrs.field(repr=False)
+    headers: dict[str, str] = attrs.field(repr=False)
+    discovered: dict[str, bool] = attrs.field(factory=dict, repr=False)
     writes: int = 0
     """Mutating requests answered (the idempotence tests count them)."""
     retries: int = 0
@@ -178,7 +181,9 @@ class Kube:
         kubeconfig: str | None = None,
         context: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        connections: int = 4,
     ) -> Kube:
+        """`connections`: kept open per server, one per thread that calls at once."""
         where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
         try:
             credentials = kubeconfig_module.load(kubeconfig, context)
@@ -205,7 +210,7 @@ class Kube:
             ssl_context=context_ssl,
             timeout=urllib3.Timeout(connect=min(5.0, timeout), read=timeout),
             retries=False,
-            maxsize=4,
+            maxsize=connections,
         )
         return cls(server=credentials.server.rstrip("/"), pool=pool, headers=headers)
 
@@ -248,8 +253,9 @@ class Kube:
                 if retries_left and method == "GET":
                     self._pause(attempt, None, f"{method} {path}: {_short(error)}")
                     continue
+                where = kubeconfig_module.without_userinfo(self.server)
                 raise Unreachable(
-                    f"cannot reach the API server at {self.server}: {_short(error)}"
+                    f"cannot reach the API server at {where}: {_short(error)}"
                 ) from None
             if method != "GET":
                 self.writes += 1

@@ -24,17 +24,42 @@ class KubeconfigError(Exception):
     """The kubeconfig cannot be used; the message says where and why."""
 
 
+def without_userinfo(url: str) -> str:
+    """`https://user:secret@host/` -> `https://host/`: an address fit for a message."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        return url
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}"
+
+
+def _hidden(value: object) -> str:
+    return "None" if value is None else "<hidden>"
+
+
 @attrs.frozen
 class Credentials:
-    server: str
-    token: str | None = None
+    """What a connection needs. Secrets show as `<hidden>` in the repr."""
+
+    server: str = attrs.field(repr=lambda url: repr(without_userinfo(url)))
+    token: str | None = attrs.field(default=None, repr=_hidden)
     ca_file: str | None = None
-    ca_data: str | None = None
+    ca_data: str | None = attrs.field(default=None, repr=_hidden)
     cert_file: str | None = None
     key_file: str | None = None
-    cert_data: bytes | None = None
-    key_data: bytes | None = None
+    cert_data: bytes | None = attrs.field(default=None, repr=_hidden)
+    key_data: bytes | None = attrs.field(default=None, repr=_hidden)
     insecure: bool = False
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """What is wrong and where, never the text around it: a kubeconfig's neighbouring
+    lines are tokens and keys, which PyYAML's own message quotes."""
+    if isinstance(error, yaml.MarkedYAMLError):
+        mark = error.problem_mark or error.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        return f"invalid YAML: {error.problem or error.context or 'cannot parse'}{where}"
+    return "invalid YAML"
 
 
 def in_cluster() -> Credentials | None:
@@ -68,7 +93,11 @@ def from_file(path: Path, context: str | None) -> Credentials | None:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise KubeconfigError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+    except yaml.YAMLError as error:
+        raise KubeconfigError(
+            f"{path}: not a readable kubeconfig ({_yaml_problem(error)})"
+        ) from None
+    except (OSError, UnicodeDecodeError) as error:
         raise KubeconfigError(f"{path}: not a readable kubeconfig ({error})") from None
     if not isinstance(document, dict):
         raise KubeconfigError(f"{path}: not a kubeconfig")

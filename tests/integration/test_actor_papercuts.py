@@ -1,0 +1,246 @@
+"""An actor's first five minutes on the control plane (issue 19), through the real
+kubectl finding the installed `kubectl-repairman` on PATH, and the Python API.
+
+Covers: every subcommand takes the name `request` prints (`maintenancerequest/NAME`,
+`mr/NAME`, `NAME`); `request --wait` that times out or is interrupted withdraws its
+request unless `--keep`, and says which, its progress line ended; a target that does
+not exist is refused at once when the actor may read it and filed when it may not; a
+start-and-complete between two passes is a completion; no bearer token in any repr,
+log line, progress line or error that a pass and the actor API produce.
+Leaves out the parts without an API server (tests/unit/test_actor_papercuts.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import repairman
+from runner.kube import Kube
+from tests.integration.cluster import Cluster, wait_until
+from tests.integration.conftest import GROUP, VERSION, ControlPlane
+from tests.integration.test_actors import BIN, kubectl_repairman
+from tests.integration.test_runner import status_of
+
+
+def requests_of(cluster: Cluster) -> list[dict[str, object]]:
+    items = cluster.custom.list_cluster_custom_object(GROUP, VERSION, "maintenancerequests")
+    return list(items["items"])
+
+
+def one_pass(kubeconfig: Path) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [str(BIN / "runner"), "--kubeconfig", str(kubeconfig), "-v"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-1000:]
+    return done
+
+
+def test_every_subcommand_takes_the_name_request_prints(
+    cluster: Cluster, control_plane: ControlPlane, actor_kubeconfig: Path, runner_kubeconfig: Path
+) -> None:
+    nodes = cluster.nodes(2)
+    cluster.wait_nodes_ready(nodes)
+    cluster.limit("node", limit=100)
+
+    def plugin(*args: str) -> subprocess.CompletedProcess[str]:
+        return kubectl_repairman(control_plane, actor_kubeconfig, *args)
+
+    printed = plugin("request", nodes[0], "--requester", "me").stdout.strip()
+    assert printed.startswith("maintenancerequest/mr-"), printed
+    name = printed.removeprefix("maintenancerequest/")
+    explained = plugin("explain", printed)
+    assert explained.returncode == 0 and f"Request:   {name}" in explained.stdout, explained
+    one_pass(runner_kubeconfig)
+    assert status_of(cluster, name)["state"] == "Approved"
+    started = plugin("start", f"mr/{name}")
+    assert started.returncode == 0, started.stderr
+    one_pass(runner_kubeconfig)
+    completed = plugin("complete", printed)
+    assert completed.returncode == 0, completed.stderr
+    one_pass(runner_kubeconfig)
+    assert status_of(cluster, name)["state"] == "Completed"
+
+    other = plugin("request", nodes[1], "--requester", "me").stdout.strip()
+    withdrawn = plugin("withdraw", f"maintenancerequest.repairman.k8s.io/{other.split('/')[1]}")
+    assert withdrawn.returncode == 0, withdrawn.stderr
+    # Another kind's name is a usage error, one line, exit 2.
+    wrong = plugin("start", f"node/{nodes[0]}")
+    assert wrong.returncode == 2 and "not a MaintenanceRequest" in wrong.stderr, wrong.stderr
+
+
+def test_a_quick_job_between_two_passes_is_a_completion(
+    cluster: Cluster, control_plane: ControlPlane, actor_kubeconfig: Path, runner_kubeconfig: Path
+) -> None:
+    node = cluster.nodes(1)[0]
+    cluster.wait_nodes_ready([node])
+    cluster.limit("node", limit=100, cordon=True)
+    printed = kubectl_repairman(
+        control_plane, actor_kubeconfig, "request", node, "--requester", "quick"
+    ).stdout.strip()
+    name = printed.removeprefix("maintenancerequest/")
+    one_pass(runner_kubeconfig)
+    assert status_of(cluster, name)["state"] == "Approved"
+    for verb in ("start", "complete"):  # no pass in between
+        done = kubectl_repairman(control_plane, actor_kubeconfig, verb, printed)
+        assert done.returncode == 0, done.stderr
+    one_pass(runner_kubeconfig)
+    status = status_of(cluster, name)
+    assert (status["state"], status["reason"]) == ("Completed", "Completed"), status
+    assert "InProgress was not seen" in status["message"]
+    assert not cluster.core.read_node(node).spec.unschedulable, "uncordoned as any completion"
+
+
+def test_a_wait_that_times_out_withdraws_unless_kept(
+    cluster: Cluster, control_plane: ControlPlane, actor_kubeconfig: Path
+) -> None:
+    nodes = cluster.nodes(3)
+    cluster.limit("node", limit=0)  # nothing is approved: every wait times out
+
+    def wait_for(node: str, *extra: str) -> subprocess.CompletedProcess[str]:
+        return kubectl_repairman(
+            control_plane, actor_kubeconfig,
+            "request", node, "--requester", "impatient", "--wait", "--timeout", "2s", *extra,
+        )  # fmt: skip
+
+    gave_up = wait_for(nodes[0])
+    assert gave_up.returncode == 1, gave_up.stderr
+    assert gave_up.stderr.endswith("\n") and not gave_up.stdout
+    last = gave_up.stderr.splitlines()[-1]
+    assert last.startswith("error: mr-") and "not approved within 2 s" in last, last
+    assert last.endswith("withdrawn"), last
+    lines = gave_up.stderr.splitlines()
+    assert all(line.startswith("mr-") for line in lines[:-1]), "progress lines end in \\n"
+    (withdrawn,) = requests_of(cluster)
+    assert withdrawn["spec"]["state"] == "Completed"  # type: ignore[index]
+
+    kept = wait_for(nodes[1], "--keep")
+    assert kept.returncode == 1, kept.stderr
+    assert "kept (--keep): it stays queued" in kept.stderr.splitlines()[-1], kept.stderr
+    states = sorted(r["spec"]["state"] for r in requests_of(cluster))  # type: ignore[index]
+    assert states == ["Completed", "Pending"]
+
+    # Ctrl-C while waiting: withdrawn too, and said so; exit 130 as a shell expects.
+    environment = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    waiting = subprocess.Popen(
+        [
+            control_plane.kubectl_binary, "repairman", "--kubeconfig", str(actor_kubeconfig),
+            "request", nodes[2], "--requester", "impatient", "--wait", "--timeout", "5m",
+        ],
+        stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=environment,
+    )  # fmt: skip
+    wait_until("the third request filed", lambda: len(requests_of(cluster)) == 3)
+    time.sleep(0.5)
+    # kubectl execs the plugin: the process is the plugin itself.
+    waiting.send_signal(signal.SIGINT)
+    _, err = waiting.communicate(timeout=60)
+    assert waiting.returncode == 130, err
+    assert err.splitlines()[-1].startswith("interrupted: mr-"), err
+    assert err.splitlines()[-1].endswith("withdrawn"), err
+    states = sorted(r["spec"]["state"] for r in requests_of(cluster))  # type: ignore[index]
+    assert states == ["Completed", "Completed", "Pending"]
+
+
+def test_a_target_that_does_not_exist_is_refused_when_it_can_be_read(
+    cluster: Cluster, control_plane: ControlPlane, actor_kubeconfig: Path
+) -> None:
+    missing = f"{cluster.prefix}-no-such-node"
+    refused = kubectl_repairman(
+        control_plane, control_plane.kubeconfig, "request", missing, "--requester", "me"
+    )
+    assert refused.returncode == 1, refused
+    assert refused.stderr == f"error: node {missing} does not exist: no request filed\n"
+    workload = kubectl_repairman(
+        control_plane, control_plane.kubeconfig,
+        "request", f"{cluster.namespace}/nope", "--type", "deployment", "--requester", "me",
+    )  # fmt: skip
+    assert workload.returncode == 1 and "does not exist" in workload.stderr, workload
+    assert requests_of(cluster) == []
+    # The actor's role cannot read nodes: it files as before; a pass rejects it.
+    filed = kubectl_repairman(
+        control_plane, actor_kubeconfig, "request", missing, "--requester", "me"
+    )
+    assert filed.returncode == 0, filed.stderr
+    assert len(requests_of(cluster)) == 1
+
+
+def test_no_bearer_token_in_any_repr_log_line_or_error(
+    cluster: Cluster, control_plane: ControlPlane, actor_kubeconfig: Path, runner_kubeconfig: Path
+) -> None:
+    """Issue 19 item 7: what a pass logs (at debug) and prints, and what the actor API
+    shows — the object `maintenance()` yields, its client, progress lines, errors —
+    never holds the token of either identity."""
+    tokens = [
+        json.loads(path.read_text())["users"][0]["user"]["token"]
+        for path in (actor_kubeconfig, runner_kubeconfig)
+    ]
+    node = cluster.nodes(1)[0]
+    cluster.wait_nodes_ready([node])
+    cluster.limit("node", limit=100, cordon=True)
+    seen: list[str] = []
+    stopping = threading.Event()
+
+    def passes() -> None:  # a pass a second, as the CronJob's jobs, every line kept
+        while not stopping.is_set():
+            done = one_pass(runner_kubeconfig)
+            seen.extend([done.stdout, done.stderr])
+            planned = subprocess.run(
+                [str(BIN / "runner"), "--kubeconfig", str(runner_kubeconfig), "--plan"],
+                capture_output=True, text=True, timeout=120, check=False,
+            )  # fmt: skip
+            seen.extend([planned.stdout, planned.stderr])
+            stopping.wait(0.5)
+
+    loop = threading.Thread(target=passes, daemon=True)
+    loop.start()
+    try:
+        with repairman.maintenance(
+            node,
+            requester="careful",
+            timeout=60,
+            poll=0.2,
+            progress=seen.append,
+            kubeconfig=str(actor_kubeconfig),
+        ) as request:
+            seen.extend([repr(request), str(request), repr(request.kube), str(request.kube)])
+            seen.append(repr(request.get()))
+            assert any(t in request.kube.headers.get("Authorization", "") for t in tokens)
+        wait_until("Completed", lambda: request.status.get("state") == "Completed")
+    finally:
+        stopping.set()
+        loop.join(timeout=120)
+    # Errors: a missing request, an unreachable server, a bad kubeconfig.
+    kube = Kube.connect(kubeconfig=str(actor_kubeconfig))
+    for failing in (
+        lambda: repairman.Request(kube, "mr-no-such").get(),
+        lambda: kube.request("GET", "/apis/repairman.k8s.io/v1/nope"),
+    ):
+        try:
+            failing()
+        except Exception as error:  # every error's text is searched
+            seen += [str(error), repr(error)]
+    unreachable = json.loads(actor_kubeconfig.read_text())
+    unreachable["clusters"][0]["cluster"]["server"] = "https://127.0.0.1:9"
+    broken = actor_kubeconfig.with_name("unreachable.kubeconfig")
+    broken.write_text(json.dumps(unreachable))
+    for command in (
+        [str(BIN / "runner"), "--kubeconfig", str(broken)],
+        [str(BIN / "kubectl-repairman"), "--kubeconfig", str(broken), "list"],
+    ):
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 1, done
+        seen += [done.stdout, done.stderr]
+    assert len(seen) > 12 and any("Approved" in line for line in seen)
+    leaks = [line for line in seen for token in tokens if token in line]
+    assert not leaks, leaks[:3]
+    # The search itself can find: the tokens are long and distinct.
+    assert all(len(token) > 100 for token in tokens) and tokens[0] != tokens[1]

@@ -1,0 +1,114 @@
+"""The actor's first five minutes (issue 19), the parts that need no API server:
+request names in kubectl's forms, the `--wait` progress line, and credentials kept out
+of every repr and error message.
+
+Leaves out what needs one (the control plane's test_actors.py): a missing target
+refused, a timed-out or interrupted wait withdrawn, and the token searched for in a
+real pass's logs and the Python API's output.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from repairman.actor import Request, request_name
+from repairman.plugin import Progress
+from runner.kube import Kube, Unreachable
+from runner.kubeconfig import Credentials, KubeconfigError, from_file
+
+TOKEN = "s3cr3t-token-of-the-actor"
+
+
+@pytest.mark.parametrize(
+    ("reference", "name"),
+    [
+        ("mr-n1-rqdcs", "mr-n1-rqdcs"),
+        ("maintenancerequest/mr-n1-rqdcs", "mr-n1-rqdcs"),
+        ("maintenancerequests/mr-n1-rqdcs", "mr-n1-rqdcs"),
+        ("mr/mr-n1-rqdcs", "mr-n1-rqdcs"),
+        ("MaintenanceRequest/mr-n1-rqdcs", "mr-n1-rqdcs"),
+        ("maintenancerequest.repairman.k8s.io/mr-n1-rqdcs", "mr-n1-rqdcs"),
+    ],
+)
+def test_request_names_in_every_form_kubectl_prints(reference: str, name: str) -> None:
+    assert request_name(reference) == name
+
+
+@pytest.mark.parametrize("reference", ["node/worker-1", "ml/node", "mr/", "", "a/b/c"])
+def test_anything_else_is_refused_saying_what_to_use(reference: str) -> None:
+    with pytest.raises(ValueError, match=r"(?i)request"):
+        request_name(reference)
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_on_a_terminal_rewrites_one_line_and_ends_it() -> None:
+    stream = Terminal()
+    progress = Progress(stream)
+    progress("mr-a: Pending (new)")
+    progress("mr-a: Approved (Approved)")
+    progress.end()
+    progress.end()  # idempotent: the error path and the finally both end it
+    assert stream.getvalue() == ("\r\x1b[Kmr-a: Pending (new)\r\x1b[Kmr-a: Approved (Approved)\n")
+
+
+def test_progress_into_a_pipe_is_one_line_per_change() -> None:
+    stream = io.StringIO()
+    progress = Progress(stream)
+    progress("mr-a: Pending (new)")
+    progress("mr-a: Approved (Approved)")
+    progress.end()
+    assert stream.getvalue() == "mr-a: Pending (new)\nmr-a: Approved (Approved)\n"
+
+
+def connected(tmp_path: Path, server: str = "https://127.0.0.1:1") -> Kube:
+    config = tmp_path / "config"
+    config.write_text(
+        f"""
+apiVersion: v1
+kind: Config
+current-context: c
+clusters: [{{name: c, cluster: {{server: "{server}", insecure-skip-tls-verify: true}}}}]
+users: [{{name: u, user: {{token: {TOKEN}}}}}]
+contexts: [{{name: c, context: {{cluster: c, user: u}}}}]
+"""
+    )
+    return Kube.connect(kubeconfig=str(config), timeout=1.0)
+
+
+def test_no_repr_shows_a_credential(tmp_path: Path) -> None:
+    kube = connected(tmp_path, server="https://admin:hunter2@127.0.0.1:1")
+    assert kube.headers["Authorization"] == f"Bearer {TOKEN}", "the token is used"
+    request = Request(kube, "maintenancerequest/mr-a")
+    credentials = Credentials(
+        server="https://admin:hunter2@h", token=TOKEN, key_data=b"KEY", ca_data="CA"
+    )
+    for shown in (repr(kube), repr(request), str(request), repr(credentials)):
+        assert TOKEN not in shown and "hunter2" not in shown and "KEY" not in shown, shown
+    assert request.name == "mr-a"
+    assert repr(request).startswith("Request(kube=Kube(server='https://127.0.0.1:1'")
+    assert repr(request).endswith("name='mr-a')")
+
+
+def test_errors_name_the_server_without_its_password(tmp_path: Path) -> None:
+    kube = connected(tmp_path, server="https://admin:hunter2@127.0.0.1:1")
+    with pytest.raises(Unreachable) as caught:
+        kube.request("GET", "/api/v1/nodes", retry=False)
+    assert "https://127.0.0.1:1" in str(caught.value)
+    assert "hunter2" not in str(caught.value) and TOKEN not in str(caught.value)
+
+
+def test_a_kubeconfig_with_a_yaml_error_is_not_quoted_back(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text(f"users:\n- name: u\n  user:\n    token: {TOKEN}\n  bad: [unclosed\nx: 1\n")
+    with pytest.raises(KubeconfigError) as caught:
+        from_file(config, None)
+    message = str(caught.value)
+    assert TOKEN not in message, message
+    assert str(config) in message and "line" in message and "\n" not in message
