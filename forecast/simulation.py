@@ -88,6 +88,8 @@ class Forecast:
     """each pass: nodes in maintenance (preparing, approved, in progress) per zone"""
     windows_closed: tuple[tuple[datetime, tuple[str, ...]], ...] = ()
     """each pass: the limits with windows that were closed"""
+    allowed: tuple[tuple[datetime, dict[str, int]], ...] = ()
+    """each pass: what each valid limit allowed"""
 
     @property
     def makespan(self) -> float:
@@ -138,6 +140,7 @@ class Simulation:
         self.last: dict[str, tuple[str, str, str]] = {}
         self.held: Counter[str] = Counter()
         self.in_use: list[tuple[datetime, dict[str, int]]] = []
+        self.allowed: list[tuple[datetime, dict[str, int]]] = []
         self.peaks: dict[str, tuple[int, int]] = {}
         self.spawned = 0
         self.stuck: set[str] = set()
@@ -206,6 +209,7 @@ class Simulation:
             peaks=dict(sorted(self.peaks.items())),
             bottlenecks=tuple(sorted(self.held.items(), key=lambda item: (-item[1], item[0]))),
             in_use=tuple(self.in_use),
+            allowed=tuple(self.allowed),
             finished=self._done(),
             stuck=tuple(sorted(self.stuck)),
             active_by_zone=tuple(self.active_by_zone),
@@ -254,13 +258,15 @@ class Simulation:
         self.windows_closed.append(
             (self.now, tuple(r.name for r in result.limits if r.windows and not r.window_open))
         )
-        uses = {}
+        uses, allowed = {}, {}
         for report in result.limits:
             if report.valid:
                 uses[report.name] = report.in_use
+                allowed[report.name] = report.allowed
                 if report.in_use > self.peaks.get(report.name, (-1, 0))[0]:
                     self.peaks[report.name] = (report.in_use, report.allowed)
         self.in_use.append((self.now, uses))
+        self.allowed.append((self.now, allowed))
 
     def _apply(self, result: Plan) -> None:
         for effect in self.cluster.apply(result, now=self.now):

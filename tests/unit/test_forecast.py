@@ -169,7 +169,7 @@ def test_the_timeline_chart_is_drawn_as_svg(tmp_path: Path) -> None:
     root = ElementTree.parse(chart).getroot()
     assert root.tag.endswith("svg")
     text = chart.read_text()
-    for label in ("nodes in maintenance", "zone eu-1a", "zone eu-1c", "a window closed"):
+    for label in ("nodes in maintenance", "zone eu-1a", "zone eu-1c", "zone-c: window closed"):
         assert label in text, label
     wrong = CliRunner().invoke(
         main,
@@ -310,3 +310,44 @@ def test_replacements_and_budgets_follow_the_plain_definitions() -> None:
     result = simulation.run()
     assert result.finished
     assert simulation.checked_schedules == simulation.spawned > 300  # type: ignore[attr-defined]
+
+
+def test_the_chart_counts_whole_nodes_and_shows_what_each_limit_allows() -> None:
+    """Issue 19 item 6: integer ticks on every panel; one row per limit whose dashed
+    line is what the limit allowed at each pass; the shaded closed hours named after
+    the limit whose window they are."""
+    from forecast.chart import figure_of  # noqa: PLC0415 - matplotlib, only here
+
+    snapshot = add_requests(
+        Snapshot(
+            now=START,
+            nodes=nodes(10),
+            limits=(
+                limit("node", limit=20),
+                limit(
+                    "nights",
+                    type="node",
+                    limit=100,
+                    windows=[{"days": ["Wed"], "start": "00:30", "end": "23:00"}],
+                ),
+            ),
+        ),
+        None,
+        START,
+    )
+    result = forecast(snapshot, TEN_MINUTES)
+    figure = figure_of(result)
+    try:
+        top, *rows = figure.axes
+        assert [row.get_ylabel() for row in rows] == ["nights", "node"]
+        for axes in figure.axes:
+            ticks = [t for t in axes.get_yticks() if axes.get_ylim()[0] <= t <= axes.get_ylim()[1]]
+            assert ticks and all(float(t).is_integer() for t in ticks), (axes.get_ylabel(), ticks)
+        (allows,) = rows[1].get_lines()
+        assert set(allows.get_ydata()) == {2}, "20% of 10 nodes: 2, the dashed line"
+        labels = top.get_legend_handles_labels()[1]
+        assert "nights: window closed" in labels and "node: window closed" not in labels
+    finally:
+        from matplotlib import pyplot  # noqa: PLC0415
+
+        pyplot.close(figure)
