@@ -12,11 +12,11 @@ planner's to order.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import attrs
 
-from policy.disruption import disrupted_by_maintenance
+from policy.disruption import goes_down_in_place
 from policy.endings import InvalidRequest, TargetMissing
 from policy.explain import (
     Cause,
@@ -28,7 +28,7 @@ from policy.explain import (
 )
 from policy.fields import FieldError
 from policy.lifecycle import Behaviour
-from policy.limit_spec import InvalidLimit, LimitSpec
+from policy.limit_spec import DrainSpec, InvalidLimit, LimitSpec
 from policy.model import ActorState, MaintenanceRequest, RequestState, RequestStatus, TargetType
 from policy.pass_state import Outcome, PassState, withdrawn
 from policy.validation import Target
@@ -74,16 +74,18 @@ def admit(request: MaintenanceRequest, *, state: PassState) -> Outcome | Admitte
     if causes:
         return Outcome(status, tuple(causes))
 
-    # Step 4: without a drain, the node's pods go down in place: every PDB must cover them.
+    # Step 4: the node's pods that go down in place (without a drain all of them; with
+    # one those the drain leaves) must fit every PDB that selects them (DESIGN §3).
     behaviour = index.behaviour_of(valid)
     spend: dict[str, int] = {}
-    if target.type is TargetType.NODE and behaviour.drain is None:
+    reserved: dict[str, Counter[str]] = {}
+    if target.type is TargetType.NODE:
         # Its own commit by another pass reserved the budget for it: judge it afresh
         # beside the other committed ones (policy.ledger), and keep its reservation if
         # it does not fit (that pass may still write it).
         committed = request.name in state.ledger.reserved
         reserved = state.ledger.release_all() if committed else {}
-        causes.extend(_in_place_budget(state, node=target.name, spend=spend))
+        causes.extend(_in_place_budget(state, node=target.name, drain=behaviour.drain, spend=spend))
         if causes:
             for name, charge in reserved.items():
                 state.ledger.reserve(name, charge)
@@ -96,9 +98,8 @@ def admit(request: MaintenanceRequest, *, state: PassState) -> Outcome | Admitte
     for pdb, count in spend.items():
         spent = state.ledger.spend(pdb, count)
         assert spent
-    if target.type is TargetType.NODE and behaviour.drain is None:
-        for name, charge in reserved.items():  # the other committed ones still hold theirs
-            state.ledger.reserve(name, charge)
+    for name, charge in reserved.items():  # the other committed ones still hold theirs
+        state.ledger.reserve(name, charge)
     admitted = attrs.evolve(
         status,
         state=S.PREPARING,
@@ -134,18 +135,23 @@ def _limit_causes(
     return causes
 
 
-def _in_place_budget(state: PassState, *, node: str, spend: dict[str, int]) -> list[Cause]:
-    """Would maintenance without a drain fit every PDB? Fills `spend` when it does."""
+def _in_place_budget(
+    state: PassState, *, node: str, drain: DrainSpec | None, spend: dict[str, int]
+) -> list[Cause]:
+    """Would the pods that go down in place fit every PDB that selects them? Fills
+    `spend` when they do. Without a drain a pod under several PDBs blocks (DESIGN §3
+    Pending -> Preparing); a pod the drain leaves is charged to each of its PDBs."""
     causes: list[Cause] = []
     pods_by_pdb: dict[str, list[str]] = defaultdict(list)
     for pod in state.index.pods_on(node):
-        if not disrupted_by_maintenance(pod):
+        if not goes_down_in_place(pod, drain):
             continue
         pdbs = state.index.budgets.selecting(pod)
-        if len(pdbs) > 1:
+        if drain is None and len(pdbs) > 1:
             causes.append(SeveralBudgets(pod.key, tuple(p.key for p in pdbs)))
-        elif pdbs:
-            pods_by_pdb[pdbs[0].key].append(pod.key)
+            continue
+        for selecting in pdbs:
+            pods_by_pdb[selecting.key].append(pod.key)
     for pdb, pods in sorted(pods_by_pdb.items()):
         if state.ledger.budget_left[pdb] < len(pods):
             causes.append(state.ledger.budget_cause(pdb, needed=len(pods), pods=tuple(pods)))

@@ -7,8 +7,9 @@ Pure. The rules are kubectl drain's filters and the Eviction API's own (DESIGN ย
   DaemonSet pods (their controller puts them back and tolerates the cordon), pods that
   tolerate the cordon themselves (meant to run on cordoned nodes: kubectl drain would
   find them back at once), mirror pods (static, owned by the kubelet) and terminal
-  pods. Maintenance without a drain still takes the cordon-tolerating ones down, so
-  their budgets count there (`disrupted_by_maintenance`).
+  pods. The pods a maintenance does not move go down with the node, in place
+  (`goes_down_in_place`): without a drain all of them, with one the DaemonSet and
+  cordon-tolerating pods the drain leaves; their PDBs are charged for them.
 - Of those, a terminating pod is waited for; on a NotReady node (its kubelet gone, so
   nothing will finish the deletion) it counts as gone once
   `skipWaitForDeleteTimeoutSeconds` have passed since its deletionTimestamp (kubectl
@@ -148,9 +149,15 @@ def eviction_budget(pod: Pod, pdbs: tuple[PodDisruptionBudget, ...]) -> Eviction
     return EvictionBudget.SPENDS
 
 
-def disrupted_by_maintenance(pod: Pod) -> bool:
-    """A pod that maintenance of its node without a drain would take down."""
-    return not (pod.mirror or pod.owner_kind == "DaemonSet" or pod.terminal or pod.terminating)
+def goes_down_in_place(pod: Pod, drain: DrainSpec | None) -> bool:
+    """DESIGN ยง3 "Pods that go down in place": a pod that stays on its node through
+    the maintenance and goes down with it. Without a drain, every pod (DaemonSet pods
+    too); with one, the pods the drain leaves: DaemonSet pods and pods that follow the
+    cordon. Not mirror pods (the kubelet's own; the Eviction API and PDBs' controllers
+    do not manage them), nor pods already terminal or terminating."""
+    if pod.mirror or pod.terminal or pod.terminating:
+        return False
+    return drain is None or pod.owner_kind == "DaemonSet" or pod.follows_cordon
 
 
 @attrs.define

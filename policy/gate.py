@@ -13,12 +13,13 @@ written this pass (the next pass plans again on what it finds).
 - With a drain: no pod that the drain would move is on the node (on a node NotReady
   at the fresh read, pods terminating past the wait for deletes count as gone, judged
   at the gate's instant: policy.disruption.gone_before).
-- Without one (the node's pods go down in place): no pod is selected by several PDBs,
-  and each PDB still covers the node's pods. The plan spent `counted` of a budget it
-  read as `assumed` and left `left` for later approvals in the same pass; on the fresh
-  read the slack is `left + (allowed now - assumed) - (pods now - counted)`, which
-  must not go below zero. A PDB the plan did not count (a new pod, a new PDB) fails
-  the check: the next pass counts it.
+- The pods that go down in place (without a drain all of them, and then none may be
+  selected by several PDBs; with one, the DaemonSet and cordon-tolerating pods it
+  leaves, each charged to every PDB that selects it): each PDB still covers them. The
+  plan spent `counted` of a budget it read as `assumed` and left `left` for later
+  approvals in the same pass; on the fresh read the slack is `left + (allowed now -
+  assumed) - (pods now - counted)`, which must not go below zero. A PDB the plan did
+  not count (a new pod, a new PDB) fails the check: the next pass counts it.
 - The governing limits are the same ones (`metadata.uid`), unedited
   (`metadata.generation`), and still valid: an edit, a deletion, or a deletion and
   creation under the same name after the read defers the approval.
@@ -41,7 +42,7 @@ from policy.disruption import (
     LEFT_BEHIND,
     BudgetIndex,
     disposition,
-    disrupted_by_maintenance,
+    goes_down_in_place,
     gone_before,
 )
 from policy.explain import MAX_LISTED, at
@@ -83,7 +84,7 @@ class Basis:
     else's, which it left alone)."""
     drain: DrainSpec | None
     budgets: tuple[BudgetBasis, ...] = ()
-    """Without a drain: every PDB the node's pods spend."""
+    """Every PDB the node's pods that go down in place spend."""
     limits: tuple[tuple[str, str, int], ...] = ()
     """The governing limits, (name, metadata.uid, metadata.generation), by name: a
     limit deleted and created again under its name is another limit (generation 1
@@ -120,8 +121,7 @@ def recheck(
     if basis.drain is not None:
         cutoff = gone_before(node_ready=node.ready, drain=basis.drain, now=now)
         problems.extend(_pods_left(basis.node, basis.drain, pods, cutoff))
-    else:
-        problems.extend(_budgets_short(basis, pods, pdbs, evicted or {}))
+    problems.extend(_budgets_short(basis, pods, pdbs, evicted or {}))
     return tuple(problems)
 
 
@@ -176,14 +176,14 @@ def _budgets_short(
     counts: Counter[str] = Counter()
     problems = []
     for pod in pods:
-        if not disrupted_by_maintenance(pod):
+        if not goes_down_in_place(pod, basis.drain):
             continue
         selecting = index.selecting(pod)
-        if len(selecting) > 1:
+        if basis.drain is None and len(selecting) > 1:
             keys = ", ".join(p.key for p in selecting)
             problems.append(f"{pod.key} is selected by several PDBs ({keys})")
-        elif selecting:
-            counts[selecting[0].key] += 1
+            continue
+        counts.update(p.key for p in selecting)
     for pdb, count in sorted(counts.items()):
         was = relied.get(pdb)
         if was is None:

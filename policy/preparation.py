@@ -36,8 +36,8 @@ from policy.disruption import (
     EvictionBudget,
     PodDisposition,
     disposition,
-    disrupted_by_maintenance,
     eviction_budget,
+    goes_down_in_place,
     gone_before,
 )
 from policy.endings import (
@@ -256,10 +256,11 @@ def approve(
     request: str, *, target: Target, behaviour: Behaviour, status: RequestStatus, state: PassState
 ) -> Outcome:
     """Step 4. A node's approval carries what it relied on, for the runner to prove on a
-    fresh read right before writing it (policy.gate). Without a drain, the node's pods
-    go down in place: every PDB must still cover them (pods bound to the node since its
-    admission may have used the budget up); until then it waits, and expires at the
-    default drain timeout from admission."""
+    fresh read right before writing it (policy.gate). The node's pods that go down in
+    place (without a drain all of them; with one those it leaves) must still fit every
+    PDB that selects them (pods bound to the node since its admission may have used the
+    budget up); until then it waits, and expires at the drain timeout (without a drain,
+    the default one) from admission."""
     held = _approval_held(target, state=state)
     if held:
         return Outcome(status, held)
@@ -268,7 +269,14 @@ def approve(
         short = tuple(b for b in basis.budgets if b.left < 0)
         several = _several_budgets(target.name, state) if behaviour.drain is None else ()
         if short or several:
-            return _budget_short(target, short=short, several=several, status=status, state=state)
+            return _budget_short(
+                target,
+                short=short,
+                several=several,
+                timeout=behaviour.drain.timeout_seconds if behaviour.drain else None,
+                status=status,
+                state=state,
+            )
         state.bases[request] = basis
     deadline = state.now + timedelta(seconds=behaviour.approved_timeout_seconds)
     return Outcome(
@@ -303,7 +311,7 @@ def _several_budgets(node: str, state: PassState) -> tuple[SeveralBudgets, ...]:
     cover (bound since its admission: the approval gate would refuse it every pass)."""
     found = []
     for pod in state.index.pods_on(node):
-        if disrupted_by_maintenance(pod):
+        if goes_down_in_place(pod, None):
             pdbs = state.index.budgets.selecting(pod)
             if len(pdbs) > 1:
                 found.append(SeveralBudgets(pod.key, tuple(p.key for p in pdbs)))
@@ -315,16 +323,20 @@ def _budget_short(
     *,
     short: tuple[BudgetBasis, ...],
     several: tuple[SeveralBudgets, ...] = (),
+    timeout: int | None = None,
     status: RequestStatus,
     state: PassState,
 ) -> Outcome:
-    """Without a drain, the PDBs do not cover the node's pods: wait, and expire at the
-    default drain timeout from admission, holding the slot no longer than a drain."""
-    deadline = (status.preparing_since or state.now) + timedelta(seconds=DEFAULT_DRAIN_TIMEOUT)
+    """The PDBs do not cover the node's pods that go down in place: wait, and expire at
+    the drain timeout (`timeout`; without a drain the default one) from admission,
+    holding the slot no longer than a drain."""
+    timeout = DEFAULT_DRAIN_TIMEOUT if timeout is None else timeout
+    drain = state.index.behaviour(target).drain
+    deadline = (status.preparing_since or state.now) + timedelta(seconds=timeout)
     pods: dict[str, list[str]] = {b.pdb: [] for b in short}
     for pod in state.index.pods_on(target.name):
         for pdb in state.index.budgets.selecting(pod):
-            if pdb.key in pods and disrupted_by_maintenance(pod):
+            if pdb.key in pods and goes_down_in_place(pod, drain):
                 pods[pdb.key].append(pod.key)
     causes: tuple[Cause, ...] = several + tuple(
         state.ledger.budget_cause(b.pdb, needed=b.counted, pods=tuple(pods[b.pdb])) for b in short
@@ -333,7 +345,7 @@ def _budget_short(
         pdbs = sorted({b.pdb for b in short} | {pdb for s in several for pdb in s.pdbs})
         return Outcome(
             attrs.evolve(status, state=S.EXPIRED),
-            (BudgetTimedOut(target.key, DEFAULT_DRAIN_TIMEOUT, tuple(pdbs)),),
+            (BudgetTimedOut(target.key, timeout, tuple(pdbs)),),
         )
     return Outcome(status, causes)
 
@@ -342,18 +354,15 @@ def _basis(request: str, *, node: str, behaviour: Behaviour, state: PassState) -
     index = state.index
     identity = {limit.name: (limit.uid, limit.generation) for limit in index.snapshot.limits}
     valid, _ = index.governing(Target(TargetType.NODE, node))
-    budgets: tuple[BudgetBasis, ...] = ()
-    if behaviour.drain is None:
-        counted: Counter[str] = Counter()
-        for pod in index.pods_on(node):
-            pdbs = index.budgets.selecting(pod) if disrupted_by_maintenance(pod) else ()
-            if len(pdbs) == 1:
-                counted[pdbs[0].key] += 1
-        ledger = state.ledger
-        budgets = tuple(
-            BudgetBasis(pdb, ledger.pdbs[pdb].budget, count, ledger.budget_left[pdb])
-            for pdb, count in sorted(counted.items())
-        )
+    counted: Counter[str] = Counter()
+    for pod in index.pods_on(node):
+        if goes_down_in_place(pod, behaviour.drain):
+            counted.update(pdb.key for pdb in index.budgets.selecting(pod))
+    ledger = state.ledger
+    budgets = tuple(
+        BudgetBasis(pdb, ledger.pdbs[pdb].budget, count, ledger.budget_left[pdb])
+        for pdb, count in sorted(counted.items())
+    )
     return Basis(
         request=request,
         node=node,

@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 
-from policy.disruption import disrupted_by_maintenance
+from policy.disruption import goes_down_in_place
 from policy.endings import SoakingAfter
 from policy.explain import at
 from policy.ledger import Ledger, LimitUsage
-from policy.limit_spec import LimitSpec, NodePolicy
+from policy.limit_spec import DrainSpec, LimitSpec, NodePolicy
 from policy.model import MaintenanceRequest, Node, RequestState, TargetType
 from policy.pass_state import Index, Opening
 from policy.validation import RequestSpec, Target
@@ -94,12 +94,18 @@ def open_ledger(index: Index) -> Opening:
                 continue  # the target is gone: it is no longer in any population
             for spec in valid:
                 usage[spec.name].users[target.name] = f"by {request.name}"
-            if target.type is TargetType.NODE and index.behaviour(target).drain is None:
-                # Maintenance without a drain disrupts the node's pods in place; until
-                # the disruption controller counts them unhealthy the PDB status does
-                # not show it, so keep it spent.
-                started = state in (S.APPROVED, S.IN_PROGRESS)
-                _spend_in_place(index, ledger, target.name, started=started)
+            if target.type is TargetType.NODE:
+                # The pods that go down in place with the node: until the disruption
+                # controller counts them unhealthy the PDB status does not show it, so
+                # keep them spent (DESIGN §3 "Pods that go down in place are charged").
+                if state in (S.APPROVED, S.IN_PROGRESS):
+                    # By how it was approved, not by today's limits: nothing drains an
+                    # approved node any more, so every pod on it goes down with it (a
+                    # drain added to a limit since, a PDB created since, new labels).
+                    _spend_in_place(index, ledger, target.name, every=True)
+                else:
+                    drain = index.behaviour(target).drain
+                    _spend_in_place(index, ledger, target.name, drain=drain, ready_only=True)
         else:
             soak = soaking(index, request, target)
             if soak is not None:
@@ -179,39 +185,53 @@ def _count_commits(
             if spec_usage.spec in index.governing(spec.target)[0]:
                 spec_usage.users.setdefault(spec.target.name, f"by {name} (committing)")
                 holder.setdefault(spec.target.key, name)
-                if (
-                    name not in charged
-                    and spec.target.type is TargetType.NODE
-                    and index.behaviour(spec.target).drain is None
-                ):
+                if name not in charged and spec.target.type is TargetType.NODE:
                     charged.add(name)
-                    ledger.reserve(name, _in_place(index, spec.target.name, started=True))
+                    drain = index.behaviour(spec.target).drain
+                    ledger.reserve(name, _in_place(index, spec.target.name, drain=drain))
 
 
-def _spend_in_place(index: Index, ledger: Ledger, node: str, *, started: bool) -> None:
-    """Charge the node's pods to their PDBs. Once the work may have started (Approved,
-    InProgress), every pod of the node counts, ready or not, terminating or failed:
-    pods the maintenance took down go unready before the disruption controller lowers
-    the PDB's budget (its latency, or a controller-manager restart), and counting only
-    ready ones would hand that budget out again. Before (Preparing), only ready pods:
-    an unready one is already outside the budget, and charging it would keep a sick
-    node from repair. Counting a pod twice once the controller catches up fails closed."""
+def _spend_in_place(
+    index: Index,
+    ledger: Ledger,
+    node: str,
+    *,
+    drain: DrainSpec | None = None,
+    every: bool = False,
+    ready_only: bool = False,
+) -> None:
+    """Charge the node's pods that go down in place to every PDB that selects them.
+    Once the work may have started (Approved, InProgress: `every`), every pod of the
+    node counts, ready or not, terminating or failed: pods the maintenance took down go
+    unready before the disruption controller lowers the PDB's budget (its latency, or a
+    controller-manager restart), and counting only ready ones would hand that budget
+    out again. Before (Preparing: `ready_only`), only ready pods: an unready one is
+    already outside the budget, and charging it would keep a sick node from repair.
+    Counting a pod twice once the controller catches up fails closed."""
     # Not clamped at 0: a shortfall (pods bound to the node since it was admitted)
     # must stay visible to its approval (policy.preparation).
-    for pdb, count in _in_place(index, node, started=started).items():
+    charge = _in_place(index, node, drain=drain, every=every, ready_only=ready_only)
+    for pdb, count in charge.items():
         ledger.budget_left[pdb] -= count
 
 
-def _in_place(index: Index, node: str, *, started: bool) -> Counter[str]:
-    """What `_spend_in_place` charges, by PDB."""
+def _in_place(
+    index: Index,
+    node: str,
+    *,
+    drain: DrainSpec | None,
+    every: bool = False,
+    ready_only: bool = False,
+) -> Counter[str]:
+    """What `_spend_in_place` charges, by PDB: `every` pod but mirror pods, or those
+    that go down in place under `drain` (only the ready ones with `ready_only`)."""
     charge: Counter[str] = Counter()
     for pod in index.pods_on(node):
-        if started:
-            if pod.mirror or pod.owner_kind == "DaemonSet":
+        if every:
+            if pod.mirror:
                 continue
-        elif not disrupted_by_maintenance(pod) or not pod.ready:
+        elif not goes_down_in_place(pod, drain) or (ready_only and not pod.ready):
             continue
-        pdbs = index.budgets.selecting(pod)
-        if len(pdbs) == 1:
-            charge[pdbs[0].key] += 1
+        for pdb in index.budgets.selecting(pod):
+            charge[pdb.key] += 1
     return charge

@@ -30,7 +30,7 @@ from policy.decisions import (
     UpdateLimitStatus,
     UpdateRequestStatus,
 )
-from policy.disruption import LEFT_BEHIND, disposition
+from policy.disruption import LEFT_BEHIND, disposition, goes_down_in_place
 from policy.gate import Basis, recheck
 from policy.limit_spec import LimitSpec, parse_limit_spec
 from policy.model import CORDONED_BY, MaintenanceLimit, RequestState, Snapshot
@@ -253,15 +253,18 @@ class Applier:
 
     def _gate(self, basis: Basis) -> tuple[str, ...]:
         """DESIGN §3 "Never approve on stale data": the approval's basis against a fresh
-        read of the limits, (without a drain) the PDBs, the node's pods and, last, the
-        node; windows judged at the server's clock of that read. Nothing else stands
+        read of the limits, the node's pods, the PDBs (when pods go down in place) and,
+        last, the node; windows judged at the server's clock of that read. Nothing else stands
         between these reads and the status write. A pod bound or a cordon lifted between
         them and the write is the race no reader can close (there is no transaction
         across objects): a lifted cordon is put back right after the write
         (`_keep_cordon`); a pod bound in that moment is not seen."""
         limits, revision = self.fresh.limits()
-        pdbs = self.fresh.pdbs(revision=revision) if basis.drain is None else []
         pods = self.fresh.pods_on(basis.node, revision=revision)
+        # The PDBs matter for the pods that go down in place: all of them without a
+        # drain; with one, those it leaves (DaemonSet and cordon-tolerating pods).
+        in_place = basis.budgets or any(goes_down_in_place(p, basis.drain) for p in pods)
+        pdbs = self.fresh.pdbs(revision=revision) if in_place else []
         node = self.fresh.node(basis.node)
         if node is None:
             return (f"node {basis.node} is gone",)

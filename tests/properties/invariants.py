@@ -209,22 +209,96 @@ def budgets_respected(before: Snapshot, plan: Plan) -> None:
                 continue
         assert decision.pdb == (selected[0] if selected else None)
         spent.update(selected)
+    touched = set(spent)
+    in_place = in_place_charges(before, plan)
+    for key, count in in_place.items():
+        if key in touched or key in in_place.new:
+            spent[key] += count
+    touched |= in_place.new
+    for key in touched:
+        count = spent[key]
+        assert count <= budget[key], (key, count, budget[key], dict(in_place))
+
+
+class InPlace(Counter[str]):
+    """Per PDB, the ready pods that go down in place; `new`, the PDBs that a decision
+    of this plan charges (an admission or an approval), the only ones checked: a PDB
+    already short by itself (a node failed) is not our doing."""
+
+    new: set[str]
+
+
+def goes_down_in_place(pod: Pod, drained: bool) -> bool:
+    """DESIGN §3: every pod that stays on the node through the maintenance. Without a
+    drain all of them (DaemonSet pods too); with one, the pods the drain leaves (they
+    follow the cordon, or a DaemonSet runs them). Mirror pods are the kubelet's own."""
+    if pod.mirror or pod.terminal or pod.terminating:
+        return False
+    return not drained or pod.owner_kind == "DaemonSet" or pod.follows_cordon
+
+
+def in_place_charges(before: Snapshot, plan: Plan) -> InPlace:
+    """Invariant 9's in-place half (and 2's admission half), from the pods themselves:
+    a node under Approved or InProgress maintenance after this plan takes every ready
+    pod on it down, each from every PDB that selects it — whatever today's limits say
+    (a limit given a drain later, a PDB created later); a node this plan admits or
+    approves takes its in-place pods down (by the drain of its governing limits now).
+    Only ready pods: an unready one is outside its PDB's healthy count already."""
+    charges = InPlace()
+    charges.new = set()
+    states = {r.name: r.status.state for r in before.requests}
+    limits = valid_limits(before)
+    moved: dict[str, S | None] = {
+        d.request: d.status.state for d in plan.decisions if isinstance(d, UpdateRequestStatus)
+    }
+    new_nodes: dict[str, bool] = {}
+    working: set[str] = set()
+    for request in before.requests:
+        target = held_target(request)
+        if target is None or target.type is not TargetType.NODE:
+            continue
+        state = moved.get(request.name, request.status.state)
+        was = states.get(request.name)
+        if was in (S.APPROVED, S.IN_PROGRESS) and state in (S.APPROVED, S.IN_PROGRESS):
+            working.add(target.name)
     for target in admitted(before, plan).values():
-        if target.type is not TargetType.NODE:
+        if target.type is TargetType.NODE:
+            governing = [lim for lim in limits if governs(lim, before, target)]
+            new_nodes[target.name] = any(lim.drain is not None for lim in governing)
+    for decision in plan.decisions:
+        if (
+            isinstance(decision, UpdateRequestStatus)
+            and decision.transition
+            and decision.status.state is S.APPROVED
+            and decision.status.target
+            and decision.status.target.startswith("node/")
+        ):
+            node = decision.status.target.removeprefix("node/")
+            governing = [
+                lim for lim in limits if governs(lim, before, Target(TargetType.NODE, node))
+            ]
+            new_nodes[node] = any(lim.drain is not None for lim in governing)
+    admitted_bare = {
+        t.name
+        for t in admitted(before, plan).values()
+        if t.type is TargetType.NODE and not new_nodes.get(t.name, True)
+    }
+    for pod in before.pods:
+        if pod.node in admitted_bare and goes_down_in_place(pod, drained=False):
+            # Without a drain, a pod under several PDBs blocks its admission (DESIGN §3).
+            several = selecting(before.pdbs, pod)
+            assert len(several) <= 1, (pod.key, several)
+        if not pod.ready or pod.phase != "Running":
             continue
-        governing = [lim for lim in limits if governs(lim, before, target)]
-        if any(lim.drain is not None for lim in governing):
-            continue
-        for pod in before.pods:
-            if pod.node != target.name or pod.mirror or pod.owner_kind == "DaemonSet":
+        if pod.node in new_nodes and pod.node not in working:
+            if not goes_down_in_place(pod, new_nodes[pod.node]):
                 continue
-            if pod.terminal or pod.terminating:
-                continue
-            selected = selecting(before.pdbs, pod)
-            assert len(selected) <= 1, (pod.key, selected)
-            spent.update(selected)
-    for key, count in spent.items():
-        assert count <= budget[key], (key, count, budget[key])
+            keys = selecting(before.pdbs, pod)
+            charges.update(keys)
+            charges.new.update(keys)
+        elif pod.node in working and not (pod.mirror or pod.terminal or pod.terminating):
+            charges.update(selecting(before.pdbs, pod))
+    return charges
 
 
 def one_active_per_target(after: Snapshot) -> None:

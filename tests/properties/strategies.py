@@ -455,3 +455,107 @@ def draining_snapshots(draw: st.DrawFn) -> Snapshot:
         limits=(limit,),
         requests=tuple(requests),
     )
+
+
+@st.composite
+def changed_after_approval(draw: st.DrawFn) -> Snapshot:
+    """Issue 28: nodes already under Approved or InProgress maintenance, approved with
+    or without a drain, and since then the cluster moved under them: the limit gained
+    or lost a drain (or a cordon), PDBs were created over their pods (several over one
+    pod), pods were relabelled, pods that follow the cordon run there. The other nodes
+    have requests waiting or preparing. The PDBs' status is the disruption controller's
+    count of the pods now (no lag: what the maintenance will take down is still up)."""
+    instant = draw(whole_seconds)
+    count = draw(st.integers(2, 5))
+    cluster_nodes = tuple(Node(f"n{i}", labels={"zone": "a"}) for i in range(count))
+    names = [n.name for n in cluster_nodes]
+    working = draw(st.lists(st.sampled_from(names), min_size=1, max_size=count - 1, unique=True))
+    pods_now = []
+    for node in names:
+        for index in range(draw(st.integers(1, 3))):
+            app = draw(st.sampled_from(["web", "web", "db"]))
+            labels = {"app": app}
+            if draw(st.booleans()):
+                labels["tier"] = draw(st.sampled_from(["front", "back"]))
+            owner = draw(st.sampled_from(["ReplicaSet", "ReplicaSet", "DaemonSet"]))
+            pods_now.append(
+                Pod(
+                    namespace="ns",
+                    name=f"{app}-{node}-{index}",
+                    uid=f"uid-{app}-{node}-{index}",
+                    node=node,
+                    labels=labels,
+                    owner_kind=owner,
+                    owner_name=app,
+                    follows_cordon=draw(st.integers(0, 3)) == 0,
+                    ready=draw(st.integers(0, 5)) > 0,
+                )
+            )
+    budgets = []
+    for index in range(draw(st.integers(1, 4))):
+        key, value = draw(
+            st.sampled_from([("app", "web"), ("app", "web"), ("app", "db"), ("tier", "front")])
+        )
+        budgets.append(
+            PodDisruptionBudget(
+                namespace="ns",
+                name=f"pdb-{index}",
+                selector=LabelSelector({key: value}),
+                desired_healthy=draw(st.integers(0, 4)),
+                observed_generation=1,
+            )
+        )
+    limit_spec: dict[str, Any] = {"type": "node", "limit": 100}
+    if draw(st.booleans()):
+        limit_spec["drain"] = {"timeoutSeconds": 900}
+    if draw(st.booleans()):
+        limit_spec["cordon"] = True
+    requests = []
+    for name in names:
+        if name in working:
+            state = draw(st.sampled_from([RequestState.APPROVED, RequestState.IN_PROGRESS]))
+            drained = draw(st.booleans())
+            status = RequestStatus(
+                state=state,
+                target=f"node/{name}",
+                preparing_since=instant - timedelta(minutes=10),
+                drained_at=instant - timedelta(minutes=8) if drained else None,
+                approved_at=instant - timedelta(minutes=5),
+                started_at=instant - timedelta(minutes=4)
+                if state is RequestState.IN_PROGRESS
+                else None,
+            )
+            spec_state = "InProgress" if state is RequestState.IN_PROGRESS else "Pending"
+        else:
+            status = draw(
+                st.sampled_from(
+                    [
+                        RequestStatus(),
+                        RequestStatus(
+                            state=RequestState.PREPARING,
+                            target=f"node/{name}",
+                            preparing_since=instant - timedelta(minutes=1),
+                        ),
+                    ]
+                )
+            )
+            spec_state = "Pending"
+        requests.append(
+            MaintenanceRequest(
+                name=f"mr-{name}",
+                uid=f"uid-mr-{name}",
+                spec={"type": "node", "name": name, "state": spec_state, "requester": "a"},
+                status=status,
+            )
+        )
+    snapshot = Snapshot(
+        now=instant,
+        nodes=cluster_nodes,
+        pods=tuple(pods_now),
+        pdbs=tuple(budgets),
+        limits=(MaintenanceLimit(name="node", uid="uid-node", spec=limit_spec),),
+        requests=tuple(requests),
+    )
+    from tests.model import recompute_budgets  # noqa: PLC0415 - the model, not the policy
+
+    return attrs.evolve(snapshot, pdbs=recompute_budgets(snapshot))

@@ -25,6 +25,7 @@ from policy import UpdateRequestStatus, plan
 from policy.model import (
     CORDONED_BY,
     LabelSelector,
+    LabelSelectorRequirement,
     MaintenanceLimit,
     MaintenanceRequest,
     Node,
@@ -236,6 +237,84 @@ class MaintenanceStory(RuleBasedStateMachine):
         if how == "break":
             limits += (attrs.evolve(self.broken[zone], spec={"type": "node", "limit": "lots"}),)
         self.snapshot = attrs.evolve(self.snapshot, limits=limits)
+
+    @rule(zone=st.sampled_from(["zone-a", "zone-b"]))
+    def operator_toggles_the_drain(self, zone: str) -> None:
+        """A drain added to a limit, or taken away, while its requests go on: what
+        went down in place stays charged by how it was approved (DESIGN §3)."""
+        self._edit_limit(
+            zone,
+            lambda spec: (
+                {k: v for k, v in spec.items() if k != "drain"}
+                if "drain" in spec
+                else {**spec, "drain": {"timeoutSeconds": 900}}
+            ),
+        )
+
+    @rule(zone=st.sampled_from(["zone-a", "zone-b"]), to=st.sampled_from(["a", "b", None]))
+    def operator_moves_a_selector(self, zone: str, to: str | None) -> None:
+        """A limit made to govern the other zone, or every node."""
+        self._edit_limit(
+            zone,
+            lambda spec: (
+                {k: v for k, v in spec.items() if k != "selector"}
+                | ({"selector": {"matchLabels": {"zone": to}}} if to else {})
+            ),
+        )
+
+    def _edit_limit(self, name: str, edit: object) -> None:
+        if name in self.broken:
+            return
+        self.snapshot = attrs.evolve(
+            self.snapshot,
+            limits=tuple(
+                attrs.evolve(m, spec=edit(dict(m.spec)), generation=m.generation + 1)  # type: ignore[operator]
+                if m.name == name
+                else m
+                for m in self.snapshot.limits
+            ),
+        )
+
+    @rule(app=st.sampled_from(sorted(APPS)), both=st.booleans())
+    def operator_creates_a_pdb(self, app: str, both: bool) -> None:
+        """A second PDB over an app's pods (or over both apps'): pods under two."""
+        name = f"extra-{'all' if both else app}"
+        if any(b.name == name for b in self.snapshot.pdbs):
+            return
+        selector = (
+            LabelSelector(
+                match_expressions=(LabelSelectorRequirement("app", "In", tuple(sorted(APPS))),)
+            )
+            if both
+            else LabelSelector({"app": app})
+        )
+        healthy = sum(APPS.values()) if both else APPS[app]
+        pdb = PodDisruptionBudget("ns", name, selector, desired_healthy=healthy - 1)
+        self.snapshot = self._settle(attrs.evolve(self.snapshot, pdbs=(*self.snapshot.pdbs, pdb)))
+
+    @rule(data=st.data())
+    def operator_deletes_a_pdb(self, data: st.DataObject) -> None:
+        if self.snapshot.pdbs:
+            gone = data.draw(st.sampled_from(sorted(b.name for b in self.snapshot.pdbs)))
+            self.snapshot = attrs.evolve(
+                self.snapshot, pdbs=tuple(b for b in self.snapshot.pdbs if b.name != gone)
+            )
+
+    @rule(data=st.data(), app=st.sampled_from([*sorted(APPS), "other"]))
+    def pod_relabelled(self, data: st.DataObject, app: str) -> None:
+        """A pod's labels change: it moves into another PDB, or out of every one."""
+        pods = [p for p in self.snapshot.pods if p.owner_kind != "DaemonSet"]
+        if pods:
+            pod = data.draw(st.sampled_from(pods))
+            self.snapshot = self._settle(
+                attrs.evolve(
+                    self.snapshot,
+                    pods=tuple(
+                        attrs.evolve(p, labels={**p.labels, "app": app}) if p is pod else p
+                        for p in self.snapshot.pods
+                    ),
+                )
+            )
 
     @rule()
     def operator_mends_the_limits(self) -> None:

@@ -679,6 +679,108 @@ def pods_that_follow_the_cordon_stay() -> tuple[str, Snapshot]:
     )
 
 
+@case
+def drain_added_after_approval_keeps_in_place_pods_charged() -> tuple[str, Snapshot]:
+    return (
+        "Issue 28 defect 2. mr-a was approved without a drain and is InProgress on n0; "
+        "web-0 is still up there, so PDB web still allows 1. The operator has since added "
+        "a drain to the limit. web-0 goes down with n0 whatever the limit says now: it "
+        "stays charged, so mr-b is admitted and n1 cordoned, but web-1 is not evicted "
+        "through the budget mr-a's work needs (PDB web: 0 left).",
+        Snapshot(
+            now=NOW,
+            nodes=(*nodes(2), *nodes(2, prefix="m")),
+            pods=(app_pod("web-0", "n0", "web"), app_pod("web-1", "n1", "web")),
+            pdbs=(pdb("web", "web", allowed=1),),
+            limits=(
+                attrs.evolve(limit("node", limit=100, drain={"timeoutSeconds": 900}), generation=2),
+            ),
+            requests=(
+                request(
+                    "mr-a",
+                    "n0",
+                    state="InProgress",
+                    status=active(
+                        S.IN_PROGRESS,
+                        "node/n0",
+                        approved_at=ago(minutes=3),
+                        started_at=ago(minutes=2),
+                    ),
+                ),
+                request("mr-b", "n1"),
+            ),
+        ),
+    )
+
+
+@case
+def a_pdb_created_after_approval_charges_the_pods_in_place() -> tuple[str, Snapshot]:
+    front = attrs.evolve(pdb("front", "web", allowed=1), selector=LabelSelector({"tier": "front"}))
+    return (
+        "Issue 28 defect 3. mr-a was approved without a drain on n0, where api-0 runs; a "
+        "second PDB, front, has since been created over it besides its own (web). api-0 "
+        "goes down with n0: it is charged to both. mr-b on n1 would take down front-1, "
+        "also under front, which allows 1 — already spent by api-0: mr-b waits naming PDB "
+        "front instead of being approved on the same budget.",
+        Snapshot(
+            now=NOW,
+            nodes=(*nodes(2), *nodes(2, prefix="m")),
+            pods=(
+                attrs.evolve(app_pod("api-0", "n0", "web"), labels={"app": "web", "tier": "front"}),
+                attrs.evolve(app_pod("front-1", "n1", "lb"), labels={"app": "lb", "tier": "front"}),
+            ),
+            pdbs=(pdb("web", "web", allowed=2), front),
+            limits=(limit("node", limit=100),),
+            requests=(
+                request(
+                    "mr-a",
+                    "n0",
+                    state="InProgress",
+                    status=active(
+                        S.IN_PROGRESS,
+                        "node/n0",
+                        approved_at=ago(minutes=3),
+                        started_at=ago(minutes=2),
+                    ),
+                ),
+                request("mr-b", "n1"),
+            ),
+        ),
+    )
+
+
+@case
+def pods_that_follow_the_cordon_are_charged() -> tuple[str, Snapshot]:
+    return (
+        "Issue 28 defect 4. A Deployment whose pods tolerate every taint (agent, 3 "
+        "replicas, PDB allowing 1) runs on n0, n1 and n2; the limit drains and allows 2 "
+        "at once. The drain leaves those pods (they follow the cordon), so they go down "
+        "with their nodes in place: charged at admission. mr-0 is admitted, cordoned and "
+        "approved (n0 is empty but for its agent); mr-1 waits naming PDB agent, where "
+        "both used to be approved in one pass and two replicas went down.",
+        Snapshot(
+            now=NOW,
+            nodes=(*nodes(3), *nodes(3, prefix="m")),
+            pods=tuple(
+                app_pod(
+                    f"agent-{i}", f"n{i}", "agent", owner_kind="Deployment", follows_cordon=True
+                )
+                for i in range(3)
+            ),
+            pdbs=(pdb("agent", "agent", allowed=1),),
+            limits=(
+                limit(
+                    "node", limit=100, maxConcurrent=2, cordon=True, drain={"timeoutSeconds": 900}
+                ),
+            ),
+            requests=(
+                request("mr-0", "n0", created=ago(minutes=2)),
+                request("mr-1", "n1", created=ago(minutes=1)),
+            ),
+        ),
+    )
+
+
 def build(name: str) -> dict[str, object]:
     description, snapshot = BUILDERS[name]()
     expected = plan_json(plan(snapshot))

@@ -16,8 +16,8 @@ from policy.disruption import (
     EvictionBudget,
     PodDisposition,
     disposition,
-    disrupted_by_maintenance,
     eviction_budget,
+    goes_down_in_place,
     gone_before,
 )
 from policy.limit_spec import DrainSpec
@@ -51,19 +51,25 @@ def test_disposition(fields: dict[str, object], drain: DrainSpec | None, expecte
 
 
 @pytest.mark.parametrize(
-    ("fields", "disrupted"),
+    ("fields", "without_drain", "with_drain"),
     [
-        ({}, True),
-        ({"owner_kind": None}, True),
-        ({"ready": False}, True),
-        ({"mirror": True}, False),
-        ({"owner_kind": "DaemonSet"}, False),
-        ({"phase": "Succeeded"}, False),
-        ({"deletion_timestamp": NOW}, False),
+        ({}, True, False),
+        ({"owner_kind": None}, True, False),
+        ({"ready": False}, True, False),
+        ({"follows_cordon": True}, True, True),
+        ({"owner_kind": "DaemonSet"}, True, True),
+        ({"mirror": True}, False, False),
+        ({"phase": "Succeeded"}, False, False),
+        ({"deletion_timestamp": NOW}, False, False),
+        ({"owner_kind": "DaemonSet", "deletion_timestamp": NOW}, False, False),
     ],
 )
-def test_disrupted_by_maintenance(fields: dict[str, object], disrupted: bool) -> None:
-    assert disrupted_by_maintenance(app_pod("p", "n0", "web", **fields)) is disrupted
+def test_goes_down_in_place(
+    fields: dict[str, object], without_drain: bool, with_drain: bool
+) -> None:
+    pod = app_pod("p", "n0", "web", **fields)
+    assert goes_down_in_place(pod, None) is without_drain
+    assert goes_down_in_place(pod, PLAIN) is with_drain
 
 
 def _budget(
