@@ -83,9 +83,10 @@ class Done:
 
     def message(self) -> str:
         if self.unseen_start:
+            # Not "completed": an actor that gave up after approval says the same.
             return (
-                f"maintenance of {self.target} completed "
-                "(declared Completed while Approved; InProgress was not seen)"
+                f"maintenance of {self.target} ended: declared Completed while Approved "
+                "(InProgress was not seen)"
             )
         return f"maintenance of {self.target} completed"
 

@@ -85,11 +85,14 @@ class Request:
     def status(self) -> dict[str, Any]:
         return dict(self.get().get("status") or {})
 
-    def declare(self, state: str) -> None:
-        """Set spec.state: Pending, InProgress or Completed (Completed early withdraws)."""
-        self.kube.request(
-            "PATCH", f"{REQUESTS}/{self.name}", body={"spec": {"state": state}}, content_type=MERGE
-        )
+    def declare(self, state: str, *, resource_version: str | None = None) -> None:
+        """Set spec.state: Pending, InProgress or Completed (Completed early withdraws).
+        With `resource_version`, only if the object (its status too) is as read then:
+        a KubeError with status 409 otherwise."""
+        body: dict[str, Any] = {"spec": {"state": state}}
+        if resource_version is not None:
+            body["metadata"] = {"resourceVersion": resource_version}
+        self.kube.request("PATCH", f"{REQUESTS}/{self.name}", body=body, content_type=MERGE)
 
     def wait_for_approval(
         self,

@@ -251,11 +251,28 @@ def _wait_or_withdraw(made: Request, *, seconds: float, keep: bool) -> None:
 
 
 def _withdrawn(made: Request) -> str:
+    """Declare Completed on the object as read, so that what is said of it is true: an
+    approval written in between fails the write (409), and it is read again."""
     try:
-        state = made.status.get("state") or "Pending"
-        if state in TERMINAL:
-            return f"{made.name} had already ended ({state})"
-        made.declare("Completed")
+        for _ in range(5):
+            current = made.get()
+            state = (current.get("status") or {}).get("state") or "Pending"
+            if state in TERMINAL:
+                return f"{made.name} had already ended ({state})"
+            try:
+                made.declare("Completed", resource_version=current["metadata"]["resourceVersion"])
+            except KubeError as error:
+                if error.status == 409:
+                    continue
+                raise
+            break
+        else:
+            raise KubeError(f"{made.name} kept changing")
+        if state == "Approved":
+            return (
+                f"{made.name} was approved meanwhile: released (recorded as Completed, "
+                "InProgress not seen)"
+            )
     except KubeError as error:
         return (
             f"{made.name} NOT withdrawn ({error}): it stays queued; withdraw it with "
@@ -271,7 +288,10 @@ def _declare(obj: Context, name: str, state: str, allowed: tuple[str, ...], verb
         if current not in allowed:
             raise MaintenanceError(f"{name} is {current}: {verb} needs it {' or '.join(allowed)}")
         handle.declare(state)
-        click.echo(f"maintenancerequest/{name} {verb}")
+        note = ""
+        if verb == "withdrawn" and current == "Approved":
+            note = " (it was Approved: recorded as Completed, InProgress not seen)"
+        click.echo(f"maintenancerequest/{name} {verb}{note}")
 
     _run(act)
 

@@ -194,8 +194,17 @@ class Kube:
         except (OSError, TypeError, ValueError) as error:
             raise ConfigError(f"no usable cluster credentials in {where}: {error}") from None
         headers = {"Accept": "application/json", "User-Agent": "repairman-runner"}
-        if credentials.token:
-            headers["Authorization"] = f"Bearer {credentials.token}"
+        # A token written as a YAML block (`token: |`) ends in a line break; strip it as
+        # a token file is stripped. One that still holds a space or a control character
+        # cannot be sent, and its text must not reach a message.
+        token = (credentials.token or "").strip()
+        if token and not all(33 <= ord(c) < 127 for c in token):
+            raise ConfigError(
+                f"no usable cluster credentials in {where}: the user's token holds a space, "
+                "a line break or another character an HTTP header cannot carry"
+            )
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         try:
             context_ssl = ssl.create_default_context(
                 cafile=credentials.ca_file, cadata=credentials.ca_data
@@ -249,6 +258,11 @@ class Kube:
                     headers=headers,
                     **({"timeout": urllib3.Timeout(connect=5.0, read=timeout)} if timeout else {}),
                 )
+            except ValueError:
+                # http.client refusing a header value, quoting it (the token): never shown.
+                raise ConfigError(
+                    f"{method} {path}: a request header holds a character HTTP forbids"
+                ) from None
             except urllib3.exceptions.HTTPError as error:
                 if retries_left and method == "GET":
                     self._pause(attempt, None, f"{method} {path}: {_short(error)}")

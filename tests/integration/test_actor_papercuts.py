@@ -21,10 +21,14 @@ import time
 from pathlib import Path
 
 import repairman
+from repairman.actor import file_request
+from repairman.plugin import _withdrawn
 from runner.kube import Kube
+from tests.faultproxy import FaultProxy, Rule, hold
 from tests.integration.cluster import Cluster, wait_until
 from tests.integration.conftest import GROUP, VERSION, ControlPlane
 from tests.integration.test_actors import BIN, kubectl_repairman
+from tests.integration.test_approval_gate import one_pass as approve_pass
 from tests.integration.test_runner import status_of
 
 
@@ -244,3 +248,46 @@ def test_no_bearer_token_in_any_repr_log_line_or_error(
     assert not leaks, leaks[:3]
     # The search itself can find: the tokens are long and distinct.
     assert all(len(token) > 100 for token in tokens) and tokens[0] != tokens[1]
+
+
+def test_a_withdrawal_that_meets_an_approval_says_so(
+    cluster: Cluster, control_plane: ControlPlane, actor_kubeconfig: Path, tmp_path: Path
+) -> None:
+    """Found by the break-this review: `request --wait` times out reading Pending, the
+    runner writes Approved, then the plugin's withdrawal lands and it said "withdrawn"
+    while the runner recorded a completion. The withdrawal is written on the object as
+    read (resourceVersion): forced here with the fault proxy holding it while a pass
+    approves, it meets a 409, reads again, and says the request was approved meanwhile
+    (fails without the precondition: "withdrawn")."""
+    node = cluster.nodes(1)[0]
+    cluster.wait_nodes_ready([node])
+    cluster.limit("node", limit=100)
+    configuration = control_plane.api.configuration
+    proxy = FaultProxy(configuration.host, configuration.ssl_ca_cert).start()
+    try:
+        via = json.loads(actor_kubeconfig.read_text())
+        via["clusters"][0]["cluster"] = {"server": proxy.url}
+        path = tmp_path / "actor-via-proxy.kubeconfig"
+        path.write_text(json.dumps(via))
+        made = file_request(Kube.connect(kubeconfig=str(path)), node, requester="impatient")
+        proxy.add(
+            Rule(
+                hold(), method="PATCH", path=f"maintenancerequests/{made.name}$", nth=frozenset({1})
+            )
+        )
+        said: list[str] = []
+        withdrawing = threading.Thread(target=lambda: said.append(_withdrawn(made)))
+        withdrawing.start()
+        assert proxy.held.wait(30), ("the withdrawal reached the proxy", proxy.history, said)
+        approve_pass(control_plane)
+        assert status_of(cluster, made.name)["state"] == "Approved"
+        proxy.release()
+        withdrawing.join(timeout=60)
+    finally:
+        proxy.release()
+        proxy.stop()
+    assert said == [
+        f"{made.name} was approved meanwhile: released (recorded as Completed, InProgress not seen)"
+    ], said
+    patches = [h[2] for h in proxy.history if h[0] == "PATCH" and h[2].isdigit()]
+    assert patches == ["409", "200"], proxy.history

@@ -16,7 +16,7 @@ import pytest
 
 from repairman.actor import Request, request_name
 from repairman.plugin import Progress
-from runner.kube import Kube, Unreachable
+from runner.kube import ConfigError, Kube, Unreachable
 from runner.kubeconfig import Credentials, KubeconfigError, from_file
 
 TOKEN = "s3cr3t-token-of-the-actor"
@@ -112,3 +112,19 @@ def test_a_kubeconfig_with_a_yaml_error_is_not_quoted_back(tmp_path: Path) -> No
     message = str(caught.value)
     assert TOKEN not in message, message
     assert str(config) in message and "line" in message and "\n" not in message
+
+
+def test_a_token_with_a_line_break_is_stripped_and_a_bad_one_never_shown(
+    tmp_path: Path,
+) -> None:
+    """Found by the break-this review: `token: |` keeps a line break, which http.client
+    refused with a ValueError quoting the header — the token — in a traceback."""
+    connected(tmp_path)  # writes tmp_path/config with the plain token
+    config = tmp_path / "config"
+    plain = config.read_text()
+    config.write_text(plain.replace(f"token: {TOKEN}", f'token: "{TOKEN}\\n"'))
+    assert Kube.connect(kubeconfig=str(config)).headers["Authorization"] == f"Bearer {TOKEN}"
+    config.write_text(plain.replace(f"token: {TOKEN}", f'token: "{TOKEN}\\nsecond"'))
+    with pytest.raises(ConfigError) as caught:
+        Kube.connect(kubeconfig=str(config))
+    assert "token" in str(caught.value) and TOKEN not in str(caught.value)

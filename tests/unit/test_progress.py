@@ -152,8 +152,7 @@ def test_completed_declared_while_approved_is_a_completion_and_soaks() -> None:
     quick = result.explanation("mr-a")
     assert (quick.state, quick.reason) == (S.COMPLETED, Reason.COMPLETED)
     assert quick.message == (
-        "maintenance of node/n0 completed (declared Completed while Approved; "
-        "InProgress was not seen)"
+        "maintenance of node/n0 ended: declared Completed while Approved (InProgress was not seen)"
     )
     assert [d.node for d in result.decisions if isinstance(d, Uncordon)] == ["n0"]
     assert result.explanation("mr-b").reason is Reason.WITHDRAWN
