@@ -43,6 +43,10 @@ class Admitted:
     status: RequestStatus
     target: Target
     behaviour: Behaviour
+    limits: tuple[str, ...] = ()
+    """The governing limits, by name."""
+    reserved: tuple[tuple[str, int], ...] = ()
+    """PDB key -> disruptions its pods that go down in place take."""
 
 
 def admit(request: MaintenanceRequest, *, state: PassState) -> Outcome | Admitted:
@@ -112,7 +116,13 @@ def admit(request: MaintenanceRequest, *, state: PassState) -> Outcome | Admitte
         completed_at=None,
         finished_at=None,
     )
-    return Admitted(status=admitted, target=target, behaviour=behaviour)
+    return Admitted(
+        status=admitted,
+        target=target,
+        behaviour=behaviour,
+        limits=tuple(sorted(spec.name for spec in valid)),
+        reserved=tuple(sorted(spend.items())),
+    )
 
 
 def _limit_causes(

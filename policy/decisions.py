@@ -154,12 +154,35 @@ class LimitReport:
 
 
 @attrs.frozen
+class Admission:
+    """A waiting request this plan admits (Pending -> Preparing, or straight to
+    Approved): what the runner's commit point writes into the limits' status first
+    (policy.commits), and what the pods-as-needed read must have read. The one place
+    the shell learns what the plan admits."""
+
+    request: str
+    target: str
+    """`type/name`, as the admission's status names it."""
+    limits: tuple[str, ...]
+    """The governing limits, by name: the entry is committed to each."""
+    reserved: tuple[tuple[str, int], ...] = ()
+    """PDB key -> disruptions the pods that go down in place take from it."""
+
+    @property
+    def node(self) -> str | None:
+        kind, _, name = self.target.partition("/")
+        return name if kind == "node" else None
+
+
+@attrs.frozen
 class Plan:
     now: datetime
     decisions: tuple[Decision, ...]
     explanations: tuple[Explanation, ...]
     """One per request, in the order the policy considered them."""
     limits: tuple[LimitReport, ...]
+    admissions: tuple[Admission, ...] = ()
+    """The admissions of this plan, in the order they were made."""
 
     def explanation(self, request: str) -> Explanation:
         for explanation in self.explanations:

@@ -292,6 +292,9 @@ class LimitStatus:
     commit: int = 0
     """Bumped by every pass that admits a target of this limit's type (the runner's
     commit point, guarded by resourceVersion); the policy carries it over."""
+    commits: Mapping[str, datetime] = attrs.field(factory=dict)
+    """Admissions committed to this limit whose request's own status may not show them
+    yet: request name -> the instant of the plan that committed it (policy.commits)."""
 
 
 @attrs.frozen

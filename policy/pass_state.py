@@ -20,7 +20,7 @@ from datetime import datetime
 
 import attrs
 
-from policy.decisions import Decision, UpdateRequestStatus
+from policy.decisions import Admission, Decision, UpdateRequestStatus
 from policy.disruption import BudgetIndex
 from policy.endings import Withdrawn
 from policy.explain import Cause, Explanation, WindowClosed
@@ -257,6 +257,8 @@ class PassState:
         """The last status decision per request, so a later write knows what it follows."""
         self.explanations: list[Explanation] = []
         self._at_work: dict[str, set[str]] = {}
+        self.admissions: list[Admission] = []
+        """Requests this plan admits (policy.admission), in order."""
         self.bases: dict[str, Basis] = {}
         """What each node approval of this plan relied on (policy.gate)."""
         self.gone_before: dict[str, datetime] = {}

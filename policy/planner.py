@@ -27,7 +27,7 @@ import attrs
 
 from policy import cordons
 from policy.admission import Admitted, admit
-from policy.decisions import DeleteRequest, Plan, UpdateRequestStatus
+from policy.decisions import Admission, DeleteRequest, Plan, UpdateRequestStatus
 from policy.endings import TargetLost
 from policy.explain import Cause, Reason, SpecIgnored, at
 from policy.fields import FieldError
@@ -72,6 +72,7 @@ def plan(snapshot: Snapshot) -> Plan:
         decisions=tuple(state.decisions),
         explanations=tuple(state.explanations),
         limits=reports,
+        admissions=tuple(a for a in state.admissions if state.final_state[a.request].active),
     )
 
 
@@ -133,6 +134,14 @@ def _waiting(request: MaintenanceRequest, state: PassState) -> Outcome:
     target, behaviour = admission.target, admission.behaviour
     mark = len(state.decisions)
     state.final_state[request.name] = S.PREPARING
+    state.admissions.append(
+        Admission(
+            request=request.name,
+            target=target.key,
+            limits=admission.limits,
+            reserved=admission.reserved,
+        )
+    )
     outcome = prepare(
         request, target=target, behaviour=behaviour, status=admission.status, state=state
     )

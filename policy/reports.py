@@ -9,8 +9,11 @@ and that the admissions it governs are blocked.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import attrs
 
+from policy import commits
 from policy.decisions import LimitReport, UpdateLimitStatus
 from policy.limit_spec import LimitSpec
 from policy.model import LimitStatus, RequestState, TargetType
@@ -73,7 +76,14 @@ def _valid_report(
         for name, target in active_targets.items()
         if spec in index.governing(target)[0]
     }
-    holding.update(_still_committing(state, spec))
+    committing = _still_committing(state, spec)
+    holding.update((name, target) for name, (target, _) in committing.items())
+    entries = {name: when for name, (_, when) in committing.items()}
+    entries.update(
+        (admission.request, state.now)
+        for admission in state.admissions
+        if spec.name in admission.limits and state.final_state[admission.request].active
+    )
     active = sorted(holding)
     in_use = set(unavailable) | {target.name for target in holding.values()}
     opens = next_opening(spec.windows, state.now) if spec.windows else None
@@ -96,6 +106,7 @@ def _valid_report(
         unavailable=dict(report.unavailable),
         active=report.active,
         last_admission_at=usage.last_admission,
+        commits=entries,
         message=(
             f"{len(in_use)} of {usage.allowed} in use ({spec.describe_allowed(usage.population)})"
         ),
@@ -104,18 +115,23 @@ def _valid_report(
     return report
 
 
-def _still_committing(state: PassState, spec: LimitSpec) -> dict[str, Target]:
-    """Admissions another runner committed to this limit (its `status.active` names
-    them) whose own status write this pass has not seen land: they stay listed, so the
-    slot and target they hold survive this pass's status write. A third pass that
-    dropped them could let a fourth give both away while the first runner is still
-    writing (DESIGN §5 commit point). They leave the list once the request is seen
-    admitted (then listed as active), finished, deleted, or invalid."""
+def _still_committing(state: PassState, spec: LimitSpec) -> dict[str, tuple[Target, datetime]]:
+    """Admissions another runner committed to this limit (policy.commits) whose own
+    status write this pass has not seen land: they stay listed, with the instant of
+    their commit, so the slot and target they hold survive this pass's status write. A
+    third pass that dropped them could let a fourth give both away while the first
+    runner is still writing (DESIGN §5 commit point). They leave the list once the
+    request is seen admitted (then listed as active), finished, deleted, or invalid, or
+    once the commit expired."""
     index = state.index
-    kept: dict[str, Target] = {}
-    for name in index.limits_by_name[spec.name].status.active:
+    limit = index.limits_by_name[spec.name]
+    kept: dict[str, tuple[Target, datetime]] = {}
+    for name in commits.named(limit):
         request = index.by_name.get(name)
         if request is None or request.status.state not in (None, RequestState.PENDING):
+            continue
+        when = commits.live(limit, name, state.now)
+        if when is None:
             continue
         if state.final_state.get(name) not in (None, RequestState.PENDING):
             continue
@@ -123,7 +139,7 @@ def _still_committing(state: PassState, spec: LimitSpec) -> dict[str, Target]:
         if not isinstance(parsed, RequestSpec) or index.labels(parsed.target) is None:
             continue
         if spec in index.governing(parsed.target)[0]:
-            kept[name] = parsed.target
+            kept[name] = (parsed.target, when)
     return kept
 
 

@@ -90,6 +90,11 @@ def limit_status_json(status: LimitStatus) -> dict[str, Any]:
         "lastAdmissionAt": _ts(status.last_admission_at),
         "message": status.message,
         "commit": status.commit,
+        # A list, not a map: a merge patch replaces a list whole, where it would keep
+        # a map's keys that the new status no longer has.
+        "commits": [
+            {"request": name, "at": _ts(when)} for name, when in sorted(status.commits.items())
+        ],
     }
 
 

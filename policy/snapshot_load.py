@@ -252,6 +252,16 @@ def _request(f: _Fields) -> MaintenanceRequest:
     )
 
 
+def _commit(entry: _Fields) -> tuple[str, datetime]:
+    when = entry.instant("at", required=True)
+    assert when is not None  # required: a missing one raised
+    return entry.text("request"), when
+
+
+def _commits(status: _Fields) -> dict[str, datetime]:
+    return dict(status.items("commits", _commit))
+
+
 def _limit(f: _Fields) -> MaintenanceLimit:
     s = _Fields(f.obj.get("status") or {}, f.at("status"))
     unavailable = s.labels("unavailable")
@@ -263,6 +273,7 @@ def _limit(f: _Fields) -> MaintenanceLimit:
         last_admission_at=s.instant("lastAdmissionAt"),
         message=s.text("message", required=False),
         commit=s.integer("commit", 0),
+        commits=_commits(s),
     )
     return MaintenanceLimit(
         name=f.text("name"),

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 
+from policy import commits
 from policy.disruption import goes_down_in_place
 from policy.endings import SoakingAfter
 from policy.explain import at
@@ -163,21 +164,24 @@ def _count_commits(
 
     The runner commits an admission by writing the governing limits' status (with a
     resourceVersion precondition) before the request's own status. A waiting request
-    named in a limit's `status.active` was admitted by a pass that may still be writing
-    (or died): its target keeps the slot, and the target itself, so no other pass can
+    the limit's status names as committed was admitted by a pass that may still be
+    writing: its target keeps the slot, and the target itself, so no other pass can
     give either away meanwhile (not even to a request of higher priority for the same
-    target: that would make two active requests on it if the first write lands).
-    A drain-less node admission also keeps the PDB budget it spends: it may be written
-    as Approved, and its node's pods go down in place, before any PDB status shows it.
+    target: that would make two active requests on it if the first write lands). Its
+    node's pods that go down in place keep their PDB budget too: it may be written as
+    Approved, and they go down, before any PDB status shows it. Until the commit
+    expires (policy.commits): a runner that died holds nothing longer than that.
     """
     charged: set[str] = set()
     for limit in index.snapshot.limits:
         spec_usage = usage.get(limit.name)
         if spec_usage is None:
             continue
-        for name in limit.status.active:
+        for name in commits.named(limit):
             request = index.by_name.get(name)
             if request is None or request.status.state not in (None, S.PENDING):
+                continue
+            if commits.live(limit, name, index.now) is None:
                 continue
             spec = index.specs[name]
             if not isinstance(spec, RequestSpec) or index.labels(spec.target) is None:

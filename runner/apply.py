@@ -21,6 +21,7 @@ from typing import Any, assert_never
 import attrs
 
 from policy.decisions import (
+    Admission,
     Cordon,
     Decision,
     DeleteRequest,
@@ -33,11 +34,11 @@ from policy.decisions import (
 from policy.disruption import LEFT_BEHIND, disposition, goes_down_in_place
 from policy.gate import Basis, recheck
 from policy.limit_spec import LimitSpec, parse_limit_spec
-from policy.model import CORDONED_BY, MaintenanceLimit, RequestState, Snapshot
+from policy.model import CORDONED_BY, LimitStatus, MaintenanceLimit, RequestState, Snapshot
 from policy.snapshot_format import limit_status_json, request_status_json
 from runner.fresh import FreshReads
 from runner.kube import Kube, KubeError
-from runner.read import GROUP_PATH
+from runner.read import GROUP_PATH, limit_of
 from runner.signals import Signals, never
 
 MERGE = "application/merge-patch+json"
@@ -47,6 +48,11 @@ FIELD_MANAGER = "repairman-runner"
 """Our name in the nodes' managedFields: who last set `spec.unschedulable` tells our
 cordon from one an administrator made again under our annotation."""
 ACTIVE_STATES = frozenset(s.value for s in RequestState if s.active)
+COMMIT_WRITE_WINDOW = 60.0
+"""Seconds past its plan's instant (the API server's clock) after which a pass writes no
+admission it committed: its commit may be near the end of its life for the other
+runners (policy.commits.COMMIT_EXPIRY_SECONDS, three times this), and an admission
+written after its commit expired could share a slot another pass gave away."""
 EVENT_NAMESPACE = "default"  # where events about cluster-scoped objects live
 
 
@@ -128,6 +134,10 @@ class Applier:
         self.limits = sorted(snapshot.limits, key=lambda m: m.name)
         self.limit_types = {m.name: _limit_type(m) for m in snapshot.limits}
         self.committed: set[str] = set()
+        """Limits written at the commit point of this pass."""
+        self.admitting: dict[str, Admission] = {}
+        """Admissions committed by this pass, by request."""
+        self.planned_at: datetime | None = None
         self.fresh = FreshReads(kube, policy_version=policy_version)
         self.evicted: Counter[str] = Counter()
         """Evictions made in this pass, per PDB (the approval gate counts them once)."""
@@ -143,6 +153,7 @@ class Applier:
 
     def _apply_all(self, plan: Plan) -> list[Outcome]:
         outcomes: list[Outcome] = []
+        self.planned_at = plan.now
         stopped = self._commit_admissions(plan)
         for decision in plan.decisions:
             chain = _chain(decision)
@@ -162,6 +173,7 @@ class Applier:
             if outcome.result in (Result.FAILED, Result.DEFERRED):
                 stopped.add(chain)
             outcomes.append(outcome)
+        outcomes.extend(self._drop_unwritten_commits(plan, outcomes))
         return outcomes
 
     def _commit_admissions(self, plan: Plan) -> set[str]:
@@ -172,16 +184,11 @@ class Applier:
         keeps PDB budgets spent by drain-less admissions in different zones from being
         given twice); the later pass gets 409 and drops all its admissions of that type
         for this pass. Returns the requests to skip."""
-        admitted: dict[str, str] = {}
-        for d in plan.decisions:
-            if (
-                isinstance(d, UpdateRequestStatus)
-                and d.previous in (None, RequestState.PENDING)
-                and d.status.state in (RequestState.PREPARING, RequestState.APPROVED)
-            ):
-                admitted[d.request] = d.target.split("/", 1)[0]
+        admitted = {a.request: a.target.split("/", 1)[0] for a in plan.admissions}
         if not admitted:
             return set()
+        if self._too_late():
+            return set(admitted)  # its commit would be old on arrival: the next pass
         planned = {d.limit: d for d in plan.decisions if isinstance(d, UpdateLimitStatus)}
         cancelled_types: set[str] = set()
         for limit in self.limits:
@@ -195,7 +202,80 @@ class Applier:
                 self.committed.add(limit.name)
             else:
                 cancelled_types.add(kind)
+        self.admitting = {
+            a.request: a for a in plan.admissions if admitted[a.request] not in cancelled_types
+        }
         return {name for name, kind in admitted.items() if kind in cancelled_types}
+
+    def _too_late(self) -> bool:
+        """Past the commit write window of this pass's plan (COMMIT_WRITE_WINDOW)."""
+        now = self.kube.server_now()
+        if now is None or self.planned_at is None:
+            return False
+        return (now - self.planned_at).total_seconds() > COMMIT_WRITE_WINDOW
+
+    def _drop_unwritten_commits(self, plan: Plan, outcomes: list[Outcome]) -> list[Outcome]:
+        """DESIGN §3 "An admission that is not written is not held": every admission
+        this pass committed but did not write (the gate refused it, a 409 or 404,
+        another limit's commit failed, a signal) leaves the limits' status in the same
+        pass. Only our own entry (its instant is our plan's) is removed, each write
+        guarded by the resourceVersion of a fresh read: another pass that committed the
+        same request since keeps its entry."""
+        written = {
+            o.decision.request
+            for o in outcomes
+            if isinstance(o.decision, UpdateRequestStatus)
+            and o.decision.request in self.admitting
+            and o.result in (Result.DONE, Result.ALREADY_DONE)
+        }
+        unwritten = {name for name in self.admitting if name not in written}
+        if not unwritten:
+            return []
+        limits = sorted({limit for name in unwritten for limit in self.admitting[name].limits})
+        dropped = []
+        for name in limits:
+            if name not in self.committed:
+                continue
+            try:
+                outcome = self._drop_commits(name, unwritten, plan.now)
+            except KubeError as error:
+                outcome = Outcome(
+                    UpdateLimitStatus(limit=name, uid="", status=LimitStatus()),
+                    Result.FAILED,
+                    f"could not remove the unwritten commits of {', '.join(sorted(unwritten))}"
+                    f" (they expire by themselves): {error}",
+                )
+            if outcome is not None:
+                dropped.append(outcome)
+        return dropped
+
+    def _drop_commits(self, limit: str, requests: set[str], at: datetime) -> Outcome | None:
+        # A LIST of the one limit (the runner's role lists limits, it does not get them),
+        # from etcd: the entry as it is now, with the resourceVersion to guard the write.
+        query = {"fieldSelector": f"metadata.name={limit}"}
+        for _ in range(5):
+            page = self.kube.request("GET", f"{GROUP_PATH}/maintenancelimits", query=query)
+            items = page.get("items") or []
+            if not items:
+                return None
+            current = limit_of(items[0])
+            ours = {n for n in requests if current.status.commits.get(n) == at}
+            if not ours:
+                return None
+            status = attrs.evolve(
+                current.status,
+                active=tuple(a for a in current.status.active if a not in ours),
+                commits={n: t for n, t in current.status.commits.items() if n not in ours},
+            )
+            decision = UpdateLimitStatus(limit=limit, uid=current.uid, status=status)
+            self.limit_versions[limit] = current.resource_version
+            if self._limit_status(decision):
+                return Outcome(
+                    decision,
+                    Result.DONE,
+                    f"removed the commits of {', '.join(sorted(ours))}: not written this pass",
+                )
+        raise KubeError(f"limit {limit} kept changing")
 
     def _limit_status(self, decision: UpdateLimitStatus) -> bool:
         """Write a limit's status if it is unchanged since the read; False if it was not."""
@@ -298,6 +378,13 @@ class Applier:
 
     def _request_status(self, decision: UpdateRequestStatus) -> Outcome:
         basis = decision.basis
+        if decision.request in self.admitting and self._too_late():
+            return Outcome(
+                decision,
+                Result.DEFERRED,
+                f"not admitted: more than {COMMIT_WRITE_WINDOW:g} s since its plan; the "
+                "next pass plans again",
+            )
         # An approval under a drain proves the node empty in its gate: no second read.
         if basis is None or basis.drain is None:
             occupied = self._still_occupied(decision)

@@ -17,7 +17,8 @@ from typing import Any
 
 import attrs
 
-from policy.decisions import Plan, UpdateRequestStatus
+from policy import commits
+from policy.decisions import Plan
 from policy.model import (
     LabelSelector,
     LabelSelectorRequirement,
@@ -81,6 +82,18 @@ def _labels(value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         return {}
     return {str(k): str(v) for k, v in value.items()}
+
+
+def _commits(value: Any) -> dict[str, datetime]:
+    """`status.commits`: [{request, at}]; an entry without both is dropped (then it
+    holds nothing: fail open only for a slot nobody can be writing for)."""
+    found: dict[str, datetime] = {}
+    for entry in value if isinstance(value, list) else ():
+        if isinstance(entry, dict) and isinstance(entry.get("request"), str):
+            when = _time(entry.get("at"))
+            if when is not None:
+                found[entry["request"]] = when
+    return found
 
 
 def _int(value: Any, default: int | None = None) -> int | None:
@@ -224,6 +237,7 @@ def limit_of(raw: JSON) -> MaintenanceLimit:
             last_admission_at=_time(status.get("lastAdmissionAt")),
             message=str(status.get("message") or ""),
             commit=_int(status.get("commit"), 0) or 0,
+            commits=_commits(status.get("commits")),
         ),
     )
 
@@ -281,7 +295,7 @@ def nodes_at_work(snapshot: Snapshot) -> set[str]:
     drain-less one keeps its pods' budget, policy.usage)."""
     names = {n.name for n in snapshot.nodes}
     wanted = set()
-    committing = {name for limit in snapshot.limits for name in limit.status.active}
+    committing = {name for limit in snapshot.limits for name in commits.named(limit)}
     for request in snapshot.requests:
         state = request.status.state
         if not (
@@ -363,21 +377,8 @@ def _with_pods(snapshot: Snapshot, fetched: dict[str, list[Pod]]) -> Snapshot:
 
 
 def _admitted_nodes(plan: Plan) -> set[str]:
-    """Nodes a plan admits a waiting request for (its commit point)."""
-    found = set()
-    for decision in plan.decisions:
-        if (
-            isinstance(decision, UpdateRequestStatus)
-            and (decision.previous is None or not decision.previous.active)
-            and decision.status.state is not None
-            and decision.status.state.active
-        ):
-            # What it is admitted for: the status it writes says (the decision's
-            # `target` shows what the request held before, a stale one included).
-            target = Target.from_key(decision.status.target or decision.target)
-            if target is not None and target.type is TargetType.NODE:
-                found.add(target.name)
-    return found
+    """Nodes a plan admits a waiting request for (its commit point): the plan says."""
+    return {a.node for a in plan.admissions if a.node is not None}
 
 
 def read_cluster(

@@ -8,6 +8,10 @@ the test's PodDisruptionBudgets) in resourceVersion order and checks, at each ev
 2. no PDB reports currentHealthy < desiredHealthy (nothing but our evictions disrupts
    pods in these tests, so any dip would be ours);
 3. at most one active request per target;
+10. no limit's status, as a pass writes it, keeps a commit entry of a request still
+   waiting for longer than COMMIT_EXPIRY_SECONDS (plus COMMIT_GRACE for the pass
+   that notices): a reservation that nobody wrote (a runner died after its commit
+   point, or dropped its admission) holds nothing past its documented expiry;
 6. (in `finished()`) our cordoned-by annotation appears on a node only after the
    request it names was admitted (by resourceVersion), and no node is left cordoned
    by us once every request is terminal or gone.
@@ -41,11 +45,13 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
 import urllib3
 
+from policy.commits import COMMIT_EXPIRY_SECONDS
 from policy.model import CORDONED_BY
 from tests.integration.cluster import Cluster
 from tests.integration.conftest import GROUP, VERSION
@@ -55,6 +61,8 @@ RACE_SECONDS = 1.0
 """A pod that landed on a node less than this before the node's approval was seen
 (watch events, as received) may have come after the approval gate's read."""
 TERMINAL = frozenset({"Completed", "Rejected", "Expired"})
+COMMIT_GRACE = 30.0
+"""Seconds past a commit's expiry within which some pass must have dropped it."""
 
 
 @attrs.frozen
@@ -116,6 +124,7 @@ class InvariantWatcher:
                     self._pdb,
                 ),
                 (f"/api/v1/namespaces/{cluster.namespace}/pods", self._pod),
+                (f"/apis/{GROUP}/{VERSION}/maintenancelimits", self._limit),
             )
         ]
         self.ready = threading.Barrier(len(self.threads) + 1)
@@ -316,6 +325,23 @@ class InvariantWatcher:
         self.cordoned_by[name] = owner
         unschedulable = kind != "DELETED" and bool((obj.get("spec") or {}).get("unschedulable"))
         self._note(obj, "node", name, (unschedulable, owner))
+
+    def _limit(self, kind: str, obj: dict[str, Any]) -> None:
+        """Invariant 10: commit entries older than their expiry, still written."""
+        if kind == "DELETED":
+            return
+        for entry in (obj.get("status") or {}).get("commits") or []:
+            request, at = entry.get("request"), entry.get("at")
+            if self.last_state.get(request, "Pending") != "Pending" or not at:
+                continue
+            made = datetime.fromisoformat(str(at).replace("Z", "+00:00"))
+            age = (datetime.now(UTC) - made).total_seconds()
+            if age > COMMIT_EXPIRY_SECONDS + COMMIT_GRACE:
+                self.violations.append(
+                    f"rv {obj['metadata'].get('resourceVersion')}: limit "
+                    f"{obj['metadata']['name']} still holds the commit of {request}, "
+                    f"{age:.0f} s old (expiry {COMMIT_EXPIRY_SECONDS} s)"
+                )
 
     def _pdb(self, kind: str, obj: dict[str, Any]) -> None:
         name = obj["metadata"]["name"]

@@ -10,10 +10,12 @@ in use, which PDBs select a pod. It reuses only the spec parsing of
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 
 import attrs
 
+from policy.commits import COMMIT_EXPIRY_SECONDS
 from policy.decisions import Cordon, Evict, Plan, Uncordon, UpdateRequestStatus
 from policy.gate import recheck
 from policy.limit_spec import InvalidLimit, LimitSpec, parse_limit_spec
@@ -299,6 +301,51 @@ def in_place_charges(before: Snapshot, plan: Plan) -> InPlace:
         elif pod.node in working and not (pod.mirror or pod.terminal or pod.terminating):
             charges.update(selecting(before.pdbs, pod))
     return charges
+
+
+def expired_commits_hold_nothing(before: Snapshot, plan_of: Callable[[Snapshot], Plan]) -> None:
+    """10 (liveness), the reservations' half: a commit entry older than the expiry
+    (a runner that died after its commit point) changes nothing in the plan — every
+    request is admitted or held exactly as if the entry were gone."""
+    expiry = timedelta(seconds=COMMIT_EXPIRY_SECONDS)
+    stale = {
+        limit.name: {
+            name
+            for name in set(limit.status.commits) | set(limit.status.active)
+            if (limit.status.commits.get(name) or limit.status.last_admission_at or before.now)
+            <= before.now - expiry
+            or (name not in limit.status.commits and limit.status.last_admission_at is None)
+        }
+        for limit in before.limits
+    }
+    if not any(stale.values()):
+        return
+    waiting = {r.name for r in before.requests if r.status.state in (None, S.PENDING)}
+    cleaned = attrs.evolve(
+        before,
+        limits=tuple(
+            attrs.evolve(
+                limit,
+                status=attrs.evolve(
+                    limit.status,
+                    active=tuple(
+                        a for a in limit.status.active if a not in stale[limit.name] & waiting
+                    ),
+                    commits={
+                        n: t
+                        for n, t in limit.status.commits.items()
+                        if n not in stale[limit.name] & waiting
+                    },
+                ),
+            )
+            for limit in before.limits
+        ),
+    )
+    first, second = plan_of(before), plan_of(cleaned)
+    assert [a.request for a in first.admissions] == [a.request for a in second.admissions]
+    assert [(e.request, e.state, e.reason) for e in first.explanations] == [
+        (e.request, e.state, e.reason) for e in second.explanations
+    ]
 
 
 def one_active_per_target(after: Snapshot) -> None:

@@ -21,7 +21,7 @@ from hypothesis import event
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from policy import UpdateRequestStatus, plan
+from policy import UpdateLimitStatus, UpdateRequestStatus, plan
 from policy.model import (
     CORDONED_BY,
     LabelSelector,
@@ -369,6 +369,7 @@ class MaintenanceStory(RuleBasedStateMachine):
         invariants.approvals_drained(before, result)
         invariants.gate_passes_when_nothing_changed(before, result, after)
         invariants.no_repeated_action(result, plan(after))
+        invariants.expired_commits_hold_nothing(before, plan)
         for decision in result.decisions:
             # Shown by --hypothesis-show-statistics: proof the story reaches every step.
             label = type(decision).__name__
@@ -376,6 +377,26 @@ class MaintenanceStory(RuleBasedStateMachine):
                 label = f"-> {decision.status.state.value if decision.status.state else None}"
             event(label)
         self.snapshot = after
+
+    @rule()
+    def runner_dies_after_its_commit_point(self) -> None:
+        """A pass that wrote only its commit point (the limits' status, naming what it
+        admits) and died before any request's status: its entries must stop holding
+        anything once they expire (policy.commits)."""
+        result = plan(self.snapshot)
+        if not result.admissions:
+            return
+        kinds = {a.target.split("/", 1)[0] for a in result.admissions}
+        written = {d.limit: d.status for d in result.decisions if isinstance(d, UpdateLimitStatus)}
+        self.snapshot = attrs.evolve(
+            self.snapshot,
+            limits=tuple(
+                attrs.evolve(m, status=attrs.evolve(written[m.name], commit=m.status.commit + 1))
+                if m.name in written and (m.spec.get("type") or m.name) in kinds
+                else m
+                for m in self.snapshot.limits
+            ),
+        )
 
     @rule(passes=st.integers(1, 8), data=st.data())
     def a_busy_hour(self, passes: int, data: st.DataObject) -> None:

@@ -22,6 +22,7 @@ from policy import plan
 from policy.model import (
     CORDONED_BY,
     LabelSelector,
+    LimitStatus,
     MaintenanceLimit,
     MaintenanceRequest,
     Node,
@@ -776,6 +777,47 @@ def pods_that_follow_the_cordon_are_charged() -> tuple[str, Snapshot]:
             requests=(
                 request("mr-0", "n0", created=ago(minutes=2)),
                 request("mr-1", "n1", created=ago(minutes=1)),
+            ),
+        ),
+    )
+
+
+@case
+def an_unwritten_admission_expires() -> tuple[str, Snapshot]:
+    return (
+        "Issue 28 defect 1. maxConcurrent 1. A runner committed mr-a (zone-a's status names "
+        "it, committed 181 s ago) and died before writing mr-a's status; mr-a's own budget "
+        "is short (PDB web allows 0), so it stays Pending. Its commit has expired (180 s): "
+        "it holds no slot and no budget, mr-b is admitted and approved, and the limit's "
+        "status drops the entry. On zone-b a commit of 60 s ago still holds its slot: mr-d "
+        "waits behind mr-c.",
+        Snapshot(
+            now=NOW,
+            nodes=zoned("a", 2) + zoned("b", 2),
+            pods=(app_pod("web-0", "a0", "web"),),
+            pdbs=(pdb("web", "web", allowed=0),),
+            limits=tuple(
+                attrs.evolve(
+                    limit(
+                        f"zone-{zone}",
+                        type="node",
+                        limit=100,
+                        maxConcurrent=1,
+                        selector={"matchLabels": {"zone": zone}},
+                    ),
+                    status=LimitStatus(
+                        active=(committed,),
+                        commits={committed: ago(seconds=seconds)},
+                        last_admission_at=ago(seconds=seconds),
+                    ),
+                )
+                for zone, committed, seconds in (("a", "mr-a", 181), ("b", "mr-c", 60))
+            ),
+            requests=(
+                request("mr-a", "a0", created=ago(minutes=9)),
+                request("mr-b", "a1", created=ago(minutes=8)),
+                request("mr-c", "b0", created=ago(minutes=7)),
+                request("mr-d", "b1", created=ago(minutes=6)),
             ),
         ),
     )

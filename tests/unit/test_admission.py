@@ -16,6 +16,7 @@ from policy import (
     UpdateLimitStatus,
     plan,
 )
+from policy.commits import COMMIT_EXPIRY_SECONDS
 from policy.model import LabelSelector, LimitStatus, Node, TargetType, Workload
 from tests.helpers import (
     NOW,
@@ -188,7 +189,10 @@ def test_workload_targets_use_their_own_limits() -> None:
 def test_an_admission_committed_by_another_pass_keeps_its_slot() -> None:
     # Another runner wrote mr-a into the limit's status (the commit point) but has not
     # yet written mr-a's own status: mr-a's node is in use, and only mr-a may have it.
-    committed = attrs.evolve(limit("node", limit=25), status=LimitStatus(active=("mr-a",)))
+    committed = attrs.evolve(
+        limit("node", limit=25),
+        status=LimitStatus(active=("mr-a",), commits=dict.fromkeys(("mr-a",), NOW)),
+    )
     snap = Snapshot(
         now=NOW,
         nodes=nodes(4),
@@ -206,7 +210,10 @@ def test_an_admission_committed_by_another_pass_keeps_its_target() -> None:
     # Runner A committed mr-a for n0 and is still writing; mr-a2 for n0, of higher
     # priority, arrives. Giving it n0 would make two active requests on n0 once A's
     # status write lands too (issue 14, item 5).
-    committed = attrs.evolve(limit("node", limit=50), status=LimitStatus(active=("mr-a",)))
+    committed = attrs.evolve(
+        limit("node", limit=50),
+        status=LimitStatus(active=("mr-a",), commits=dict.fromkeys(("mr-a",), NOW)),
+    )
     snap = Snapshot(
         now=NOW,
         nodes=nodes(4),
@@ -225,7 +232,10 @@ def test_an_admission_committed_by_another_pass_keeps_its_pdb_budget() -> None:
     # PDB status still says 1: nothing is down yet). Review of issue 14, finding F1.
     web = pdb("web", "web", allowed=1)
     pods = (app_pod("web-0", "n0", "web"), app_pod("web-1", "n1", "web"))
-    committed = attrs.evolve(limit("node", limit=100), status=LimitStatus(active=("mr-b",)))
+    committed = attrs.evolve(
+        limit("node", limit=100),
+        status=LimitStatus(active=("mr-b",), commits=dict.fromkeys(("mr-b",), NOW)),
+    )
     snap = Snapshot(
         now=NOW,
         nodes=nodes(3),
@@ -249,7 +259,10 @@ def test_two_committed_admissions_that_no_longer_fit_together_do_not_block_forev
     # wait expires and mr-b goes. Review of issue 14's fixes; see docs/policy.md.
     web = pdb("web", "web", allowed=1)
     pods = (app_pod("web-0", "n0", "web"), app_pod("web-1", "n1", "web"))
-    committed = attrs.evolve(limit("node", limit=100), status=LimitStatus(active=("mr-a", "mr-b")))
+    committed = attrs.evolve(
+        limit("node", limit=100),
+        status=LimitStatus(active=("mr-a", "mr-b"), commits=dict.fromkeys(("mr-a", "mr-b"), NOW)),
+    )
     snap = Snapshot(
         now=NOW,
         nodes=nodes(3),
@@ -394,3 +407,35 @@ def test_without_a_drain_a_pending_or_unready_pod_is_charged_all_the_same() -> N
     two = attrs.evolve(pending, pdbs=(attrs.evolve(web, disruptions_allowed=5), front))
     blocked = plan(two).explanation("mr-a")
     assert (blocked.state, blocked.reason) == (S.PENDING, Reason.MULTIPLE_PDBS)
+
+
+def test_an_unwritten_commit_holds_until_it_expires() -> None:
+    """Issue 28 defect 1 (DESIGN §3 "An admission that is not written is not held"):
+    another runner's commit of mr-a (limit status entry, mr-a still Pending and unable
+    to be admitted itself: a PDB at 0) holds the only slot for COMMIT_EXPIRY_SECONDS
+    from its instant, then nothing; the next status write drops it. A legacy entry (a
+    name in `active` without an instant) counts from the limit's last admission."""
+
+    def waiting(status: LimitStatus) -> tuple[Reason, LimitStatus | None]:
+        snap = Snapshot(
+            now=NOW,
+            nodes=nodes(2),
+            pods=(app_pod("web-0", "n0", "web"),),
+            pdbs=(pdb("web", "web", allowed=0),),
+            limits=(attrs.evolve(limit("node", limit=100, maxConcurrent=1), status=status),),
+            requests=(request("mr-a", "n0"), request("mr-b", "n1")),
+        )
+        result = plan(snap)
+        written = [d.status for d in result.decisions if isinstance(d, UpdateLimitStatus)]
+        return result.explanation("mr-b").reason, (written[0] if written else None)
+
+    expiry = COMMIT_EXPIRY_SECONDS
+    held, _ = waiting(LimitStatus(active=("mr-a",), commits={"mr-a": ago(seconds=expiry - 1)}))
+    assert held is Reason.LIMIT_REACHED
+    freed, status = waiting(LimitStatus(active=("mr-a",), commits={"mr-a": ago(seconds=expiry)}))
+    assert freed is Reason.APPROVED
+    assert status is not None and status.active == ("mr-b",)
+    assert status.commits == {"mr-b": NOW}, "the expired entry is dropped, the new one written"
+    legacy = LimitStatus(active=("mr-a",), last_admission_at=ago(seconds=10))
+    assert waiting(legacy)[0] is Reason.LIMIT_REACHED
+    assert waiting(LimitStatus(active=("mr-a",)))[0] is Reason.APPROVED

@@ -64,7 +64,9 @@ def test_nodes_at_work_are_read_first_committing_ones_included() -> None:
         limits=(
             attrs.evolve(
                 limit("node", type="node", limit=100, maxConcurrent=2, cordon=True),
-                status=LimitStatus(active=("mr-a", "mr-b")),
+                status=LimitStatus(
+                    active=("mr-a", "mr-b"), commits=dict.fromkeys(("mr-a", "mr-b"), NOW)
+                ),
             ),
         ),
         requests=(preparing, committing, request("mr-c", "n5")),
@@ -86,7 +88,7 @@ def test_a_committing_request_that_cannot_be_admitted_now_keeps_its_pods_budget(
             selector={"matchLabels": {"zone": "a"}},
             windows=[{"start": "01:00", "end": "02:00", "timeZone": "UTC"}],
         ),
-        status=LimitStatus(active=("mr-b",)),
+        status=LimitStatus(active=("mr-b",), commits=dict.fromkeys(("mr-b",), NOW)),
     )
     other = limit("b", type="node", limit=100, cordon=True, selector={"matchLabels": {"zone": "b"}})
     snapshot = Snapshot(
