@@ -91,6 +91,163 @@ class Basis:
     again, perhaps with other settings)."""
 
 
+# --- why a fresh read refuses an approval: a closed set of frozen causes ------------
+
+
+@attrs.frozen
+class NodeGone:
+    node: str
+
+    def message(self) -> str:
+        return f"node {self.node} is gone"
+
+
+@attrs.frozen
+class LimitBroken:
+    """A governing limit is invalid now."""
+
+    limit: str
+    error: str
+
+    def message(self) -> str:
+        return f"limit {self.limit} is invalid ({self.error})"
+
+
+@attrs.frozen
+class WindowClosedNow:
+    """A governing limit's window closed by the gate's instant."""
+
+    limit: str
+    opens: datetime
+
+    def message(self) -> str:
+        return f"limit {self.limit}'s window is closed (it opens {at(self.opens)})"
+
+
+@attrs.frozen
+class LimitGone:
+    """A limit the approval relied on was deleted or no longer governs the node."""
+
+    limit: str
+    node: str
+
+    def message(self) -> str:
+        return f"limit {self.limit} was deleted or no longer governs {self.node}"
+
+
+@attrs.frozen
+class LimitNew:
+    limit: str
+    node: str
+
+    def message(self) -> str:
+        return f"limit {self.limit} now governs {self.node}"
+
+
+@attrs.frozen
+class LimitRecreated:
+    limit: str
+
+    def message(self) -> str:
+        return f"limit {self.limit} was deleted and created again"
+
+
+@attrs.frozen
+class LimitEdited:
+    limit: str
+    was: int
+    generation: int
+
+    def message(self) -> str:
+        return f"limit {self.limit} was edited (generation {self.was} -> {self.generation})"
+
+
+@attrs.frozen
+class CordonLost:
+    """The node is no longer cordoned by whom the plan left the cordon to."""
+
+    node: str
+    expected: str | None
+    """The request whose cordon the plan relied on; None: someone else's."""
+    owner: str | None
+    """Whose cordon it is now, when unschedulable under our annotation."""
+
+    def message(self) -> str:
+        was = f"for {self.expected}" if self.expected else "by someone else"
+        named = f" (cordoned-by names {self.owner})" if self.owner else ""
+        return f"{self.node} is no longer cordoned {was}{named}"
+
+
+@attrs.frozen
+class PodsStillThere:
+    """Pods the drain would move are on the node."""
+
+    node: str
+    pods: tuple[str, ...]
+
+    def message(self) -> str:
+        shown = ", ".join(self.pods[:MAX_LISTED])
+        more = f" and {len(self.pods) - MAX_LISTED} more" if len(self.pods) > MAX_LISTED else ""
+        return f"{len(self.pods)} pods still on {self.node}: {shown}{more}"
+
+
+@attrs.frozen
+class SeveralBudgetsNow:
+    """Without a drain, a pod of the node is selected by several PDBs."""
+
+    pod: str
+    pdbs: tuple[str, ...]
+
+    def message(self) -> str:
+        return f"{self.pod} is selected by several PDBs ({', '.join(self.pdbs)})"
+
+
+@attrs.frozen
+class BudgetNotCounted:
+    """A PDB the plan did not count selects pods that go down in place."""
+
+    pdb: str
+    node: str
+    pods: int
+
+    def message(self) -> str:
+        return f"PDB {self.pdb} now selects {self.pods} pods on {self.node}"
+
+
+@attrs.frozen
+class BudgetShortNow:
+    """A PDB no longer covers the node's pods that go down in place."""
+
+    pdb: str
+    node: str
+    pods: int
+    allowed: int
+    assumed: int
+
+    def message(self) -> str:
+        return (
+            f"PDB {self.pdb} no longer covers {self.node}: {self.pods} pods there, "
+            f"{self.allowed} disruptions allowed now (planned on {self.assumed})"
+        )
+
+
+Refusal = (
+    NodeGone
+    | LimitBroken
+    | WindowClosedNow
+    | LimitGone
+    | LimitNew
+    | LimitRecreated
+    | LimitEdited
+    | CordonLost
+    | PodsStillThere
+    | SeveralBudgetsNow
+    | BudgetNotCounted
+    | BudgetShortNow
+)
+"""Why the approval gate refuses (`recheck`); `message()` is the human line."""
+
+
 def recheck(
     basis: Basis,
     *,
@@ -100,7 +257,7 @@ def recheck(
     limits: Iterable[MaintenanceLimit],
     evicted: Mapping[str, int] | None = None,
     now: datetime | None = None,
-) -> tuple[str, ...]:
+) -> tuple[Refusal, ...]:
     """Why the approval no longer holds on the fresh read; empty when it does.
 
     `pods` are those bound to the node; `pdbs` those of the pods' namespaces, or all;
@@ -108,14 +265,12 @@ def recheck(
     them off the PDB's status at once, and the plan's `left` already counts them);
     `now`, the instant of the fresh read (None: windows are not judged again)."""
     if node is None:
-        return (f"node {basis.node} is gone",)
-    problems = list(_limits_changed(basis, node, limits, now))
+        return (NodeGone(basis.node),)
+    problems: list[Refusal] = list(_limits_changed(basis, node, limits, now))
     owner = node.annotations.get(CORDONED_BY)
     if basis.cordon and not (node.unschedulable and owner == basis.cordoned_by):
-        was = f"for {basis.cordoned_by}" if basis.cordoned_by else "by someone else"
         problems.append(
-            f"{basis.node} is no longer cordoned {was}"
-            + (f" (cordoned-by names {owner})" if owner and node.unschedulable else "")
+            CordonLost(basis.node, basis.cordoned_by, owner if node.unschedulable else None)
         )
     pods = list(pods)
     if basis.drain is not None:
@@ -127,73 +282,68 @@ def recheck(
 
 def _limits_changed(
     basis: Basis, node: Node, limits: Iterable[MaintenanceLimit], now: datetime | None
-) -> list[str]:
+) -> list[Refusal]:
     relied = {name: (uid, generation) for name, uid, generation in basis.limits}
     found: dict[str, tuple[str, int]] = {}
     broken: set[str] = set()
-    problems = []
+    problems: list[Refusal] = []
     for limit in limits:
         parsed = parse_limit_spec(limit.name, limit.spec)
         if not parsed.governs(TargetType.NODE, node.labels):
             continue
         if not isinstance(parsed, LimitSpec):
-            problems.append(f"limit {limit.name} is invalid ({parsed.error})")
+            problems.append(LimitBroken(limit.name, str(parsed.error)))
             broken.add(limit.name)
             continue
         found[limit.name] = (limit.uid, limit.generation)
         if now is not None and parsed.windows:
             opens = next_opening(parsed.windows, now)
             if opens > now:
-                problems.append(f"limit {limit.name}'s window is closed (it opens {at(opens)})")
+                problems.append(WindowClosedNow(limit.name, opens))
     for name in sorted(relied.keys() - found.keys() - broken):
-        problems.append(f"limit {name} was deleted or no longer governs {node.name}")
+        problems.append(LimitGone(name, node.name))
     for name in sorted(found.keys() - relied.keys()):
-        problems.append(f"limit {name} now governs {node.name}")
+        problems.append(LimitNew(name, node.name))
     for name in sorted(relied.keys() & found.keys()):
         (was_uid, was), (uid, generation) = relied[name], found[name]
         if was_uid != uid:
-            problems.append(f"limit {name} was deleted and created again")
+            problems.append(LimitRecreated(name))
         elif was != generation:
-            problems.append(f"limit {name} was edited (generation {was} -> {generation})")
+            problems.append(LimitEdited(name, was, generation))
     return problems
 
 
-def _pods_left(node: str, drain: DrainSpec, pods: list[Pod], cutoff: datetime | None) -> list[str]:
-    left = [p.key for p in pods if disposition(p, drain, cutoff) not in LEFT_BEHIND]
-    if not left:
-        return []
-    more = f" and {len(left) - MAX_LISTED} more" if len(left) > MAX_LISTED else ""
-    return [f"{len(left)} pods still on {node}: {', '.join(left[:MAX_LISTED])}{more}"]
+def _pods_left(
+    node: str, drain: DrainSpec, pods: list[Pod], cutoff: datetime | None
+) -> list[Refusal]:
+    left = tuple(p.key for p in pods if disposition(p, drain, cutoff) not in LEFT_BEHIND)
+    return [PodsStillThere(node, left)] if left else []
 
 
 def _budgets_short(
     basis: Basis, pods: list[Pod], pdbs: Iterable[PodDisruptionBudget], evicted: Mapping[str, int]
-) -> list[str]:
+) -> list[Refusal]:
     fresh = list(pdbs)
     index = BudgetIndex.build(fresh)
     allowed = {pdb.key: pdb.budget for pdb in fresh}
     relied = {b.pdb: b for b in basis.budgets}
     counts: Counter[str] = Counter()
-    problems = []
+    problems: list[Refusal] = []
     for pod in pods:
         if not goes_down_in_place(pod, basis.drain):
             continue
         selecting = index.selecting(pod)
         if basis.drain is None and len(selecting) > 1:
-            keys = ", ".join(p.key for p in selecting)
-            problems.append(f"{pod.key} is selected by several PDBs ({keys})")
+            problems.append(SeveralBudgetsNow(pod.key, tuple(p.key for p in selecting)))
             continue
         counts.update(p.key for p in selecting)
     for pdb, count in sorted(counts.items()):
         was = relied.get(pdb)
         if was is None:
-            problems.append(f"PDB {pdb} now selects {count} pods on {basis.node}")
+            problems.append(BudgetNotCounted(pdb, basis.node, count))
             continue
         now = allowed[pdb] + evicted.get(pdb, 0)
         slack = was.left + (now - was.assumed) - (count - was.counted)
         if slack < 0:
-            problems.append(
-                f"PDB {pdb} no longer covers {basis.node}: {count} pods there, "
-                f"{allowed[pdb]} disruptions allowed now (planned on {was.assumed})"
-            )
+            problems.append(BudgetShortNow(pdb, basis.node, count, allowed[pdb], was.assumed))
     return problems

@@ -32,7 +32,7 @@ from policy.decisions import (
     UpdateRequestStatus,
 )
 from policy.disruption import LEFT_BEHIND, disposition, goes_down_in_place
-from policy.gate import Basis, recheck
+from policy.gate import Basis, Refusal, recheck
 from policy.limit_spec import LimitSpec, parse_limit_spec
 from policy.model import CORDONED_BY, LimitStatus, MaintenanceLimit, RequestState, Snapshot
 from policy.snapshot_format import limit_status_json, request_status_json
@@ -77,6 +77,10 @@ class Outcome:
     decision: Decision
     result: Result
     detail: str = ""
+    refusals: tuple[Refusal, ...] = ()
+    """Why the approval gate refused it (typed: match on these, never on `detail`)."""
+    contended: bool = False
+    """Deferred because the object kept changing under our guarded writes."""
 
 
 def _chain(decision: Decision) -> str:
@@ -331,7 +335,7 @@ class Applier:
             if disposition(pod, None, decision.gone_before) not in LEFT_BEHIND
         ]
 
-    def _gate(self, basis: Basis) -> tuple[str, ...]:
+    def _gate(self, basis: Basis) -> tuple[Refusal, ...]:
         """DESIGN §3 "Never approve on stale data": the approval's basis against a fresh
         read of the limits, the node's pods, the PDBs (when pods go down in place) and,
         last, the node; windows judged at the server's clock of that read. Nothing else stands
@@ -346,8 +350,6 @@ class Applier:
         in_place = basis.budgets or any(goes_down_in_place(p, basis.drain) for p in pods)
         pdbs = self.fresh.pdbs(revision=revision) if in_place else []
         node = self.fresh.node(basis.node)
-        if node is None:
-            return (f"node {basis.node} is gone",)
         return recheck(
             basis,
             node=node,
@@ -372,7 +374,7 @@ class Applier:
             raise
         if outcome.result is Result.DONE:
             return f"{basis.node}'s cordon was lifted while approving: cordoned again for it"
-        if outcome.result is Result.DEFERRED and "kept changing" in outcome.detail:
+        if outcome.contended:
             return f"{basis.node}'s cordon may be lifted: {outcome.detail}"
         return ""
 
@@ -395,12 +397,14 @@ class Applier:
                     f"a fresh read still finds pods: {', '.join(occupied[:5])}",
                 )
         if basis is not None:
-            problems = self._gate(basis)
-            if problems:
+            refusals = self._gate(basis)
+            if refusals:
                 return Outcome(
                     decision,
                     Result.DEFERRED,
-                    f"not approved: a fresh read finds {'; '.join(problems)}",
+                    "not approved: a fresh read finds "
+                    + "; ".join(refusal.message() for refusal in refusals),
+                    refusals=refusals,
                 )
         path = f"{GROUP_PATH}/maintenancerequests/{decision.request}/status"
         version = self.request_versions.get(decision.request, "")
@@ -539,7 +543,9 @@ class Applier:
                 api_version="v1",
             )
             return Outcome(decision, Result.DONE, detail)
-        return Outcome(decision, Result.DEFERRED, "the node kept changing; next pass")
+        return Outcome(
+            decision, Result.DEFERRED, "the node kept changing; next pass", contended=True
+        )
 
     def _evict(self, decision: Evict) -> Outcome:
         path = f"/api/v1/namespaces/{decision.namespace}/pods/{decision.pod}/eviction"

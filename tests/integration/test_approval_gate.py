@@ -24,6 +24,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from policy import RequestState, UpdateRequestStatus, plan
+from policy.gate import BudgetShortNow, WindowClosedNow
 from runner.apply import Applier, Result
 from runner.kube import Kube
 from runner.read import read_cluster
@@ -79,7 +80,7 @@ def test_a_drainless_approval_is_refused_when_a_pod_lands_after_the_read(
     outcomes = Applier(kube, snapshot, policy_version=POLICY).apply(planned)
     refused = [o for o in outcomes if o.result is Result.DEFERRED]
     assert len(refused) == 1, outcomes
-    assert "PDB" in refused[0].detail and "no longer covers" in refused[0].detail
+    assert [type(r) for r in refused[0].refusals] == [BudgetShortNow], refused
     assert status_of(cluster, "mr-a")["state"] == "Preparing"
 
     # The next pass knows: it waits for the budget rather than approving.
@@ -207,11 +208,12 @@ def test_an_approval_is_not_written_after_its_window_closed(
     assert planned.explanation("mr-a").state.value == "Approved"
     outcomes = Applier(kube, snapshot, policy_version=POLICY).apply(planned)
     approvals = [
-        (o.result, o.detail)
+        o
         for o in outcomes
         if isinstance(o.decision, UpdateRequestStatus)
         and o.decision.status.state is RequestState.APPROVED
     ]
-    assert len(approvals) == 1 and approvals[0][0] is Result.DEFERRED, approvals
-    assert "limit node's window is closed" in approvals[0][1], approvals
+    assert len(approvals) == 1 and approvals[0].result is Result.DEFERRED, approvals
+    (closed,) = approvals[0].refusals
+    assert isinstance(closed, WindowClosedNow) and closed.limit == "node", approvals
     assert status_of(cluster, "mr-a")["state"] == "Preparing"  # admitted, not approved

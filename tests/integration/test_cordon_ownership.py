@@ -43,6 +43,7 @@ import attrs
 
 from policy import plan
 from policy.decisions import Cordon
+from policy.gate import CordonLost
 from policy.model import CORDONED_BY
 from runner.apply import FIELD_MANAGER, Applier, Outcome, Result
 from runner.kube import Kube
@@ -188,7 +189,7 @@ def proxied_runner(
 
 def lift_while_held(
     cluster: Cluster, control_plane: ControlPlane, rule: Rule, path: Path, target: str
-) -> list[tuple[Result, str]]:
+) -> list[tuple[Result, object]]:
     """One pass of mr-a's approval, planned while the administrator's cordon stands on
     `target`; the administrator lifts it while the request `rule` matches is held."""
     snapshot = read_cluster(
@@ -206,7 +207,11 @@ def lift_while_held(
         cluster.core.patch_node(target, {"spec": {"unschedulable": False}})
         proxy.release()
         thread.join(timeout=60)
-    return [(o.result, o.detail) for o in outcomes if getattr(o.decision, "request", "") == "mr-a"]
+    return [
+        (o.result, o.refusals or o.detail)
+        for o in outcomes
+        if getattr(o.decision, "request", "") == "mr-a"
+    ]
 
 
 def admin_cordoned_request(cluster: Cluster) -> str:
@@ -228,7 +233,7 @@ def test_a_cordon_lifted_during_the_gates_reads_defers_the_approval(
     rule = Rule(hold(), method="GET", path=r"/maintenancelimits($|\?)", nth=frozenset({1}))
     results = lift_while_held(cluster, control_plane, rule, tmp_path / "kubeconfig", target)
     assert [r for r, _ in results] == [Result.DEFERRED], results
-    assert "no longer cordoned by someone else" in results[0][1], results
+    assert results[0][1] == (CordonLost(target, None, None),), results
     assert status_of(cluster, "mr-a").get("state") in (None, "Pending")  # nothing written
 
     one_pass(control_plane)  # the node is schedulable now: cordoned for mr-a, approved

@@ -11,7 +11,23 @@ import attrs
 import pytest
 
 from policy import CORDONED_BY, RequestState, Snapshot, UpdateRequestStatus, plan
-from policy.gate import Basis, recheck
+from policy.gate import (
+    Basis,
+    BudgetNotCounted,
+    BudgetShortNow,
+    CordonLost,
+    LimitBroken,
+    LimitEdited,
+    LimitGone,
+    LimitNew,
+    LimitRecreated,
+    NodeGone,
+    PodsStillThere,
+    Refusal,
+    SeveralBudgetsNow,
+    WindowClosedNow,
+    recheck,
+)
 from policy.model import Node, Pod, PodDisruptionBudget
 from tests.helpers import NOW, app_pod, limit, nodes, pdb, request
 from tests.model import apply
@@ -39,7 +55,7 @@ def _fresh(
     pods: tuple[Pod, ...] = (),
     pdbs: tuple[PodDisruptionBudget, ...] | None = None,
     limits: tuple[object, ...] | None = None,
-) -> tuple[str, ...]:
+) -> tuple[Refusal, ...]:
     here = next(n for n in after.nodes if n.name == basis.node)
     return recheck(
         basis,
@@ -90,19 +106,22 @@ def test_nothing_changed_passes() -> None:
         ({"pods": (app_pod("web-3", "n0", "web"),)}, ()),
         (
             {"pods": (app_pod("web-3", "n0", "web"), app_pod("web-4", "n0", "web"))},
-            ("PDB ns/web no longer covers n0: 3 pods there, 2 disruptions allowed now",),
+            (BudgetShortNow("ns/web", "n0", pods=3, allowed=2, assumed=2),),
         ),
         # Someone else spent the budget: 0 allowed now.
-        ({"pdbs": (pdb("web", "web", allowed=0),)}, ("PDB ns/web no longer covers n0",)),
+        (
+            {"pdbs": (pdb("web", "web", allowed=0),)},
+            (BudgetShortNow("ns/web", "n0", pods=1, allowed=0, assumed=2),),
+        ),
         # A stale status allows nothing.
         (
             {"pdbs": (pdb("web", "web", allowed=2, generation=2, observed_generation=1),)},
-            ("PDB ns/web no longer covers n0",),
+            (BudgetShortNow("ns/web", "n0", pods=1, allowed=0, assumed=2),),
         ),
         # A second PDB selects web pods now: the Eviction API would refuse them.
         (
             {"pdbs": (pdb("web", "web", allowed=2), pdb("web-too", "web", allowed=5))},
-            ("ns/web-1 is selected by several PDBs",),
+            (SeveralBudgetsNow("ns/web-1", ("ns/web", "ns/web-too")),),
         ),
         # A pod of a PDB the plan did not count.
         (
@@ -110,16 +129,17 @@ def test_nothing_changed_passes() -> None:
                 "pods": (app_pod("db-1", "n0", "db"),),
                 "pdbs": (pdb("web", "web", allowed=2), pdb("db", "db", allowed=5)),
             },
-            ("PDB ns/db now selects 1 pods on n0",),
+            (BudgetNotCounted("ns/db", "n0", pods=1),),
         ),
     ],
 )
-def test_budgets_on_the_fresh_read(change: dict[str, object], expected: tuple[str, ...]) -> None:
+def test_budgets_on_the_fresh_read(
+    change: dict[str, object], expected: tuple[Refusal, ...]
+) -> None:
     basis, after = _drainless()
-    problems = _fresh(basis, after, **change)  # type: ignore[arg-type]
-    assert len(problems) == len(expected)
-    for problem, start in zip(problems, expected, strict=True):
-        assert problem.startswith(start), problem
+    assert _fresh(basis, after, **change) == expected  # type: ignore[arg-type]
+    if expected:
+        assert expected[0].message().startswith(("PDB ns/", "ns/web-1 is selected"))
 
 
 def test_evictions_of_this_pass_are_not_counted_twice() -> None:
@@ -144,31 +164,32 @@ def test_evictions_of_this_pass_are_not_counted_twice() -> None:
 @pytest.mark.parametrize(
     ("limits", "expected"),
     [
-        ((), "limit node was deleted or no longer governs n0"),
-        ((attrs.evolve(CORDON_ONLY, generation=2),), "limit node was edited (generation 1 -> 2)"),
+        ((), LimitGone("node", "n0")),
+        ((attrs.evolve(CORDON_ONLY, generation=2),), LimitEdited("node", 1, 2)),
         # Deleted and created again (kubectl replace --force): generation 1 again.
-        ((attrs.evolve(CORDON_ONLY, uid="uid-new"),), "limit node was deleted and created again"),
-        ((limit("node", type="node", limit="lots"),), "limit node is invalid"),
-        (
-            (CORDON_ONLY, limit("strict", type="node", limit=1)),
-            "limit strict now governs n0",
-        ),
+        ((attrs.evolve(CORDON_ONLY, uid="uid-new"),), LimitRecreated("node")),
+        ((limit("node", type="node", limit="lots"),), LimitBroken),
+        ((CORDON_ONLY, limit("strict", type="node", limit=1)), LimitNew("strict", "n0")),
     ],
 )
-def test_limits_on_the_fresh_read(limits: tuple[object, ...], expected: str) -> None:
+def test_limits_on_the_fresh_read(limits: tuple[object, ...], expected: object) -> None:
     basis, after = _drainless()
-    problems = _fresh(basis, after, limits=limits)
-    assert len(problems) == 1 and problems[0].startswith(expected), problems
+    (problem,) = _fresh(basis, after, limits=limits)
+    if isinstance(expected, type):
+        assert isinstance(problem, expected), problem
+    else:
+        assert problem == expected
 
 
 def test_a_lifted_or_taken_cordon_refuses() -> None:
     basis, after = _drainless()
-    assert _fresh(basis, after, node=Node("n0")) == ("n0 is no longer cordoned for mr-a",)
+    (lifted,) = _fresh(basis, after, node=Node("n0"))
+    assert lifted == CordonLost("n0", "mr-a", None)
+    assert lifted.message() == "n0 is no longer cordoned for mr-a"
     taken = Node("n0", unschedulable=True, annotations={CORDONED_BY: "mr-other"})
-    assert _fresh(basis, after, node=taken) == (
-        "n0 is no longer cordoned for mr-a (cordoned-by names mr-other)",
-    )
-    assert recheck(basis, node=None, pods=(), pdbs=(), limits=()) == ("node n0 is gone",)
+    (lost,) = _fresh(basis, after, node=taken)
+    assert lost.message() == "n0 is no longer cordoned for mr-a (cordoned-by names mr-other)"
+    assert recheck(basis, node=None, pods=(), pdbs=(), limits=()) == (NodeGone("n0"),)
 
 
 def test_a_window_closed_by_the_gates_instant_refuses() -> None:
@@ -181,13 +202,15 @@ def test_a_window_closed_by_the_gates_instant_refuses() -> None:
     )
     here = next(n for n in after.nodes if n.name == "n0")
 
-    def at(minute: int) -> tuple[str, ...]:
+    def at(minute: int) -> tuple[Refusal, ...]:
         return recheck(
             basis, node=here, pods=(), pdbs=(), limits=after.limits, now=NOW.replace(minute=minute)
         )
 
     assert at(4) == ()
-    assert at(6) == ("limit node's window is closed (it opens 2026-11-26T11:00:00Z)",)
+    (closed,) = at(6)
+    assert isinstance(closed, WindowClosedNow) and closed.limit == "node"
+    assert closed.message() == "limit node's window is closed (it opens 2026-11-26T11:00:00Z)"
     assert recheck(basis, node=here, pods=(), pdbs=(), limits=after.limits) == ()  # no clock
 
 
@@ -207,4 +230,23 @@ def test_with_a_drain_no_pod_may_have_arrived() -> None:
     agent = app_pod("agent", "n0", "agent", follows_cordon=True)
     assert _fresh(basis, after, pods=(agent,)) == ()
     late = app_pod("late-1", "n0", "web", owner_kind=None)
-    assert _fresh(basis, after, pods=(agent, late)) == ("1 pods still on n0: ns/late-1",)
+    assert _fresh(basis, after, pods=(agent, late)) == (PodsStillThere("n0", ("ns/late-1",)),)
+
+
+def test_with_a_drain_the_pods_it_leaves_must_fit_their_budgets() -> None:
+    """Issue 28 defect 4 at the gate: a cordon-tolerating pod of a PDB that arrived
+    after the plan goes down in place with the node: a PDB the plan did not count."""
+    basis, after = _approval(
+        Snapshot(
+            now=NOW,
+            nodes=nodes(4),
+            limits=(limit("node", type="node", limit=50, drain={"timeoutSeconds": 600}),),
+            requests=(request("mr-a", "n0"),),
+        )
+    )
+    agent = app_pod("agent-1", "n0", "agent", follows_cordon=True)
+    budgets = (pdb("agent", "agent", allowed=1),)
+    assert _fresh(basis, after, pods=(agent,), pdbs=budgets) == (
+        BudgetNotCounted("ns/agent", "n0", pods=1),
+    )
+    assert _fresh(basis, after, pods=(agent,), pdbs=()) == (), "no PDB selects it"
