@@ -16,7 +16,7 @@ from collections import Counter, defaultdict
 
 import attrs
 
-from policy.disruption import goes_down_in_place
+from policy.disruption import charged_in_place
 from policy.endings import InvalidRequest, TargetMissing
 from policy.explain import (
     Cause,
@@ -153,8 +153,10 @@ def _in_place_budget(
     Pending -> Preparing); a pod the drain leaves is charged to each of its PDBs."""
     causes: list[Cause] = []
     pods_by_pdb: dict[str, list[str]] = defaultdict(list)
+    known = state.index.nodes.get(node)
+    node_ready = known is None or known.ready
     for pod in state.index.pods_on(node):
-        if not goes_down_in_place(pod, drain):
+        if not charged_in_place(pod, drain, node_ready=node_ready):
             continue
         pdbs = state.index.budgets.selecting(pod)
         if drain is None and len(pdbs) > 1:

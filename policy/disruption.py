@@ -160,6 +160,16 @@ def goes_down_in_place(pod: Pod, drain: DrainSpec | None) -> bool:
     return drain is None or pod.owner_kind == "DaemonSet" or pod.follows_cordon
 
 
+def charged_in_place(pod: Pod, drain: DrainSpec | None, *, node_ready: bool) -> bool:
+    """A pod that goes down in place and is charged for it at admission and approval:
+    any of them on a Ready node (an unready or Pending one may be up again before the
+    maintenance takes it down), only the ready ones on a NotReady node — the others
+    are down already, their PDB counts them out, and they do not come back before the
+    node does: the repair of a dead node must be able to start (found by the issue 28
+    review: a dead node's own unready DaemonSet pod held its repair for ever)."""
+    return goes_down_in_place(pod, drain) and (pod.ready or node_ready)
+
+
 @attrs.define
 class BudgetIndex:
     """Finds the PDBs selecting a pod without testing every PDB against every pod.

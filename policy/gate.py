@@ -41,8 +41,8 @@ import attrs
 from policy.disruption import (
     LEFT_BEHIND,
     BudgetIndex,
+    charged_in_place,
     disposition,
-    goes_down_in_place,
     gone_before,
 )
 from policy.explain import MAX_LISTED, at
@@ -276,7 +276,7 @@ def recheck(
     if basis.drain is not None:
         cutoff = gone_before(node_ready=node.ready, drain=basis.drain, now=now)
         problems.extend(_pods_left(basis.node, basis.drain, pods, cutoff))
-    problems.extend(_budgets_short(basis, pods, pdbs, evicted or {}))
+    problems.extend(_budgets_short(basis, pods, pdbs, evicted or {}, node_ready=node.ready))
     return tuple(problems)
 
 
@@ -321,7 +321,12 @@ def _pods_left(
 
 
 def _budgets_short(
-    basis: Basis, pods: list[Pod], pdbs: Iterable[PodDisruptionBudget], evicted: Mapping[str, int]
+    basis: Basis,
+    pods: list[Pod],
+    pdbs: Iterable[PodDisruptionBudget],
+    evicted: Mapping[str, int],
+    *,
+    node_ready: bool,
 ) -> list[Refusal]:
     fresh = list(pdbs)
     index = BudgetIndex.build(fresh)
@@ -330,7 +335,7 @@ def _budgets_short(
     counts: Counter[str] = Counter()
     problems: list[Refusal] = []
     for pod in pods:
-        if not goes_down_in_place(pod, basis.drain):
+        if not charged_in_place(pod, basis.drain, node_ready=node_ready):
             continue
         selecting = index.selecting(pod)
         if basis.drain is None and len(selecting) > 1:

@@ -35,6 +35,7 @@ from policy.disruption import (
     NEVER_EVICTED,
     EvictionBudget,
     PodDisposition,
+    charged_in_place,
     disposition,
     eviction_budget,
     goes_down_in_place,
@@ -355,8 +356,10 @@ def _basis(request: str, *, node: str, behaviour: Behaviour, state: PassState) -
     identity = {limit.name: (limit.uid, limit.generation) for limit in index.snapshot.limits}
     valid, _ = index.governing(Target(TargetType.NODE, node))
     counted: Counter[str] = Counter()
+    known = index.nodes.get(node)
+    node_ready = known is None or known.ready
     for pod in index.pods_on(node):
-        if goes_down_in_place(pod, behaviour.drain):
+        if charged_in_place(pod, behaviour.drain, node_ready=node_ready):
             counted.update(pdb.key for pdb in index.budgets.selecting(pod))
     ledger = state.ledger
     budgets = tuple(

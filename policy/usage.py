@@ -92,7 +92,12 @@ def open_ledger(index: Index) -> Opening:
         if state.active:
             holder[target.key] = holder.get(target.key, request.name)
             if index.labels(target) is None:
-                continue  # the target is gone: it is no longer in any population
+                # The target is gone: it is no longer in any population. A deleted
+                # Node's pods may still be bound and Ready in the API until the pod
+                # garbage collector removes them; they went down with it.
+                if target.type is TargetType.NODE and state in (S.APPROVED, S.IN_PROGRESS):
+                    _spend_in_place(index, ledger, target.name, every=True)
+                continue
             for spec in valid:
                 usage[spec.name].users[target.name] = f"by {request.name}"
             if target.type is TargetType.NODE:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import time
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any, assert_never
@@ -142,6 +143,7 @@ class Applier:
         self.admitting: dict[str, Admission] = {}
         """Admissions committed by this pass, by request."""
         self.planned_at: datetime | None = None
+        self.applying_since = time.monotonic()
         self.fresh = FreshReads(kube, policy_version=policy_version)
         self.evicted: Counter[str] = Counter()
         """Evictions made in this pass, per PDB (the approval gate counts them once)."""
@@ -158,6 +160,7 @@ class Applier:
     def _apply_all(self, plan: Plan) -> list[Outcome]:
         outcomes: list[Outcome] = []
         self.planned_at = plan.now
+        self.applying_since = time.monotonic()
         stopped = self._commit_admissions(plan)
         for decision in plan.decisions:
             chain = _chain(decision)
@@ -206,17 +209,20 @@ class Applier:
                 self.committed.add(limit.name)
             else:
                 cancelled_types.add(kind)
-        self.admitting = {
-            a.request: a for a in plan.admissions if admitted[a.request] not in cancelled_types
-        }
+        # Every admission that reached the commit point, cancelled ones too: a 409 on
+        # one limit leaves the entries written to the others, which the end of the pass
+        # removes with the rest of what it did not write.
+        self.admitting = {a.request: a for a in plan.admissions}
         return {name for name, kind in admitted.items() if kind in cancelled_types}
 
     def _too_late(self) -> bool:
-        """Past the commit write window of this pass's plan (COMMIT_WRITE_WINDOW)."""
+        """Past the commit write window of this pass's plan (COMMIT_WRITE_WINDOW), by
+        the API server's clock; without one, by our monotonic clock since the apply
+        began (which leaves out the read and the planning: a shorter window)."""
         now = self.kube.server_now()
-        if now is None or self.planned_at is None:
-            return False
-        return (now - self.planned_at).total_seconds() > COMMIT_WRITE_WINDOW
+        if now is not None and self.planned_at is not None:
+            return (now - self.planned_at).total_seconds() > COMMIT_WRITE_WINDOW
+        return time.monotonic() - self.applying_since > COMMIT_WRITE_WINDOW
 
     def _drop_unwritten_commits(self, plan: Plan, outcomes: list[Outcome]) -> list[Outcome]:
         """DESIGN §3 "An admission that is not written is not held": every admission
@@ -380,13 +386,6 @@ class Applier:
 
     def _request_status(self, decision: UpdateRequestStatus) -> Outcome:
         basis = decision.basis
-        if decision.request in self.admitting and self._too_late():
-            return Outcome(
-                decision,
-                Result.DEFERRED,
-                f"not admitted: more than {COMMIT_WRITE_WINDOW:g} s since its plan; the "
-                "next pass plans again",
-            )
         # An approval under a drain proves the node empty in its gate: no second read.
         if basis is None or basis.drain is None:
             occupied = self._still_occupied(decision)
@@ -406,6 +405,17 @@ class Applier:
                     + "; ".join(refusal.message() for refusal in refusals),
                     refusals=refusals,
                 )
+        admission = decision.request in self.admitting
+        if admission and self._too_late():
+            # Checked again after the gate's reads, right before the write: the gate
+            # may have waited on retries (policy.commits: a commit must not be written
+            # once others may have let it expire).
+            return Outcome(
+                decision,
+                Result.DEFERRED,
+                f"not admitted: more than {COMMIT_WRITE_WINDOW:g} s since its plan; the "
+                "next pass plans again",
+            )
         path = f"{GROUP_PATH}/maintenancerequests/{decision.request}/status"
         version = self.request_versions.get(decision.request, "")
         body = {
@@ -413,7 +423,11 @@ class Applier:
             "status": request_status_json(decision.status),
         }
         try:
-            written = self.kube.request("PATCH", path, body=body, content_type=MERGE)
+            # An admission is sent once: a retry after a Retry-After wait could land
+            # past the commit's life (the API server bounds one request's life itself).
+            written = self.kube.request(
+                "PATCH", path, body=body, content_type=MERGE, retry=not admission
+            )
         except KubeError as error:
             if error.status == 409:
                 return Outcome(decision, Result.DEFERRED, "changed since it was read; next pass")

@@ -306,7 +306,10 @@ def nodes_at_work(snapshot: Snapshot) -> set[str]:
         # The admitted target, and the spec's: the plan holds the spec's when the
         # status names none or garbage (policy.pass_state.Index.status_target).
         for target in _targets(request):
-            if target.type is TargetType.NODE and target.name in names:
+            # A node under maintenance that was deleted still has its pods read: they
+            # are bound to it until garbage-collected, and charged (policy.usage).
+            approved = state in (RequestState.APPROVED, RequestState.IN_PROGRESS)
+            if target.type is TargetType.NODE and (target.name in names or approved):
                 wanted.add(target.name)
     return wanted
 

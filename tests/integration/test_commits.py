@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from runner import passes
 from runner.apply import Applier, Outcome, Result
 from runner.kube import Kube
 from runner.read import read_cluster
-from tests.faultproxy import FaultProxy, Rule, hold
+from tests.faultproxy import FaultProxy, Rule, hold, status
 from tests.integration.cluster import GROUP, VERSION, Cluster, wait_until
 from tests.integration.conftest import ControlPlane
 from tests.integration.scenario import runner_kubeconfig_via
@@ -166,3 +167,67 @@ def one_pass_with_clock(control_plane: ControlPlane) -> None:
     outcomes = Applier(kube, snapshot, policy_version=POLICY).apply(planned)
     failed = [o for o in outcomes if o.result is Result.FAILED]
     assert not failed, failed
+
+
+def test_a_commit_cancelled_on_another_limit_is_removed_where_it_was_written(
+    cluster: Cluster, control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    """Found by the issue 28 review: two limits govern the node; the commit point
+    writes `node`, then gets 409 on `zone-a` (anyone's write since the read). The
+    admission is dropped, and its entry in `node` must go in the same pass."""
+    node = cluster.nodes(1)[0]
+    cluster.wait_nodes_ready([node])
+    cluster.limit("node", type="node", limit=100, maxConcurrent=1)
+    cluster.zone_limit("a")
+    cluster.custom.create_cluster_custom_object(
+        GROUP, VERSION, "maintenancerequests", request_body("mr-a", node)
+    )
+    snapshot = read_cluster(
+        Kube.connect(kubeconfig=str(control_plane.kubeconfig)), now=datetime.now(UTC)
+    )
+    planned = plan(snapshot)
+    rule = Rule(
+        status(409), method="PATCH", path=r"/maintenancelimits/zone-a/status$", nth=frozenset({1})
+    )
+    with proxied_runner(control_plane, rule, tmp_path / "kubeconfig") as (kube, _):
+        outcomes = Applier(kube, snapshot, policy_version=POLICY).apply(planned)
+    removed = [o for o in outcomes if "removed the commits of mr-a" in o.detail]
+    assert removed and removed[0].decision.limit == "node", outcomes  # type: ignore[union-attr]
+    assert committed(cluster) == [] and status_of(cluster, "mr-a").get("state") is None
+
+
+def test_an_admission_is_not_written_once_its_plan_is_older_than_the_write_window(
+    cluster: Cluster, control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    """Found by the issue 28 review: the write window was checked before the gate's
+    reads, which may wait on retries. A plan 58 s old commits; the gate's read is held
+    4 s at the proxy; the admission is then past COMMIT_WRITE_WINDOW (60 s) and is not
+    written (its commit is removed), where it used to be."""
+    node = cluster.nodes(1)[0]
+    cluster.wait_nodes_ready([node])
+    cluster.limit("node", type="node", limit=100)
+    cluster.custom.create_cluster_custom_object(
+        GROUP, VERSION, "maintenancerequests", request_body("mr-a", node)
+    )
+    admin = Kube.connect(kubeconfig=str(control_plane.kubeconfig))
+    admin.request("GET", "/version")
+    server_now = admin.server_now()
+    assert server_now is not None
+    snapshot = read_cluster(admin, now=server_now - timedelta(seconds=58))
+    planned = plan(snapshot)
+    rule = Rule(hold(), method="GET", path=r"/maintenancelimits$", nth=frozenset({1}))
+    outcomes: list[Outcome] = []
+    with proxied_runner(control_plane, rule, tmp_path / "kubeconfig") as (kube, proxy):
+        kube.request("GET", "/version")  # the server's clock, as a pass has it
+        applier = Applier(kube, snapshot, policy_version=POLICY)
+        thread = threading.Thread(target=lambda: outcomes.extend(applier.apply(planned)))
+        thread.start()
+        assert proxy.held.wait(timeout=30), "the gate's read was never made"
+        assert committed(cluster) == ["mr-a"]
+        time.sleep(4)
+        proxy.release()
+        thread.join(timeout=60)
+    (late,) = [o for o in outcomes if o.result is Result.DEFERRED]
+    assert "more than 60 s since its plan" in late.detail, outcomes
+    assert status_of(cluster, "mr-a").get("state") is None
+    assert committed(cluster) == []

@@ -439,3 +439,50 @@ def test_an_unwritten_commit_holds_until_it_expires() -> None:
     legacy = LimitStatus(active=("mr-a",), last_admission_at=ago(seconds=10))
     assert waiting(legacy)[0] is Reason.LIMIT_REACHED
     assert waiting(LimitStatus(active=("mr-a",)))[0] is Reason.APPROVED
+
+
+def test_a_dead_nodes_own_unready_pods_do_not_hold_its_repair() -> None:
+    """Found by the issue 28 review: n0 is NotReady, its DaemonSet pod unready, so the
+    PDB over the DaemonSet allows 0. That pod is down already; charging it again kept
+    the repair of n0 from ever being admitted. On a Ready node it is still charged (it
+    may be up again before the maintenance takes it down)."""
+
+    def first_pass(ready: bool) -> Reason:
+        snap = Snapshot(
+            now=NOW,
+            nodes=(Node("n0", ready=ready), *nodes(2)[1:]),
+            pods=(app_pod("exp-0", "n0", "exp", owner_kind="DaemonSet", ready=False),),
+            pdbs=(pdb("exp", "exp", allowed=0),),
+            limits=(limit("node", limit=100, cordon=True, drain={"timeoutSeconds": 600}),),
+            requests=(request("mr-a", "n0"),),
+        )
+        return plan(snap).explanation("mr-a").reason
+
+    assert first_pass(ready=False) is Reason.APPROVED
+    assert first_pass(ready=True) is Reason.DISRUPTION_BUDGET
+
+
+def test_the_pods_of_a_deleted_node_under_maintenance_stay_charged() -> None:
+    """Found by the issue 28 review: mr-x is InProgress without a drain on n0, whose
+    Node object the repair deleted; web-0 is still bound to it and Ready until the pod
+    garbage collector removes it, so PDB web still allows 1. It goes down with n0: mr-y
+    on n1, whose web-1 needs the same budget, waits."""
+    snap = Snapshot(
+        now=NOW,
+        nodes=nodes(3)[1:],
+        pods=(app_pod("web-0", "n0", "web"), app_pod("web-1", "n1", "web")),
+        pdbs=(pdb("web", "web", allowed=1),),
+        limits=(limit("node", limit=100),),
+        requests=(
+            request(
+                "mr-x",
+                "n0",
+                state="InProgress",
+                status=active(
+                    S.IN_PROGRESS, "node/n0", approved_at=ago(minutes=3), started_at=ago(minutes=2)
+                ),
+            ),
+            request("mr-y", "n1"),
+        ),
+    )
+    assert plan(snap).explanation("mr-y").reason is Reason.DISRUPTION_BUDGET

@@ -142,3 +142,21 @@ def test_an_active_request_without_a_status_target_has_its_spec_node_read() -> N
     )
     pods = (app_pod("web-0", "n0", "web"), app_pod("web-1", "n1", "web"))
     assert _run(snapshot, pods)[0] == "n0"
+
+
+def test_the_pods_of_a_deleted_node_under_maintenance_are_read() -> None:
+    """Found by the issue 28 review: a node under InProgress maintenance whose Node
+    object is gone still has pods bound to it; they are read (and charged)."""
+    working = request(
+        "mr-x",
+        "gone",
+        state="InProgress",
+        status=active(RequestState.IN_PROGRESS, "node/gone", approved_at=NOW, started_at=NOW),
+    )
+    snapshot = Snapshot(
+        now=NOW,
+        nodes=nodes(2),
+        limits=(limit("node", type="node", limit=100),),
+        requests=(working,),
+    )
+    assert _run(snapshot, (app_pod("web-0", "gone", "web"),)) == ["gone"]
