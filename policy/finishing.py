@@ -10,14 +10,13 @@ deleted.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import attrs
 
 from policy.endings import Finished
 from policy.explain import Cause, Reason
 from policy.model import MaintenanceRequest, RequestState, RequestStatus
 from policy.pass_state import PassState
+from policy.times import later, no_later_than_now
 from policy.usage import soaking
 
 S = RequestState
@@ -48,10 +47,14 @@ def finish(request: MaintenanceRequest, *, state: PassState) -> Finishing:
     soak = soaking(state.index, request, target)
     if soak is not None:
         causes.append(soak)
-    # Step 1: finishedAt.
-    if status.finished_at is None:
-        return Finishing(tuple(causes), write=attrs.evolve(status, finished_at=state.now))
+    # Step 1: finishedAt (one in the future, or any other status time, is brought back
+    # to now and written: else the TTL and the soak would never run out).
+    sane = no_later_than_now(status, state.now)
+    if status.finished_at is None or sane is not status:
+        return Finishing(
+            tuple(causes), write=attrs.evolve(sane, finished_at=sane.finished_at or state.now)
+        )
     # Step 3: the TTL.
-    ttl = timedelta(seconds=state.index.behaviour(target).ttl_seconds_after_finished)
-    delete = soak is None and state.now >= status.finished_at + ttl
+    ttl = state.index.behaviour(target).ttl_seconds_after_finished
+    delete = soak is None and state.now >= later(status.finished_at, ttl)
     return Finishing(tuple(causes), delete=delete)

@@ -11,13 +11,14 @@ meanwhile can push a limit past its allowed count.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import attrs
 
 from policy.explain import BudgetExhausted, IntervalNotPassed, LimitFull
 from policy.limit_spec import LimitSpec
 from policy.model import PodDisruptionBudget
+from policy.times import later
 
 
 @attrs.define
@@ -64,7 +65,7 @@ class LimitUsage:
         interval = self.spec.min_interval_seconds
         if interval == 0 or self.last_admission is None:
             return None
-        if now - self.last_admission >= timedelta(seconds=interval):
+        if now >= later(self.last_admission, interval):
             return None
         return IntervalNotPassed(self.spec.name, interval, self.last_admission)
 

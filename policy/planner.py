@@ -38,6 +38,7 @@ from policy.pass_state import Index, Outcome, PassState, order_key
 from policy.preparation import prepare, preparing
 from policy.progress import progress
 from policy.reports import limit_reports
+from policy.times import no_later_than_now
 from policy.usage import open_ledger
 from policy.validation import Target
 
@@ -103,7 +104,9 @@ def _active(request: MaintenanceRequest, state: PassState) -> Outcome:
             attrs.evolve(status, state=S.REJECTED if status.state is S.PREPARING else S.EXPIRED),
             (TargetLost(status.target),),
         )
-    status = attrs.evolve(status, target=target.key)
+    # A status time after now (a hand edit, a restored backup) is read as now, and
+    # written back so: a timer that starts in the future would never run out.
+    status = attrs.evolve(no_later_than_now(status, state.now), target=target.key)
     notes: list[Cause] = []
     actor: ActorState | None = None
     spec = index.specs[request.name]
@@ -168,7 +171,7 @@ def _waiting(request: MaintenanceRequest, state: PassState) -> Outcome:
 def _record(request: MaintenanceRequest, outcome: Outcome, state: PassState) -> None:
     """Explain where `request` ends, write its status if it changed, and release its
     node if it is now terminal."""
-    status = outcome.status
+    status = no_later_than_now(outcome.status, state.now)  # whatever path it took
     reason = outcome.causes[0].reason.value
     message = "; ".join(state.index.message(cause) for cause in outcome.causes)
     if not (

@@ -24,7 +24,6 @@ The timeouts themselves come from the governing limits merged by policy.lifecycl
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
 
 import attrs
 
@@ -71,6 +70,7 @@ from policy.preparing_causes import (
     PodsLeft,
     VolumesAttached,
 )
+from policy.times import later
 from policy.validation import Target
 
 S = RequestState
@@ -110,7 +110,7 @@ def _limits_lost(
     target: Target, *, status: RequestStatus, invalid: list[InvalidLimit], state: PassState
 ) -> Outcome:
     """Wait for the limits to be fixed, up to the default drain timeout from admission."""
-    deadline = (status.preparing_since or state.now) + timedelta(seconds=DEFAULT_DRAIN_TIMEOUT)
+    deadline = later(status.preparing_since or state.now, DEFAULT_DRAIN_TIMEOUT)
     lost = LimitsLost(target.key, tuple((lim.name, str(lim.error)) for lim in invalid), deadline)
     if state.now >= deadline:
         return Outcome(
@@ -172,7 +172,7 @@ def _drain(
     drain timeout still counts from admission. As kubectl drain, nothing is evicted
     while a pod is there that the options forbid evicting (policy.disruption)."""
     now = state.now
-    deadline = (status.preparing_since or now) + timedelta(seconds=drain.timeout_seconds)
+    deadline = later(status.preparing_since or now, drain.timeout_seconds)
     index = state.index
     known = index.nodes.get(node)
     cutoff = gone_before(node_ready=known is None or known.ready, drain=drain, now=now)
@@ -213,7 +213,7 @@ def _drain(
         status = attrs.evolve(status, drained_at=drained_at)
         if cutoff is not None:
             state.gone_before[request.name] = cutoff
-    grace_until = drained_at + timedelta(seconds=drain.grace_period_seconds)
+    grace_until = later(drained_at, drain.grace_period_seconds)
     if now < grace_until:
         what = f"{node} drained"
         if gone:
@@ -237,7 +237,7 @@ def _detach(
             a.name for a in state.index.attachments_by_node.get(node, ()) if a.attached
         )
         since = status.drained_at or status.preparing_since or now
-        deadline = since + timedelta(seconds=infra.timeout_seconds)
+        deadline = later(since, infra.timeout_seconds)
         if attached and now >= deadline:
             return Outcome(
                 attrs.evolve(status, state=S.EXPIRED),
@@ -247,7 +247,7 @@ def _detach(
             return Outcome(status, (VolumesAttached(node, attached, deadline),))
         detached_at = now
         status = attrs.evolve(status, detached_at=detached_at)
-    grace_until = detached_at + timedelta(seconds=infra.grace_period_seconds)
+    grace_until = later(detached_at, infra.grace_period_seconds)
     if now < grace_until:
         return Outcome(status, (DetachGrace(f"volumes detached from {node}", grace_until),))
     return status
@@ -279,7 +279,7 @@ def approve(
                 state=state,
             )
         state.bases[request] = basis
-    deadline = state.now + timedelta(seconds=behaviour.approved_timeout_seconds)
+    deadline = later(state.now, behaviour.approved_timeout_seconds)
     return Outcome(
         attrs.evolve(status, state=S.APPROVED, approved_at=state.now),
         (AwaitingActor(target.key, deadline),),
@@ -333,7 +333,7 @@ def _budget_short(
     holding the slot no longer than a drain."""
     timeout = DEFAULT_DRAIN_TIMEOUT if timeout is None else timeout
     drain = state.index.behaviour(target).drain
-    deadline = (status.preparing_since or state.now) + timedelta(seconds=timeout)
+    deadline = later(status.preparing_since or state.now, timeout)
     pods: dict[str, list[str]] = {b.pdb: [] for b in short}
     for pod in state.index.pods_on(target.name):
         for pdb in state.index.budgets.selecting(pod):

@@ -16,7 +16,7 @@ the slot is freed in the next pass, after any soak (policy.usage).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import attrs
 
@@ -25,6 +25,7 @@ from policy.explain import AwaitingActor, Cause, Working
 from policy.lifecycle import Behaviour
 from policy.model import ActorState, RequestState, RequestStatus
 from policy.pass_state import Outcome
+from policy.times import later
 from policy.validation import Target
 
 S = RequestState
@@ -51,7 +52,7 @@ def progress(
             (Done(target.key),),
         )
     started_at = status.started_at or now
-    deadline = started_at + timedelta(seconds=behaviour.in_progress_timeout_seconds)
+    deadline = later(started_at, behaviour.in_progress_timeout_seconds)
     if now >= deadline:
         return Outcome(
             attrs.evolve(status, state=S.EXPIRED),
@@ -72,7 +73,7 @@ def _approved(
     now: datetime,
 ) -> Outcome:
     if actor is ActorState.IN_PROGRESS:
-        deadline = now + timedelta(seconds=behaviour.in_progress_timeout_seconds)
+        deadline = later(now, behaviour.in_progress_timeout_seconds)
         return Outcome(
             attrs.evolve(status, state=S.IN_PROGRESS, started_at=now),
             (Working(target.key, deadline), *notes),
@@ -83,7 +84,7 @@ def _approved(
             (Done(target.key, unseen_start=True),),
         )
     approved_at = status.approved_at or now
-    deadline = approved_at + timedelta(seconds=behaviour.approved_timeout_seconds)
+    deadline = later(approved_at, behaviour.approved_timeout_seconds)
     if now >= deadline:
         return Outcome(
             attrs.evolve(status, state=S.EXPIRED),

@@ -29,6 +29,7 @@ from policy.model import (
     Workload,
 )
 from policy.snapshot_format import FORMAT_VERSION, KIND, SnapshotFormatError
+from policy.times import plannable
 
 T = TypeVar("T")
 
@@ -297,6 +298,10 @@ def load(document: Any) -> Snapshot:
             "$.version", f"{version} is not a format version this runner reads ({FORMAT_VERSION})"
         )
     now = f.instant("now", required=True)
+    if now is not None and not plannable(now):
+        raise SnapshotFormatError(
+            f.at("now"), "is outside the years 1970-8999 a plan can be made at"
+        )
     assert now is not None
     snapshot = Snapshot(
         now=now,

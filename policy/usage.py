@@ -11,7 +11,6 @@ then admits and evicts through the ledger it returns (policy.ledger).
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
 
 from policy import commits
 from policy.disruption import goes_down_in_place
@@ -21,6 +20,7 @@ from policy.ledger import Ledger, LimitUsage
 from policy.limit_spec import DrainSpec, LimitSpec, NodePolicy
 from policy.model import MaintenanceRequest, Node, RequestState, TargetType
 from policy.pass_state import Index, Opening
+from policy.times import later
 from policy.validation import RequestSpec, Target
 
 S = RequestState
@@ -60,7 +60,7 @@ def soaking(
         start = max(finished, node.ready_since or finished)
     else:
         start = finished
-    until = start + timedelta(seconds=soak)
+    until = later(start, soak)
     return SoakingAfter(target.key, until, ended) if now < until else None
 
 

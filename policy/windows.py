@@ -56,14 +56,16 @@ class Window:
         if self.contains(instant):
             return instant
         local_day = instant.astimezone(self.zone).date()
-        for offset in range(-1, 9):
+        # Two weeks: a week, and a day a time zone skipped (Pacific/Apia went from
+        # 2011-12-29 to 2011-12-31) pushes the next opening past it.
+        for offset in range(-1, 16):
             day = local_day + timedelta(days=offset)
             if day.weekday() not in self.days:
                 continue
             opening = self._local_instant(day, self.start)
             if opening >= instant and self.contains(opening):
                 return opening
-        raise AssertionError("a window with at least one day opens within eight days")
+        raise AssertionError("a window with at least one day opens within two weeks")
 
     def _local_instant(self, day: date, minutes: int) -> datetime:
         wall = datetime(day.year, day.month, day.day, tzinfo=self.zone) + timedelta(minutes=minutes)

@@ -25,6 +25,7 @@ from forecast.inputs import add_requests, changed, parse_changes, requests_from_
 from forecast.summary import summary_json, summary_text, what_if_text
 from policy import Plan, Snapshot
 from policy.model import LabelSelector
+from policy.times import plannable
 from runner import passes
 from runner.console import Logger
 from runner.durations import seconds_of
@@ -46,6 +47,8 @@ def _instant(value: str | None) -> datetime | None:
         raise click.BadParameter(f"{value!r} is not an RFC 3339 timestamp") from None
     if parsed.tzinfo is None:
         raise click.BadParameter(f"{value!r} needs a time zone offset, e.g. Z")
+    if not plannable(parsed):
+        raise click.BadParameter(f"{value!r} is outside the years 1970-8999 a plan can be made at")
     return parsed.astimezone(UTC)
 
 

@@ -11,12 +11,15 @@ Objects reaching the runner through the API are the integration tests'.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
+import attrs
 from hypothesis import given
 from hypothesis import strategies as st
 
-from policy import plan
+from policy import UpdateRequestStatus, plan
+from policy.model import Snapshot
 from policy.snapshot_format import SnapshotFormatError, dump
 from policy.snapshot_load import load
 from tests.properties.strategies import json_values, snapshots
@@ -68,3 +71,42 @@ def test_one_damaged_value_is_refused_or_planned(snapshot: Any, data: st.DataObj
     else:
         container[key] = data.draw(damage)
     load_or_explain(document)
+
+
+extreme_instants = st.datetimes(
+    # Naive bounds are how Hypothesis takes them; every drawn instant is in UTC.
+    min_value=datetime(1, 1, 2),  # noqa: DTZ001
+    max_value=datetime(9999, 12, 30),  # noqa: DTZ001
+    timezones=st.just(UTC),
+)
+
+
+@given(snapshots(), st.data())
+def test_any_status_time_plans_and_none_is_written_after_now(
+    snapshot: Snapshot, data: st.DataObject
+) -> None:
+    """Issue 32 item 3: a status or limit time anywhere in year 1..9999 (a hand edit, a
+    restored backup) neither stops the pass nor sets a timer in the future."""
+    fields = ("preparing_since", "drained_at", "approved_at", "started_at", "finished_at")
+    requests = tuple(
+        attrs.evolve(
+            r,
+            status=attrs.evolve(
+                r.status, **{f: data.draw(st.none() | extreme_instants) for f in fields}
+            ),
+        )
+        for r in snapshot.requests
+    )
+    limits = tuple(
+        attrs.evolve(
+            m, status=attrs.evolve(m.status, last_admission_at=data.draw(extreme_instants))
+        )
+        for m in snapshot.limits
+    )
+    result = plan(attrs.evolve(snapshot, requests=requests, limits=limits))
+    for decision in result.decisions:
+        if isinstance(decision, UpdateRequestStatus):
+            status = decision.status
+            for field in fields:
+                value = getattr(status, field)
+                assert value is None or value <= snapshot.now, (decision.request, field, value)

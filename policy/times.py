@@ -1,0 +1,67 @@
+"""Arithmetic on instants that no recorded value can break (DESIGN §3: one bad object
+never stops the others).
+
+Pure. Status times are the runner's own, but anything with write access to a status,
+a restored backup or a hand edit can put any valid date-time there: year 9999 plus a
+timeout overflows Python's datetime, and an instant in the future would keep a timer
+from ever running out. `later` saturates instead of raising; `recorded` reads a status
+time no later than now (the status is then written back with it, so the timer runs
+from the first pass that saw it).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import attrs
+
+from policy.model import RequestStatus
+
+LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+"""The last instant `later` returns: 'never', for a deadline."""
+PLANNABLE = (datetime(1970, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC))
+"""The instants a pass may plan at (`--at`, a snapshot's `now`): every deadline of
+theirs, up to 68 years out (a timeout of 2**31-1 s), stays a datetime."""
+
+
+def plannable(instant: datetime) -> bool:
+    return PLANNABLE[0] <= instant < PLANNABLE[1]
+
+
+def later(instant: datetime, seconds: float) -> datetime:
+    """`instant` + `seconds`, or LATEST when that is past what a datetime holds."""
+    try:
+        return instant + timedelta(seconds=seconds)
+    except OverflowError:
+        return LATEST
+
+
+def no_later_than_now(status: RequestStatus, now: datetime) -> RequestStatus:
+    """The status with every time after `now` brought back to `now`: the same object
+    when none is."""
+
+    def sane(value: datetime | None) -> datetime | None:
+        return now if value is not None and value > now else value
+
+    times = (
+        status.preparing_since,
+        status.drained_at,
+        status.detached_at,
+        status.approved_at,
+        status.started_at,
+        status.completed_at,
+        status.finished_at,
+    )
+    if all(value is None or value <= now for value in times):
+        return status  # every pass, for every request: the common case stays cheap
+    fixed = attrs.evolve(
+        status,
+        preparing_since=sane(status.preparing_since),
+        drained_at=sane(status.drained_at),
+        detached_at=sane(status.detached_at),
+        approved_at=sane(status.approved_at),
+        started_at=sane(status.started_at),
+        completed_at=sane(status.completed_at),
+        finished_at=sane(status.finished_at),
+    )
+    return status if fixed == status else fixed

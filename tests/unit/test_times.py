@@ -1,0 +1,114 @@
+"""Instants no recorded value can break (policy/times.py, issue 32 item 3): a status
+time of year 9999, or after now, no longer stops every pass or freezes a timer; a
+window in a time zone that skipped a day finds its next opening; --at and a
+snapshot's `now` are refused outside the years a plan can be made at.
+
+Leaves out the runner reading such a status from the API server (the same values go
+through `runner.read`, which parses every RFC 3339 date-time the CRD admits).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from click.testing import CliRunner
+
+from policy import Reason, RequestState, Snapshot, plan
+from policy.limit_spec import LimitSpec, parse_limit_spec
+from policy.model import RequestStatus
+from policy.snapshot_format import SnapshotFormatError, dump
+from policy.snapshot_load import load
+from policy.times import LATEST, later
+from runner.cli import main
+from tests.helpers import NOW, active, limit, nodes, request
+from tests.model import advance, apply
+
+S = RequestState
+FAR = datetime(9999, 12, 31, 23, 0, tzinfo=UTC)
+
+
+def test_later_saturates() -> None:
+    assert later(NOW, 60) == NOW + timedelta(seconds=60)
+    assert later(FAR, 3600) == LATEST
+
+
+@pytest.mark.parametrize(
+    ("status", "declared"),
+    [
+        (active(S.APPROVED, "node/n0", approved_at=FAR), "Pending"),
+        (active(S.IN_PROGRESS, "node/n0", approved_at=FAR, started_at=FAR), "InProgress"),
+        (active(S.PREPARING, "node/n0", since=FAR), "Pending"),
+    ],
+)
+def test_a_status_time_in_year_9999_is_read_as_now_and_its_timer_runs(
+    status: RequestStatus, declared: str
+) -> None:
+    """Before: OverflowError in policy/progress.py every pass, so nothing anywhere
+    expired or was uncordoned. Saturating alone would leave the timer at 'never'."""
+    snap = Snapshot(
+        now=NOW,
+        nodes=nodes(2),
+        limits=(
+            limit("node", limit=100, approvedTimeoutSeconds=600, inProgressTimeoutSeconds=600),
+        ),
+        requests=(request("mr-a", "n0", state=declared, status=status), request("mr-b", "n1")),
+    )
+    first = plan(snap)
+    assert first.explanation("mr-b").state is S.APPROVED, "the others go on"
+    (written,) = [d.status for d in first.decisions if getattr(d, "request", "") == "mr-a"]
+    times = (written.preparing_since, written.approved_at, written.started_at)
+    assert all(t is None or t <= NOW for t in times), written
+    expired = plan(advance(apply(snap, first), 601)).explanation("mr-a")
+    assert expired.state is S.EXPIRED, expired
+
+
+def test_a_finished_request_from_the_future_is_deleted_after_its_ttl() -> None:
+    done = active(S.COMPLETED, "node/n0", finished_at=FAR, completed_at=FAR)
+    snap = Snapshot(
+        now=NOW,
+        nodes=nodes(1),
+        limits=(limit("node", limit=100, ttlSecondsAfterFinished=60),),
+        requests=(request("mr-a", "n0", state="Completed", status=done),),
+    )
+    first = plan(snap)
+    (write,) = [d.status for d in first.decisions if getattr(d, "request", "") == "mr-a"]
+    assert write.finished_at == NOW
+    gone = plan(advance(apply(snap, first), 61))
+    assert [type(d).__name__ for d in gone.decisions] == ["DeleteRequest"]
+    assert gone.explanation("mr-a").reason is Reason.COMPLETED
+
+
+def test_a_window_in_a_zone_that_skipped_a_day_opens() -> None:
+    """Pacific/Apia went from Thursday 2011-12-29 to Saturday 2011-12-31: a Friday-only
+    window opened within eight days raised an AssertionError every pass."""
+    spec = parse_limit_spec(
+        "z",
+        {
+            "type": "node",
+            "limit": 10,
+            "windows": [
+                {"days": ["Fri"], "start": "01:00", "end": "05:00", "timeZone": "Pacific/Apia"}
+            ],
+        },
+    )
+    assert isinstance(spec, LimitSpec)
+    (window,) = spec.windows
+    for day in range(20, 32):
+        instant = datetime(2011, 12, day, 12, 0, tzinfo=UTC)
+        opening = window.next_opening(instant)
+        assert opening >= instant and window.contains(opening), (instant, opening)
+
+
+@pytest.mark.parametrize("at", ["9999-01-01T00:00:00Z", "0001-01-01T00:00:00Z"])
+def test_at_outside_the_plannable_years_is_a_usage_error(at: str) -> None:
+    result = CliRunner().invoke(main, ["--snapshot", "examples/cluster.json", "--at", at])
+    assert result.exit_code == 2
+    assert "outside the years 1970-8999" in result.output
+
+
+def test_a_snapshot_of_year_9999_is_refused_naming_now() -> None:
+    document = dump(Snapshot(now=NOW))
+    document["now"] = "9999-12-31T23:00:00Z"
+    with pytest.raises(SnapshotFormatError, match=r"\$\.now"):
+        load(document)
