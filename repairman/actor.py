@@ -17,6 +17,7 @@ wait raises `MaintenanceRefused` with its reason.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -77,6 +78,8 @@ class Request:
 
     kube: Kube
     name: str = attrs.field(converter=request_name)
+    approved: dict[str, Any] | None = attrs.field(default=None, repr=False)
+    """The object as last read Approved (`wait_for_approval`): what `begin` starts."""
 
     def get(self) -> dict[str, Any]:
         return self.kube.request("GET", f"{REQUESTS}/{self.name}")
@@ -102,10 +105,13 @@ class Request:
         progress: Callable[[str], None] | None = None,
     ) -> dict[str, Any]:
         """Block until status.state is Approved; returns the status."""
+        _positive("timeout", timeout)
+        _positive("poll", poll)
         deadline = time.monotonic() + timeout
         last = ""
         while True:
-            status = self.status
+            seen = self.get()
+            status = dict(seen.get("status") or {})
             state = status.get("state") or "Pending"
             why = status.get("reason") or "new"
             line = f"{self.name}: {state} ({why}) {status.get('message', '')}"
@@ -113,6 +119,7 @@ class Request:
                 progress(line.rstrip())
             last = line
             if state == "Approved":
+                self.approved = seen
                 return status
             if state in TERMINAL:
                 raise MaintenanceRefused(
@@ -124,6 +131,15 @@ class Request:
                     f"{status.get('reason') or 'no reason yet'})"
                 )
             time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+
+
+def _positive(name: str, seconds: float) -> None:
+    """A wait must be finite and above 0: NaN compares false with every deadline (the
+    loop then polled without sleeping), infinity never ends."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        raise ValueError(f"{name} must be a number of seconds, not {seconds!r}")
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"{name} must be a finite number of seconds above 0, not {seconds!r}")
 
 
 _TARGET_PATHS = {
@@ -200,15 +216,17 @@ def maintenance(
     kube: Kube | None = None,
 ) -> Iterator[Request]:
     """File a request, wait for approval, and carry it through (see the module)."""
+    _positive("timeout", timeout)
+    _positive("poll", poll)
     kube = kube or Kube.connect(kubeconfig=kubeconfig, context=context)
     request = file_request(
         kube, target, type_=type_, requester=requester, reason=reason, priority=priority
     )
     try:
         request.wait_for_approval(timeout=timeout, poll=poll, progress=progress)
-        request.declare("InProgress")
+        begin(request)
     except BaseException:
-        _withdraw(request)
+        _withdraw(request, progress)
         raise
     try:
         yield request
@@ -216,9 +234,64 @@ def maintenance(
         request.declare("Completed")
 
 
-def _withdraw(request: Request) -> None:
+def begin(request: Request) -> None:
+    """Declare InProgress on the approval as read, and only on it (DESIGN §2 step 3).
+
+    The write carries the resourceVersion of the object read Approved: if the runner
+    wrote its status since (the approval expired, its node was uncordoned), the write
+    fails with 409 and the object is read again — a new explanation of the same
+    approval is started, anything else refuses. Read back after the write, the request
+    must still be under that approval: nothing is run on a stale one."""
+    seen = request.approved or request.get()
+    first = seen.get("status") or {}
+    if (first.get("state") or "Pending") != "Approved":
+        raise MaintenanceError(
+            f"{request.name} is {first.get('state') or 'Pending'}: start needs it Approved"
+        )
+    approved_at = first.get("approvedAt")
+    for _ in range(5):
+        status = seen.get("status") or {}
+        state = status.get("state") or "Pending"
+        if state != "Approved" or status.get("approvedAt") != approved_at:
+            raise MaintenanceRefused(
+                request.name,
+                state,
+                status.get("reason", ""),
+                f"no longer under the approval of {approved_at or 'its read'}: "
+                f"{status.get('message', '')}",
+            )
+        try:
+            request.declare("InProgress", resource_version=seen["metadata"]["resourceVersion"])
+        except KubeError as error:
+            if error.status != 409:
+                raise
+            seen = request.get()
+            continue
+        break
+    else:
+        raise MaintenanceError(f"{request.name} kept changing; not started")
+    back = request.get()
+    status = back.get("status") or {}
+    if (status.get("state") not in ("Approved", "InProgress")) or status.get(
+        "approvedAt"
+    ) != approved_at:
+        raise MaintenanceRefused(
+            request.name,
+            status.get("state") or "Pending",
+            status.get("reason", ""),
+            "the approval ended while it was being started",
+        )
+
+
+def _withdraw(request: Request, progress: Callable[[str], None] | None) -> None:
+    """Withdraw after a failure before the work; the original error is re-raised by
+    the caller, so a failure here is only told (through `progress`), never raised."""
     try:
         if (request.status.get("state") or "Pending") not in TERMINAL:
             request.declare("Completed")
-    except KubeError:
-        pass  # the original error matters more; the approval timeout ends it anyway
+    except KubeError as error:
+        if progress is not None:
+            progress(
+                f"{request.name} NOT withdrawn ({error}): it stays queued; withdraw it with "
+                f"`kubectl repairman withdraw {request.name}`"
+            )

@@ -32,6 +32,7 @@ from repairman.actor import (
     MaintenanceError,
     MaintenanceTimeout,
     Request,
+    begin,
     file_request,
     request_name,
 )
@@ -306,7 +307,12 @@ def start(obj: Context, name: str) -> None:
     Example:
       kubectl repairman start mr-worker-17-x7k2p
     """
-    _declare(obj, name, "InProgress", ("Approved",), "started")
+
+    def act() -> None:
+        begin(Request(obj.kube, name))
+        click.echo(f"maintenancerequest/{name} started")
+
+    _run(act)
 
 
 @main.command()

@@ -18,11 +18,16 @@ import signal
 import subprocess
 import threading
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 import repairman
-from repairman.actor import file_request
+from repairman.actor import begin, file_request
 from repairman.plugin import _withdrawn
+from runner import passes
+from runner.apply import Applier
 from runner.kube import Kube
 from tests.faultproxy import FaultProxy, Rule, hold
 from tests.integration.cluster import Cluster, wait_until
@@ -291,3 +296,37 @@ def test_a_withdrawal_that_meets_an_approval_says_so(
     ], said
     patches = [h[2] for h in proxy.history if h[0] == "PATCH" and h[2].isdigit()]
     assert patches == ["409", "200"], proxy.history
+
+
+def test_an_actor_never_starts_an_approval_that_expired_after_it_read_it(
+    cluster: Cluster, control_plane: ControlPlane, actor_kubeconfig: Path, runner_kubeconfig: Path
+) -> None:
+    """Issue 32 item 2: `maintenance()` read Approved, then — before it wrote
+    InProgress — the approval expired and the runner uncordoned the node. The write is
+    guarded by the resourceVersion of the object it read: it fails, the request is
+    read again, and nothing is started (before: InProgress written on an Expired
+    request, and the body run on an uncordoned node)."""
+    node = cluster.nodes(1)[0]
+    cluster.wait_nodes_ready([node])
+    cluster.limit("node", limit=100, cordon=True, approvedTimeoutSeconds=60)
+    kube = Kube.connect(kubeconfig=str(actor_kubeconfig))
+    made = file_request(kube, node, requester="slow-actor")
+    one_pass(runner_kubeconfig)
+    made.wait_for_approval(timeout=10, poll=0.2)
+    assert made.approved is not None
+    approved_at = datetime.fromisoformat(
+        made.approved["status"]["approvedAt"].replace("Z", "+00:00")
+    )
+    passes.clock = lambda: approved_at + timedelta(seconds=61)
+    try:
+        runner = Kube.connect(kubeconfig=str(runner_kubeconfig))
+        snapshot, planned = passes.read_planned(runner)
+        Applier(runner, snapshot, policy_version="policy/v1beta1").apply(planned)
+    finally:
+        passes.clock = None
+    assert status_of(cluster, made.name)["state"] == "Expired"
+    with pytest.raises(repairman.MaintenanceRefused, match="Expired"):
+        begin(made)
+    assert made.get()["spec"]["state"] == "Pending", "nothing declared on the expired approval"
+    started = kubectl_repairman(control_plane, actor_kubeconfig, "start", made.name)
+    assert started.returncode == 1 and "is Expired: start needs it Approved" in started.stderr

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from repairman.actor import Request, request_name
+from repairman.actor import Request, maintenance, request_name
 from repairman.plugin import Progress
 from runner.kube import ConfigError, Kube, Unreachable
 from runner.kubeconfig import Credentials, KubeconfigError, from_file
@@ -128,3 +128,15 @@ def test_a_token_with_a_line_break_is_stripped_and_a_bad_one_never_shown(
     with pytest.raises(ConfigError) as caught:
         Kube.connect(kubeconfig=str(config))
     assert "token" in str(caught.value) and TOKEN not in str(caught.value)
+
+
+@pytest.mark.parametrize("timeout", [float("nan"), float("inf"), 0, -5, "60"])
+def test_a_wait_must_be_finite_and_positive_before_anything_is_filed(timeout: object) -> None:
+    """Issue 32 item 2: timeout=nan compared false with every deadline, and the wait
+    polled without sleeping (12,135 GETs a second). Refused before any request is
+    filed or any cluster contacted."""
+    with (
+        pytest.raises(ValueError, match="timeout must be"),
+        maintenance("worker-1", requester="me", timeout=timeout),  # type: ignore[arg-type]
+    ):
+        pytest.fail("the body must not run")
