@@ -18,6 +18,7 @@ wait raises `MaintenanceRefused` with its reason.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -59,6 +60,10 @@ _REQUEST_KINDS = frozenset(
 )
 
 
+_OBJECT_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+"""A Kubernetes object name (a DNS subdomain), which is all a request's name can be."""
+
+
 def request_name(reference: str) -> str:
     """A request's name from what kubectl and `kubectl repairman request` print and
     accept: `NAME`, `mr/NAME`, `maintenancerequest/NAME`,
@@ -68,6 +73,9 @@ def request_name(reference: str) -> str:
         raise ValueError(f"{reference!r} names no request")
     if slash and kind.lower() not in _REQUEST_KINDS:
         raise ValueError(f"{reference!r} is not a MaintenanceRequest (use NAME or mr/NAME)")
+    if not _OBJECT_NAME.fullmatch(name):
+        # It goes into an API path: '?', '%' or '..' would ask for something else.
+        raise ValueError(f"{name!r} is not a request name (lowercase letters, digits, '-', '.')")
     return name
 
 

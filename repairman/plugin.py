@@ -60,7 +60,17 @@ def _age(created: str | None) -> str:
     return f"{max(seconds, 0)}s"
 
 
+def _printable(value: object) -> str:
+    """Text from the API, safe on a terminal: control characters (an escape sequence in
+    someone's `reason` could rewrite the screen) shown escaped instead."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    rows = [tuple(_printable(cell) for cell in row) for row in rows]
     widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows, strict=False)]
     return "\n".join(
         "   ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip()
@@ -479,12 +489,14 @@ def explain(obj: Context, name: str) -> None:
     def act() -> None:
         item = Request(obj.kube, name).get()
         spec, status = item.get("spec") or {}, item.get("status") or {}
+        shown = _printable
         click.echo(f"Request:   {name}")
-        click.echo(f"Target:    {spec.get('type')}/{spec.get('name')}")
-        click.echo(f"Requester: {spec.get('requester') or '-'}  ({spec.get('reason') or '-'})")
-        click.echo(f"Declared:  {spec.get('state', 'Pending')}")
+        click.echo(f"Target:    {shown(spec.get('type'))}/{shown(spec.get('name'))}")
+        requester, why = shown(spec.get("requester") or "-"), shown(spec.get("reason") or "-")
+        click.echo(f"Requester: {requester}  ({why})")
+        click.echo(f"Declared:  {shown(spec.get('state', 'Pending'))}")
         click.echo(f"State:     {status.get('state') or 'Pending'} ({status.get('reason') or '-'})")
-        click.echo(f"Message:   {status.get('message') or '-'}")
+        click.echo(f"Message:   {shown(status.get('message') or '-')}")
         try:
             snapshot = read_cluster(obj.kube, now=datetime.now(UTC))
         except KubeError as error:

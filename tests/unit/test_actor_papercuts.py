@@ -140,3 +140,19 @@ def test_a_wait_must_be_finite_and_positive_before_anything_is_filed(timeout: ob
         maintenance("worker-1", requester="me", timeout=timeout),  # type: ignore[arg-type]
     ):
         pytest.fail("the body must not run")
+
+
+@pytest.mark.parametrize("name", ["mr-a?watch=1", "mr-a%2F..", "..", "MR-A", "mr a"])
+def test_a_request_name_that_would_change_the_api_path_is_refused(name: str) -> None:
+    """Issue 32 item 6: the name goes into an API path."""
+    with pytest.raises(ValueError, match="not a request name"):
+        request_name(name)
+
+
+def test_text_from_the_api_is_printed_without_its_control_characters() -> None:
+    """Issue 32 item 6: a requester or reason with an escape sequence, printed raw by
+    `list` and `explain`, could rewrite the operator's terminal."""
+    from repairman.plugin import _table  # noqa: PLC0415
+
+    printed = _table(("NAME", "REQUESTER"), [("mr-a", "evil\x1b[2J\x1b[Hclean")])
+    assert "\x1b" not in printed and "\\x1b[2J" in printed, printed
