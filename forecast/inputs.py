@@ -20,6 +20,7 @@ import attrs
 import yaml
 
 from policy import Snapshot
+from policy.limit_spec import InvalidLimit, parse_limit_spec
 from policy.model import LabelSelector, MaintenanceRequest, RequestStatus
 from runner.durations import seconds_of
 
@@ -35,7 +36,10 @@ class Spread:
     def parse(cls, text: str) -> Spread:
         low, _, high = text.partition("..")
         first = seconds_of(low)
-        return cls(first, seconds_of(high) if high else first)
+        last = seconds_of(high) if high else first
+        if last < first:
+            raise ValueError(f"{text!r}: a range goes up, LOW..HIGH")
+        return cls(first, last)
 
     def draw(self, rng: random.Random) -> float:
         return self.low if self.high == self.low else rng.uniform(self.low, self.high)
@@ -196,5 +200,12 @@ def changed(snapshot: Snapshot, changes: Iterable[Change]) -> Snapshot:
         limit = limits[change.limit]
         spec = dict(limit.spec) if isinstance(limit.spec, dict) else {}
         spec[change.field] = change.value
+        parsed = parse_limit_spec(limit.name, spec)
+        if isinstance(parsed, InvalidLimit):
+            # Forecast as asked, the limit would freeze what it governs: reported as a
+            # "huge improvement" when the others finish sooner. A typo, surely.
+            raise ValueError(
+                f"--set {change}: makes limit {change.limit!r} invalid: {parsed.error}"
+            )
         limits[change.limit] = attrs.evolve(limit, spec=spec, generation=limit.generation + 1)
     return attrs.evolve(snapshot, limits=tuple(limits.values()))

@@ -351,3 +351,17 @@ def test_the_chart_counts_whole_nodes_and_shows_what_each_limit_allows() -> None
         from matplotlib import pyplot  # noqa: PLC0415
 
         pyplot.close(figure)
+
+
+def test_a_range_that_goes_down_and_a_change_that_breaks_a_limit_are_refused() -> None:
+    """Issue 32 item 6: `--actor-duration 5m..1m` was drawn as is, and `--set
+    node.limit=abc` reported a frozen cluster as a huge improvement."""
+    for args, says in (
+        (["--actor-duration", "5m..1m"], "a range goes up"),
+        (["--set", "node.limit=abc"], "makes limit 'node' invalid: spec.limit"),
+    ):
+        result = CliRunner().invoke(
+            main, ["forecast", "--snapshot", "examples/cluster.json", *args]
+        )
+        assert result.exit_code == 2, result.output
+        assert says in result.output
