@@ -38,7 +38,7 @@ from policy.limit_spec import LimitSpec, parse_limit_spec
 from policy.model import CORDONED_BY, LimitStatus, MaintenanceLimit, RequestState, Snapshot
 from policy.snapshot_format import limit_status_json, request_status_json
 from runner.fresh import FreshReads
-from runner.kube import Kube, KubeError
+from runner.kube import Kube, KubeError, Unreachable
 from runner.read import GROUP_PATH, limit_of
 from runner.signals import Signals, never
 
@@ -143,6 +143,8 @@ class Applier:
         self.admitting: dict[str, Admission] = {}
         """Admissions committed by this pass, by request."""
         self.planned_at: datetime | None = None
+        self.maybe_written: set[str] = set()
+        """Requests whose status write failed without saying it did not happen."""
         self.applying_since = time.monotonic()
         self.fresh = FreshReads(kube, policy_version=policy_version)
         self.evicted: Counter[str] = Counter()
@@ -177,6 +179,12 @@ class Applier:
                 outcome = self._apply(decision)
             except KubeError as error:
                 outcome = Outcome(decision, Result.FAILED, str(error))
+                if isinstance(decision, UpdateRequestStatus) and (
+                    isinstance(error, Unreachable) or error.status >= 500
+                ):
+                    # No answer, or the server failed while at it: the write may still
+                    # land. Its commit entry stays, to expire (policy.commits).
+                    self.maybe_written.add(decision.request)
             if outcome.result in (Result.FAILED, Result.DEFERRED):
                 stopped.add(chain)
             outcomes.append(outcome)
@@ -238,7 +246,7 @@ class Applier:
             and o.decision.request in self.admitting
             and o.result in (Result.DONE, Result.ALREADY_DONE)
         }
-        unwritten = {name for name in self.admitting if name not in written}
+        unwritten = {name for name in self.admitting if name not in written | self.maybe_written}
         if not unwritten:
             return []
         limits = sorted({limit for name in unwritten for limit in self.admitting[name].limits})

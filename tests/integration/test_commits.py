@@ -235,3 +235,35 @@ def test_an_admission_is_not_written_once_its_plan_is_older_than_the_write_windo
     assert "more than 60 s since its plan" in late.detail, outcomes
     assert status_of(cluster, "mr-a").get("state") is None
     assert committed(cluster) == []
+
+
+def test_a_write_that_may_have_landed_keeps_its_commit(
+    cluster: Cluster, control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    """Found by the issue 28 review: an admission's status write answered 504 (or not
+    at all) may have landed; removing its commit then would let another pass give the
+    slot away before the write shows. The entry stays, to expire. Here the proxy lets
+    the write through and answers 504 after it (fails with the removal: commits [])."""
+    node = cluster.nodes(1)[0]
+    cluster.wait_nodes_ready([node])
+    cluster.limit("node", type="node", limit=100, maxConcurrent=1)
+    cluster.custom.create_cluster_custom_object(
+        GROUP, VERSION, "maintenancerequests", request_body("mr-a", node)
+    )
+    snapshot = read_cluster(
+        Kube.connect(kubeconfig=str(control_plane.kubeconfig)), now=datetime.now(UTC)
+    )
+    planned = plan(snapshot)
+    rule = Rule(
+        status(504, after=True),
+        method="PATCH",
+        path=r"/maintenancerequests/mr-a/status$",
+        nth=frozenset({1}),
+    )
+    with proxied_runner(control_plane, rule, tmp_path / "kubeconfig") as (kube, _):
+        outcomes = Applier(kube, snapshot, policy_version=POLICY).apply(planned)
+    assert [o.result for o in outcomes if getattr(o.decision, "request", "") == "mr-a"][:1] == [
+        Result.FAILED
+    ], outcomes
+    assert status_of(cluster, "mr-a").get("state") == "Approved", "the write landed"
+    assert committed(cluster) == ["mr-a"], "its commit stays until it expires"
