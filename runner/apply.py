@@ -49,6 +49,8 @@ FIELD_MANAGER = "repairman-runner"
 """Our name in the nodes' managedFields: who last set `spec.unschedulable` tells our
 cordon from one an administrator made again under our annotation."""
 ACTIVE_STATES = frozenset(s.value for s in RequestState if s.active)
+ADMISSION_WRITE_TIMEOUT = 10.0
+"""Seconds an admission's status write waits for its answer (see COMMIT_WRITE_WINDOW)."""
 COMMIT_WRITE_WINDOW = 60.0
 """Seconds past its plan's instant (the API server's clock) after which a pass writes no
 admission it committed: its commit may be near the end of its life for the other
@@ -431,10 +433,15 @@ class Applier:
             "status": request_status_json(decision.status),
         }
         try:
-            # An admission is sent once: a retry after a Retry-After wait could land
-            # past the commit's life (the API server bounds one request's life itself).
+            # An admission's write waits at most ADMISSION_WRITE_TIMEOUT an answer: with
+            # the client's retries of a 429 (which the server did not act on) it lands
+            # within 60 + 4 x 10 + 15 s of its plan, inside the commit's 180 s.
             written = self.kube.request(
-                "PATCH", path, body=body, content_type=MERGE, retry=not admission
+                "PATCH",
+                path,
+                body=body,
+                content_type=MERGE,
+                timeout=ADMISSION_WRITE_TIMEOUT if admission else None,
             )
         except KubeError as error:
             if error.status == 409:
