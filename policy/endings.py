@@ -14,6 +14,7 @@ from typing import ClassVar
 import attrs
 
 from policy.explain import MAX_LISTED, Reason, at
+from policy.fields import shown
 from policy.preparing_causes import LimitsLost
 
 
@@ -49,7 +50,7 @@ class TargetLost:
     status_target: str | None
 
     def message(self) -> str:
-        return f"status.target {self.status_target!r} and the spec name no valid target"
+        return f"status.target {shown(self.status_target)} and the spec name no valid target"
 
 
 @attrs.frozen

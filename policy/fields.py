@@ -36,6 +36,19 @@ class Invalid(Exception):
         self.error = FieldError(field, problem)
 
 
+SHOWN_LENGTH = 48
+
+
+def shown(value: Any) -> str:
+    """A value written by someone, quoted for an error message and cut short: a
+    10,000-character typo would otherwise be copied into every message it causes."""
+    text = repr(value)
+    if len(text) <= SHOWN_LENGTH:
+        return text
+    size = len(value) if isinstance(value, str) else len(text)
+    return f"{text[: SHOWN_LENGTH - 1]}… ({size} characters)"
+
+
 def json_type(value: Any) -> str:
     """How an error names a JSON value's type: 'a string', 'null', 'an object'."""
     if value is None:

@@ -15,7 +15,16 @@ from typing import Any
 
 import attrs
 
-from policy.fields import INT32_MAX, FieldError, Invalid, integer, json_type, optional, required_str
+from policy.fields import (
+    INT32_MAX,
+    FieldError,
+    Invalid,
+    integer,
+    json_type,
+    optional,
+    required_str,
+    shown,
+)
 from policy.model import ActorState, TargetType
 
 MAX_REQUESTER = 253
@@ -115,7 +124,7 @@ def _request_spec(spec: Any) -> RequestSpec:
     target_type = TARGET_TYPES.get(raw_type) or ORIGINAL_TARGET_TYPES.get(raw_type)
     if target_type is None:
         raise Invalid(
-            "spec.type", f"{raw_type!r} is not one of {', '.join(t.value for t in TargetType)}"
+            "spec.type", f"{shown(raw_type)} is not one of {', '.join(t.value for t in TargetType)}"
         )
     name = required_str(spec, "name", "spec.name")
     problem = _name_problem(target_type, name)
@@ -126,7 +135,7 @@ def _request_spec(spec: Any) -> RequestSpec:
     if state is None:
         raise Invalid(
             "spec.state",
-            f"{raw_state!r} is not one of {', '.join(s.value for s in ActorState)}",
+            f"{shown(raw_state)} is not one of {', '.join(s.value for s in ActorState)}",
         )
     requester = optional(spec, "requester", str, "spec.requester", "a string") or ""
     if len(requester) > MAX_REQUESTER:
@@ -143,10 +152,10 @@ def _name_problem(target_type: TargetType, name: str) -> str | None:
     if target_type.namespaced:
         namespace, slash, workload = name.partition("/")
         if not slash:
-            return f"{name!r} must be namespace/name for a {target_type.value}"
+            return f"{shown(name)} must be namespace/name for a {target_type.value}"
         if not _DNS_LABEL.match(namespace) or len(namespace) > 63:
-            return f"namespace {namespace!r} is not a valid DNS label"
+            return f"namespace {shown(namespace)} is not a valid DNS label"
         name = workload
     if not name or len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
-        return f"{name!r} is not a valid {target_type.value} name (DNS subdomain)"
+        return f"{shown(name)} is not a valid {target_type.value} name (DNS subdomain)"
     return None

@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
+from policy.zones import zone
+
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 MINUTES_PER_DAY = 24 * 60
 
@@ -32,7 +34,7 @@ class Window:
 
     @property
     def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.time_zone)
+        return zone(self.time_zone)
 
     def describe(self) -> str:
         days = "daily" if len(self.days) == 7 else ",".join(DAY_NAMES[d] for d in sorted(self.days))

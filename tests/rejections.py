@@ -1,0 +1,279 @@
+"""What the policy rejects in a request or a limit, and which layer refuses it at admission.
+
+One table, read three ways: tests/unit/test_validation.py checks that the policy rejects
+every row naming the field; tests/integration/test_crds.py feeds every row through the
+real API server and expects a refusal at admission for `SCHEMA` rows (and, so that the
+table stays honest, an acceptance for `POLICY` rows); tests/unit/test_crd_rules.py
+evaluates the CRDs' own CEL rules on every `CEL` row with a CEL evaluator, because the
+1.20 test API server ignores CEL. `ACCEPTED_*` are edge cases every layer must accept,
+so that the CRD is not stricter than the policy either.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from typing import Any
+
+import attrs
+
+INT32_MAX = 2**31 - 1
+
+
+class RefusedBy(enum.Enum):
+    SCHEMA = "the CRD's OpenAPI schema (proven on the 1.20 API server)"
+    CEL = "a CEL rule of the CRD (evaluated offline; 1.20 ignores CEL)"
+    POLICY = "the policy only (the CRD cannot know: a zone's existence)"
+
+
+SCHEMA, CEL, POLICY = RefusedBy.SCHEMA, RefusedBy.CEL, RefusedBy.POLICY
+
+
+@attrs.frozen
+class Rejection:
+    change: dict[str, Any]
+    """Merged into a good spec; a None value removes the field."""
+    field: str
+    """The field the policy names."""
+    refused_by: RefusedBy
+    fragment: str = ""
+    """Part of the policy's problem text, when the row checks it."""
+    server_names: str = ""
+    """What the API server's refusal names, when it is not `field` without indices."""
+
+    def spec(self, good: dict[str, Any]) -> dict[str, Any]:
+        merged = {**good, **self.change}
+        return {key: value for key, value in merged.items() if value is not None}
+
+    @property
+    def server_field(self) -> str:
+        return self.server_names or re.sub(r"\[[^]]*\]", "", self.field)
+
+    @property
+    def id(self) -> str:
+        text = f"{self.field}={self.change}"
+        return text if len(text) <= 60 else text[:57] + "..."
+
+
+GOOD_REQUEST: dict[str, Any] = {"type": "node", "name": "worker-1", "state": "Pending"}
+GOOD_LIMIT: dict[str, Any] = {"type": "node", "limit": 10}
+LIMIT_NAME = "some-limit"
+"""The name the table's limits are filed under: not a type, so the original form needs one."""
+
+
+def _window(**change: Any) -> dict[str, Any]:
+    return {"windows": [{"start": "01:00", "end": "02:00", **change}]}
+
+
+def _expression(**item: Any) -> dict[str, Any]:
+    return {"selector": {"matchExpressions": [{"key": "zone", **item}]}}
+
+
+REQUEST_REJECTIONS = (
+    Rejection({"type": None}, "spec.type", SCHEMA, "required"),
+    Rejection({"type": "nod"}, "spec.type", SCHEMA, "'nod' is not one of"),
+    Rejection({"type": 3}, "spec.type", SCHEMA, "must be a string"),
+    Rejection({"type": "x" * 10_000}, "spec.type", SCHEMA, "(10000 characters)"),
+    Rejection({"name": ""}, "spec.name", SCHEMA, "required"),
+    Rejection({"name": "Worker_1"}, "spec.name", SCHEMA, "DNS subdomain"),
+    Rejection({"name": "x" * 254}, "spec.name", SCHEMA, "DNS subdomain"),
+    Rejection({"name": ["a"]}, "spec.name", SCHEMA, "must be a string"),
+    # A name of the wrong form for its type fails the CRD's oneOf on spec.
+    Rejection({"name": "pool/worker-1"}, "spec.name", SCHEMA, "DNS subdomain", "spec"),
+    Rejection({"type": "deployment", "name": "web"}, "spec.name", SCHEMA, "namespace/name", "spec"),
+    Rejection({"type": "deployment", "name": "Bad NS/web"}, "spec.name", SCHEMA, "namespace"),
+    Rejection({"type": "deployment", "name": "n" * 64 + "/web"}, "spec.name", SCHEMA, "namespace"),
+    Rejection(
+        {"type": "statefulset", "name": "data/" + "p" * 254},
+        "spec.name",
+        SCHEMA,
+        "DNS subdomain",
+        "spec",
+    ),
+    Rejection({"state": "Done"}, "spec.state", SCHEMA, "'Done' is not one of"),
+    Rejection({"state": 1}, "spec.state", SCHEMA, "must be a string"),
+    Rejection({"priority": "high"}, "spec.priority", SCHEMA, "must be an integer"),
+    Rejection({"priority": True}, "spec.priority", SCHEMA, "must be an integer"),
+    Rejection({"priority": 2**40}, "spec.priority", SCHEMA, "outside"),
+    Rejection({"priority": -(2**31)}, "spec.priority", SCHEMA, "outside"),
+    Rejection({"requester": "r" * 300}, "spec.requester", SCHEMA, "at most 253"),
+    Rejection({"reason": "é" * 2000}, "spec.reason", SCHEMA, "at most 1024"),
+    Rejection({"reason": {"a": 1}}, "spec.reason", SCHEMA, "must be a string"),
+)
+
+LIMIT_REJECTIONS = (
+    Rejection({"type": "nodes"}, "spec.type", SCHEMA),
+    Rejection({"type": None}, "spec.type", CEL, "is empty and the name"),
+    Rejection({"limit": 101}, "spec.limit", SCHEMA),
+    Rejection({"limit": -1}, "spec.limit", SCHEMA),
+    Rejection({"limit": "5%"}, "spec.limit", SCHEMA),
+    Rejection({"limit": None, "maxConcurrent": None}, "spec.limit", SCHEMA, server_names="spec"),
+    Rejection({"maxConcurrent": -2}, "spec.maxConcurrent", SCHEMA),
+    Rejection({"maxConcurrent": INT32_MAX + 1}, "spec.maxConcurrent", SCHEMA),
+    Rejection({"policies": "NotReady"}, "spec.policies", SCHEMA),
+    Rejection({"policies": ["NotReady", "Cordoned"]}, "spec.policies[1]", SCHEMA),
+    Rejection({"policies": [["NotReady"]]}, "spec.policies[0]", SCHEMA),
+    Rejection({"policies": [{"a": 1}]}, "spec.policies[0]", SCHEMA),
+    Rejection(
+        {"selector": {"matchLabels": {"zone": 3}}},
+        "spec.selector.matchLabels[zone]",
+        SCHEMA,
+        server_names="spec.selector.matchLabels.zone",
+    ),
+    Rejection(
+        {"selector": {"matchLabels": {"zone": "zone a"}}},
+        "spec.selector.matchLabels[zone]",
+        SCHEMA,
+        "is not a label value",
+        server_names="spec.selector.matchLabels.zone",
+    ),
+    Rejection(
+        {"selector": {"matchLabels": {"zone": "a" * 64}}},
+        "spec.selector.matchLabels[zone]",
+        SCHEMA,
+        "(64 characters)",
+        server_names="spec.selector.matchLabels.zone",
+    ),
+    Rejection(_expression(operator="Near"), "spec.selector.matchExpressions[0].operator", SCHEMA),
+    Rejection(
+        _expression(operator="In", values=[]),
+        "spec.selector.matchExpressions[0].values",
+        SCHEMA,
+        "must not be empty for In",
+        "spec.selector.matchExpressions",
+    ),
+    Rejection(
+        _expression(operator="NotIn"),
+        "spec.selector.matchExpressions[0].values",
+        SCHEMA,
+        "must not be empty for NotIn",
+        "spec.selector.matchExpressions",
+    ),
+    Rejection(
+        _expression(operator="Exists", values=["a"]),
+        "spec.selector.matchExpressions[0].values",
+        SCHEMA,
+        "must be empty for Exists",
+        "spec.selector.matchExpressions",
+    ),
+    Rejection(
+        _expression(operator="In", values=["a", "b c"]),
+        "spec.selector.matchExpressions[0].values[1]",
+        SCHEMA,
+        "'b c' is not a label value",
+    ),
+    Rejection(
+        _expression(operator="NotIn", values=["-a"]),
+        "spec.selector.matchExpressions[0].values[0]",
+        SCHEMA,
+        "is not a label value",
+    ),
+    Rejection(_expression(operator="In", key=""), "spec.selector.matchExpressions[0].key", SCHEMA),
+    Rejection({"cordon": "yes"}, "spec.cordon", SCHEMA),
+    Rejection({"drain": {"timeoutSeconds": 0}}, "spec.drain.timeoutSeconds", SCHEMA),
+    Rejection({"drain": {"timeoutSeconds": INT32_MAX + 1}}, "spec.drain.timeoutSeconds", SCHEMA),
+    Rejection({"drain": {"force": 1}}, "spec.drain.force", SCHEMA),
+    Rejection({"drain": {"podGracePeriodSeconds": -2}}, "spec.drain.podGracePeriodSeconds", SCHEMA),
+    Rejection(
+        {"drain": {"podGracePeriodSeconds": INT32_MAX + 1}},
+        "spec.drain.podGracePeriodSeconds",
+        SCHEMA,
+    ),
+    Rejection(
+        {"drain": {"skipWaitForDeleteTimeoutSeconds": 2**53}},
+        "spec.drain.skipWaitForDeleteTimeoutSeconds",
+        SCHEMA,
+    ),
+    Rejection({"drain": []}, "spec.drain", SCHEMA),
+    Rejection(
+        {"infraDrain": {"gracePeriodSeconds": -1}}, "spec.infraDrain.gracePeriodSeconds", SCHEMA
+    ),
+    Rejection(
+        {"infraDrain": {"timeoutSeconds": INT32_MAX + 1}}, "spec.infraDrain.timeoutSeconds", SCHEMA
+    ),
+    Rejection({"approvedTimeoutSeconds": 0}, "spec.approvedTimeoutSeconds", SCHEMA),
+    Rejection({"approvedTimeoutSeconds": INT32_MAX + 1}, "spec.approvedTimeoutSeconds", SCHEMA),
+    Rejection({"inProgressTimeoutSeconds": "1h"}, "spec.inProgressTimeoutSeconds", SCHEMA),
+    Rejection({"inProgressTimeoutSeconds": 10**12}, "spec.inProgressTimeoutSeconds", SCHEMA),
+    Rejection({"minIntervalSeconds": -5}, "spec.minIntervalSeconds", SCHEMA),
+    Rejection({"soakSeconds": 1.5}, "spec.soakSeconds", SCHEMA),
+    Rejection({"soakSeconds": INT32_MAX + 1}, "spec.soakSeconds", SCHEMA),
+    Rejection({"ttlSecondsAfterFinished": -1}, "spec.ttlSecondsAfterFinished", SCHEMA),
+    Rejection({"windows": {}}, "spec.windows", SCHEMA),
+    Rejection({"windows": [{"start": "25:00", "end": "02:00"}]}, "spec.windows[0].start", SCHEMA),
+    Rejection({"windows": [{"start": "24:00", "end": "02:00"}]}, "spec.windows[0].start", SCHEMA),
+    Rejection({"windows": [{"start": "01:00", "end": "2am"}]}, "spec.windows[0].end", SCHEMA),
+    Rejection(_window(days=["Funday"]), "spec.windows[0].days[0]", SCHEMA),
+    Rejection(_window(days=[]), "spec.windows[0].days", SCHEMA),
+    Rejection(_window(timeZone="../../etc/passwd"), "spec.windows[0].timeZone", SCHEMA),
+    Rejection(_window(timeZone="/etc/localtime"), "spec.windows[0].timeZone", SCHEMA),
+    Rejection(_window(timeZone="Europe/Berlin "), "spec.windows[0].timeZone", SCHEMA),
+    Rejection(_window(timeZone="x" * 300), "spec.windows[0].timeZone", SCHEMA, "at most 64"),
+    Rejection(_window(timeZone="x" * 10_000), "spec.windows[0].timeZone", SCHEMA, "at most 64"),
+    # The shape is right, the zone does not exist in the tzdata repairman ships.
+    Rejection(_window(timeZone="Mars/Base"), "spec.windows[0].timeZone", POLICY),
+    Rejection(_window(timeZone="America"), "spec.windows[0].timeZone", POLICY),
+    Rejection(_window(timeZone="Europe/Berln"), "spec.windows[0].timeZone", POLICY),
+    # Zones of the host's database that the tzdata package (and so the image) lacks.
+    Rejection(_window(timeZone="localtime"), "spec.windows[0].timeZone", POLICY, "tzdata"),
+    Rejection(_window(timeZone="posix/Europe/Berlin"), "spec.windows[0].timeZone", POLICY),
+    Rejection(_window(timeZone="right/UTC"), "spec.windows[0].timeZone", POLICY),
+)
+
+ACCEPTED_REQUESTS: tuple[dict[str, Any], ...] = (
+    {"type": "node", "name": "n" * 253},
+    {"type": "node", "name": "worker-1.eu-west-1.compute.internal"},
+    {"type": "Node", "name": "worker-1", "state": "Approved"},
+    {"type": "deployment", "name": "n" * 63 + "/" + "w" * 253},
+    {"type": "daemonset", "name": "kube-system/node.exporter"},
+    {"type": "node", "name": "worker-1", "priority": INT32_MAX},
+    {"type": "node", "name": "worker-1", "priority": -INT32_MAX},
+    {"type": "node", "name": "worker-1", "requester": "r" * 253, "reason": "é" * 1024},
+)
+
+ACCEPTED_LIMITS: tuple[dict[str, Any], ...] = (
+    {"type": "node", "maxConcurrent": INT32_MAX},
+    {"type": "node", "limit": 0},
+    {
+        "type": "node",
+        "limit": 100,
+        "selector": {
+            # No empty value (a valid label value, accepted by the policy: test_validation):
+            # the 1.20 test API server, built with a current Go, refuses every empty
+            # string in a custom resource, whatever its schema says.
+            "matchLabels": {"topology.kubernetes.io/zone": "eu-west-1a"},
+            "matchExpressions": [
+                {"key": "pool", "operator": "In", "values": ["a.b_c-d", "x" * 63]},
+                {"key": "example.com/gpu", "operator": "NotIn", "values": ["none"]},
+                {"key": "spot", "operator": "DoesNotExist"},
+                {"key": "ready", "operator": "Exists", "values": []},
+            ],
+        },
+    },
+    {
+        "type": "node",
+        "limit": 5,
+        "drain": {
+            "timeoutSeconds": INT32_MAX,
+            "gracePeriodSeconds": INT32_MAX,
+            "podGracePeriodSeconds": -1,
+            "skipWaitForDeleteTimeoutSeconds": 0,
+        },
+        "infraDrain": {"timeoutSeconds": INT32_MAX},
+        "approvedTimeoutSeconds": INT32_MAX,
+        "inProgressTimeoutSeconds": INT32_MAX,
+        "minIntervalSeconds": INT32_MAX,
+        "soakSeconds": INT32_MAX,
+        "ttlSecondsAfterFinished": INT32_MAX,
+    },
+    {
+        "type": "deployment",
+        "limit": 50,
+        "windows": [
+            {"start": "22:00", "end": "24:00", "timeZone": "America/Argentina/ComodRivadavia"},
+            {"start": "00:00", "end": "00:00", "days": ["Sun"], "timeZone": "Etc/GMT+5"},
+            {"start": "23:59", "end": "00:01", "timeZone": "Etc/GMT-14"},
+            {"start": "01:00", "end": "02:00", "timeZone": "US/Pacific"},
+        ],
+    },
+)
