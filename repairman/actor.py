@@ -30,6 +30,9 @@ from runner.kube import Kube, KubeError
 from runner.read import GROUP_PATH
 
 REQUESTS = f"{GROUP_PATH}/maintenancerequests"
+SELF_REVIEWS = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
+CREATED_BY = "repairman.k8s.io/created-by"
+"""Who filed a request: k8s/admission's policy lets only them (and admins) change it."""
 MERGE = "application/merge-patch+json"
 TERMINAL = frozenset({"Completed", "Rejected", "Expired"})
 
@@ -178,6 +181,22 @@ def check_target(kube: Kube, target: str, type_: str) -> None:
         raise
 
 
+def username(kube: Kube) -> str | None:
+    """Who the API server says the caller is (a SelfSubjectReview, as `kubectl auth
+    whoami`; Kubernetes >= 1.28). None where it cannot say: an older server cannot run
+    the admission policy that reads the answer either."""
+    body = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+    try:
+        review = kube.request("POST", SELF_REVIEWS, body=body)
+    except KubeError as error:
+        if error.status in (403, 404):
+            return None
+        raise
+    user = (review.get("status") or {}).get("userInfo") or {}
+    name = user.get("username")
+    return name if isinstance(name, str) and name else None
+
+
 def file_request(
     kube: Kube,
     target: str,
@@ -188,16 +207,21 @@ def file_request(
     priority: int = 0,
     check: bool = True,
 ) -> Request:
-    """Create a MaintenanceRequest named after its target (`mr-<target>-<random>`).
-    With `check`, a target that the actor may read and that is not there is refused
-    at once (TargetNotFound) instead of a pass later."""
+    """Create a MaintenanceRequest named after its target (`mr-<target>-<random>`),
+    annotated with who files it (CREATED_BY) where the server can say. With `check`, a
+    target that the actor may read and that is not there is refused at once
+    (TargetNotFound) instead of a pass later."""
     if check:
         check_target(kube, target, type_)
     stem = target.replace("/", "-")[:40].rstrip("-.")
+    metadata: dict[str, Any] = {"generateName": f"mr-{stem}-"}
+    creator = username(kube)
+    if creator is not None:
+        metadata["annotations"] = {CREATED_BY: creator}
     body: dict[str, Any] = {
         "apiVersion": "repairman.k8s.io/v1",
         "kind": "MaintenanceRequest",
-        "metadata": {"generateName": f"mr-{stem}-"},
+        "metadata": metadata,
         "spec": {"type": type_, "name": target, "state": "Pending", "priority": priority},
     }
     if requester:

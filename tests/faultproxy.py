@@ -46,6 +46,8 @@ import attrs
 from tests.translating import Translation
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+SELF_REVIEWS = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
+TOKEN_REVIEWS = "/apis/authentication.k8s.io/v1/tokenreviews"
 _HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host"}
 )
@@ -236,6 +238,16 @@ class FaultProxy:
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else None
         asked = path
+        if (
+            self.translation is not None
+            and self.translation.reviewer_token
+            and method == "POST"
+            and path.split("?", 1)[0] == SELF_REVIEWS
+        ):
+            code, data = self._self_review(handler, self.translation.reviewer_token)
+            self._record(method, path, str(code))
+            self._send(handler, code, data, None)
+            return
         if self.translation is not None:
             path, body, answer = self.translation.request(method, path, body)
             if answer is not None:
@@ -293,20 +305,53 @@ class FaultProxy:
             return  # the client gave up (a delay past its timeout)
         self._answered(method, path, code)
 
+    def _self_review(self, handler: BaseHTTPRequestHandler, reviewer: str) -> tuple[int, bytes]:
+        """A SelfSubjectReview answered by the real authenticator: a TokenReview of the
+        caller's bearer token, made with the reviewer's (tests/translating.py)."""
+        caller = handler.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        review = {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenReview",
+            "spec": {"token": caller},
+        }
+        headers = {"Authorization": f"Bearer {reviewer}", "Content-Type": "application/json"}
+        code, _, data = self._forward(
+            "POST", TOKEN_REVIEWS, handler, json.dumps(review).encode(), headers=headers
+        )
+        if code >= 300:
+            return code, data
+        status = json.loads(data).get("status") or {}
+        if not status.get("authenticated"):
+            return 401, _status_body(401, "Unauthorized")
+        answer = {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "SelfSubjectReview",
+            "metadata": {"creationTimestamp": None},
+            "status": {"userInfo": status.get("user") or {}},
+        }
+        return 201, json.dumps(answer).encode()
+
     def _forward(
-        self, method: str, path: str, handler: BaseHTTPRequestHandler, body: bytes | None
+        self,
+        method: str,
+        path: str,
+        handler: BaseHTTPRequestHandler,
+        body: bytes | None,
+        *,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, list[tuple[str, str]], bytes]:
         connection = http.client.HTTPSConnection(
             self.upstream_host, self.upstream_port, context=self.tls, timeout=60
         )
         try:
-            headers = {
-                name: value
-                for name, value in handler.headers.items()
-                if name.lower() not in _HOP_BY_HOP
-                # A translated body has its own length; answers must be plain JSON.
-                and name.lower() not in ("content-length", "accept-encoding")
-            }
+            if headers is None:
+                headers = {
+                    name: value
+                    for name, value in handler.headers.items()
+                    if name.lower() not in _HOP_BY_HOP
+                    # A translated body has its own length; answers must be plain JSON.
+                    and name.lower() not in ("content-length", "accept-encoding")
+                }
             connection.request(method, path, body=body, headers=headers)
             response = connection.getresponse()
             return response.status, response.getheaders(), response.read()

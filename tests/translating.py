@@ -11,6 +11,11 @@ only. Kubernetes moved both to policy/v1, not at the same time:
 Requests for policy/v1 are rewritten to v1beta1 for the real server, and answers back
 (discovery documents, `apiVersion` fields). Every Eviction's apiVersion is recorded.
 
+With a `reviewer_token` (an admin's), a SelfSubjectReview (authentication.k8s.io/v1,
+1.28+: `kubectl auth whoami`) is answered from a TokenReview of the caller's own bearer
+token made with that token: the real API server's authenticator says who the caller
+is, the proxy only reshapes its answer (FaultProxy._self_review).
+
 What it cannot prove: anything the server does differently, not just says differently
 — policy/v1's meaning of an empty PDB selector (every pod of the namespace, where
 v1beta1 selects none) is computed by the 1.20 disruption controller the v1beta1 way;
@@ -47,7 +52,9 @@ class Translation:
     eviction_version = V1BETA1
     v1beta1_served = True
 
-    def __init__(self) -> None:
+    def __init__(self, reviewer_token: str = "") -> None:
+        self.reviewer_token = reviewer_token
+        """An admin's token for TokenReviews; empty: SelfSubjectReviews are relayed (404)."""
         self.evictions: list[str] = []
         """The apiVersion of every Eviction the client sent."""
         self.paths: list[str] = []
