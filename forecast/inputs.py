@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import yaml
 
 from policy import Snapshot
 from policy.limit_spec import InvalidLimit, parse_limit_spec
 from policy.model import LabelSelector, MaintenanceRequest, RequestStatus
 from runner.durations import seconds_of
+from runner.files import FileProblem, read_text, yaml_documents
 
 
 @attrs.frozen
@@ -137,15 +137,9 @@ def _objects(path: Path) -> list[tuple[str, Any]]:
     """Every object of the file's documents (a List counts item by item), each with
     where it is ('document 2 item 3')."""
     try:
-        documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
-    except OSError as error:
-        raise ValueError(f"--from-file {path}: {error.strerror or error}") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"--from-file {path}: not UTF-8 text") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise ValueError(f"--from-file {path}: not YAML or JSON{where}") from None
+        documents = yaml_documents(read_text(path))
+    except FileProblem as problem:
+        raise ValueError(f"--from-file {path}: {problem}") from None
     objects: list[tuple[str, Any]] = []
     for index, document in enumerate(documents, start=1):
         if document is None:

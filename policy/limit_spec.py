@@ -328,8 +328,9 @@ def _window(raw: Any, path: str) -> Window:
     return Window(days=days, start=start, end=end, time_zone=zone)
 
 
-def _is_label_value(value: str) -> bool:
-    return len(value) <= 63 and _LABEL_VALUE.match(value) is not None
+def is_label_value(value: str) -> bool:
+    """At most 63 characters, alphanumerics and '-', '_', '.' inside (or empty)."""
+    return len(value) <= 63 and _LABEL_VALUE.fullmatch(value) is not None
 
 
 def _selector(raw: Any, path: str) -> LabelSelector | None:
@@ -341,7 +342,7 @@ def _selector(raw: Any, path: str) -> LabelSelector | None:
     if not isinstance(match_labels, Mapping):
         raise Invalid(f"{path}.matchLabels", f"must be an object, not {json_type(match_labels)}")
     for key, value in match_labels.items():
-        if not isinstance(value, str) or not _is_label_value(value):
+        if not isinstance(value, str) or not is_label_value(value):
             raise Invalid(f"{path}.matchLabels[{key[:63]}]", f"{shown(value)} is not a label value")
     expressions = []
     raw_expressions = raw.get("matchExpressions") or []
@@ -364,7 +365,7 @@ def _selector(raw: Any, path: str) -> LabelSelector | None:
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
             raise Invalid(f"{item_path}.values", "must be a list of strings")
         for value_index, value in enumerate(values):
-            if not _is_label_value(value):
+            if not is_label_value(value):
                 raise Invalid(
                     f"{item_path}.values[{value_index}]", f"{shown(value)} is not a label value"
                 )

@@ -153,9 +153,9 @@ def _name_problem(target_type: TargetType, name: str) -> str | None:
         namespace, slash, workload = name.partition("/")
         if not slash:
             return f"{shown(name)} must be namespace/name for a {target_type.value}"
-        if not _DNS_LABEL.match(namespace) or len(namespace) > 63:
+        if not _DNS_LABEL.fullmatch(namespace) or len(namespace) > 63:
             return f"namespace {shown(namespace)} is not a valid DNS label"
         name = workload
-    if not name or len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
+    if not name or len(name) > 253 or not _DNS_SUBDOMAIN.fullmatch(name):
         return f"{shown(name)} is not a valid {target_type.value} name (DNS subdomain)"
     return None

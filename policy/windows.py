@@ -92,7 +92,8 @@ def _hhmm(minutes: int) -> str:
 
 def parse_clock(value: str) -> int | None:
     """'HH:MM' as minutes after midnight; '24:00' is allowed; None when malformed."""
-    if len(value) != 5 or value[2] != ":" or not (value[:2] + value[3:]).isdigit():
+    digits = value[:2] + value[3:]
+    if len(value) != 5 or value[2] != ":" or not (digits.isascii() and digits.isdigit()):
         return None
     hours, minutes = int(value[:2]), int(value[3:])
     if minutes >= 60 or hours > 24 or (hours == 24 and minutes != 0):

@@ -34,7 +34,7 @@ def zone_problem(name: str) -> str | None:
     """Why `name` is not a time zone repairman can use, or None."""
     if len(name) > MAX_ZONE_NAME:
         return f"is {len(name)} characters, at most {MAX_ZONE_NAME}"
-    if not ZONE_NAME.match(name):
+    if not ZONE_NAME.fullmatch(name):
         return f"{shown(name)} is not an IANA time zone name (letters, digits, _ + - and /)"
     if name not in known_zones():
         return f"{shown(name)} is not an IANA time zone of the tzdata repairman ships"

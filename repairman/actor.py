@@ -26,6 +26,8 @@ from typing import Any
 
 import attrs
 
+from policy.fields import FieldError, shown
+from policy.validation import parse_request_spec
 from runner.kube import Kube, KubeError
 from runner.read import GROUP_PATH
 
@@ -53,6 +55,11 @@ class MaintenanceTimeout(MaintenanceError):
     """Not approved in time; the request has been withdrawn."""
 
 
+class InvalidRequest(MaintenanceError, ValueError):
+    """What the actor asks for is not a valid request (the policy would reject it);
+    nothing was sent."""
+
+
 class TargetNotFound(MaintenanceError):
     """The target does not exist (checked before filing, when the actor may read it)."""
 
@@ -63,6 +70,7 @@ _REQUEST_KINDS = frozenset(
 )
 
 
+MAX_NAME = 253
 _OBJECT_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 """A Kubernetes object name (a DNS subdomain), which is all a request's name can be."""
 
@@ -73,12 +81,16 @@ def request_name(reference: str) -> str:
     `maintenancerequest.repairman.k8s.io/NAME`. ValueError for anything else."""
     kind, slash, name = reference.rpartition("/")
     if not name:
-        raise ValueError(f"{reference!r} names no request")
+        raise ValueError(f"{shown(reference)} names no request")
     if slash and kind.lower() not in _REQUEST_KINDS:
-        raise ValueError(f"{reference!r} is not a MaintenanceRequest (use NAME or mr/NAME)")
+        raise ValueError(f"{shown(reference)} is not a MaintenanceRequest (use NAME or mr/NAME)")
     if not _OBJECT_NAME.fullmatch(name):
         # It goes into an API path: '?', '%' or '..' would ask for something else.
-        raise ValueError(f"{name!r} is not a request name (lowercase letters, digits, '-', '.')")
+        raise ValueError(
+            f"{shown(name)} is not a request name (lowercase letters, digits, '-', '.')"
+        )
+    if len(name) > MAX_NAME:
+        raise ValueError(f"a request name has at most {MAX_NAME} characters, not {len(name)}")
     return name
 
 
@@ -142,6 +154,12 @@ class Request:
                     f"{status.get('reason') or 'no reason yet'})"
                 )
             time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+
+
+def check_wait(timeout: float, poll: float = 2.0) -> None:
+    """ValueError unless both are finite and above 0 (checked before anything is filed)."""
+    _positive("timeout", timeout)
+    _positive("poll", poll)
 
 
 def _positive(name: str, seconds: float) -> None:
@@ -211,6 +229,14 @@ def file_request(
     annotated with who files it (CREATED_BY) where the server can say. With `check`, a
     target that the actor may read and that is not there is refused at once
     (TargetNotFound) instead of a pass later."""
+    spec: dict[str, Any] = {"type": type_, "name": target, "state": "Pending", "priority": priority}
+    if requester:
+        spec["requester"] = requester
+    if reason:
+        spec["reason"] = reason
+    judged = parse_request_spec(spec)
+    if isinstance(judged, FieldError):
+        raise InvalidRequest(f"not filed: {judged}")
     if check:
         check_target(kube, target, type_)
     stem = target.replace("/", "-")[:40].rstrip("-.")
@@ -222,12 +248,8 @@ def file_request(
         "apiVersion": "repairman.k8s.io/v1",
         "kind": "MaintenanceRequest",
         "metadata": metadata,
-        "spec": {"type": type_, "name": target, "state": "Pending", "priority": priority},
+        "spec": spec,
     }
-    if requester:
-        body["spec"]["requester"] = requester
-    if reason:
-        body["spec"]["reason"] = reason
     created = kube.request("POST", REQUESTS, body=body)
     return Request(kube, created["metadata"]["name"])
 

@@ -29,14 +29,17 @@ from policy.snapshot_format import timestamp
 from repairman.actor import (
     REQUESTS,
     TERMINAL,
+    InvalidRequest,
     MaintenanceError,
     MaintenanceTimeout,
     Request,
     begin,
+    check_wait,
     file_request,
     request_name,
 )
 from runner.durations import seconds_of
+from runner.errors import OneLineUsage
 from runner.kube import ConfigError, Kube, KubeError
 from runner.read import GROUP_PATH, read_cluster
 
@@ -101,7 +104,7 @@ def _run(action: Callable[[], None]) -> None:
     """Errors as one line and an exit code, as kubectl does."""
     try:
         action()
-    except ConfigError as error:
+    except (ConfigError, InvalidRequest) as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(EXIT_USAGE)
     except Interrupted as error:
@@ -155,7 +158,7 @@ class Progress:
             self.open = False
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineUsage, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--kubeconfig", type=click.Path(dir_okay=False), help="Path to the kubeconfig.")
 @click.option("--context", "kube_context", help="The kubeconfig context to use.")
 @click.pass_context
@@ -222,6 +225,7 @@ def request(  # noqa: PLR0917 - click passes every option by name
     """
     try:
         seconds = seconds_of(timeout)
+        check_wait(seconds)
     except ValueError as error:
         raise click.UsageError(f"--timeout: {error}") from None
 

@@ -8,6 +8,7 @@ the CRDs not installed, a decision failed), 2 bad usage, configuration or input 
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -24,12 +25,13 @@ from forecast.chart import draw as draw_chart
 from forecast.inputs import add_requests, changed, parse_changes, requests_from_file
 from forecast.summary import summary_json, summary_text, what_if_text
 from policy import Plan, Snapshot
+from policy.limit_spec import is_label_value
 from policy.model import LabelSelector
 from policy.times import plannable
 from runner import passes
 from runner.console import Logger
 from runner.durations import seconds_of
-from runner.errors import EXIT_PASS_FAILED, EXIT_USAGE, Failure
+from runner.errors import EXIT_PASS_FAILED, EXIT_USAGE, Failure, OneLineUsage
 from runner.kube import DEFAULT_TIMEOUT, ConfigError, Kube, KubeError
 from runner.memory import settle_snapshot
 from runner.metrics import RunMetrics
@@ -60,10 +62,23 @@ def _print(result: Plan, output: str) -> None:
         sys.stdout.write(plan_table(result))
 
 
+class Seconds(click.FloatRange):
+    """A number of seconds in a range, and finite: nan is in no range but compares
+    false with both of its ends, so a FloatRange lets it through."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        converted = super().convert(value, param, ctx)
+        if not math.isfinite(converted):
+            self.fail(f"{value!r} is not a finite number of seconds", param, ctx)
+        return converted
+
+
 def with_kube_options(function: Callable[..., Any]) -> Callable[..., Any]:
     function = click.option(
         "--request-timeout",
-        type=click.FloatRange(min=0.1),
+        type=Seconds(min=0.1),
         default=DEFAULT_TIMEOUT,
         show_default=True,
         metavar="SECONDS",
@@ -86,7 +101,11 @@ def _connect(kubeconfig: str | None, kube_context: str | None, timeout: float) -
         raise Failure(str(error), EXIT_USAGE) from None
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=OneLineUsage,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.option(
     "--plan",
     "dry_run",
@@ -119,7 +138,7 @@ def _connect(kubeconfig: str | None, kube_context: str | None, timeout: float) -
 )
 @click.option(
     "--deadline",
-    type=click.FloatRange(min=0),
+    type=Seconds(min=0),
     default=50.0,
     show_default=True,
     metavar="SECONDS",
@@ -295,6 +314,8 @@ def _selector(text: str | None) -> LabelSelector | None:
         key, equals, value = part.partition("=")
         if not equals or not key.strip():
             raise click.BadParameter(f"{part!r} is not key=value")
+        if not is_label_value(value.strip()):
+            raise click.BadParameter(f"{value.strip()!r} is not a label value")
         labels[key.strip()] = value.strip()
     return LabelSelector(match_labels=labels)
 

@@ -24,3 +24,40 @@ class Failure(click.ClickException):
 
     def show(self, file: IO[Any] | None = None) -> None:
         click.echo(f"error: {self.format_message()}", err=True, file=file)
+
+
+_HELP_INSTEAD = getattr(click.exceptions, "NoArgsIsHelpError", ())
+"""Raised for a bare group: click shows the help then, which stays as it is."""
+
+
+class OneLineUsage(click.Group):
+    """A command group whose usage errors (an unknown option, a bad value, a missing
+    argument) are one line, as every other error: `error: WHAT (see COMMAND --help)`
+    and exit 2, instead of click's usage block."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as error:
+            if isinstance(error, _HELP_INSTEAD):
+                raise
+            raise _one_line(error) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as error:
+            if isinstance(error, _HELP_INSTEAD):
+                raise
+            raise _one_line(error) from None
+
+
+def _one_line(error: click.UsageError) -> Failure:
+    where = f" (see {error.ctx.command_path} --help)" if error.ctx is not None else ""
+    return Failure(f"{error.format_message()}{where}", EXIT_USAGE)

@@ -17,6 +17,8 @@ from typing import Any
 import attrs
 import yaml
 
+from runner.files import FileProblem, read_text
+
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 
@@ -90,15 +92,15 @@ def _named(items: Any, name: str, what: str, path: Path) -> dict[str, Any]:
 
 def from_file(path: Path, context: str | None) -> Credentials | None:
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise KubeconfigError(f"{path}: no such file") from None
+        document = yaml.safe_load(read_text(path))
+    except FileProblem as problem:
+        raise KubeconfigError(f"{path}: {problem}") from None
     except yaml.YAMLError as error:
         raise KubeconfigError(
             f"{path}: not a readable kubeconfig ({_yaml_problem(error)})"
         ) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise KubeconfigError(f"{path}: not a readable kubeconfig ({error})") from None
+    except RecursionError:
+        raise KubeconfigError(f"{path}: not a readable kubeconfig (nested too deeply)") from None
     if not isinstance(document, dict):
         raise KubeconfigError(f"{path}: not a kubeconfig")
     name = context or document.get("current-context")
@@ -130,7 +132,11 @@ def from_file(path: Path, context: str | None) -> Credentials | None:
 
     token = user.get("token")
     if not token and user.get("tokenFile"):
-        token = Path(relative(user["tokenFile"]) or "").read_text().strip()
+        token_file = Path(relative(user["tokenFile"]) or "")
+        try:
+            token = read_text(token_file).strip()
+        except FileProblem as problem:
+            raise KubeconfigError(f"{path}: tokenFile {token_file}: {problem}") from None
     server = cluster.get("server")
     if not server:
         raise KubeconfigError(f"{path}: cluster {chosen.get('cluster')!r} has no server")

@@ -192,8 +192,13 @@ def pdb_of(raw: JSON, version: str) -> PodDisruptionBudget:
     )
 
 
+def _object(value: Any) -> JSON:
+    """A field that should hold an object; anything else reads as an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
 def request_of(raw: JSON) -> MaintenanceRequest:
-    meta, status = raw.get("metadata", {}), raw.get("status") or {}
+    meta, status = raw.get("metadata", {}), _object(raw.get("status"))
     return MaintenanceRequest(
         name=meta["name"],
         uid=meta.get("uid", ""),
@@ -221,7 +226,7 @@ def request_of(raw: JSON) -> MaintenanceRequest:
 
 
 def limit_of(raw: JSON) -> MaintenanceLimit:
-    meta, status = raw.get("metadata", {}), raw.get("status") or {}
+    meta, status = raw.get("metadata", {}), _object(raw.get("status"))
     active = status.get("active")
     return MaintenanceLimit(
         name=meta["name"],

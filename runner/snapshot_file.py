@@ -10,6 +10,7 @@ from pathlib import Path
 from policy.model import Snapshot
 from policy.snapshot_format import SnapshotFormatError, dump
 from policy.snapshot_load import load
+from runner.files import FileProblem, parse_json, read_text
 
 
 class SnapshotFileError(Exception):
@@ -18,21 +19,9 @@ class SnapshotFileError(Exception):
 
 def read_snapshot(path: Path) -> Snapshot:
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SnapshotFileError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise SnapshotFileError(f"{path}: is a directory, not a snapshot file") from None
-    except OSError as error:
-        raise SnapshotFileError(f"{path}: cannot read: {error.strerror}") from None
-    except UnicodeDecodeError as error:
-        raise SnapshotFileError(f"{path}: not UTF-8 text (byte {error.start})") from None
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise SnapshotFileError(
-            f"{path}: not JSON: {error.msg} at line {error.lineno} column {error.colno}"
-        ) from None
+        document = parse_json(read_text(path))
+    except FileProblem as problem:
+        raise SnapshotFileError(f"{path}: {problem}") from None
     try:
         return load(document)
     except SnapshotFormatError as error:

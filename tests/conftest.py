@@ -7,6 +7,8 @@ more examples for a nightly or local run:
 """
 
 import os
+import sys
+from typing import Any
 
 from hypothesis import HealthCheck, settings
 
@@ -24,3 +26,11 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile(os.environ.get("REPAIRMAN_HYPOTHESIS_PROFILE", "quick"))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The bad-input sweep's table, when it ran (tests/unit/test_sweep.py)."""
+    sweep = sys.modules.get("tests.sweep")
+    if sweep is not None and sweep.LAST:
+        terminalreporter.write_sep("-", "bad-input sweep (tests/sweep.py)")
+        terminalreporter.write_line(sweep.table(sweep.LAST))

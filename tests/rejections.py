@@ -90,6 +90,9 @@ REQUEST_REJECTIONS = (
         "DNS subdomain",
         "spec",
     ),
+    # Python's `$` matches before a final newline; RE2's and the policy's do not.
+    Rejection({"name": "worker-1\n"}, "spec.name", SCHEMA, "DNS subdomain"),
+    Rejection({"type": "deployment", "name": "ns\n/web"}, "spec.name", SCHEMA, "namespace"),
     Rejection({"state": "Done"}, "spec.state", SCHEMA, "'Done' is not one of"),
     Rejection({"state": 1}, "spec.state", SCHEMA, "must be a string"),
     Rejection({"priority": "high"}, "spec.priority", SCHEMA, "must be an integer"),
@@ -163,6 +166,12 @@ LIMIT_REJECTIONS = (
         "'b c' is not a label value",
     ),
     Rejection(
+        {"selector": {"matchLabels": {"zone": "a\n"}}},
+        "spec.selector.matchLabels[zone]",
+        SCHEMA,
+        server_names="spec.selector.matchLabels.zone",
+    ),
+    Rejection(
         _expression(operator="NotIn", values=["-a"]),
         "spec.selector.matchExpressions[0].values[0]",
         SCHEMA,
@@ -203,6 +212,10 @@ LIMIT_REJECTIONS = (
     Rejection({"windows": [{"start": "25:00", "end": "02:00"}]}, "spec.windows[0].start", SCHEMA),
     Rejection({"windows": [{"start": "24:00", "end": "02:00"}]}, "spec.windows[0].start", SCHEMA),
     Rejection({"windows": [{"start": "01:00", "end": "2am"}]}, "spec.windows[0].end", SCHEMA),
+    Rejection(
+        {"windows": [{"start": "\u0660\u0661:00", "end": "02:00"}]}, "spec.windows[0].start", SCHEMA
+    ),
+    Rejection(_window(timeZone="UTC\n"), "spec.windows[0].timeZone", SCHEMA),
     Rejection(_window(days=["Funday"]), "spec.windows[0].days[0]", SCHEMA),
     Rejection(_window(days=[]), "spec.windows[0].days", SCHEMA),
     Rejection(_window(timeZone="../../etc/passwd"), "spec.windows[0].timeZone", SCHEMA),

@@ -242,7 +242,7 @@ def test_a_file_that_holds_no_requests_is_one_line_and_exit_2(tmp_path: Path) ->
         main, ["forecast", "--snapshot", "examples/cluster.json", "--from-file", str(missing)]
     )
     assert result.exit_code == 2
-    assert result.stderr == f"error: forecast: --from-file {missing}: No such file or directory\n"
+    assert result.stderr == f"error: forecast: --from-file {missing}: no such file\n"
 
 
 def test_the_table_says_when_each_request_is_approved_and_finished() -> None:
