@@ -22,6 +22,7 @@ from policy.decisions import (
 from policy.explain import Explanation, Reason
 from policy.model import (
     CORDONED_BY,
+    CORDONED_BY_UID,
     LabelSelector,
     LimitStatus,
     MaintenanceLimit,
@@ -40,6 +41,7 @@ from policy.planner import plan
 
 __all__ = [
     "CORDONED_BY",
+    "CORDONED_BY_UID",
     "Cordon",
     "Decision",
     "DeleteRequest",

@@ -1,7 +1,9 @@
 """Cordons we own: when to cordon, and when to release (DESIGN §3 "Cordon ownership").
 
-Pure. We cordon with the annotation `repairman.k8s.io/cordoned-by: <request>` and
-uncordon only a node whose annotation names a request that is finished or gone:
+Pure. We cordon with the annotation `repairman.k8s.io/cordoned-by: <request>` (and
+`cordoned-by-uid: <its uid>`: a request deleted and filed again under its name, by
+another actor say, is another request and the cordon is not its) and uncordon only a
+node whose annotation names a request that is finished or gone:
 
 1. Cordon (preparation, step 1): a node that is schedulable, or that we cordoned for a
    request that is over (taken over, so that the old request's release does not
@@ -31,24 +33,28 @@ from policy.validation import Target
 
 def needs_cordon(state: PassState, *, node: str, request: str) -> bool:
     owner = state.cordon_owner.get(node)
-    if owner == request:
+    if state.owns(node, request):
         # Ours already; cordon again only if someone uncordoned it meanwhile.
         return not state.unschedulable.get(node, False)
     if not state.unschedulable.get(node, False):
         return True
     # Unschedulable: leave someone else's cordon alone, but take over one we made for
-    # a request that is over, so that its release does not uncordon this drain.
-    return owner is not None and not state.owner_active(owner)
+    # a request that is over (or gone, its name filed again), so that its release does
+    # not uncordon this drain.
+    return owner is not None and not state.owner_active_on(node)
 
 
 def cordon(state: PassState, *, node: str, request: str) -> None:
     """Step 1: cordon `node` for `request` when it needs it."""
     if not needs_cordon(state, node=node, request=request):
         return
-    state.decisions.append(Cordon(node=node, request=request))
+    listed = state.index.by_name.get(request)
+    uid = listed.uid if listed is not None else ""
+    state.decisions.append(Cordon(node=node, request=request, uid=uid))
     state.unschedulable[node] = True
     state.touched_nodes.add(node)
     state.cordon_owner[node] = request
+    state.cordon_uid[node] = uid
 
 
 def release_with(state: PassState, *, request: str, target: Target | None, why: str) -> None:
@@ -56,27 +62,29 @@ def release_with(state: PassState, *, request: str, target: Target | None, why: 
     if target is None or target.type is not TargetType.NODE:
         return
     node = target.name
-    if state.cordon_owner.get(node) != request:
+    if not state.owns(node, request):
         return
+    uid = state.cordon_uid.pop(node, "")
     del state.cordon_owner[node]
     if not _held_by_another(state, node=node, owner=request):
-        _uncordon(state, node=node, request=request, why=why)
+        _uncordon(state, node=node, request=request, uid=uid, why=why)
 
 
 def release_orphans(state: PassState) -> None:
     """Step 3: uncordon every node cordoned for a request that is not active."""
     for node, owner in sorted(state.cordon_owner.items()):
-        if state.owner_active(owner) or _held_by_another(state, node=node, owner=owner):
+        if state.owner_active_on(node) or _held_by_another(state, node=node, owner=owner):
             continue
         final = state.final_state.get(owner)
-        why = (
-            f"{owner} no longer exists"
-            if owner not in state.index.by_name
-            else (f"{owner} is {final.value if final else 'not active'}")
-        )
-        _uncordon(state, node=node, request=owner, why=why)
+        if owner not in state.index.by_name:
+            why = f"{owner} no longer exists"
+        elif not state.owns(node, owner):
+            why = f"{owner} no longer exists (another request was filed under its name)"
+        else:
+            why = f"{owner} is {final.value if final else 'not active'}"
+        _uncordon(state, node=node, request=owner, uid=state.cordon_uid.get(node, ""), why=why)
     state.cordon_owner = {
-        node: owner for node, owner in state.cordon_owner.items() if state.owner_active(owner)
+        node: owner for node, owner in state.cordon_owner.items() if state.owner_active_on(node)
     }
     for node, owner in sorted(state.cordon_owner.items()):
         if not state.unschedulable.get(node, False):
@@ -87,10 +95,12 @@ def release_orphans(state: PassState) -> None:
                     request=owner,
                     reason=f"uncordoned by someone else while {owner} is active; claim dropped",
                     unschedulable=False,
+                    uid=state.cordon_uid.get(node, ""),
                 )
             )
             state.touched_nodes.add(node)
             del state.cordon_owner[node]
+            state.cordon_uid.pop(node, None)
 
 
 def _held_by_another(state: PassState, *, node: str, owner: str) -> bool:
@@ -98,13 +108,14 @@ def _held_by_another(state: PassState, *, node: str, owner: str) -> bool:
     return holder is not None and holder != owner and state.owner_active(holder)
 
 
-def _uncordon(state: PassState, *, node: str, request: str, why: str) -> None:
+def _uncordon(state: PassState, *, node: str, request: str, uid: str, why: str) -> None:
     state.decisions.append(
         Uncordon(
             node=node,
             request=request,
             reason=why,
             unschedulable=state.unschedulable.get(node, False),
+            uid=uid,
         )
     )
     state.unschedulable[node] = False

@@ -55,6 +55,9 @@ class Cordon:
     node: str
     request: str
     reason: str = Reason.CORDONING.value
+    uid: str = attrs.field(default="", eq=False)
+    """The request's uid, written beside its name (CORDONED_BY_UID); not part of what
+    makes two cordons the same."""
 
     @property
     def target(self) -> str:
@@ -72,6 +75,9 @@ class Uncordon:
     """Why it may go: e.g. 'mr-a is Completed' or 'mr-a no longer exists'."""
     unschedulable: bool = True
     """False when someone already uncordoned it: only the annotation is left to remove."""
+    uid: str = attrs.field(default="", eq=False)
+    """The uid the annotation names beside `request`; "" when it names none (a cordon
+    made before uids were written)."""
 
     @property
     def target(self) -> str:

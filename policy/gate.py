@@ -89,6 +89,8 @@ class Basis:
     """The governing limits, (name, metadata.uid, metadata.generation), by name: a
     limit deleted and created again under its name is another limit (generation 1
     again, perhaps with other settings)."""
+    request_uid: str = ""
+    """The request's uid, for a cordon made for it after the approval."""
 
 
 # --- why a fresh read refuses an approval: a closed set of frozen causes ------------

@@ -323,4 +323,7 @@ class Snapshot:
 
 
 CORDONED_BY = "repairman.k8s.io/cordoned-by"
+CORDONED_BY_UID = "repairman.k8s.io/cordoned-by-uid"
+"""The uid of the request CORDONED_BY names: a request deleted and filed again under its
+name (by another actor, say) is another request, and the cordon is not its."""
 """Node annotation naming the request for which the runner cordoned the node."""

@@ -31,6 +31,7 @@ from policy.lifecycle import Behaviour
 from policy.limit_spec import InvalidLimit, LimitSpec, parse_limit_spec
 from policy.model import (
     CORDONED_BY,
+    CORDONED_BY_UID,
     MaintenanceRequest,
     Node,
     Pod,
@@ -84,12 +85,17 @@ class Index:
         self.unschedulable: dict[str, bool] = {}
         self.cordon_owner: dict[str, str] = {}
         """Who our annotation names, per node, as the snapshot has it."""
+        self.cordon_uid: dict[str, str] = {}
+        """The uid our annotation names beside the request, per node, where it has one."""
         for node in snapshot.nodes:
             self.nodes[node.name] = node
             self.unschedulable[node.name] = node.unschedulable
             owner = node.annotations.get(CORDONED_BY)
             if owner:
                 self.cordon_owner[node.name] = owner
+                uid = node.annotations.get(CORDONED_BY_UID)
+                if uid:
+                    self.cordon_uid[node.name] = uid
         self.workloads = {(w.kind, w.key): w for w in snapshot.workloads}
         # Grouped here, sorted when first asked for (see pods_on): a pass looks at the
         # pods of the few nodes it prepares, not at every node's.
@@ -249,6 +255,7 @@ class PassState:
         # Node state as our decisions leave it: changed by each cordon and uncordon.
         self.unschedulable = dict(index.unschedulable)
         self.cordon_owner = dict(index.cordon_owner)
+        self.cordon_uid = dict(index.cordon_uid)
         self.touched_nodes: set[str] = set()
         self.final_state: dict[str, RequestState] = {}
         self.final_target: dict[str, Target] = {}
@@ -287,6 +294,21 @@ class PassState:
                     working.add(target.name)
             self._at_work[limit.name] = working
         return working
+
+    def owns(self, node: str, request: str) -> bool:
+        """Does our annotation on `node` name this very request: its name, and its uid
+        where the annotation has one (a request filed again under a deleted one's name
+        is another request)?"""
+        if self.cordon_owner.get(node) != request:
+            return False
+        uid = self.cordon_uid.get(node)
+        listed = self.index.by_name.get(request)
+        return not uid or listed is None or not listed.uid or listed.uid == uid
+
+    def owner_active_on(self, node: str) -> bool:
+        """Is the request our annotation on `node` names (that very one) active?"""
+        owner = self.cordon_owner.get(node)
+        return owner is not None and self.owns(node, owner) and self.owner_active(owner)
 
     def owner_active(self, owner: str) -> bool:
         """Is the request named in a cordoned-by annotation active, as this plan leaves it?"""

@@ -374,6 +374,7 @@ def _basis(request: str, *, node: str, behaviour: Behaviour, state: PassState) -
         drain=behaviour.drain,
         budgets=budgets,
         limits=tuple(sorted((lim.name, *identity[lim.name]) for lim in valid)),
+        request_uid=listed.uid if (listed := index.by_name.get(request)) is not None else "",
     )
 
 

@@ -35,7 +35,14 @@ from policy.decisions import (
 from policy.disruption import LEFT_BEHIND, disposition, goes_down_in_place
 from policy.gate import Basis, Refusal, recheck
 from policy.limit_spec import LimitSpec, parse_limit_spec
-from policy.model import CORDONED_BY, LimitStatus, MaintenanceLimit, RequestState, Snapshot
+from policy.model import (
+    CORDONED_BY,
+    CORDONED_BY_UID,
+    LimitStatus,
+    MaintenanceLimit,
+    RequestState,
+    Snapshot,
+)
 from policy.snapshot_format import limit_status_json, request_status_json
 from runner.fresh import FreshReads
 from runner.kube import Kube, KubeError, Unreachable
@@ -383,7 +390,9 @@ class Applier:
         someone made since is left alone (`_node`'s ownership rules). What was done, for
         the log."""
         try:
-            outcome = self._node(Cordon(node=basis.node, request=basis.request), cordon=True)
+            outcome = self._node(
+                Cordon(node=basis.node, request=basis.request, uid=basis.request_uid), cordon=True
+            )
         except KubeError as error:
             if error.status == 404:
                 return ""  # the node is gone: the next pass rejects the request
@@ -479,16 +488,19 @@ class Applier:
         self.events_skipped += 1
         return False
 
-    def _still_held(self, request: str) -> str | None:
+    def _still_held(self, request: str, uid: str = "") -> str | None:
         """Cordon ownership on the fresh object (DESIGN §3): the request a node's
-        annotation names is over only if a GET says so — 404, or a terminal state. A
-        list that lacks it may be older than its admission by another runner."""
+        annotation names is over only if a GET says so — 404, another uid (deleted and
+        filed again under its name), or a terminal state. A list that lacks it may be
+        older than its admission by another runner."""
         try:
             found = self.kube.request("GET", f"{GROUP_PATH}/maintenancerequests/{request}")
         except KubeError as error:
             if error.status == 404:
                 return None
             raise
+        if uid and (found.get("metadata") or {}).get("uid") != uid:
+            return None
         state = (found.get("status") or {}).get("state")
         if state in ACTIVE_STATES:
             return f"{request} is {state}"
@@ -501,10 +513,14 @@ class Applier:
             annotations = node["metadata"].get("annotations") or {}
             unschedulable = bool(node.get("spec", {}).get("unschedulable"))
             owner = annotations.get(CORDONED_BY)
+            owner_uid = annotations.get(CORDONED_BY_UID) or ""
             setter = _cordon_setter(node)
             detail = ""
             if cordon:
-                if unschedulable and owner == decision.request:
+                # Ours: the name, and the uid where both say one (an annotation without
+                # one was written before uids were).
+                ours = owner == decision.request and owner_uid in ("", decision.uid)
+                if unschedulable and ours:
                     return Outcome(decision, Result.ALREADY_DONE)
                 if unschedulable and owner is None:
                     # Cordoned by someone else since the read: theirs, never annotated
@@ -513,21 +529,23 @@ class Applier:
                         decision, Result.DEFERRED, "cordoned by someone else since the read"
                     )
                 if unschedulable:
-                    held = self._still_held(owner)
+                    held = self._still_held(owner, owner_uid)
                     if held is not None:
                         return Outcome(decision, Result.DEFERRED, f"cordoned for {held}")
+                claim = {CORDONED_BY: decision.request, CORDONED_BY_UID: decision.uid or None}
                 body: dict[str, Any] = {
-                    "metadata": {"annotations": {CORDONED_BY: decision.request}},
+                    "metadata": {"annotations": claim},
                     "spec": {"unschedulable": True},
                 }
             else:
-                if owner != decision.request:
-                    return Outcome(decision, Result.ALREADY_DONE, f"annotation names {owner!r}")
-                body = {"metadata": {"annotations": {CORDONED_BY: None}}}
+                if owner != decision.request or owner_uid != decision.uid:
+                    named = f"{owner!r}" + (f" (uid {owner_uid})" if owner_uid else "")
+                    return Outcome(decision, Result.ALREADY_DONE, f"annotation names {named}")
+                body = {"metadata": {"annotations": {CORDONED_BY: None, CORDONED_BY_UID: None}}}
                 theirs = setter is not None and setter != FIELD_MANAGER
                 if decision.unschedulable:
                     # Lift our cordon: only for a request that is over, by a GET.
-                    held = self._still_held(decision.request)
+                    held = self._still_held(decision.request, decision.uid)
                     if held is not None:
                         return Outcome(decision, Result.DEFERRED, f"left cordoned: {held}")
                     if unschedulable and theirs:

@@ -44,7 +44,7 @@ import attrs
 from policy import plan
 from policy.decisions import Cordon
 from policy.gate import CordonLost
-from policy.model import CORDONED_BY
+from policy.model import CORDONED_BY, CORDONED_BY_UID
 from runner.apply import FIELD_MANAGER, Applier, Outcome, Result
 from runner.kube import Kube
 from runner.read import node_of, read_cluster
@@ -317,8 +317,11 @@ def test_a_claim_dropped_on_a_stale_read_never_strips_a_cordon_made_again_for_it
     assert [(d.node, d.unschedulable) for d in drops] == [(target, False)]
 
     # Runner B cordons the node again for mr-1, through the runner's own write path.
+    uid = cluster.custom.get_cluster_custom_object(GROUP, VERSION, "maintenancerequests", "mr-1")[
+        "metadata"
+    ]["uid"]
     again = Applier(kube, seen_by_a, policy_version=POLICY)._node(
-        Cordon(node=target, request="mr-1"), cordon=True
+        Cordon(node=target, request="mr-1", uid=uid), cordon=True
     )
     assert again.result is Result.DONE
 
@@ -332,3 +335,39 @@ def test_a_claim_dropped_on_a_stale_read_never_strips_a_cordon_made_again_for_it
     node = cluster.core.read_node(target)
     assert not node.spec.unschedulable, "our cordon outlived its request"
     assert CORDONED_BY not in (node.metadata.annotations or {})
+
+
+def test_a_request_filed_again_under_a_deleted_ones_name_does_not_keep_its_cordon(
+    cluster: Cluster, control_plane: ControlPlane
+) -> None:
+    """Review finding (issue 32): actor A's mr-a cordoned n0 and was deleted; before the
+    next pass actor B filed a new mr-a for n1 (the admission policy lets B name its
+    request anything). The annotation names mr-a by name and uid, so the pass lifts
+    A's cordon and cordons n1 for B's request (fails with ownership by name only: n0
+    stays cordoned for nobody until B's request ends, a day by default)."""
+    nodes = cluster.nodes(2)
+    cluster.wait_nodes_ready(nodes)
+    cluster.limit("node", type="node", limit=100, cordon=True)
+    custom = cluster.custom
+    custom.create_cluster_custom_object(
+        GROUP, VERSION, "maintenancerequests", request_body("mr-a", nodes[0])
+    )
+    one_pass(control_plane)
+    assert status_of(cluster, "mr-a")["state"] == "Approved"
+    first = custom.get_cluster_custom_object(GROUP, VERSION, "maintenancerequests", "mr-a")
+    annotations = cluster.core.read_node(nodes[0]).metadata.annotations or {}
+    assert annotations[CORDONED_BY_UID] == first["metadata"]["uid"]
+
+    custom.delete_cluster_custom_object(GROUP, VERSION, "maintenancerequests", "mr-a")
+    custom.create_cluster_custom_object(
+        GROUP, VERSION, "maintenancerequests", request_body("mr-a", nodes[1])
+    )
+    one_pass(control_plane)
+    again = custom.get_cluster_custom_object(GROUP, VERSION, "maintenancerequests", "mr-a")
+    assert status_of(cluster, "mr-a")["state"] == "Approved"
+    released = cluster.core.read_node(nodes[0])
+    assert not released.spec.unschedulable, "A's cordon is kept by B's request of that name"
+    assert CORDONED_BY not in (released.metadata.annotations or {})
+    taken = cluster.core.read_node(nodes[1])
+    assert taken.spec.unschedulable
+    assert (taken.metadata.annotations or {})[CORDONED_BY_UID] == again["metadata"]["uid"]

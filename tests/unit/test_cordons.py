@@ -8,6 +8,7 @@ import attrs
 
 from policy import (
     CORDONED_BY,
+    CORDONED_BY_UID,
     Cordon,
     Reason,
     RequestState,
@@ -129,3 +130,47 @@ def test_a_claim_on_a_node_someone_else_uncordoned_is_dropped_so_a_later_cordon_
     finished = plan(recordoned)
     assert finished.explanation("mr-a").state is S.COMPLETED
     assert not [d for d in finished.decisions if isinstance(d, Uncordon)]
+
+
+# --- a request deleted and filed again under its name is another request -----------------
+
+
+def _reused(on: str) -> Snapshot:
+    """n0 cordoned for mr-a (uid uid-old), which was deleted; another actor filed a new
+    mr-a (uid uid-mr-a) for `on` before this pass."""
+    return Snapshot(
+        now=NOW,
+        nodes=(
+            Node(
+                "n0",
+                unschedulable=True,
+                annotations={CORDONED_BY: "mr-a", CORDONED_BY_UID: "uid-old"},
+            ),
+            *nodes(3, prefix="m"),
+        ),
+        limits=(limit("node", limit=50, cordon=True),),
+        requests=(request("mr-a", on),),
+    )
+
+
+def test_a_name_filed_again_does_not_keep_the_old_cordon() -> None:
+    result = plan(_reused("m0"))
+    (released,) = [d for d in result.decisions if isinstance(d, Uncordon)]
+    assert (released.node, released.request, released.uid) == ("n0", "mr-a", "uid-old")
+    assert "another request was filed under its name" in released.reason
+    (cordoned,) = [d for d in result.decisions if isinstance(d, Cordon)]
+    assert (cordoned.node, cordoned.uid) == ("m0", "uid-mr-a")
+
+
+def test_a_name_filed_again_for_the_same_node_takes_the_cordon_over() -> None:
+    result = plan(_reused("n0"))
+    assert not any(isinstance(d, Uncordon) for d in result.decisions)
+    (cordoned,) = [d for d in result.decisions if isinstance(d, Cordon)]
+    assert (cordoned.node, cordoned.request, cordoned.uid) == ("n0", "mr-a", "uid-mr-a")
+
+
+def test_a_cordon_without_a_uid_is_judged_by_name_as_before() -> None:
+    snap = _reused("m0")
+    legacy = attrs.evolve(snap.nodes[0], annotations={CORDONED_BY: "mr-a"})
+    result = plan(attrs.evolve(snap, nodes=(legacy, *snap.nodes[1:])))
+    assert not any(isinstance(d, Uncordon) and d.node == "n0" for d in result.decisions)
