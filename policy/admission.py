@@ -23,6 +23,7 @@ from policy.explain import (
     LimitUnusable,
     NoGoverningLimit,
     OutOfOrder,
+    Paused,
     SeveralBudgets,
     TargetHeld,
 )
@@ -134,6 +135,11 @@ def _limit_causes(
         causes.append(NoGoverningLimit(target.key))
     for limit in valid:
         usage = state.ledger.usage[limit.name]
+        if limit.paused:
+            causes.append(Paused(limit.name))
+        blackout = state.index.blackout(limit)
+        if blackout is not None:
+            causes.append(blackout)
         closed = state.index.closed_window(limit)
         if closed is not None:
             causes.append(closed)

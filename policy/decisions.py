@@ -157,6 +157,10 @@ class LimitReport:
     window_open: bool = True
     next_opening: datetime | None = None
     windows: tuple[str, ...] = ()
+    paused: bool = False
+    """spec.paused: it admits nothing new."""
+    blackout: str = ""
+    """The blackout it is in now and until when (its message); "" when none."""
 
 
 @attrs.frozen

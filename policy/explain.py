@@ -28,6 +28,8 @@ class Reason(Enum):
     # Waiting to be admitted (Pending).
     LIMIT_REACHED = "LimitReached"
     WINDOW_CLOSED = "WindowClosed"
+    PAUSED = "Paused"
+    BLACKOUT = "Blackout"
     MIN_INTERVAL = "MinInterval"
     DISRUPTION_BUDGET = "DisruptionBudget"
     MULTIPLE_PDBS = "MultiplePodDisruptionBudgets"
@@ -115,6 +117,32 @@ class WindowClosed:
             f"limit {self.limit}: outside its windows ({'; '.join(self.windows)}); "
             f"next opens {self.opens_local} ({at(self.opens_at)})"
         )
+
+
+@attrs.frozen
+class Paused:
+    reason: ClassVar[Reason] = Reason.PAUSED
+    limit: str
+
+    def message(self) -> str:
+        return (
+            f"limit {self.limit}: paused by the operator (spec.paused); "
+            f"`kubectl repairman resume {self.limit}` admits again"
+        )
+
+
+@attrs.frozen
+class BlackedOut:
+    reason: ClassVar[Reason] = Reason.BLACKOUT
+    limit: str
+    blackout: str
+    """Its description, e.g. `blackout 'year-end freeze' 2026-12-20T00:00..2027-01-04T00:00
+    Europe/Berlin`."""
+    until: datetime
+    until_local: str
+
+    def message(self) -> str:
+        return f"limit {self.limit}: {self.blackout}, until {self.until_local} ({at(self.until)})"
 
 
 @attrs.frozen

@@ -16,6 +16,8 @@ from typing import Any
 
 import attrs
 
+from policy.blackouts import MAX_REASON as MAX_BLACKOUT_REASON
+from policy.blackouts import Blackout, local_instant
 from policy.fields import (
     FieldError,
     Invalid,
@@ -108,6 +110,9 @@ class LimitSpec:
     soak_seconds: int = 0
     windows: tuple[Window, ...] = ()
     ttl_seconds_after_finished: int = DEFAULT_TTL
+    paused: bool = False
+    """Admits nothing new while true; what it admitted goes on (DESIGN §7)."""
+    blackouts: tuple[Blackout, ...] = ()
 
     def governs(self, target_type: TargetType, labels: Mapping[str, str]) -> bool:
         if target_type is not self.type:
@@ -199,6 +204,8 @@ def _limit_spec(name: str, spec: Any, partial: dict[str, Any]) -> LimitSpec:
     infra_drain = _infra_drain(spec.get("infraDrain")) if node_only else None
     cordon = optional(spec, "cordon", bool, "spec.cordon", "true or false") or False
     windows = _windows(spec.get("windows"))
+    paused = optional(spec, "paused", bool, "spec.paused", "true or false") or False
+    blackouts = _blackouts(spec.get("blackouts"))
     return LimitSpec(
         name=name,
         type=target_type,
@@ -222,6 +229,8 @@ def _limit_spec(name: str, spec: Any, partial: dict[str, Any]) -> LimitSpec:
         ttl_seconds_after_finished=non_negative(
             spec, "ttlSecondsAfterFinished", DEFAULT_TTL, "spec"
         ),
+        paused=paused,
+        blackouts=blackouts,
     )
 
 
@@ -331,6 +340,44 @@ def _window(raw: Any, path: str) -> Window:
 def is_label_value(value: str) -> bool:
     """At most 63 characters, alphanumerics and '-', '_', '.' inside (or empty)."""
     return len(value) <= 63 and _LABEL_VALUE.fullmatch(value) is not None
+
+
+def _blackouts(raw: Any) -> tuple[Blackout, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise Invalid("spec.blackouts", f"must be a list, not {json_type(raw)}")
+    return tuple(_blackout(item, f"spec.blackouts[{index}]") for index, item in enumerate(raw))
+
+
+def _blackout(raw: Any, path: str) -> Blackout:
+    if not isinstance(raw, Mapping):
+        raise Invalid(path, f"must be an object, not {json_type(raw)}")
+    time_zone = raw.get("timeZone", "UTC")
+    if not isinstance(time_zone, str):
+        raise Invalid(f"{path}.timeZone", f"must be a string, not {json_type(time_zone)}")
+    problem = zone_problem(time_zone)
+    if problem is not None:
+        raise Invalid(f"{path}.timeZone", problem)
+    instants = []
+    for field in ("start", "end"):
+        value = raw.get(field)
+        instant = local_instant(value, time_zone) if isinstance(value, str) else None
+        if instant is None:
+            raise Invalid(
+                f"{path}.{field}",
+                f"{shown(value)} is not a local time YYYY-MM-DDTHH:MM (years 1970..8999)",
+            )
+        instants.append(instant)
+    start, end = instants
+    if end <= start:
+        raise Invalid(f"{path}.end", f"{raw['end']} is not after the start {raw['start']}")
+    reason = optional(raw, "reason", str, f"{path}.reason", "a string") or ""
+    if len(reason) > MAX_BLACKOUT_REASON:
+        raise Invalid(
+            f"{path}.reason", f"is {len(reason)} characters, at most {MAX_BLACKOUT_REASON}"
+        )
+    return Blackout(start, end, raw["start"], raw["end"], time_zone, reason)
 
 
 def _selector(raw: Any, path: str) -> LabelSelector | None:

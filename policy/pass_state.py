@@ -20,10 +20,11 @@ from datetime import datetime
 
 import attrs
 
+from policy.blackouts import blacked_out
 from policy.decisions import Admission, Decision, UpdateRequestStatus
 from policy.disruption import BudgetIndex
 from policy.endings import Withdrawn
-from policy.explain import Cause, Explanation, WindowClosed
+from policy.explain import BlackedOut, Cause, Explanation, WindowClosed
 from policy.fields import FieldError
 from policy.gate import Basis
 from policy.ledger import Ledger
@@ -43,6 +44,7 @@ from policy.model import (
 )
 from policy.validation import RequestSpec, Target, parse_request_spec
 from policy.windows import next_opening
+from policy.zones import zone
 
 S = RequestState
 _POD_ORDER = operator.attrgetter("namespace", "name")
@@ -164,6 +166,22 @@ class Index:
             )
             self._governing[target] = cached
         return cached
+
+    def blackout(self, limit: LimitSpec) -> BlackedOut | None:
+        """Why `limit` admits nothing now because of a blackout, or None."""
+        if not limit.blackouts:
+            return None
+        found = blacked_out(limit.blackouts, self.now)
+        if found is None:
+            return None
+        blackout, until = found
+        local = until.astimezone(zone(blackout.time_zone))
+        return BlackedOut(
+            limit=limit.name,
+            blackout=blackout.describe(),
+            until=until,
+            until_local=f"{local.strftime('%a %Y-%m-%d %H:%M')} {blackout.time_zone}",
+        )
 
     def closed_window(self, limit: LimitSpec) -> WindowClosed | None:
         """Why `limit` admits and approves nothing now because of its windows, or None

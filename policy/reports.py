@@ -99,7 +99,11 @@ def _valid_report(
         window_open=opens is None or opens <= state.now,
         next_opening=opens,
         windows=tuple(w.describe() for w in spec.windows),
+        paused=spec.paused,
+        blackout=blackout.message() if (blackout := index.blackout(spec)) is not None else "",
     )
+    held = ["paused by the operator"] if spec.paused else []
+    held += [report.blackout.removeprefix(f"limit {spec.name}: ")] if report.blackout else []
     status = LimitStatus(
         allowed=usage.allowed,
         in_use=len(in_use),
@@ -109,6 +113,7 @@ def _valid_report(
         commits=entries,
         message=(
             f"{len(in_use)} of {usage.allowed} in use ({spec.describe_allowed(usage.population)})"
+            + "".join(f"; {why}" for why in held)
         ),
     )
     _write_if_changed(state, spec.name, status)

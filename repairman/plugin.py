@@ -25,8 +25,10 @@ from policy.disruption import (
     disposition,
     eviction_budget,
 )
+from policy.fields import shown as quoted
 from policy.snapshot_format import timestamp
 from repairman.actor import (
+    MERGE,
     REQUESTS,
     TERMINAL,
     InvalidRequest,
@@ -438,6 +440,68 @@ def limits(obj: Context, output: str) -> None:
         click.echo(_table(headers, rows) if rows else "No maintenance limits.")
 
     _run(act)
+
+
+class LimitName(click.ParamType):
+    """A MaintenanceLimit's name (NAME, ml/NAME or maintenancelimit/NAME)."""
+
+    name = "LIMIT"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        kind, slash, name = str(value).rpartition("/")
+        if slash and kind.lower() not in _LIMIT_KINDS:
+            self.fail(
+                f"{quoted(value)} is not a MaintenanceLimit (use NAME or ml/NAME)", param, ctx
+            )
+        try:
+            return request_name(name)  # the same rules: an object name, safe in a path
+        except ValueError:
+            self.fail(f"{quoted(value)} is not a limit name", param, ctx)
+
+
+_LIMIT_KINDS = frozenset(
+    {"ml", "maintenancelimit", "maintenancelimits"}
+    | {f"{kind}.repairman.k8s.io" for kind in ("maintenancelimit", "maintenancelimits")}
+)
+
+
+def _set_paused(obj: Context, limit: str, paused: bool) -> None:
+    def act() -> None:
+        body = {"spec": {"paused": paused}}
+        obj.kube.request("PATCH", f"{LIMITS}/{limit}", body=body, content_type=MERGE)
+        click.echo(f"maintenancelimit/{limit} {'paused' if paused else 'resumed'}")
+
+    _run(act)
+
+
+@main.command()
+@click.argument("limit", type=LimitName())
+@pass_context
+def pause(obj: Context, limit: str) -> None:
+    """Stop LIMIT admitting anything new (spec.paused: true).
+
+    What it admitted goes on: preparing requests are approved, approved ones work and
+    finish. Waiting requests say "paused by the operator". Needs patch on
+    maintenancelimits (an operator's right, not an actor's).
+
+    \b
+    Examples:
+      kubectl repairman pause zone-a
+    """
+    _set_paused(obj, limit, paused=True)
+
+
+@main.command()
+@click.argument("limit", type=LimitName())
+@pass_context
+def resume(obj: Context, limit: str) -> None:
+    """Let LIMIT admit again (spec.paused: false); the next pass admits what waits.
+
+    \b
+    Examples:
+      kubectl repairman resume zone-a
+    """
+    _set_paused(obj, limit, paused=False)
 
 
 def _pods_and_budgets(snapshot: Snapshot, node: str) -> str:

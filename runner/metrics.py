@@ -9,6 +9,7 @@ textfile (`--metrics-file PATH`, written atomically) when the run ends:
 | repairman_requests | state, reason | requests by state and reason after the last pass |
 | repairman_limit_allowed | limit | what each valid limit allows now |
 | repairman_limit_in_use | limit | what each limit has in use |
+| repairman_limit_held | limit, why | 1 per limit paused or in a blackout now |
 | repairman_evictions | result (ok, blocked, failed) | evictions asked in this run |
 | repairman_decisions | result | decisions applied in this run, by outcome |
 | repairman_passes | | passes in this run |
@@ -117,6 +118,12 @@ class RunMetrics:
         in_use = Gauge(
             "repairman_limit_in_use", "What each limit has in use.", ["limit"], registry=registry
         )
+        held = Gauge(
+            "repairman_limit_held",
+            "1 for each limit an operator's control holds (why: paused, blackout).",
+            ["limit", "why"],
+            registry=registry,
+        )
         if self.last_plan is not None:
             counts = Counter((e.state.value, e.reason.value) for e in self.last_plan.explanations)
             for (state, reason), count in sorted(counts.items()):
@@ -125,6 +132,8 @@ class RunMetrics:
                 if report.valid:
                     allowed.labels(report.name).set(report.allowed)
                     in_use.labels(report.name).set(report.in_use)
+                    held.labels(report.name, "paused").set(int(report.paused))
+                    held.labels(report.name, "blackout").set(int(bool(report.blackout)))
         return registry
 
     def export(self, *, pushgateway: str | None, textfile: str | None) -> list[str]:

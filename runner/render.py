@@ -105,6 +105,8 @@ def plan_json(plan: Plan) -> dict[str, Any]:
                 "windows": list(r.windows),
                 "windowOpen": r.window_open,
                 "nextOpening": timestamp(r.next_opening) if r.next_opening else None,
+                "paused": r.paused,
+                "blackout": r.blackout or None,
             }
             for r in plan.limits
         ],
@@ -178,7 +180,11 @@ def plan_table(plan: Plan) -> str:
         if not r.valid:
             limit_rows.append((r.name, r.type or "?", "-", "-", "invalid", r.error))
             continue
-        if not r.windows:
+        if r.paused:
+            window = "paused"
+        elif r.blackout:
+            window = "blackout"
+        elif not r.windows:
             window = "always"
         elif r.window_open:
             window = "open"

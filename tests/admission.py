@@ -69,15 +69,24 @@ def judge(request: dict[str, Any], params: dict[str, Any] | None = None) -> Verd
     variables: dict[str, Any] = {}
     for variable in policy.get("variables", ()):
         activation["variables"] = celpy.celtypes.MapType(variables)
-        value = _program(variable["expression"]).evaluate(activation)
+        try:
+            value = _program(variable["expression"]).evaluate(activation)
+        except celpy.CELEvalError as error:  # an error only matters where it is used
+            value = error
         variables[celpy.celtypes.StringType(variable["name"])] = value
     activation["variables"] = celpy.celtypes.MapType(variables)
     for validation in policy["validations"]:
-        result = _program(validation["expression"]).evaluate(activation)
+        try:
+            result = _program(validation["expression"]).evaluate(activation)
+        except celpy.CELEvalError as error:  # failurePolicy: Fail, an error refuses
+            result = error
         if not _true(result):
             message = validation.get("message", "")
             if "messageExpression" in validation:
-                said = _program(validation["messageExpression"]).evaluate(activation)
+                try:
+                    said = _program(validation["messageExpression"]).evaluate(activation)
+                except celpy.CELEvalError:
+                    said = None  # the server falls back to `message`
                 if isinstance(said, str):
                     message = str(said)
             return Verdict(False, message or f"failed: {validation['expression']}")

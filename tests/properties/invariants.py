@@ -366,7 +366,8 @@ def no_repeated_action(first: Plan, second: Plan) -> None:
 
 
 def admissions_allowed(before: Snapshot, plan: Plan) -> None:
-    """5. Nothing admitted outside a window, before its interval, or for a bad target;
+    """5. Nothing admitted outside a window, under a paused or blacked-out limit, before
+    its interval, or for a bad target;
     states only move forward."""
     requests = {r.name: r for r in before.requests}
     for name, target in admitted(before, plan).items():
@@ -378,6 +379,8 @@ def admissions_allowed(before: Snapshot, plan: Plan) -> None:
         for limit in governing:
             if limit.windows:
                 assert any(w.contains(before.now) for w in limit.windows), (name, limit.name)
+            assert not limit.paused, (name, limit.name)
+            assert not any(b.covers(before.now) for b in limit.blackouts), (name, limit.name)
             if limit.min_interval_seconds:
                 last = [
                     r.status.preparing_since or r.status.approved_at

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import attrs
 from hypothesis import strategies as st
@@ -177,8 +178,34 @@ def window_specs() -> st.SearchStrategy[dict[str, Any]]:
     )
 
 
+def blackout_specs(now: datetime | None) -> st.SearchStrategy[dict[str, Any]]:
+    """A blackout around `now` (starting up to 3 h before or after it, lasting up to
+    6 h), in a zone where the clock reading differs from UTC, or none that exists."""
+    base = now or datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+    def local(offset: timedelta, zone_name: str) -> str:
+        zone = ZoneInfo(zone_name if zone_name != "Mars/X" else "UTC")
+        return (base + offset).astimezone(zone).strftime("%Y-%m-%dT%H:%M")
+
+    @st.composite
+    def one(draw: st.DrawFn) -> dict[str, Any]:
+        zone_name = draw(st.sampled_from(["UTC", "Europe/Berlin", "Asia/Kolkata", "Mars/X"]))
+        start = timedelta(minutes=draw(st.integers(-180, 180)))
+        length = timedelta(minutes=draw(st.integers(1, 360)))
+        blackout = {
+            "start": local(start, zone_name),
+            "end": local(start + length, zone_name),
+            "timeZone": zone_name,
+        }
+        if draw(st.booleans()):
+            blackout["reason"] = draw(st.sampled_from(["year-end freeze", "launch", ""]))
+        return blackout
+
+    return one()
+
+
 @st.composite
-def limit_specs(draw: st.DrawFn, name: str, chaos: bool = True) -> Any:
+def limit_specs(draw: st.DrawFn, name: str, chaos: bool = True, now: datetime | None = None) -> Any:
     if chaos and draw(st.integers(0, 30)) == 0:
         return draw(json_values)
     target_type = "deployment" if name == "deployment" else "node"
@@ -216,8 +243,18 @@ def limit_specs(draw: st.DrawFn, name: str, chaos: bool = True) -> Any:
         "soakSeconds": st.sampled_from([0, 60, 600]),
         "windows": st.lists(window_specs(), min_size=1, max_size=2),
         "ttlSecondsAfterFinished": st.sampled_from([0, 60, 86400]),
+        "paused": st.booleans(),
+        "blackouts": st.lists(blackout_specs(now), min_size=1, max_size=2),
     }
-    odds = {"windows": 6, "minIntervalSeconds": 4, "soakSeconds": 4, "maxConcurrent": 4, "drain": 1}
+    odds = {
+        "windows": 6,
+        "minIntervalSeconds": 4,
+        "soakSeconds": 4,
+        "maxConcurrent": 4,
+        "drain": 1,
+        "paused": 6,
+        "blackouts": 6,
+    }
     for key, strategy in optional.items():
         if draw(st.integers(0, odds.get(key, 2))) == 0:
             spec[key] = draw(strategy)
@@ -242,7 +279,7 @@ def limits(draw: st.DrawFn, now: datetime, chaos: bool = True) -> tuple[Maintena
         MaintenanceLimit(
             name=name,
             uid=f"uid-{name}",
-            spec=draw(limit_specs(name, chaos)),
+            spec=draw(limit_specs(name, chaos, now)),
             status=LimitStatus(
                 last_admission_at=draw(st.none() | short_ages.map(lambda d: now - d))
             ),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import attrs
@@ -180,6 +181,91 @@ def window_closed_says_when_it_opens() -> tuple[str, Snapshot]:
                             "end": "05:00",
                             "timeZone": "Europe/Berlin",
                         }
+                    ],
+                ),
+            ),
+            requests=(request("mr-a", "n0"),),
+        ),
+    )
+
+
+@case
+def paused_limit_admits_nothing_new_and_lets_the_admitted_go_on() -> tuple[str, Snapshot]:
+    return (
+        "The node limit is paused: mr-a, already Approved, stays Approved (no new decision for "
+        "it); mr-b waits with reason Paused and a message naming `kubectl repairman resume`; "
+        "the limit's status message says it is paused.",
+        Snapshot(
+            now=NOW,
+            nodes=nodes(4),
+            limits=(limit("node", type="node", limit=100, paused=True),),
+            requests=(
+                request(
+                    "mr-a",
+                    "n0",
+                    status=active(S.APPROVED, "node/n0", approved_at=ago(minutes=1)),
+                ),
+                request("mr-b", "n1"),
+            ),
+        ),
+    )
+
+
+FALL_BACK_FREEZE = {
+    "start": "2026-10-24T22:00",
+    "end": "2026-10-25T05:00",
+    "timeZone": "Europe/Berlin",
+    "reason": "DST change freeze",
+}
+"""Seven hours on Berlin's clock across the fall-back change: 20:00Z to 04:00Z, eight."""
+
+
+@case
+def blackout_across_a_dst_change_holds_until_its_local_end() -> tuple[str, Snapshot]:
+    return (
+        "A blackout from Sat 22:00 to Sun 05:00 Berlin across the fall-back change "
+        "(2026-10-25 03:00 CEST -> 02:00 CET) lasts 8 hours, 20:00Z to 04:00Z. At 03:30Z "
+        "(04:30 CET) it still holds: mr-a waits, reason Blackout, until Sun 2026-10-25 05:00 "
+        "Europe/Berlin (2026-10-25T04:00:00Z).",
+        Snapshot(
+            now=datetime(2026, 10, 25, 3, 30, tzinfo=UTC),
+            nodes=nodes(2),
+            limits=(limit("node", type="node", limit=100, blackouts=[FALL_BACK_FREEZE]),),
+            requests=(request("mr-a", "n0", created=datetime(2026, 10, 24, 12, 0, tzinfo=UTC)),),
+        ),
+    )
+
+
+@case
+def blackout_across_a_dst_change_ends_at_its_local_end() -> tuple[str, Snapshot]:
+    return (
+        "The same blackout at 04:00Z, Sun 05:00 CET, its end: mr-a is admitted and approved "
+        "(no cordon, no drain) in this pass.",
+        Snapshot(
+            now=datetime(2026, 10, 25, 4, 0, tzinfo=UTC),
+            nodes=nodes(2),
+            limits=(limit("node", type="node", limit=100, blackouts=[FALL_BACK_FREEZE]),),
+            requests=(request("mr-a", "n0", created=datetime(2026, 10, 24, 12, 0, tzinfo=UTC)),),
+        ),
+    )
+
+
+@case
+def blackouts_that_touch_hold_until_the_last_ends() -> tuple[str, Snapshot]:
+    return (
+        "Two blackouts in UTC, 11:00-12:30 and 12:30-14:00 (touching), and now is 12:00: the "
+        "message says admissions resume at 14:00, the end of the chain, not at 12:30.",
+        Snapshot(
+            now=NOW,
+            nodes=nodes(2),
+            limits=(
+                limit(
+                    "node",
+                    type="node",
+                    limit=100,
+                    blackouts=[
+                        {"start": "2026-11-25T11:00", "end": "2026-11-25T12:30"},
+                        {"start": "2026-11-25T12:30", "end": "2026-11-25T14:00", "reason": "b"},
                     ],
                 ),
             ),

@@ -67,7 +67,10 @@ def broken_rules(
         if transition:
             activation["oldSelf"] = celpy.json_to_cel(old)
         program = ENVIRONMENT.program(ENVIRONMENT.compile(rule["rule"]))
-        result = program.evaluate(activation)  # an error is a refusal, as on the server
+        try:
+            result = program.evaluate(activation)
+        except celpy.CELEvalError as error:  # an error is a refusal, as on the server
+            result = error
         if not (isinstance(result, celpy.celtypes.BoolType) and bool(result)):
             broken.append(f"{path}: {rule.get('message') or rule['rule']}")
     if isinstance(value, Mapping):

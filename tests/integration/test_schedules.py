@@ -1,0 +1,91 @@
+"""Operators' controls of DESIGN §7 on the real control plane: pause and blackouts.
+
+Covers: `kubectl repairman pause LIMIT` holds every new admission under the limit
+(reason Paused, the limit's status and `kubectl get ml` say so) while what it admitted
+goes on, and `resume` admits on the next pass; a blackout covering now holds new
+admissions (reason Blackout, naming it and when it ends, in its zone) and its removal
+releases them. The policy's rules for both are property-tested (tests/properties).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from tests.integration.cluster import GROUP, VERSION, Cluster
+from tests.integration.conftest import ControlPlane
+from tests.integration.test_actors import kubectl_repairman
+from tests.integration.test_approval_gate import one_pass
+from tests.integration.test_runner import request_body, status_of
+
+
+def limit_status(cluster: Cluster, name: str) -> dict[str, object]:
+    found = cluster.custom.get_cluster_custom_object(GROUP, VERSION, "maintenancelimits", name)
+    return dict(found.get("status") or {})
+
+
+def test_pause_holds_new_admissions_and_resume_releases_them(
+    cluster: Cluster, control_plane: ControlPlane
+) -> None:
+    nodes = cluster.nodes(2)
+    cluster.wait_nodes_ready(nodes)
+    cluster.limit("node", type="node", limit=100)
+    custom = cluster.custom
+    custom.create_cluster_custom_object(
+        GROUP, VERSION, "maintenancerequests", request_body("mr-a", nodes[0])
+    )
+    one_pass(control_plane)
+    assert status_of(cluster, "mr-a")["state"] == "Approved"
+
+    paused = kubectl_repairman(control_plane, control_plane.kubeconfig, "pause", "ml/node")
+    assert paused.returncode == 0 and paused.stdout.strip() == "maintenancelimit/node paused"
+    header, row = control_plane.kubectl("get", "ml", "node").stdout.splitlines()[:2]
+    column = header.index("PAUSED")
+    assert row[column:].split()[0] == "true", (header, row)
+
+    custom.create_cluster_custom_object(
+        GROUP, VERSION, "maintenancerequests", request_body("mr-b", nodes[1])
+    )
+    one_pass(control_plane)
+    waiting = status_of(cluster, "mr-b")
+    assert (waiting.get("state"), waiting["reason"]) == ("Pending", "Paused"), waiting
+    assert "paused by the operator" in waiting["message"]
+    assert "paused by the operator" in str(limit_status(cluster, "node")["message"])
+    assert status_of(cluster, "mr-a")["state"] == "Approved", "what it admitted goes on"
+
+    resumed = kubectl_repairman(control_plane, control_plane.kubeconfig, "resume", "node")
+    assert resumed.returncode == 0, resumed.stderr
+    one_pass(control_plane)
+    assert status_of(cluster, "mr-b")["state"] == "Approved"
+
+
+def test_a_blackout_holds_new_admissions_until_it_is_gone(
+    cluster: Cluster, control_plane: ControlPlane
+) -> None:
+    nodes = cluster.nodes(1)
+    cluster.wait_nodes_ready(nodes)
+    berlin_now = datetime.now(UTC) + timedelta(hours=1)  # Europe/Berlin is UTC+1 in winter
+    ends = (berlin_now + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
+    blackout = {
+        "start": (berlin_now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+        "end": ends,
+        "timeZone": "Europe/Berlin",
+        "reason": "launch",
+    }
+    cluster.limit("node", type="node", limit=100, blackouts=[blackout])
+    cluster.custom.create_cluster_custom_object(
+        GROUP, VERSION, "maintenancerequests", request_body("mr-a", nodes[0])
+    )
+    one_pass(control_plane)
+    waiting = status_of(cluster, "mr-a")
+    assert waiting["reason"] == "Blackout", waiting
+    assert "blackout 'launch'" in waiting["message"]
+    assert (
+        f"until {datetime.fromisoformat(ends).strftime('%a %Y-%m-%d %H:%M')} Europe/Berlin"
+        in (waiting["message"])
+    )
+
+    cluster.custom.patch_cluster_custom_object(
+        GROUP, VERSION, "maintenancelimits", "node", {"spec": {"blackouts": None}}
+    )
+    one_pass(control_plane)
+    assert status_of(cluster, "mr-a")["state"] == "Approved"
