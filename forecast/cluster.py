@@ -16,6 +16,7 @@ apply plans through `apply`.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Mapping
 from datetime import datetime
 from typing import assert_never
 
@@ -30,7 +31,26 @@ from policy.decisions import (
     UpdateLimitStatus,
     UpdateRequestStatus,
 )
-from policy.model import CORDONED_BY, ActorState, MaintenanceRequest, Pod
+from policy.model import (
+    CORDONED_BY,
+    CORDONED_BY_UID,
+    ActorState,
+    MaintenanceRequest,
+    Pod,
+    claim_uid,
+)
+
+_CLAIM = (CORDONED_BY, CORDONED_BY_UID)
+
+
+def _claimed(annotations: Mapping[str, str], request: str, uid: str) -> dict[str, str]:
+    """A node's annotations after our cordon's merge patch (runner/apply.py)."""
+    claimed = {k: v for k, v in annotations.items() if k not in _CLAIM}
+    claimed[CORDONED_BY] = request
+    value = claim_uid(request, uid)
+    if value is not None:
+        claimed[CORDONED_BY_UID] = value
+    return claimed
 
 
 @attrs.frozen
@@ -105,11 +125,11 @@ class ModelCluster:
                     self.nodes[node.name] = attrs.evolve(
                         node,
                         unschedulable=True,
-                        annotations={**node.annotations, CORDONED_BY: decision.request},
+                        annotations=_claimed(node.annotations, decision.request, decision.uid),
                     )
                 case Uncordon():
                     node = self.nodes[decision.node]
-                    annotations = {k: v for k, v in node.annotations.items() if k != CORDONED_BY}
+                    annotations = {k: v for k, v in node.annotations.items() if k not in _CLAIM}
                     self.nodes[node.name] = attrs.evolve(
                         node, unschedulable=False, annotations=annotations
                     )

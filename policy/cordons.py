@@ -64,16 +64,20 @@ def release_with(state: PassState, *, request: str, target: Target | None, why: 
     node = target.name
     if not state.owns(node, request):
         return
+    held = _held_by_another(state, node=node, owner=request)
     uid = state.cordon_uid.pop(node, "")
     del state.cordon_owner[node]
-    if not _held_by_another(state, node=node, owner=request):
+    if not held:
         _uncordon(state, node=node, request=request, uid=uid, why=why)
 
 
 def release_orphans(state: PassState) -> None:
     """Step 3: uncordon every node cordoned for a request that is not active."""
     for node, owner in sorted(state.cordon_owner.items()):
-        if state.owner_active_on(node) or _held_by_another(state, node=node, owner=owner):
+        if state.owner_active_on(node):
+            continue
+        if _held_by_another(state, node=node, owner=owner):
+            _reclaim(state, node=node, owner=owner)
             continue
         final = state.final_state.get(owner)
         if owner not in state.index.by_name:
@@ -104,8 +108,27 @@ def release_orphans(state: PassState) -> None:
 
 
 def _held_by_another(state: PassState, *, node: str, owner: str) -> bool:
+    """Is `node` the target of an active request other than the very one our annotation
+    names: another name, or the same name under another uid (filed again, or a uid left
+    stale by hand)? Its work may rely on the cordon (DESIGN §4, invariant 8)."""
     holder = state.holder.get(Target(TargetType.NODE, node).key)
-    return holder is not None and holder != owner and state.owner_active(holder)
+    if holder is None or not state.owner_active(holder):
+        return False
+    return holder != owner or not state.owns(node, owner)
+
+
+def _reclaim(state: PassState, *, node: str, owner: str) -> None:
+    """The node is cordoned under `owner`'s name, and an active request of that name
+    holds it, but the annotation's uid is another's: the cordon is that request's now
+    (it relies on it); write its uid, so that its end releases the node."""
+    listed = state.index.by_name.get(owner)
+    if listed is None or state.holder.get(Target(TargetType.NODE, node).key) != owner:
+        return
+    if not state.unschedulable.get(node, False):
+        return  # uncordoned by someone else: Step 4 drops the claim
+    state.decisions.append(Cordon(node=node, request=owner, uid=listed.uid))
+    state.touched_nodes.add(node)
+    state.cordon_uid[node] = listed.uid
 
 
 def _uncordon(state: PassState, *, node: str, request: str, uid: str, why: str) -> None:

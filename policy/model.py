@@ -324,6 +324,22 @@ class Snapshot:
 
 CORDONED_BY = "repairman.k8s.io/cordoned-by"
 CORDONED_BY_UID = "repairman.k8s.io/cordoned-by-uid"
-"""The uid of the request CORDONED_BY names: a request deleted and filed again under its
-name (by another actor, say) is another request, and the cordon is not its."""
+"""`NAME/UID` of the request CORDONED_BY names: a request deleted and filed again under
+its name (by another actor, say) is another request, and the cordon is not its. The
+name is repeated so that a value left behind by a runner that writes CORDONED_BY only
+(an older version, mid-upgrade) is recognised as stale: it names another request."""
+
+
+def claim_uid(request: str, uid: str) -> str | None:
+    """The CORDONED_BY_UID value for a request; None (remove it) without a uid."""
+    return f"{request}/{uid}" if uid else None
+
+
+def claimed_uid(owner: str, value: str | None) -> str:
+    """The uid a CORDONED_BY_UID value gives for the request CORDONED_BY names; "" when
+    it gives none, or names another request (left behind by an older runner)."""
+    name, slash, uid = (value or "").rpartition("/")
+    return uid if slash and name == owner else ""
+
+
 """Node annotation naming the request for which the runner cordoned the node."""

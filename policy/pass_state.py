@@ -41,6 +41,7 @@ from policy.model import (
     Snapshot,
     TargetType,
     VolumeAttachment,
+    claimed_uid,
 )
 from policy.validation import RequestSpec, Target, parse_request_spec
 from policy.windows import next_opening
@@ -95,7 +96,7 @@ class Index:
             owner = node.annotations.get(CORDONED_BY)
             if owner:
                 self.cordon_owner[node.name] = owner
-                uid = node.annotations.get(CORDONED_BY_UID)
+                uid = claimed_uid(owner, node.annotations.get(CORDONED_BY_UID))
                 if uid:
                     self.cordon_uid[node.name] = uid
         self.workloads = {(w.kind, w.key): w for w in snapshot.workloads}

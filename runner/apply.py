@@ -42,6 +42,8 @@ from policy.model import (
     MaintenanceLimit,
     RequestState,
     Snapshot,
+    claim_uid,
+    claimed_uid,
 )
 from policy.snapshot_format import limit_status_json, request_status_json
 from runner.fresh import FreshReads
@@ -488,20 +490,30 @@ class Applier:
         self.events_skipped += 1
         return False
 
-    def _still_held(self, request: str, uid: str = "") -> str | None:
+    def _still_held(
+        self, request: str, uid: str = "", *, node: str, claimant_uid: str = ""
+    ) -> str | None:
         """Cordon ownership on the fresh object (DESIGN §3): the request a node's
         annotation names is over only if a GET says so — 404, another uid (deleted and
         filed again under its name), or a terminal state. A list that lacks it may be
-        older than its admission by another runner."""
+        older than its admission by another runner. Under another uid the name's new
+        request still holds the cordon if it is active on `node` (it relies on it),
+        unless it is `claimant_uid`, the request we are cordoning for."""
         try:
             found = self.kube.request("GET", f"{GROUP_PATH}/maintenancerequests/{request}")
         except KubeError as error:
             if error.status == 404:
                 return None
             raise
-        if uid and (found.get("metadata") or {}).get("uid") != uid:
+        status = found.get("status") or {}
+        state = status.get("state")
+        found_uid = (found.get("metadata") or {}).get("uid")
+        if uid and found_uid != uid:
+            if claimant_uid and found_uid == claimant_uid:
+                return None
+            if state in ACTIVE_STATES and status.get("target") == f"node/{node}":
+                return f"{request} (filed again under that name) is {state} on {node}"
             return None
-        state = (found.get("status") or {}).get("state")
         if state in ACTIVE_STATES:
             return f"{request} is {state}"
         return None
@@ -513,7 +525,7 @@ class Applier:
             annotations = node["metadata"].get("annotations") or {}
             unschedulable = bool(node.get("spec", {}).get("unschedulable"))
             owner = annotations.get(CORDONED_BY)
-            owner_uid = annotations.get(CORDONED_BY_UID) or ""
+            owner_uid = claimed_uid(owner or "", annotations.get(CORDONED_BY_UID))
             setter = _cordon_setter(node)
             detail = ""
             if cordon:
@@ -529,10 +541,16 @@ class Applier:
                         decision, Result.DEFERRED, "cordoned by someone else since the read"
                     )
                 if unschedulable:
-                    held = self._still_held(owner, owner_uid)
+                    claimant = decision.uid if owner == decision.request else ""
+                    held = self._still_held(
+                        owner, owner_uid, node=decision.node, claimant_uid=claimant
+                    )
                     if held is not None:
                         return Outcome(decision, Result.DEFERRED, f"cordoned for {held}")
-                claim = {CORDONED_BY: decision.request, CORDONED_BY_UID: decision.uid or None}
+                claim = {
+                    CORDONED_BY: decision.request,
+                    CORDONED_BY_UID: claim_uid(decision.request, decision.uid),
+                }
                 body: dict[str, Any] = {
                     "metadata": {"annotations": claim},
                     "spec": {"unschedulable": True},
@@ -545,7 +563,7 @@ class Applier:
                 theirs = setter is not None and setter != FIELD_MANAGER
                 if decision.unschedulable:
                     # Lift our cordon: only for a request that is over, by a GET.
-                    held = self._still_held(decision.request, decision.uid)
+                    held = self._still_held(decision.request, decision.uid, node=decision.node)
                     if held is not None:
                         return Outcome(decision, Result.DEFERRED, f"left cordoned: {held}")
                     if unschedulable and theirs:

@@ -356,7 +356,7 @@ def test_a_request_filed_again_under_a_deleted_ones_name_does_not_keep_its_cordo
     assert status_of(cluster, "mr-a")["state"] == "Approved"
     first = custom.get_cluster_custom_object(GROUP, VERSION, "maintenancerequests", "mr-a")
     annotations = cluster.core.read_node(nodes[0]).metadata.annotations or {}
-    assert annotations[CORDONED_BY_UID] == first["metadata"]["uid"]
+    assert annotations[CORDONED_BY_UID] == f"mr-a/{first['metadata']['uid']}"
 
     custom.delete_cluster_custom_object(GROUP, VERSION, "maintenancerequests", "mr-a")
     custom.create_cluster_custom_object(
@@ -370,4 +370,62 @@ def test_a_request_filed_again_under_a_deleted_ones_name_does_not_keep_its_cordo
     assert CORDONED_BY not in (released.metadata.annotations or {})
     taken = cluster.core.read_node(nodes[1])
     assert taken.spec.unschedulable
-    assert (taken.metadata.annotations or {})[CORDONED_BY_UID] == again["metadata"]["uid"]
+    assert (taken.metadata.annotations or {})[CORDONED_BY_UID] == f"mr-a/{again['metadata']['uid']}"
+
+
+def test_a_stale_uncordon_never_lifts_a_cordon_a_request_of_that_name_works_under(
+    cluster: Cluster, control_plane: ControlPlane
+) -> None:
+    """Review (helper, issue 32): runner A lists after mr-a (uid 1) was deleted and plans
+    to release its cordon on n0; before A writes, mr-a is filed again for n0 and an
+    older runner (which writes names only; simulated by writing its status) approves it
+    under that very cordon, leaving uid 1 in the annotation. A's write-time GET finds
+    mr-a active on n0 under another uid and defers (fails with "another uid is gone":
+    n0 is uncordoned under an Approved request)."""
+    nodes = cluster.nodes(2)
+    cluster.wait_nodes_ready(nodes)
+    cluster.limit("node", type="node", limit=100, cordon=True)
+    custom = cluster.custom
+    custom.create_cluster_custom_object(
+        GROUP, VERSION, "maintenancerequests", request_body("mr-a", nodes[0])
+    )
+    one_pass(control_plane)
+    assert status_of(cluster, "mr-a")["state"] == "Approved"
+    custom.delete_cluster_custom_object(GROUP, VERSION, "maintenancerequests", "mr-a")
+    kube = Kube.connect(kubeconfig=str(control_plane.kubeconfig))
+    seen_by_a = read_cluster(kube, now=datetime.now(UTC))
+    plan_a = plan(seen_by_a)
+    assert [(d.node, d.request) for d in plan_a.decisions if type(d).__name__ == "Uncordon"] == [
+        (nodes[0], "mr-a")
+    ]
+
+    custom.create_cluster_custom_object(
+        GROUP, VERSION, "maintenancerequests", request_body("mr-a", nodes[0])
+    )
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    custom.patch_cluster_custom_object_status(
+        GROUP,
+        VERSION,
+        "maintenancerequests",
+        "mr-a",
+        {
+            "status": {
+                "state": "Approved",
+                "reason": "Approved",
+                "target": f"node/{nodes[0]}",
+                "preparingSince": now,
+                "approvedAt": now,
+            }
+        },
+    )
+    outcomes = Applier(kube, seen_by_a, policy_version=POLICY).apply(plan_a)
+    (released,) = [o for o in outcomes if type(o.decision).__name__ == "Uncordon"]
+    assert released.result is Result.DEFERRED, released
+    assert "filed again" in released.detail
+    assert cluster.core.read_node(nodes[0]).spec.unschedulable
+    # The next pass (this version) takes the cordon over for the new mr-a by its uid.
+    one_pass(control_plane)
+    again = custom.get_cluster_custom_object(GROUP, VERSION, "maintenancerequests", "mr-a")
+    annotations = cluster.core.read_node(nodes[0]).metadata.annotations or {}
+    assert annotations[CORDONED_BY_UID] == f"mr-a/{again['metadata']['uid']}"
+    assert cluster.core.read_node(nodes[0]).spec.unschedulable

@@ -144,7 +144,7 @@ def _reused(on: str) -> Snapshot:
             Node(
                 "n0",
                 unschedulable=True,
-                annotations={CORDONED_BY: "mr-a", CORDONED_BY_UID: "uid-old"},
+                annotations={CORDONED_BY: "mr-a", CORDONED_BY_UID: "mr-a/uid-old"},
             ),
             *nodes(3, prefix="m"),
         ),
@@ -174,3 +174,45 @@ def test_a_cordon_without_a_uid_is_judged_by_name_as_before() -> None:
     legacy = attrs.evolve(snap.nodes[0], annotations={CORDONED_BY: "mr-a"})
     result = plan(attrs.evolve(snap, nodes=(legacy, *snap.nodes[1:])))
     assert not any(isinstance(d, Uncordon) and d.node == "n0" for d in result.decisions)
+
+
+def _working(annotations: dict[str, str], state: RequestState = S.IN_PROGRESS) -> Snapshot:
+    """mr-b (uid uid-mr-b) is `state` on n0, which is cordoned with `annotations`."""
+    return Snapshot(
+        now=NOW,
+        nodes=(Node("n0", unschedulable=True, annotations=annotations), *nodes(3, prefix="m")),
+        limits=(limit("node", limit=50, cordon=True),),
+        requests=(
+            request(
+                "mr-b",
+                "n0",
+                state="InProgress" if state is S.IN_PROGRESS else "Pending",
+                status=active(state, "node/n0", approved_at=ago(minutes=2)),
+            ),
+        ),
+    )
+
+
+def test_a_uid_left_by_an_older_runner_for_another_request_is_ignored() -> None:
+    """Review (helper, issue 32): mr-a's cordon, taken over by an older runner for mr-b,
+    which wrote the name only: the uid left there names mr-a, so the name decides and
+    mr-b keeps its cordon (it was uncordoned while InProgress with a bare uid)."""
+    result = plan(_working({CORDONED_BY: "mr-b", CORDONED_BY_UID: "mr-a/uid-mr-a"}))
+    assert not any(isinstance(d, Cordon | Uncordon) for d in result.decisions)
+
+
+def test_a_stale_uid_under_an_active_request_of_that_name_is_taken_over_not_lifted() -> None:
+    """The same name filed again, or an administrator's typo in the uid: the request of
+    that name holds the node and is active, so the cordon stays and its uid is rewritten
+    (fails without: the node is uncordoned under an InProgress request)."""
+    for state in (S.APPROVED, S.IN_PROGRESS):
+        result = plan(_working({CORDONED_BY: "mr-b", CORDONED_BY_UID: "mr-b/uid-old"}, state))
+        assert not any(isinstance(d, Uncordon) for d in result.decisions), state
+        (taken,) = [d for d in result.decisions if isinstance(d, Cordon)]
+        assert (taken.node, taken.request, taken.uid) == ("n0", "mr-b", "uid-mr-b")
+        after = apply(
+            _working({CORDONED_BY: "mr-b", CORDONED_BY_UID: "mr-b/uid-old"}, state), result
+        )
+        assert after.nodes[0].annotations[CORDONED_BY_UID] == "mr-b/uid-mr-b"
+        again = plan(after)
+        assert not any(isinstance(d, Cordon | Uncordon) for d in again.decisions), state
