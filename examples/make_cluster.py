@@ -491,14 +491,14 @@ def requests() -> list[MaintenanceRequest]:
         request(
             "mr-old-typo",
             "worker-c-01",
-            kind="Node",
+            kind="nodes",
             requester="bob",
             created=ago(hours=8),
             status=RequestStatus(
                 state=S.REJECTED,
                 reason="InvalidSpec",
                 message=(
-                    "invalid spec.type: 'Node' is not one of "
+                    "invalid spec.type: 'nodes' is not one of "
                     "node, deployment, statefulset, daemonset"
                 ),
                 finished_at=ago(hours=8),

@@ -20,8 +20,10 @@ from policy.disruption import charged_in_place
 from policy.endings import InvalidRequest, TargetMissing
 from policy.explain import (
     Cause,
+    DeadlineMissed,
     LimitUnusable,
     NoGoverningLimit,
+    NotYet,
     OutOfOrder,
     Paused,
     SeveralBudgets,
@@ -32,7 +34,7 @@ from policy.lifecycle import Behaviour
 from policy.limit_spec import DrainSpec, InvalidLimit, LimitSpec
 from policy.model import ActorState, MaintenanceRequest, RequestState, RequestStatus, TargetType
 from policy.pass_state import Outcome, PassState, withdrawn
-from policy.validation import Target
+from policy.validation import RequestSpec, Target
 
 S = RequestState
 
@@ -51,6 +53,18 @@ class Admitted:
 
 
 def admit(request: MaintenanceRequest, *, state: PassState) -> Outcome | Admitted:
+    """Admit the request, or say why it waits; a waiting request whose deadline has
+    passed says so first (reason DeadlineMissed; a deadline never overrides a limit)."""
+    admission = _admit(request, state=state)
+    if isinstance(admission, Admitted) or admission.status.state is not S.PENDING:
+        return admission
+    spec = state.index.specs[request.name]
+    if isinstance(spec, RequestSpec) and spec.deadline and state.now >= spec.deadline:
+        return Outcome(admission.status, (DeadlineMissed(spec.deadline), *admission.causes))
+    return admission
+
+
+def _admit(request: MaintenanceRequest, *, state: PassState) -> Outcome | Admitted:
     index = state.index
     status = request.status
     if status.state is not S.PENDING:
@@ -72,6 +86,8 @@ def admit(request: MaintenanceRequest, *, state: PassState) -> Outcome | Admitte
         return Outcome(status, (TargetHeld(target.key, holder),))
     if spec.state is ActorState.IN_PROGRESS:
         return Outcome(status, (OutOfOrder(spec.state.value, S.PENDING.value),))
+    if spec.not_before is not None and state.now < spec.not_before:
+        return Outcome(status, (NotYet(spec.not_before),))
 
     # Step 3: every governing limit valid, its windows open, its interval passed, room.
     valid, invalid = index.governing(target)

@@ -37,6 +37,9 @@ class UpdateRequestStatus:
     """When the status says the node was just drained while NotReady: pods terminating
     since before this instant counted as gone (DESIGN §3 "Dead nodes"), and count so
     in the runner's confirming read."""
+    announce: bool = False
+    """Worth an Event though the state stays: a reason that just appeared, such as a
+    deadline that passed before admission."""
 
     @property
     def reason(self) -> str:

@@ -30,6 +30,8 @@ class Reason(Enum):
     WINDOW_CLOSED = "WindowClosed"
     PAUSED = "Paused"
     BLACKOUT = "Blackout"
+    NOT_BEFORE = "NotBefore"
+    DEADLINE_MISSED = "DeadlineMissed"
     MIN_INTERVAL = "MinInterval"
     DISRUPTION_BUDGET = "DisruptionBudget"
     MULTIPLE_PDBS = "MultiplePodDisruptionBudgets"
@@ -143,6 +145,28 @@ class BlackedOut:
 
     def message(self) -> str:
         return f"limit {self.limit}: {self.blackout}, until {self.until_local} ({at(self.until)})"
+
+
+@attrs.frozen
+class NotYet:
+    reason: ClassVar[Reason] = Reason.NOT_BEFORE
+    not_before: datetime
+
+    def message(self) -> str:
+        return f"spec.notBefore: not admitted before {at(self.not_before)}"
+
+
+@attrs.frozen
+class DeadlineMissed:
+    reason: ClassVar[Reason] = Reason.DEADLINE_MISSED
+    deadline: datetime
+
+    def message(self) -> str:
+        return f"spec.deadline {at(self.deadline)} passed before admission; still waiting"
+
+
+EVENTFUL_REASONS = frozenset({Reason.DEADLINE_MISSED.value})
+"""Reasons worth an Event when they appear, though the state stays (DESIGN §7)."""
 
 
 @attrs.frozen

@@ -24,7 +24,7 @@ from policy.blackouts import blacked_out
 from policy.decisions import Admission, Decision, UpdateRequestStatus
 from policy.disruption import BudgetIndex
 from policy.endings import Withdrawn
-from policy.explain import BlackedOut, Cause, Explanation, WindowClosed
+from policy.explain import EVENTFUL_REASONS, BlackedOut, Cause, Explanation, WindowClosed
 from policy.fields import FieldError
 from policy.gate import Basis
 from policy.ledger import Ledger
@@ -52,13 +52,21 @@ _POD_ORDER = operator.attrgetter("namespace", "name")
 _ATTACHMENT_ORDER = operator.attrgetter("name")
 
 
-def order_key(request: MaintenanceRequest) -> tuple[int, float, str]:
-    """Priority order: higher priority first, then older, then by name."""
+def order_key(request: MaintenanceRequest) -> tuple[int, float, float, str]:
+    """Priority order: higher priority first; within one, requests with a deadline
+    first, the earliest first (DESIGN §7); then older, then by name."""
     priority = request.spec.get("priority") if isinstance(request.spec, dict) else None
     if not isinstance(priority, int) or isinstance(priority, bool):
         priority = 0
+    spec = parse_request_spec(request.spec)
+    deadline = spec.deadline if isinstance(spec, RequestSpec) else None
     created = request.creation_timestamp
-    return (-priority, created.timestamp() if created else math.inf, request.name)
+    return (
+        -priority,
+        deadline.timestamp() if deadline else math.inf,
+        created.timestamp() if created else math.inf,
+        request.name,
+    )
 
 
 @attrs.define
@@ -350,6 +358,7 @@ class PassState:
             target=self.index.shown_target(request),
             basis=self.bases.get(request.name) if approving else None,
             gone_before=self.gone_before.get(request.name),
+            announce=status.reason in EVENTFUL_REASONS and status.reason != request.status.reason,
         )
         self.decisions.append(decision)
         self.written[request.name] = decision

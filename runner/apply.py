@@ -467,7 +467,7 @@ class Applier:
                 detail = self._keep_cordon(basis)
             except KubeError as error:
                 return Outcome(decision, Result.FAILED, f"approved, but its cordon: {error}")
-        if decision.transition and self._worth_an_event(decision):
+        if (decision.transition or decision.announce) and self._worth_an_event(decision):
             self._event(
                 kind="MaintenanceRequest",
                 name=decision.request,

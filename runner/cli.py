@@ -213,6 +213,8 @@ def main(  # noqa: PLR0917 - click passes every option by name
         text=log_format == "text", verbose=verbose, live=until_stable and sys.stdout.isatty()
     )
     kube.on_retry = lambda why: log("retry", detail=why)
+    if kube.insecure:
+        log("insecure", detail="insecure-skip-tls-verify: the server's certificate is not checked")
     if dry_run:
         _print(passes.planned(_read_cluster(kube)), output)
         return

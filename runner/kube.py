@@ -30,6 +30,7 @@ import os
 import ssl
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -171,6 +172,10 @@ class Kube:
     retries: int = 0
     on_retry: Callable[[str], None] | None = None
     """Told, in one line, about every retry and why."""
+    insecure: bool = False
+    """The kubeconfig says insecure-skip-tls-verify: the server's certificate is not
+    checked. urllib3's warning about it (one per request) is silenced, as kubectl says
+    nothing; the runner logs it once in its own format."""
     _server_clock: tuple[datetime, float] | None = None
     """The API server's Date header of the last answer, and our monotonic clock then."""
 
@@ -212,6 +217,9 @@ class Kube:
             if credentials.insecure:
                 context_ssl.check_hostname = False
                 context_ssl.verify_mode = ssl.CERT_NONE
+                warnings.filterwarnings(
+                    "ignore", category=urllib3.exceptions.InsecureRequestWarning
+                )
             _load_client_certificate(context_ssl, credentials)
         except (OSError, ssl.SSLError) as error:
             raise ConfigError(f"unusable TLS material in {where}: {error}") from None
@@ -221,7 +229,12 @@ class Kube:
             retries=False,
             maxsize=connections,
         )
-        return cls(server=credentials.server.rstrip("/"), pool=pool, headers=headers)
+        return cls(
+            server=credentials.server.rstrip("/"),
+            pool=pool,
+            headers=headers,
+            insecure=credentials.insecure,
+        )
 
     # --- requests -------------------------------------------------------------------
 

@@ -104,6 +104,18 @@ REQUEST_REJECTIONS = (
     Rejection({"priority": True}, "spec.priority", SCHEMA, "must be an integer"),
     Rejection({"priority": 2**40}, "spec.priority", SCHEMA, "outside"),
     Rejection({"priority": -(2**31)}, "spec.priority", SCHEMA, "outside"),
+    Rejection({"notBefore": "tomorrow"}, "spec.notBefore", SCHEMA, "RFC 3339"),
+    Rejection({"notBefore": "2026-12-20T02:00:00"}, "spec.notBefore", SCHEMA, "RFC 3339"),
+    Rejection({"notBefore": "2026-12-20 02:00:00Z"}, "spec.notBefore", SCHEMA, "RFC 3339"),
+    Rejection({"notBefore": "9999-12-31T23:59:59Z"}, "spec.notBefore", SCHEMA, "1970..8999"),
+    Rejection({"notBefore": 1766196000}, "spec.notBefore", SCHEMA, "must be an RFC 3339"),
+    Rejection({"deadline": "2026-13-40T02:00:00Z"}, "spec.deadline", SCHEMA, "not a real"),
+    Rejection(
+        {"notBefore": "2026-12-20T02:00:00Z", "deadline": "2026-12-20T03:00:00+02:00"},
+        "spec.deadline",
+        CEL,
+        "is not after spec.notBefore",
+    ),
     Rejection({"requester": "r" * 300}, "spec.requester", SCHEMA, "at most 253"),
     Rejection({"reason": "é" * 2000}, "spec.reason", SCHEMA, "at most 1024"),
     Rejection({"reason": {"a": 1}}, "spec.reason", SCHEMA, "must be a string"),
@@ -269,6 +281,13 @@ ACCEPTED_REQUESTS: tuple[dict[str, Any], ...] = (
     {"type": "node", "name": "worker-1", "priority": INT32_MAX},
     {"type": "node", "name": "worker-1", "priority": -INT32_MAX},
     {"type": "node", "name": "worker-1", "requester": "r" * 253, "reason": "é" * 1024},
+    {
+        "type": "node",
+        "name": "worker-1",
+        "notBefore": "2026-12-20T02:00:00+01:00",
+        "deadline": "2026-12-20T02:00:00.5Z",
+    },
+    {"type": "node", "name": "worker-1", "deadline": "8999-12-31T23:59:59Z"},
 )
 
 ACCEPTED_LIMITS: tuple[dict[str, Any], ...] = (

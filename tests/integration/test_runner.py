@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -279,3 +280,38 @@ def test_forecast_reads_the_live_cluster_and_writes_nothing(
     assert document["makespanSeconds"] >= 3 * 600
     assert document["peaks"]["node"] == {"inUse": 1, "allowed": 1}
     assert everything(cluster) == before, "a forecast writes nothing"
+
+
+def test_insecure_skip_tls_verify_is_one_line_of_our_log_and_nothing_from_the_plugin(
+    control_plane: ControlPlane, cluster: Cluster, tmp_path: Path
+) -> None:
+    """Issue 17, also: with insecure-skip-tls-verify urllib3 warned once per request
+    (InsecureRequestWarning lines on stderr); kubectl says nothing. The runner now logs
+    it once in its own format, the plugin not at all."""
+    config = json.loads(control_plane.kubeconfig.read_text())
+    config["clusters"][0]["cluster"] = {
+        "server": config["clusters"][0]["cluster"]["server"],
+        "insecure-skip-tls-verify": True,
+    }
+    path = tmp_path / "insecure.kubeconfig"
+    path.write_text(json.dumps(config))
+    bin_dir = Path(sys.executable).parent
+    planned = subprocess.run(
+        [str(bin_dir / "runner"), "--plan", "--kubeconfig", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert planned.returncode == 0, planned.stderr
+    assert "InsecureRequestWarning" not in planned.stderr
+    lines = planned.stderr.strip().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["event"] == "insecure", lines
+    listed = subprocess.run(
+        [str(bin_dir / "kubectl-repairman"), "--kubeconfig", str(path), "list"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert listed.returncode == 0 and listed.stderr == "", listed.stderr

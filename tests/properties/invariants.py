@@ -374,6 +374,7 @@ def admissions_allowed(before: Snapshot, plan: Plan) -> None:
         spec = parse_request_spec(requests[name].spec)
         assert isinstance(spec, RequestSpec), name
         assert labels_of(before, target) is not None, name
+        assert spec.not_before is None or before.now >= spec.not_before, name
         governing = [lim for lim in valid_limits(before) if governs(lim, before, target)]
         assert governing, name
         for limit in governing:

@@ -289,7 +289,9 @@ def limits(draw: st.DrawFn, now: datetime, chaos: bool = True) -> tuple[Maintena
 
 
 @st.composite
-def request_specs(draw: st.DrawFn, node_names: list[str], chaos: bool = True) -> Any:
+def request_specs(
+    draw: st.DrawFn, node_names: list[str], chaos: bool = True, now: datetime | None = None
+) -> Any:
     if chaos and draw(st.integers(0, 25)) == 0:
         return draw(json_values)
     kind = draw(st.sampled_from(["node", "node", "node", "node", "deployment"]))
@@ -306,6 +308,11 @@ def request_specs(draw: st.DrawFn, node_names: list[str], chaos: bool = True) ->
         "requester": "actor",
         "priority": draw(st.integers(-1, 2)),
     }
+    base = now or datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    for key in ("notBefore", "deadline"):
+        if draw(st.integers(0, 5)) == 0:
+            offset = timedelta(minutes=draw(st.integers(-120, 120)))
+            spec[key] = (base + offset).strftime("%Y-%m-%dT%H:%M:%SZ")
     if chaos and draw(st.integers(0, 20)) == 0:
         spec[draw(st.sampled_from(list(spec)))] = draw(json_values)
     return spec
@@ -372,7 +379,7 @@ def requests(
     result = []
     holders: set[str] = set()
     for name in REQUEST_NAMES[:count]:
-        spec = draw(request_specs(node_names, chaos))
+        spec = draw(request_specs(node_names, chaos, now))
         status = draw(statuses(now, spec, chaos))
         if status.state is not None and status.state.active:
             if status.target is None or status.target in holders:

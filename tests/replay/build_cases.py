@@ -274,6 +274,51 @@ def blackouts_that_touch_hold_until_the_last_ends() -> tuple[str, Snapshot]:
     )
 
 
+def _scheduled(name: str, target: str, **spec: object) -> MaintenanceRequest:
+    made = request(name, target, priority=int(str(spec.pop("priority", 0))))
+    return attrs.evolve(made, spec={**made.spec, **spec})
+
+
+@case
+def deadlines_go_first_within_a_priority_and_not_before_waits() -> tuple[str, Snapshot]:
+    return (
+        "50% of 5 nodes allows 2. mr-urgent (priority 1) goes first; then, within priority 0, "
+        "mr-soon (deadline 13:00) before mr-late (deadline 14:00) before the older mr-old "
+        "without one: mr-urgent and mr-soon are approved, the rest wait. mr-window has "
+        "priority 2 but notBefore 18:00: it waits (NotBefore) and takes no slot.",
+        Snapshot(
+            now=NOW,
+            nodes=nodes(5),
+            limits=(limit("node", type="node", limit=50),),
+            requests=(
+                _scheduled("mr-old", "n0"),
+                _scheduled("mr-late", "n1", deadline="2026-11-25T14:00:00Z"),
+                _scheduled("mr-soon", "n2", deadline="2026-11-25T13:00:00Z"),
+                _scheduled("mr-urgent", "n3", priority=1),
+                _scheduled("mr-window", "n4", priority=2, notBefore="2026-11-25T18:00:00Z"),
+            ),
+        ),
+    )
+
+
+@case
+def a_missed_deadline_is_the_reason_while_the_limit_holds_it() -> tuple[str, Snapshot]:
+    return (
+        "The limit allows 1 and mr-busy holds it; mr-late's deadline (11:55) passed before "
+        "admission: it still waits for the limit (a deadline never overrides one), reason "
+        "DeadlineMissed, and the message names the limit too.",
+        Snapshot(
+            now=NOW,
+            nodes=nodes(4),
+            limits=(limit("node", type="node", limit=1),),
+            requests=(
+                request("mr-busy", "n0", status=active(S.APPROVED, "node/n0")),
+                _scheduled("mr-late", "n1", deadline="2026-11-25T11:55:00Z"),
+            ),
+        ),
+    )
+
+
 @case
 def approved_timeout_expires_and_uncordons() -> tuple[str, Snapshot]:
     return (

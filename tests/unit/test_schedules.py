@@ -1,0 +1,74 @@
+"""Scheduled requests (DESIGN §7): notBefore holds admission until its time; a deadline
+orders requests within a priority (earliest first, before those without one), never
+overrides a limit, and once passed unadmitted is the reason (DeadlineMissed) and worth
+an Event the first time. Pause and blackouts: tests/properties and the golden cases."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import attrs
+
+from policy import UpdateRequestStatus, plan
+from policy.model import MaintenanceRequest, RequestState, Snapshot
+from tests.helpers import NOW, active, limit, nodes, request
+
+S = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def scheduled(name: str, target: str, **spec: Any) -> MaintenanceRequest:
+    made = request(name, target, priority=spec.pop("priority", 0))
+    return attrs.evolve(made, spec={**made.spec, **spec})
+
+
+def at(minutes: float) -> str:
+    return (NOW + timedelta(minutes=minutes)).strftime(S)
+
+
+def world(*requests: MaintenanceRequest, percent: int = 25) -> Snapshot:
+    return Snapshot(
+        now=NOW, nodes=nodes(4), limits=(limit("node", limit=percent),), requests=requests
+    )
+
+
+def test_not_before_holds_until_its_time_then_admits() -> None:
+    later = world(scheduled("mr-a", "n0", notBefore=at(30)))
+    waiting = plan(later).explanation("mr-a")
+    assert (waiting.state.value, waiting.reason.value) == ("Pending", "NotBefore")
+    assert at(30) in waiting.message
+    due = plan(attrs.evolve(later, now=NOW + timedelta(minutes=30))).explanation("mr-a")
+    assert due.state.value == "Approved"
+
+
+def test_a_deadline_goes_first_within_its_priority_and_never_past_a_limit() -> None:
+    snapshot = world(
+        scheduled("mr-old", "n0"),
+        scheduled("mr-late", "n1", deadline=at(120)),
+        scheduled("mr-soon", "n2", deadline=at(60)),
+        scheduled("mr-urgent", "n3", priority=1),
+        percent=50,
+    )
+    result = plan(snapshot)
+    admitted = {e.request for e in result.explanations if e.state.value == "Approved"}
+    assert admitted == {"mr-urgent", "mr-soon"}  # 50% of 4: priority first, then deadline
+    assert result.explanation("mr-late").reason.value == "LimitReached"
+
+
+def test_a_missed_deadline_is_the_reason_and_an_event_once() -> None:
+    busy = request("mr-busy", "n0", status=active(RequestState.APPROVED, "node/n0"))
+    snapshot = world(busy, scheduled("mr-late", "n1", deadline=at(-5)), percent=1)
+    first = plan(snapshot)
+    late = first.explanation("mr-late")
+    assert (late.state.value, late.reason.value) == ("Pending", "DeadlineMissed")
+    assert "limit node" in late.message, "the limit that holds it is still said"
+    (written,) = [
+        d for d in first.decisions if isinstance(d, UpdateRequestStatus) and d.request == "mr-late"
+    ]
+    assert written.announce
+    seen = attrs.evolve(snapshot.requests[1], status=attrs.evolve(written.status))
+    again = plan(attrs.evolve(snapshot, requests=(snapshot.requests[0], seen)))
+    rewritten = [
+        d for d in again.decisions if isinstance(d, UpdateRequestStatus) and d.request == "mr-late"
+    ]
+    assert all(not d.announce for d in rewritten)
