@@ -310,7 +310,7 @@ def request_specs(
     }
     base = now or datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
     for key in ("notBefore", "deadline"):
-        if draw(st.integers(0, 5)) == 0:
+        if draw(st.integers(0, 2)) == 0:
             offset = timedelta(minutes=draw(st.integers(-120, 120)))
             spec[key] = (base + offset).strftime("%Y-%m-%dT%H:%M:%SZ")
     if chaos and draw(st.integers(0, 20)) == 0:
