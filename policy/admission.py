@@ -162,6 +162,9 @@ def _limit_causes(
         interval = usage.interval_cause(state.now)
         if interval is not None:
             causes.append(interval)
+        rated = usage.rate_cause(state.now)
+        if rated is not None:
+            causes.append(rated)
         if not usage.has_room_for(target.name):
             causes.append(usage.full_cause())
     return causes

@@ -31,6 +31,7 @@ class Reason(Enum):
     PAUSED = "Paused"
     BLACKOUT = "Blackout"
     NOT_BEFORE = "NotBefore"
+    RATE_LIMITED = "RateLimited"
     DEADLINE_MISSED = "DeadlineMissed"
     MIN_INTERVAL = "MinInterval"
     DISRUPTION_BUDGET = "DisruptionBudget"
@@ -145,6 +146,22 @@ class BlackedOut:
 
     def message(self) -> str:
         return f"limit {self.limit}: {self.blackout}, until {self.until_local} ({at(self.until)})"
+
+
+@attrs.frozen
+class RateLimited:
+    reason: ClassVar[Reason] = Reason.RATE_LIMITED
+    limit: str
+    admitted: int
+    rate: str
+    """How the rate reads, e.g. 'at most 10 per 1h'."""
+    next_slot: datetime
+
+    def message(self) -> str:
+        return (
+            f"limit {self.limit}: rate {self.rate}: {self.admitted} admitted in the period; "
+            f"next slot at {at(self.next_slot)}"
+        )
 
 
 @attrs.frozen

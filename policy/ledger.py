@@ -11,11 +11,11 @@ meanwhile can push a limit past its allowed count.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import attrs
 
-from policy.explain import BudgetExhausted, IntervalNotPassed, LimitFull
+from policy.explain import BudgetExhausted, IntervalNotPassed, LimitFull, RateLimited
 from policy.limit_spec import LimitSpec
 from policy.model import PodDisruptionBudget
 from policy.times import later
@@ -31,6 +31,8 @@ class LimitUsage:
     users: dict[str, str]
     """Target name -> how it uses the slot ('by mr-a', 'NotReady', 'soaking after mr-b')."""
     last_admission: datetime | None
+    admissions: dict[str, datetime] = attrs.field(factory=dict)
+    """Request name -> when it was admitted under this limit (for `rate`)."""
     _full: tuple[int, LimitFull] | None = None
     """The last full_cause, with the user count it was made for; `use` forgets it."""
 
@@ -60,6 +62,27 @@ class LimitUsage:
         )
         self._full = (len(self.users), cause)
         return cause
+
+    def in_period(self, now: datetime) -> dict[str, datetime]:
+        """The admissions of the rate's sliding period ending now (one stamped after
+        now, by a runner whose clock runs ahead, counts too)."""
+        rate = self.spec.rate
+        if rate is None:
+            return {}
+        start = now - timedelta(seconds=rate.per_seconds)
+        return {name: when for name, when in self.admissions.items() if when > start}
+
+    def rate_cause(self, now: datetime) -> RateLimited | None:
+        rate = self.spec.rate
+        if rate is None:
+            return None
+        recent = sorted(self.in_period(now).values())
+        if len(recent) < rate.count:
+            return None
+        # The period must drop len - count + 1 of them: the slot opens when the one at
+        # that place leaves it.
+        opens = later(recent[len(recent) - rate.count], rate.per_seconds)
+        return RateLimited(self.spec.name, len(recent), rate.describe(), opens)
 
     def interval_cause(self, now: datetime) -> IntervalNotPassed | None:
         interval = self.spec.min_interval_seconds
@@ -94,6 +117,7 @@ class Ledger:
             usage = self.usage[spec.name]
             usage.use(target, f"by {request}")
             usage.last_admission = now
+            usage.admissions[request] = now
 
     def spend(self, pdb: str, count: int = 1) -> bool:
         """Take `count` disruptions from a PDB's budget, or nothing if it has fewer left."""

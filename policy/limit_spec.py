@@ -92,6 +92,24 @@ NODE_POLICIES = {policy.value: policy for policy in NodePolicy}
 
 
 @attrs.frozen
+class Rate:
+    """`spec.rate`: at most `count` admissions in any `per_seconds` (DESIGN §7)."""
+
+    count: int
+    per_seconds: int
+
+    def describe(self) -> str:
+        return f"at most {self.count} per {_period(self.per_seconds)}"
+
+
+def _period(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+@attrs.frozen
 class LimitSpec:
     """A valid MaintenanceLimit, with defaults filled in."""
 
@@ -113,6 +131,7 @@ class LimitSpec:
     paused: bool = False
     """Admits nothing new while true; what it admitted goes on (DESIGN §7)."""
     blackouts: tuple[Blackout, ...] = ()
+    rate: Rate | None = None
 
     def governs(self, target_type: TargetType, labels: Mapping[str, str]) -> bool:
         if target_type is not self.type:
@@ -206,6 +225,7 @@ def _limit_spec(name: str, spec: Any, partial: dict[str, Any]) -> LimitSpec:
     windows = _windows(spec.get("windows"))
     paused = optional(spec, "paused", bool, "spec.paused", "true or false") or False
     blackouts = _blackouts(spec.get("blackouts"))
+    rate = _rate(spec.get("rate"))
     return LimitSpec(
         name=name,
         type=target_type,
@@ -231,6 +251,7 @@ def _limit_spec(name: str, spec: Any, partial: dict[str, Any]) -> LimitSpec:
         ),
         paused=paused,
         blackouts=blackouts,
+        rate=rate,
     )
 
 
@@ -340,6 +361,21 @@ def _window(raw: Any, path: str) -> Window:
 def is_label_value(value: str) -> bool:
     """At most 63 characters, alphanumerics and '-', '_', '.' inside (or empty)."""
     return len(value) <= 63 and _LABEL_VALUE.fullmatch(value) is not None
+
+
+def _rate(raw: Any) -> Rate | None:
+    if raw is None:
+        return None
+    path = "spec.rate"
+    if not isinstance(raw, Mapping):
+        raise Invalid(path, f"must be an object, not {json_type(raw)}")
+    count = integer(raw, "count", f"{path}.count", default=None, minimum=1)
+    per = integer(raw, "perSeconds", f"{path}.perSeconds", default=None, minimum=1)
+    if count is None:
+        raise Invalid(f"{path}.count", "is required")
+    if per is None:
+        raise Invalid(f"{path}.perSeconds", "is required")
+    return Rate(count, per)
 
 
 def _blackouts(raw: Any) -> tuple[Blackout, ...]:

@@ -111,6 +111,7 @@ def _valid_report(
         active=report.active,
         last_admission_at=usage.last_admission,
         commits=entries,
+        admissions=usage.in_period(state.now),
         message=(
             f"{len(in_use)} of {usage.allowed} in use ({spec.describe_allowed(usage.population)})"
             + "".join(f"; {why}" for why in held)

@@ -95,6 +95,9 @@ def limit_status_json(status: LimitStatus) -> dict[str, Any]:
         "commits": [
             {"request": name, "at": _ts(when)} for name, when in sorted(status.commits.items())
         ],
+        "recentAdmissions": [
+            {"request": name, "at": _ts(when)} for name, when in sorted(status.admissions.items())
+        ],
     }
 
 

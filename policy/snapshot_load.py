@@ -259,8 +259,8 @@ def _commit(entry: _Fields) -> tuple[str, datetime]:
     return entry.text("request"), when
 
 
-def _commits(status: _Fields) -> dict[str, datetime]:
-    return dict(status.items("commits", _commit))
+def _commits(status: _Fields, key: str = "commits") -> dict[str, datetime]:
+    return dict(status.items(key, _commit))
 
 
 def _limit(f: _Fields) -> MaintenanceLimit:
@@ -275,6 +275,7 @@ def _limit(f: _Fields) -> MaintenanceLimit:
         message=s.text("message", required=False),
         commit=s.integer("commit", 0),
         commits=_commits(s),
+        admissions=_commits(s, "recentAdmissions"),
     )
     return MaintenanceLimit(
         name=f.text("name"),

@@ -89,6 +89,8 @@ def open_ledger(index: Index) -> Opening:
                 lim.last_admission is None or admitted > lim.last_admission
             ):
                 lim.last_admission = admitted
+            if admitted is not None and spec.rate is not None:
+                lim.admissions[request.name] = admitted
         if state.active:
             holder[target.key] = holder.get(target.key, request.name)
             if index.labels(target) is None:
@@ -158,6 +160,11 @@ def _populations(index: Index) -> tuple[dict[str, LimitUsage], dict[str, dict[st
     for limit in index.snapshot.limits:
         if limit.name in usage:
             usage[limit.name].last_admission = limit.status.last_admission_at
+            if usage[limit.name].spec.rate is not None:
+                # Admissions of requests since deleted, and ones another runner
+                # committed whose status this list may not show yet, count too.
+                usage[limit.name].admissions.update(limit.status.admissions)
+                usage[limit.name].admissions.update(limit.status.commits)
 
     return usage, unavailable
 

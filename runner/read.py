@@ -243,6 +243,7 @@ def limit_of(raw: JSON) -> MaintenanceLimit:
             message=str(status.get("message") or ""),
             commit=_int(status.get("commit"), 0) or 0,
             commits=_commits(status.get("commits")),
+            admissions=_commits(status.get("recentAdmissions")),
         ),
     )
 

@@ -162,6 +162,33 @@ def limits_respected(before: Snapshot, plan: Plan) -> None:
             assert len(total) <= allowed(limit, before), (limit.name, sorted(total))
 
 
+def rates_respected(before: Snapshot, plan: Plan) -> None:
+    """1b. No limit admits past its rate: the admissions of its sliding period (from
+    the requests' statuses and the limit's own records) plus ours stay within count."""
+    new = admitted(before, plan)
+    for limit in valid_limits(before):
+        if limit.rate is None:
+            continue
+        mine = {name for name, t in new.items() if governs(limit, before, t)}
+        if not mine:
+            continue
+        start = before.now - timedelta(seconds=limit.rate.per_seconds)
+        seen: dict[str, object] = {}
+        for request in before.requests:
+            target = held_target(request) or (
+                Target.from_key(request.status.target) if request.status.target else None
+            )
+            when = request.status.preparing_since or request.status.approved_at
+            if target is not None and when is not None and governs(limit, before, target):
+                seen[request.name] = when
+        for record in before.limits:
+            if record.name == limit.name:
+                seen.update(record.status.admissions)
+                seen.update(record.status.commits)
+        recent = {name for name, when in seen.items() if when > start} - mine  # type: ignore[operator]
+        assert len(recent) + len(mine) <= limit.rate.count, (limit.name, sorted(recent), mine)
+
+
 def budgets_respected(before: Snapshot, plan: Plan) -> None:
     """2. Evictions and drain-less admissions stay within every PDB's budget, as the
     Eviction API counts it: a Pending pod is deleted without a PDB check, an unready

@@ -245,6 +245,9 @@ def limit_specs(draw: st.DrawFn, name: str, chaos: bool = True, now: datetime | 
         "ttlSecondsAfterFinished": st.sampled_from([0, 60, 86400]),
         "paused": st.booleans(),
         "blackouts": st.lists(blackout_specs(now), min_size=1, max_size=2),
+        "rate": st.fixed_dictionaries(
+            {"count": st.integers(1, 3), "perSeconds": st.sampled_from([60, 600, 3600])}
+        ),
     }
     odds = {
         "windows": 6,
@@ -254,6 +257,7 @@ def limit_specs(draw: st.DrawFn, name: str, chaos: bool = True, now: datetime | 
         "drain": 1,
         "paused": 6,
         "blackouts": 6,
+        "rate": 3,
     }
     for key, strategy in optional.items():
         if draw(st.integers(0, odds.get(key, 2))) == 0:
@@ -281,7 +285,14 @@ def limits(draw: st.DrawFn, now: datetime, chaos: bool = True) -> tuple[Maintena
             uid=f"uid-{name}",
             spec=draw(limit_specs(name, chaos, now)),
             status=LimitStatus(
-                last_admission_at=draw(st.none() | short_ages.map(lambda d: now - d))
+                last_admission_at=draw(st.none() | short_ages.map(lambda d: now - d)),
+                admissions=draw(
+                    st.dictionaries(
+                        st.sampled_from(["mr-gone-1", "mr-gone-2", "mr-0"]),
+                        short_ages.map(lambda d: now - d),
+                        max_size=2,
+                    )
+                ),
             ),
         )
         for name in names

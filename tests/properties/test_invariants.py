@@ -21,6 +21,11 @@ def test_limits_never_exceeded_by_our_admissions(snapshot: Snapshot) -> None:
 
 
 @given(any_snapshots())
+def test_rates_never_exceeded_by_our_admissions(snapshot: Snapshot) -> None:
+    invariants.rates_respected(snapshot, plan(snapshot))
+
+
+@given(any_snapshots())
 def test_pdb_budgets_never_exceeded(snapshot: Snapshot) -> None:
     invariants.budgets_respected(snapshot, plan(snapshot))
 

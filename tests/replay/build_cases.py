@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import attrs
@@ -316,6 +316,46 @@ def a_missed_deadline_is_the_reason_while_the_limit_holds_it() -> tuple[str, Sna
                 _scheduled("mr-late", "n1", deadline="2026-11-25T11:55:00Z"),
             ),
         ),
+    )
+
+
+def _rated(now_minutes: int) -> Snapshot:
+    rated = attrs.evolve(
+        limit("node", type="node", limit=100, rate={"count": 2, "perSeconds": 3600}),
+        status=LimitStatus(admissions={"mr-gone": ago(minutes=50)}),
+    )
+    done = attrs.evolve(
+        active(S.COMPLETED, "node/n0", since=ago(minutes=20)), finished_at=ago(minutes=5)
+    )
+    return Snapshot(
+        now=NOW + timedelta(minutes=now_minutes),
+        nodes=nodes(4),
+        limits=(rated,),
+        requests=(
+            request("mr-done", "n0", status=done),
+            request("mr-a", "n1"),
+            request("mr-b", "n2"),
+        ),
+    )
+
+
+@case
+def rate_full_says_when_the_next_slot_opens() -> tuple[str, Snapshot]:
+    return (
+        "rate 2 per hour: mr-gone (deleted; its admission 50 min ago kept in the limit's "
+        "status.recentAdmissions) and mr-done (admitted 20 min ago) fill the period: mr-a and "
+        "mr-b wait, RateLimited, next slot at 12:10:00Z when mr-gone's admission leaves it.",
+        _rated(0),
+    )
+
+
+@case
+def rate_period_slides_across_a_pass() -> tuple[str, Snapshot]:
+    return (
+        "The same 10 minutes later: mr-gone's admission left the period, so exactly one slot "
+        "opened: mr-a (older) is admitted and approved, mr-b still waits (next slot 12:40, "
+        "when mr-done's leaves); the limit's recentAdmissions now hold mr-done and mr-a.",
+        _rated(10),
     )
 
 

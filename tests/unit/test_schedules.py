@@ -10,8 +10,8 @@ from typing import Any
 
 import attrs
 
-from policy import UpdateRequestStatus, plan
-from policy.model import MaintenanceRequest, RequestState, Snapshot
+from policy import UpdateLimitStatus, UpdateRequestStatus, plan
+from policy.model import LimitStatus, MaintenanceRequest, RequestState, Snapshot
 from tests.helpers import NOW, active, limit, nodes, request
 
 S = "%Y-%m-%dT%H:%M:%SZ"
@@ -72,3 +72,35 @@ def test_a_missed_deadline_is_the_reason_and_an_event_once() -> None:
         d for d in again.decisions if isinstance(d, UpdateRequestStatus) and d.request == "mr-late"
     ]
     assert all(not d.announce for d in rewritten)
+
+
+def test_a_rate_counts_admissions_of_deleted_requests_and_slides() -> None:
+    """rate 2 per hour: mr-gone (deleted, kept in the limit's status, 50 min ago) and
+    mr-done (finished, admitted 20 min ago) fill it; the next slot opens when mr-gone's
+    admission leaves the period, at 12:10, and then one request is admitted, not two."""
+    rated = attrs.evolve(
+        limit("node", limit=100, rate={"count": 2, "perSeconds": 3600}),
+        status=LimitStatus(admissions={"mr-gone": NOW - timedelta(minutes=50)}),
+    )
+    done = attrs.evolve(
+        active(RequestState.COMPLETED, "node/n0", since=NOW - timedelta(minutes=20)),
+        finished_at=NOW - timedelta(minutes=5),
+    )
+    snapshot = Snapshot(
+        now=NOW,
+        nodes=nodes(4),
+        limits=(rated,),
+        requests=(
+            request("mr-done", "n0", status=done),
+            request("mr-a", "n1"),
+            request("mr-b", "n2"),
+        ),
+    )
+    waiting = plan(snapshot).explanation("mr-a")
+    assert waiting.reason.value == "RateLimited"
+    assert "2 admitted in the period; next slot at 2026-11-25T12:10:00Z" in waiting.message
+    later = plan(attrs.evolve(snapshot, now=NOW + timedelta(minutes=10)))
+    states = {e.request: e.reason.value for e in later.explanations}
+    assert states == {"mr-done": "Completed", "mr-a": "Approved", "mr-b": "RateLimited"}
+    (record,) = [d for d in later.decisions if isinstance(d, UpdateLimitStatus)]
+    assert set(record.status.admissions) == {"mr-done", "mr-a"}, "mr-gone left the period"
