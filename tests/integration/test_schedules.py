@@ -89,3 +89,46 @@ def test_a_blackout_holds_new_admissions_until_it_is_gone(
     )
     one_pass(control_plane)
     assert status_of(cluster, "mr-a")["state"] == "Approved"
+
+
+def test_a_rate_holds_the_next_admission_and_remembers_deleted_requests(
+    cluster: Cluster, control_plane: ControlPlane
+) -> None:
+    """rate 1 per hour: mr-a is admitted, finishes and is deleted at once (TTL 0); its
+    admission stays in the limit's status.recentAdmissions (the CRD keeps the field),
+    so mr-b still waits, RateLimited, with the next slot an hour after mr-a's."""
+    nodes = cluster.nodes(2)
+    cluster.wait_nodes_ready(nodes)
+    cluster.limit(
+        "node",
+        type="node",
+        limit=100,
+        ttlSecondsAfterFinished=0,
+        rate={"count": 1, "perSeconds": 3600},
+    )
+    custom = cluster.custom
+    custom.create_cluster_custom_object(
+        GROUP, VERSION, "maintenancerequests", request_body("mr-a", nodes[0])
+    )
+    one_pass(control_plane)
+    assert status_of(cluster, "mr-a")["state"] == "Approved"
+    custom.patch_cluster_custom_object(
+        GROUP, VERSION, "maintenancerequests", "mr-a", {"spec": {"state": "Completed"}}
+    )
+    custom.create_cluster_custom_object(
+        GROUP, VERSION, "maintenancerequests", request_body("mr-b", nodes[1])
+    )
+    for _ in range(3):
+        one_pass(control_plane)
+    names = [
+        item["metadata"]["name"]
+        for item in custom.list_cluster_custom_object(GROUP, VERSION, "maintenancerequests")[
+            "items"
+        ]
+    ]
+    assert "mr-a" not in names, "deleted after its TTL of 0"
+    recorded = limit_status(cluster, "node")["recentAdmissions"]
+    assert [entry["request"] for entry in recorded] == ["mr-a"]  # type: ignore[index]
+    waiting = status_of(cluster, "mr-b")
+    assert (waiting.get("state"), waiting["reason"]) == ("Pending", "RateLimited"), waiting
+    assert "next slot at" in waiting["message"]
