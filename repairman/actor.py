@@ -223,6 +223,8 @@ def file_request(
     requester: str = "",
     reason: str = "",
     priority: int = 0,
+    not_before: str = "",
+    deadline: str = "",
     check: bool = True,
 ) -> Request:
     """Create a MaintenanceRequest named after its target (`mr-<target>-<random>`),
@@ -234,6 +236,10 @@ def file_request(
         spec["requester"] = requester
     if reason:
         spec["reason"] = reason
+    if not_before:
+        spec["notBefore"] = not_before
+    if deadline:
+        spec["deadline"] = deadline
     judged = parse_request_spec(spec)
     if isinstance(judged, FieldError):
         raise InvalidRequest(f"not filed: {judged}")

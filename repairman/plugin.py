@@ -185,6 +185,18 @@ def main(ctx: click.Context, kubeconfig: str | None, kube_context: str | None) -
 @click.option("--reason", default="", help="Why, in a few words.")
 @click.option("--priority", type=int, default=0, show_default=True, help="Higher goes first.")
 @click.option(
+    "--not-before",
+    default="",
+    metavar="TIME",
+    help="Not admitted before TIME (RFC 3339 with offset, e.g. 2026-12-20T02:00:00Z).",
+)
+@click.option(
+    "--deadline",
+    default="",
+    metavar="TIME",
+    help="Admitted ahead of requests without one, earliest first within a priority.",
+)
+@click.option(
     "--type",
     "type_",
     type=click.Choice(["node", "deployment", "statefulset", "daemonset"]),
@@ -208,6 +220,8 @@ def request(  # noqa: PLR0917 - click passes every option by name
     requester: str,
     reason: str,
     priority: int,
+    not_before: str,
+    deadline: str,
     type_: str,
     wait: bool,
     timeout: str,
@@ -233,7 +247,14 @@ def request(  # noqa: PLR0917 - click passes every option by name
 
     def act() -> None:
         made = file_request(
-            obj.kube, target, type_=type_, requester=requester, reason=reason, priority=priority
+            obj.kube,
+            target,
+            type_=type_,
+            requester=requester,
+            reason=reason,
+            priority=priority,
+            not_before=not_before,
+            deadline=deadline,
         )
         if wait:
             _wait_or_withdraw(made, seconds=seconds, keep=keep)

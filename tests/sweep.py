@@ -612,6 +612,38 @@ def plugin_calls() -> list[Call]:
             unreachable,
         ),
         Call("an unknown subcommand", (*k, "frobnicate"), 2, unreachable),
+        Call(
+            "request --not-before tomorrow",
+            (*k, "request", "worker-1", "--requester", "me", "--not-before", "tomorrow"),
+            2,
+            unreachable,
+        ),
+        Call(
+            "request --deadline without offset",
+            (*k, "request", "worker-1", "--requester", "me", "--deadline", "2026-12-20T02:00:00"),
+            2,
+            unreachable,
+        ),
+        Call(
+            "request --deadline before --not-before",
+            (
+                *k,
+                "request",
+                "worker-1",
+                "--requester",
+                "me",
+                "--not-before",
+                "2026-12-20T02:00:00Z",
+                "--deadline",
+                "2026-12-20T01:00:00Z",
+            ),
+            2,
+            unreachable,
+        ),
+        Call("pause a bad limit name", (*k, "pause", "ml/a?b"), 2, unreachable),
+        Call("pause another kind", (*k, "pause", "node/worker-1"), 2, unreachable),
+        Call("resume without a name", (*k, "resume"), 2, unreachable),
+        Call("pause, cluster unreachable", (*k, "pause", "node"), 1, unreachable),
     ]
     return calls
 

@@ -10,6 +10,7 @@ releases them. The policy's rules for both are property-tested (tests/properties
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from tests.integration.cluster import GROUP, VERSION, Cluster
 from tests.integration.conftest import ControlPlane
@@ -132,3 +133,30 @@ def test_a_rate_holds_the_next_admission_and_remembers_deleted_requests(
     waiting = status_of(cluster, "mr-b")
     assert (waiting.get("state"), waiting["reason"]) == ("Pending", "RateLimited"), waiting
     assert "next slot at" in waiting["message"]
+
+
+def test_the_plugin_files_a_request_for_later(
+    cluster: Cluster, control_plane: ControlPlane, actor_kubeconfig: Path
+) -> None:
+    """`kubectl repairman request --not-before` (a cloud's scheduled event): the request
+    waits, reason NotBefore, naming the time."""
+    nodes = cluster.nodes(1)
+    cluster.wait_nodes_ready(nodes)
+    cluster.limit("node", type="node", limit=100)
+    later = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    filed = kubectl_repairman(
+        control_plane,
+        actor_kubeconfig,
+        "request",
+        nodes[0],
+        "--requester",
+        "cloud-events",
+        "--not-before",
+        later,
+    )
+    assert filed.returncode == 0, filed.stderr
+    name = filed.stdout.strip().split("/")[1]
+    one_pass(control_plane)
+    waiting = status_of(cluster, name)
+    assert (waiting.get("state"), waiting["reason"]) == ("Pending", "NotBefore"), waiting
+    assert later in waiting["message"]
