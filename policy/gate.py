@@ -38,6 +38,7 @@ from datetime import datetime
 
 import attrs
 
+from policy.blackouts import blacked_out
 from policy.disruption import (
     LEFT_BEHIND,
     BudgetIndex,
@@ -124,6 +125,17 @@ class WindowClosedNow:
 
     def message(self) -> str:
         return f"limit {self.limit}'s window is closed (it opens {at(self.opens)})"
+
+
+@attrs.frozen
+class BlackoutNow:
+    """A governing limit's blackout began by the gate's instant."""
+
+    limit: str
+    until: datetime
+
+    def message(self) -> str:
+        return f"limit {self.limit} is in a blackout (until {at(self.until)})"
 
 
 @attrs.frozen
@@ -237,6 +249,7 @@ Refusal = (
     NodeGone
     | LimitBroken
     | WindowClosedNow
+    | BlackoutNow
     | LimitGone
     | LimitNew
     | LimitRecreated
@@ -302,6 +315,10 @@ def _limits_changed(
             opens = next_opening(parsed.windows, now)
             if opens > now:
                 problems.append(WindowClosedNow(limit.name, opens))
+        if now is not None and parsed.blackouts:
+            found_blackout = blacked_out(parsed.blackouts, now)
+            if found_blackout is not None:
+                problems.append(BlackoutNow(limit.name, found_blackout[1]))
     for name in sorted(relied.keys() - found.keys() - broken):
         problems.append(LimitGone(name, node.name))
     for name in sorted(found.keys() - relied.keys()):

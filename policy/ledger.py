@@ -31,8 +31,9 @@ class LimitUsage:
     users: dict[str, str]
     """Target name -> how it uses the slot ('by mr-a', 'NotReady', 'soaking after mr-b')."""
     last_admission: datetime | None
-    admissions: dict[str, datetime] = attrs.field(factory=dict)
-    """Request name -> when it was admitted under this limit (for `rate`)."""
+    admissions: set[tuple[str, datetime]] = attrs.field(factory=set)
+    """(request name, when) of the admissions under this limit (for `rate`): a name
+    filed again is a second admission at another instant."""
     _full: tuple[int, LimitFull] | None = None
     """The last full_cause, with the user count it was made for; `use` forgets it."""
 
@@ -63,20 +64,20 @@ class LimitUsage:
         self._full = (len(self.users), cause)
         return cause
 
-    def in_period(self, now: datetime) -> dict[str, datetime]:
+    def in_period(self, now: datetime) -> tuple[tuple[str, datetime], ...]:
         """The admissions of the rate's sliding period ending now (one stamped after
-        now, by a runner whose clock runs ahead, counts too)."""
+        now counts too; the ledger brought those back to now)."""
         rate = self.spec.rate
         if rate is None:
-            return {}
+            return ()
         start = now - timedelta(seconds=rate.per_seconds)
-        return {name: when for name, when in self.admissions.items() if when > start}
+        return tuple(sorted(entry for entry in self.admissions if entry[1] > start))
 
     def rate_cause(self, now: datetime) -> RateLimited | None:
         rate = self.spec.rate
         if rate is None:
             return None
-        recent = sorted(self.in_period(now).values())
+        recent = sorted(when for _, when in self.in_period(now))
         if len(recent) < rate.count:
             return None
         # The period must drop len - count + 1 of them: the slot opens when the one at
@@ -117,7 +118,7 @@ class Ledger:
             usage = self.usage[spec.name]
             usage.use(target, f"by {request}")
             usage.last_admission = now
-            usage.admissions[request] = now
+            usage.admissions.add((request, now))
 
     def spend(self, pdb: str, count: int = 1) -> bool:
         """Take `count` disruptions from a PDB's budget, or nothing if it has fewer left."""

@@ -406,7 +406,9 @@ def _blackout(raw: Any, path: str) -> Blackout:
             )
         instants.append(instant)
     start, end = instants
-    if end <= start:
+    # Judged on the clock, as the CRD does: one that starts in the hour a DST change
+    # skips may end before it starts in time, and then covers nothing.
+    if raw["end"] <= raw["start"]:
         raise Invalid(f"{path}.end", f"{raw['end']} is not after the start {raw['start']}")
     reason = optional(raw, "reason", str, f"{path}.reason", "a string") or ""
     if len(reason) > MAX_BLACKOUT_REASON:

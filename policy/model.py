@@ -295,9 +295,11 @@ class LimitStatus:
     commits: Mapping[str, datetime] = attrs.field(factory=dict)
     """Admissions committed to this limit whose request's own status may not show them
     yet: request name -> the instant of the plan that committed it (policy.commits)."""
-    admissions: Mapping[str, datetime] = attrs.field(factory=dict)
-    """Under a `rate`: the admissions of its sliding period, request name -> when, kept
-    here because a finished request may be deleted before the period ends."""
+    admissions: tuple[tuple[str, datetime], ...] = ()
+    """Under a `rate`: the admissions of its sliding period, (request name, when), kept
+    here because a finished request may be deleted before the period ends. Pairs, not
+    a map by name: a request deleted and filed again under its name within the period
+    is a second admission."""
 
 
 @attrs.frozen

@@ -96,7 +96,7 @@ def limit_status_json(status: LimitStatus) -> dict[str, Any]:
             {"request": name, "at": _ts(when)} for name, when in sorted(status.commits.items())
         ],
         "recentAdmissions": [
-            {"request": name, "at": _ts(when)} for name, when in sorted(status.admissions.items())
+            {"request": name, "at": _ts(when)} for name, when in sorted(status.admissions)
         ],
     }
 

@@ -275,7 +275,7 @@ def _limit(f: _Fields) -> MaintenanceLimit:
         message=s.text("message", required=False),
         commit=s.integer("commit", 0),
         commits=_commits(s),
-        admissions=_commits(s, "recentAdmissions"),
+        admissions=tuple(sorted(s.items("recentAdmissions", _commit))),
     )
     return MaintenanceLimit(
         name=f.text("name"),

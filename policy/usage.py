@@ -90,7 +90,7 @@ def open_ledger(index: Index) -> Opening:
             ):
                 lim.last_admission = admitted
             if admitted is not None and spec.rate is not None:
-                lim.admissions[request.name] = admitted
+                lim.admissions.add((request.name, min(admitted, index.now)))
         if state.active:
             holder[target.key] = holder.get(target.key, request.name)
             if index.labels(target) is None:
@@ -163,8 +163,12 @@ def _populations(index: Index) -> tuple[dict[str, LimitUsage], dict[str, dict[st
             if usage[limit.name].spec.rate is not None:
                 # Admissions of requests since deleted, and ones another runner
                 # committed whose status this list may not show yet, count too.
-                usage[limit.name].admissions.update(limit.status.admissions)
-                usage[limit.name].admissions.update(limit.status.commits)
+                # One stamped after now (a hand edit, a clock far ahead) counts as now,
+                # so that it leaves the period instead of holding it for ever.
+                records = (*limit.status.admissions, *limit.status.commits.items())
+                usage[limit.name].admissions.update(
+                    (name, min(when, index.now)) for name, when in records
+                )
 
     return usage, unavailable
 

@@ -295,6 +295,10 @@ class Applier:
                 current.status,
                 active=tuple(a for a in current.status.active if a not in ours),
                 commits={n: t for n, t in current.status.commits.items() if n not in ours},
+                # Not admitted after all: it takes no slot of a rate either.
+                admissions=tuple(
+                    (n, t) for n, t in current.status.admissions if not (n in ours and t == at)
+                ),
             )
             decision = UpdateLimitStatus(limit=limit, uid=current.uid, status=status)
             self.limit_versions[limit] = current.resource_version

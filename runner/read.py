@@ -96,6 +96,18 @@ def _commits(value: Any) -> dict[str, datetime]:
     return found
 
 
+def _admissions(value: Any) -> tuple[tuple[str, datetime], ...]:
+    """`status.recentAdmissions`: [{request, at}], as (request, at) pairs; an entry
+    without both is dropped."""
+    found = set()
+    for entry in value if isinstance(value, list) else ():
+        if isinstance(entry, dict) and isinstance(entry.get("request"), str):
+            when = _time(entry.get("at"))
+            if when is not None:
+                found.add((entry["request"], when))
+    return tuple(sorted(found))
+
+
 def _int(value: Any, default: int | None = None) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
 
@@ -243,7 +255,7 @@ def limit_of(raw: JSON) -> MaintenanceLimit:
             message=str(status.get("message") or ""),
             commit=_int(status.get("commit"), 0) or 0,
             commits=_commits(status.get("commits")),
-            admissions=_commits(status.get("recentAdmissions")),
+            admissions=_admissions(status.get("recentAdmissions")),
         ),
     )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import attrs
 
@@ -173,19 +173,19 @@ def rates_respected(before: Snapshot, plan: Plan) -> None:
         if not mine:
             continue
         start = before.now - timedelta(seconds=limit.rate.per_seconds)
-        seen: dict[str, object] = {}
+        seen: set[tuple[str, datetime]] = set()
         for request in before.requests:
             target = held_target(request) or (
                 Target.from_key(request.status.target) if request.status.target else None
             )
             when = request.status.preparing_since or request.status.approved_at
             if target is not None and when is not None and governs(limit, before, target):
-                seen[request.name] = when
+                seen.add((request.name, min(when, before.now)))
         for record in before.limits:
             if record.name == limit.name:
-                seen.update(record.status.admissions)
-                seen.update(record.status.commits)
-        recent = {name for name, when in seen.items() if when > start} - mine  # type: ignore[operator]
+                seen.update((n, min(t, before.now)) for n, t in record.status.admissions)
+                seen.update((n, min(t, before.now)) for n, t in record.status.commits.items())
+        recent = {(name, when) for name, when in seen if when > start}
         assert len(recent) + len(mine) <= limit.rate.count, (limit.name, sorted(recent), mine)
 
 

@@ -286,11 +286,17 @@ def limits(draw: st.DrawFn, now: datetime, chaos: bool = True) -> tuple[Maintena
             spec=draw(limit_specs(name, chaos, now)),
             status=LimitStatus(
                 last_admission_at=draw(st.none() | short_ages.map(lambda d: now - d)),
-                admissions=draw(
-                    st.dictionaries(
-                        st.sampled_from(["mr-gone-1", "mr-gone-2", "mr-0"]),
-                        short_ages.map(lambda d: now - d),
-                        max_size=2,
+                admissions=tuple(
+                    sorted(
+                        draw(
+                            st.sets(
+                                st.tuples(
+                                    st.sampled_from(["mr-gone-1", "mr-gone-2", "mr-0"]),
+                                    short_ages.map(lambda d: now - d),
+                                ),
+                                max_size=2,
+                            )
+                        )
                     )
                 ),
             ),

@@ -322,7 +322,7 @@ def a_missed_deadline_is_the_reason_while_the_limit_holds_it() -> tuple[str, Sna
 def _rated(now_minutes: int) -> Snapshot:
     rated = attrs.evolve(
         limit("node", type="node", limit=100, rate={"count": 2, "perSeconds": 3600}),
-        status=LimitStatus(admissions={"mr-gone": ago(minutes=50)}),
+        status=LimitStatus(admissions=(("mr-gone", ago(minutes=50)),)),
     )
     done = attrs.evolve(
         active(S.COMPLETED, "node/n0", since=ago(minutes=20)), finished_at=ago(minutes=5)

@@ -13,6 +13,7 @@ import pytest
 from policy import CORDONED_BY, RequestState, Snapshot, UpdateRequestStatus, plan
 from policy.gate import (
     Basis,
+    BlackoutNow,
     BudgetNotCounted,
     BudgetShortNow,
     CordonLost,
@@ -212,6 +213,27 @@ def test_a_window_closed_by_the_gates_instant_refuses() -> None:
     assert isinstance(closed, WindowClosedNow) and closed.limit == "node"
     assert closed.message() == "limit node's window is closed (it opens 2026-11-26T11:00:00Z)"
     assert recheck(basis, node=here, pods=(), pdbs=(), limits=after.limits) == ()  # no clock
+
+
+def test_a_blackout_begun_by_the_gates_instant_refuses() -> None:
+    """Review (helper, issue 17): planned at 12:00, a blackout from 12:05; the gate reads
+    at 12:06 and refuses, as for a window (fails without: approved in the blackout)."""
+    freeze = {"start": "2026-11-25T12:05", "end": "2026-11-25T14:00", "reason": "launch"}
+    frozen = limit("node", type="node", limit=50, cordon=True, blackouts=[freeze])
+    basis, after = _approval(
+        Snapshot(now=NOW, nodes=nodes(2), limits=(frozen,), requests=(request("mr-a", "n0"),))
+    )
+    here = next(n for n in after.nodes if n.name == "n0")
+
+    def at(minute: int) -> tuple[Refusal, ...]:
+        return recheck(
+            basis, node=here, pods=(), pdbs=(), limits=after.limits, now=NOW.replace(minute=minute)
+        )
+
+    assert at(4) == ()
+    (blacked,) = at(6)
+    assert isinstance(blacked, BlackoutNow) and blacked.limit == "node"
+    assert blacked.message() == "limit node is in a blackout (until 2026-11-25T14:00:00Z)"
 
 
 def test_with_a_drain_no_pod_may_have_arrived() -> None:
