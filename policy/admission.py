@@ -165,6 +165,8 @@ def _limit_causes(
         rated = usage.rate_cause(state.now)
         if rated is not None:
             causes.append(rated)
+        if usage.failure is not None:
+            causes.append(usage.failure)
         if not usage.has_room_for(target.name):
             causes.append(usage.full_cause())
     return causes

@@ -164,6 +164,8 @@ class LimitReport:
     """spec.paused: it admits nothing new."""
     blackout: str = ""
     """The blackout it is in now and until when (its message); "" when none."""
+    failure: str = ""
+    """Its failure budget, exceeded: which nodes and how to acknowledge; "" when not."""
 
 
 @attrs.frozen

@@ -32,6 +32,7 @@ class Reason(Enum):
     BLACKOUT = "Blackout"
     NOT_BEFORE = "NotBefore"
     RATE_LIMITED = "RateLimited"
+    FAILURE_BUDGET_EXCEEDED = "FailureBudgetExceeded"
     DEADLINE_MISSED = "DeadlineMissed"
     MIN_INTERVAL = "MinInterval"
     DISRUPTION_BUDGET = "DisruptionBudget"
@@ -75,6 +76,14 @@ class Cause(Protocol):
 def at(instant: datetime) -> str:
     """An instant as RFC 3339 UTC with second precision, the way the API prints them."""
     return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def span(seconds: int) -> str:
+    """A length of time in its largest whole unit: 3600 -> '1h', 90 -> '90s'."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def listing(items: tuple[str, ...], total: int | None = None) -> str:
@@ -161,6 +170,40 @@ class RateLimited:
         return (
             f"limit {self.limit}: rate {self.rate}: {self.admitted} admitted in the period; "
             f"next slot at {at(self.next_slot)}"
+        )
+
+
+@attrs.frozen
+class Unhealthy:
+    """A node that counts against a failure budget: how it is, and after what."""
+
+    node: str
+    request: str
+    how: str
+    """'NotReady' or 'cordoned' (by someone other than repairman)."""
+
+    def describe(self) -> str:
+        return f"{self.node} {self.how} after {self.request}"
+
+
+@attrs.frozen
+class FailureBudgetExceeded:
+    reason: ClassVar[Reason] = Reason.FAILURE_BUDGET_EXCEEDED
+    limit: str
+    failing: tuple[Unhealthy, ...]
+    max_unhealthy: int
+    after_seconds: int
+
+    def message(self) -> str:
+        return f"limit {self.limit}: {self.summary()}"
+
+    def summary(self) -> str:
+        """The message without the limit's name, for the limit's own status."""
+        nodes = listing(tuple(f.describe() for f in self.failing))
+        return (
+            f"failure budget exceeded: {len(self.failing)} nodes down {span(self.after_seconds)} "
+            f"or more after their maintenance (at most {self.max_unhealthy}): {nodes}; "
+            f"acknowledge with `kubectl repairman acknowledge {self.limit}`"
         )
 
 

@@ -8,11 +8,14 @@ policy.validation (requests), policy.limit_spec (limits) and policy.snapshot_for
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
 
 from policy.model import JsonObject
+from policy.times import plannable
 
 INT32_MAX = 2**31 - 1
 
@@ -113,3 +116,30 @@ def positive(obj: JsonObject, key: str, default: int, parent: str) -> int:
     value = integer(obj, key, f"{parent}.{key}", default=default, minimum=1)
     assert value is not None
     return value
+
+
+_RFC3339 = re.compile(
+    r"(19[7-9][0-9]|[2-8][0-9]{3})-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+    r"(Z|[+-][0-9]{2}:[0-9]{2})"
+)
+"""The CRDs' pattern for the instants people write (notBefore, deadline, acknowledgedAt)."""
+
+
+def instant(obj: JsonObject, key: str, path: str) -> datetime | None:
+    """An RFC 3339 time with its offset (`2026-12-20T02:00:00Z`), years 1970..8999."""
+    raw = optional(obj, key, str, path, "an RFC 3339 time")
+    if raw is None:
+        return None
+    if not _RFC3339.fullmatch(raw):
+        raise Invalid(
+            path,
+            f"{shown(raw)} is not an RFC 3339 time with its offset, years 1970..8999 "
+            "(e.g. 2026-12-20T02:00:00Z)",
+        )
+    try:
+        when = datetime.fromisoformat(raw).astimezone(UTC)
+    except ValueError:
+        raise Invalid(path, f"{shown(raw)} is not a real time") from None
+    if not plannable(when):
+        raise Invalid(path, f"{shown(raw)} is outside the years 1970..8999")
+    return when

@@ -15,7 +15,14 @@ from datetime import datetime, timedelta
 
 import attrs
 
-from policy.explain import BudgetExhausted, IntervalNotPassed, LimitFull, RateLimited
+from policy.explain import (
+    BudgetExhausted,
+    FailureBudgetExceeded,
+    IntervalNotPassed,
+    LimitFull,
+    RateLimited,
+)
+from policy.failures import Finish
 from policy.limit_spec import LimitSpec
 from policy.model import PodDisruptionBudget
 from policy.times import later
@@ -34,6 +41,10 @@ class LimitUsage:
     admissions: set[tuple[str, datetime]] = attrs.field(factory=set)
     """(request name, when) of the admissions under this limit (for `rate`): a name
     filed again is a second admission at another instant."""
+    finishes: tuple[Finish, ...] = ()
+    """Under a `failureBudget`: the maintenance finished within its period."""
+    failure: FailureBudgetExceeded | None = None
+    """Its failure budget, tripped (policy.failures); judged once, when the pass opens."""
     _full: tuple[int, LimitFull] | None = None
     """The last full_cause, with the user count it was made for; `use` forgets it."""
 

@@ -12,15 +12,18 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import attrs
 
 from policy.blackouts import MAX_REASON as MAX_BLACKOUT_REASON
 from policy.blackouts import Blackout, local_instant
+from policy.explain import span
 from policy.fields import (
     FieldError,
     Invalid,
+    instant,
     integer,
     json_type,
     non_negative,
@@ -99,14 +102,20 @@ class Rate:
     per_seconds: int
 
     def describe(self) -> str:
-        return f"at most {self.count} per {_period(self.per_seconds)}"
+        return f"at most {self.count} per {span(self.per_seconds)}"
 
 
-def _period(seconds: int) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+@attrs.frozen
+class FailureBudget:
+    """`spec.failureBudget` (DESIGN §7): more than `max_unhealthy` nodes not Ready and
+    schedulable `after_seconds` after their maintenance finished, within the last
+    `within_seconds`, stop admissions until they recover or are acknowledged."""
+
+    max_unhealthy: int
+    after_seconds: int
+    within_seconds: int
+    acknowledged_at: datetime | None = None
+    """Maintenance finished at or before this instant no longer counts."""
 
 
 @attrs.frozen
@@ -132,6 +141,7 @@ class LimitSpec:
     """Admits nothing new while true; what it admitted goes on (DESIGN §7)."""
     blackouts: tuple[Blackout, ...] = ()
     rate: Rate | None = None
+    failure_budget: FailureBudget | None = None
 
     def governs(self, target_type: TargetType, labels: Mapping[str, str]) -> bool:
         if target_type is not self.type:
@@ -226,6 +236,7 @@ def _limit_spec(name: str, spec: Any, partial: dict[str, Any]) -> LimitSpec:
     paused = optional(spec, "paused", bool, "spec.paused", "true or false") or False
     blackouts = _blackouts(spec.get("blackouts"))
     rate = _rate(spec.get("rate"))
+    failure_budget = _failure_budget(spec.get("failureBudget"), target_type)
     return LimitSpec(
         name=name,
         type=target_type,
@@ -252,6 +263,7 @@ def _limit_spec(name: str, spec: Any, partial: dict[str, Any]) -> LimitSpec:
         paused=paused,
         blackouts=blackouts,
         rate=rate,
+        failure_budget=failure_budget,
     )
 
 
@@ -376,6 +388,33 @@ def _rate(raw: Any) -> Rate | None:
     if per is None:
         raise Invalid(f"{path}.perSeconds", "is required")
     return Rate(count, per)
+
+
+def _failure_budget(raw: Any, target_type: TargetType) -> FailureBudget | None:
+    if raw is None:
+        return None
+    path = "spec.failureBudget"
+    if not isinstance(raw, Mapping):
+        raise Invalid(path, f"must be an object, not {json_type(raw)}")
+    if target_type is not TargetType.NODE:
+        # It judges nodes' health: on a workload limit it would silently do nothing.
+        raise Invalid(path, f"applies to node limits only, not {target_type.value}")
+    most = integer(raw, "maxUnhealthy", f"{path}.maxUnhealthy", default=None)
+    if most is None:
+        raise Invalid(f"{path}.maxUnhealthy", "is required")
+    after = non_negative(raw, "afterSeconds", 600, path)
+    within = positive(raw, "withinSeconds", 86400, path)
+    if within <= after:
+        raise Invalid(
+            f"{path}.withinSeconds",
+            f"{within} is not more than afterSeconds ({after}): nothing would ever count",
+        )
+    return FailureBudget(
+        max_unhealthy=most,
+        after_seconds=after,
+        within_seconds=within,
+        acknowledged_at=instant(raw, "acknowledgedAt", f"{path}.acknowledgedAt"),
+    )
 
 
 def _blackouts(raw: Any) -> tuple[Blackout, ...]:

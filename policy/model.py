@@ -300,6 +300,13 @@ class LimitStatus:
     here because a finished request may be deleted before the period ends. Pairs, not
     a map by name: a request deleted and filed again under its name within the period
     is a second admission."""
+    finishes: tuple[tuple[str, str, datetime], ...] = ()
+    """Under a `failureBudget`: the maintenance that finished within its period,
+    (request name, node, when), kept here because a finished request may be deleted
+    before its node's health stops counting."""
+    held: str = ""
+    """What holds its admissions now, in short ('paused', 'blackout', 'failure budget');
+    a printer column."""
 
 
 @attrs.frozen

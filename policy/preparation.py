@@ -287,9 +287,10 @@ def approve(
 
 
 def _approval_held(target: Target, *, state: PassState) -> tuple[Cause, ...]:
-    """Approval needs an open window and room too (DESIGN §3, §4.5), not only the
-    admission: a window that closed while the node drained, a limit frozen (0) or
-    lowered below the maintenance already under way hold it until they allow it. Room
+    """Approval needs an open window, no blackout and room too (DESIGN §3, §4.5, §7),
+    not only the admission: a window that closed or a blackout that began while the
+    node drained (the approval gate refuses both), a limit frozen (0) or lowered below
+    the maintenance already under way hold it until they allow it. Room
     counts what is at work (`PassState.at_work`), so Preparing requests never hold each
     other back. When approved, the target joins what is at work."""
     valid, _ = state.index.governing(target)
@@ -298,6 +299,9 @@ def _approval_held(target: Target, *, state: PassState) -> tuple[Cause, ...]:
         closed = state.index.closed_window(limit)
         if closed is not None:
             causes.append(closed)
+        blackout = state.index.blackout(limit)
+        if blackout is not None:
+            causes.append(blackout)
         working = state.at_work(limit)
         if target.name not in working and len(working) + 1 > state.ledger.usage[limit.name].allowed:
             causes.append(state.ledger.usage[limit.name].full_cause())

@@ -101,9 +101,16 @@ def _valid_report(
         windows=tuple(w.describe() for w in spec.windows),
         paused=spec.paused,
         blackout=blackout.message() if (blackout := index.blackout(spec)) is not None else "",
+        failure=usage.failure.summary() if usage.failure is not None else "",
     )
     held = ["paused by the operator"] if spec.paused else []
     held += [report.blackout.removeprefix(f"limit {spec.name}: ")] if report.blackout else []
+    held += [report.failure] if report.failure else []
+    short = (
+        ("paused", report.paused),
+        ("blackout", report.blackout),
+        ("failure budget", report.failure),
+    )
     status = LimitStatus(
         allowed=usage.allowed,
         in_use=len(in_use),
@@ -112,6 +119,8 @@ def _valid_report(
         last_admission_at=usage.last_admission,
         commits=entries,
         admissions=usage.in_period(state.now),
+        finishes=tuple((f.request, f.node, f.at) for f in usage.finishes),
+        held=", ".join(what for what, on in short if on),
         message=(
             f"{len(in_use)} of {usage.allowed} in use ({spec.describe_allowed(usage.population)})"
             + "".join(f"; {why}" for why in held)

@@ -98,6 +98,13 @@ def limit_status_json(status: LimitStatus) -> dict[str, Any]:
         "recentAdmissions": [
             {"request": name, "at": _ts(when)} for name, when in sorted(status.admissions)
         ],
+        "recentFinishes": [
+            {"request": name, "node": node, "at": _ts(when)}
+            for name, node, when in sorted(status.finishes)
+        ],
+        # None, not "": a merge patch removes the field (the API server refuses
+        # empty strings in custom resources).
+        "held": status.held or None,
     }
 
 

@@ -259,6 +259,11 @@ def _commit(entry: _Fields) -> tuple[str, datetime]:
     return entry.text("request"), when
 
 
+def _finish(entry: _Fields) -> tuple[str, str, datetime]:
+    request, when = _commit(entry)
+    return request, entry.text("node"), when
+
+
 def _commits(status: _Fields, key: str = "commits") -> dict[str, datetime]:
     return dict(status.items(key, _commit))
 
@@ -276,6 +281,8 @@ def _limit(f: _Fields) -> MaintenanceLimit:
         commit=s.integer("commit", 0),
         commits=_commits(s),
         admissions=tuple(sorted(s.items("recentAdmissions", _commit))),
+        finishes=tuple(sorted(s.items("recentFinishes", _finish))),
+        held=s.text("held", required=False),
     )
     return MaintenanceLimit(
         name=f.text("name"),

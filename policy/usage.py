@@ -10,9 +10,9 @@ then admits and evicts through the ledger it returns (policy.ledger).
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 
-from policy import commits
+from policy import commits, failures
 from policy.disruption import goes_down_in_place
 from policy.endings import SoakingAfter
 from policy.explain import at
@@ -70,6 +70,7 @@ def open_ledger(index: Index) -> Opening:
     ledger = Ledger.open(usage=usage, pdbs=index.snapshot.pdbs)
     holder: dict[str, str] = {}
     soaking_now: dict[str, Target] = {}
+    finished: dict[str, list[tuple[MaintenanceRequest, Target]]] = defaultdict(list)
     for request in index.requests:
         state = request.status.state
         if state is None or (
@@ -115,6 +116,10 @@ def open_ledger(index: Index) -> Opening:
                     drain = index.behaviour(target).drain
                     _spend_in_place(index, ledger, target.name, drain=drain, ready_only=True)
         else:
+            if request.status.approved_at is not None and request.status.finished_at:
+                for spec in valid:
+                    if spec.failure_budget is not None:
+                        finished[spec.name].append((request, target))
             soak = soaking(index, request, target)
             if soak is not None:
                 soaking_now[request.name] = target
@@ -122,7 +127,28 @@ def open_ledger(index: Index) -> Opening:
                 for spec in valid:
                     usage[spec.name].users.setdefault(target.name, how)
     _count_commits(index, usage, holder, ledger)
+    _judge_failures(index, usage, finished, busy=set(holder))
     return Opening(ledger=ledger, unavailable=unavailable, holder=holder, soaking=soaking_now)
+
+
+def _judge_failures(
+    index: Index,
+    usage: dict[str, LimitUsage],
+    finished: dict[str, list[tuple[MaintenanceRequest, Target]]],
+    *,
+    busy: set[str],
+) -> None:
+    """Each failure budget's recent finishes and whether it is tripped (policy.failures)."""
+    under_work = {key.removeprefix("node/") for key in busy if key.startswith("node/")}
+    for name, lim in usage.items():
+        if lim.spec.failure_budget is None:
+            continue
+        status = index.limits_by_name[name].status
+        lim.finishes = failures.finishes(lim.spec, status, finished[name], now=index.now)
+        failing = failures.unhealthy(
+            lim.spec, lim.finishes, nodes=index.nodes, busy=under_work, now=index.now
+        )
+        lim.failure = failures.exceeded(lim.spec, failing)
 
 
 def _populations(index: Index) -> tuple[dict[str, LimitUsage], dict[str, dict[str, str]]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import attrs
@@ -20,6 +20,7 @@ from policy.fields import (
     INT32_MAX,
     FieldError,
     Invalid,
+    instant,
     integer,
     json_type,
     optional,
@@ -27,7 +28,6 @@ from policy.fields import (
     shown,
 )
 from policy.model import ActorState, TargetType
-from policy.times import plannable
 
 MAX_REQUESTER = 253
 MAX_REASON = 1024
@@ -41,11 +41,6 @@ ACTOR_STATES = {s.value: s for s in ActorState}
 ORIGINAL_TARGET_TYPES = {"Node": TargetType.NODE}
 ORIGINAL_ACTOR_STATES = {"Approved": ActorState.PENDING}
 
-_RFC3339 = re.compile(
-    r"(19[7-9][0-9]|[2-8][0-9]{3})-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
-    r"(Z|[+-][0-9]{2}:[0-9]{2})"
-)
-"""The CRD's pattern for notBefore and deadline."""
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
@@ -157,33 +152,13 @@ def _request_spec(spec: Any) -> RequestSpec:
         raise Invalid("spec.reason", f"is {len(reason)} characters, at most {MAX_REASON}")
     priority = integer(spec, "priority", "spec.priority", default=0, minimum=-INT32_MAX)
     assert priority is not None
-    not_before = _instant(spec, "notBefore")
-    deadline = _instant(spec, "deadline")
+    not_before = instant(spec, "notBefore", "spec.notBefore")
+    deadline = instant(spec, "deadline", "spec.deadline")
     if not_before is not None and deadline is not None and deadline <= not_before:
         raise Invalid("spec.deadline", "is not after spec.notBefore")
     return RequestSpec(
         Target(target_type, name), state, requester, reason, priority, not_before, deadline
     )
-
-
-def _instant(spec: Mapping[str, Any], key: str) -> datetime | None:
-    """An RFC 3339 time with its offset (`2026-12-20T02:00:00Z`), years 1970..8999."""
-    raw = optional(spec, key, str, f"spec.{key}", "an RFC 3339 time")
-    if raw is None:
-        return None
-    if not _RFC3339.fullmatch(raw):
-        raise Invalid(
-            f"spec.{key}",
-            f"{shown(raw)} is not an RFC 3339 time with its offset, years 1970..8999 "
-            "(e.g. 2026-12-20T02:00:00Z)",
-        )
-    try:
-        instant = datetime.fromisoformat(raw).astimezone(UTC)
-    except ValueError:
-        raise Invalid(f"spec.{key}", f"{shown(raw)} is not a real time") from None
-    if not plannable(instant):
-        raise Invalid(f"spec.{key}", f"{shown(raw)} is outside the years 1970..8999")
-    return instant
 
 
 def _name_problem(target_type: TargetType, name: str) -> str | None:

@@ -26,6 +26,7 @@ from policy.disruption import (
     eviction_budget,
 )
 from policy.fields import shown as quoted
+from policy.limit_spec import InvalidLimit, parse_limit_spec
 from policy.snapshot_format import timestamp
 from repairman.actor import (
     MERGE,
@@ -43,7 +44,7 @@ from repairman.actor import (
 from runner.durations import seconds_of
 from runner.errors import OneLineUsage
 from runner.kube import ConfigError, Kube, KubeError
-from runner.read import GROUP_PATH, read_cluster
+from runner.read import GROUP_PATH, limit_of, read_cluster
 
 LIMITS = f"{GROUP_PATH}/maintenancelimits"
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
@@ -523,6 +524,44 @@ def resume(obj: Context, limit: str) -> None:
       kubectl repairman resume zone-a
     """
     _set_paused(obj, limit, paused=False)
+
+
+@main.command()
+@click.argument("limit", type=LimitName())
+@pass_context
+def acknowledge(obj: Context, limit: str) -> None:
+    """Forgive LIMIT's failures so far: maintenance that finished up to now no longer
+    counts against its failure budget; the next pass admits again.
+
+    Sets spec.failureBudget.acknowledgedAt to the latest finish the limit's status
+    records (the runner's clock, not this machine's). A node that breaks after
+    maintenance finishing later counts again. Needs get and patch on
+    maintenancelimits.
+
+    \b
+    Examples:
+      kubectl repairman acknowledge node
+    """
+
+    def act() -> None:
+        current = limit_of(obj.kube.request("GET", f"{LIMITS}/{limit}"))
+        parsed = parse_limit_spec(current.name, current.spec)
+        if isinstance(parsed, InvalidLimit):
+            raise MaintenanceError(f"maintenancelimit/{limit} is invalid: {parsed.error}")
+        if parsed.failure_budget is None:
+            raise MaintenanceError(f"maintenancelimit/{limit} has no spec.failureBudget")
+        if not current.status.finishes:
+            raise MaintenanceError(
+                f"maintenancelimit/{limit}: no finished maintenance in status.recentFinishes "
+                "to acknowledge"
+            )
+        latest = max(when for _, _, when in current.status.finishes)
+        stamp = timestamp(latest)  # exact: the acknowledgement covers the latest one
+        body = {"spec": {"failureBudget": {"acknowledgedAt": stamp}}}
+        obj.kube.request("PATCH", f"{LIMITS}/{limit}", body=body, content_type=MERGE)
+        click.echo(f"maintenancelimit/{limit} acknowledged maintenance finished up to {stamp}")
+
+    _run(act)
 
 
 def _pods_and_budgets(snapshot: Snapshot, node: str) -> str:

@@ -9,7 +9,7 @@ textfile (`--metrics-file PATH`, written atomically) when the run ends:
 | repairman_requests | state, reason | requests by state and reason after the last pass |
 | repairman_limit_allowed | limit | what each valid limit allows now |
 | repairman_limit_in_use | limit | what each limit has in use |
-| repairman_limit_held | limit, why | 1 per limit paused or in a blackout now |
+| repairman_limit_held | limit, why | 1 per limit paused, in a blackout or with its failure budget exceeded now (why: paused, blackout, failure-budget) |
 | repairman_evictions | result (ok, blocked, failed) | evictions asked in this run |
 | repairman_decisions | result | decisions applied in this run, by outcome |
 | repairman_passes | | passes in this run |
@@ -120,7 +120,7 @@ class RunMetrics:
         )
         held = Gauge(
             "repairman_limit_held",
-            "1 for each limit an operator's control holds (why: paused, blackout).",
+            "1 for each limit a control holds (why: paused, blackout, failure-budget).",
             ["limit", "why"],
             registry=registry,
         )
@@ -134,6 +134,7 @@ class RunMetrics:
                     in_use.labels(report.name).set(report.in_use)
                     held.labels(report.name, "paused").set(int(report.paused))
                     held.labels(report.name, "blackout").set(int(bool(report.blackout)))
+                    held.labels(report.name, "failure-budget").set(int(bool(report.failure)))
         return registry
 
     def export(self, *, pushgateway: str | None, textfile: str | None) -> list[str]:

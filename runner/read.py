@@ -86,25 +86,27 @@ def _labels(value: Any) -> dict[str, str]:
 
 def _commits(value: Any) -> dict[str, datetime]:
     """`status.commits`: [{request, at}]; an entry without both is dropped (then it
-    holds nothing: fail open only for a slot nobody can be writing for)."""
-    found: dict[str, datetime] = {}
-    for entry in value if isinstance(value, list) else ():
-        if isinstance(entry, dict) and isinstance(entry.get("request"), str):
-            when = _time(entry.get("at"))
-            if when is not None:
-                found[entry["request"]] = when
-    return found
+    holds nothing: fail open only for a slot nobody can be writing for). A name listed
+    twice keeps its latest instant."""
+    return {name: when for name, _, when in _records(value, node=False)}
 
 
 def _admissions(value: Any) -> tuple[tuple[str, datetime], ...]:
-    """`status.recentAdmissions`: [{request, at}], as (request, at) pairs; an entry
-    without both is dropped."""
+    """`status.recentAdmissions`: [{request, at}], as (request, at) pairs."""
+    return tuple((name, when) for name, _, when in _records(value, node=False))
+
+
+def _records(value: Any, *, node: bool = True) -> tuple[tuple[str, str, datetime], ...]:
+    """A status list of [{request, at}] (with `node`: [{request, node, at}]), as
+    (request, node, at) triples, sorted; an entry without them all is dropped."""
     found = set()
     for entry in value if isinstance(value, list) else ():
-        if isinstance(entry, dict) and isinstance(entry.get("request"), str):
-            when = _time(entry.get("at"))
-            if when is not None:
-                found.add((entry["request"], when))
+        if not isinstance(entry, dict) or not isinstance(entry.get("request"), str):
+            continue
+        where = entry.get("node", "") if node else ""
+        when = _time(entry.get("at"))
+        if when is not None and isinstance(where, str) and (where or not node):
+            found.add((entry["request"], where, when))
     return tuple(sorted(found))
 
 
@@ -256,6 +258,8 @@ def limit_of(raw: JSON) -> MaintenanceLimit:
             commit=_int(status.get("commit"), 0) or 0,
             commits=_commits(status.get("commits")),
             admissions=_admissions(status.get("recentAdmissions")),
+            finishes=_records(status.get("recentFinishes")),
+            held=str(status.get("held") or ""),
         ),
     )
 

@@ -107,6 +107,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
                 "nextOpening": timestamp(r.next_opening) if r.next_opening else None,
                 "paused": r.paused,
                 "blackout": r.blackout or None,
+                "failureBudget": r.failure or None,
             }
             for r in plan.limits
         ],
@@ -184,6 +185,8 @@ def plan_table(plan: Plan) -> str:
             window = "paused"
         elif r.blackout:
             window = "blackout"
+        elif r.failure:
+            window = "failure budget"
         elif not r.windows:
             window = "always"
         elif r.window_open:

@@ -70,6 +70,10 @@ def _blackout(**change: Any) -> dict[str, Any]:
     return {"blackouts": [{k: v for k, v in item.items() if v is not None}]}
 
 
+def _budget(**change: Any) -> dict[str, Any]:
+    return {"failureBudget": {"maxUnhealthy": 1, **change}}
+
+
 def _expression(**item: Any) -> dict[str, Any]:
     return {"selector": {"matchExpressions": [{"key": "zone", **item}]}}
 
@@ -247,6 +251,18 @@ LIMIT_REJECTIONS = (
     Rejection({"rate": {"count": 1, "perSeconds": 0}}, "spec.rate.perSeconds", SCHEMA),
     Rejection({"rate": {"count": 1, "perSeconds": 2**31}}, "spec.rate.perSeconds", SCHEMA),
     Rejection({"rate": {"count": "ten", "perSeconds": 60}}, "spec.rate.count", SCHEMA),
+    Rejection({"failureBudget": 1}, "spec.failureBudget", SCHEMA),
+    Rejection({"failureBudget": {}}, "spec.failureBudget.maxUnhealthy", SCHEMA, "is required"),
+    Rejection(_budget(maxUnhealthy=-1), "spec.failureBudget.maxUnhealthy", SCHEMA),
+    Rejection(_budget(afterSeconds=-1), "spec.failureBudget.afterSeconds", SCHEMA),
+    Rejection(_budget(withinSeconds=0), "spec.failureBudget.withinSeconds", SCHEMA),
+    Rejection(_budget(withinSeconds=600), "spec.failureBudget.withinSeconds", CEL, "not more"),
+    Rejection(_budget(afterSeconds=90000), "spec.failureBudget.withinSeconds", CEL, "not more"),
+    Rejection(_budget(acknowledgedAt="2026-12-20"), "spec.failureBudget.acknowledgedAt", SCHEMA),
+    Rejection(
+        _budget(acknowledgedAt="2026-12-20T00:00:00"), "spec.failureBudget.acknowledgedAt", SCHEMA
+    ),
+    Rejection({"type": "deployment", **_budget()}, "spec.failureBudget", CEL, "node limits only"),
     Rejection({"paused": "yes"}, "spec.paused", SCHEMA),
     Rejection({"blackouts": {}}, "spec.blackouts", SCHEMA),
     Rejection(_blackout(end=None), "spec.blackouts[0].end", SCHEMA),
@@ -314,6 +330,17 @@ ACCEPTED_LIMITS: tuple[dict[str, Any], ...] = (
     {"type": "node", "limit": 10, "rate": {"count": 10, "perSeconds": 3600}},
     {"type": "node", "limit": 10, "rate": {"count": INT32_MAX, "perSeconds": INT32_MAX}},
     {"type": "node", "maxConcurrent": INT32_MAX},
+    {
+        "type": "node",
+        "limit": 10,
+        "failureBudget": {
+            "maxUnhealthy": 0,
+            "afterSeconds": 0,
+            "withinSeconds": 1,
+            "acknowledgedAt": "2026-12-20T02:00:00+01:00",
+        },
+    },
+    {"type": "node", "limit": 10, "failureBudget": {"maxUnhealthy": INT32_MAX}},
     {"type": "node", "limit": 0},
     {
         "type": "node",

@@ -644,6 +644,9 @@ def plugin_calls() -> list[Call]:
         Call("pause another kind", (*k, "pause", "node/worker-1"), 2, unreachable),
         Call("resume without a name", (*k, "resume"), 2, unreachable),
         Call("pause, cluster unreachable", (*k, "pause", "node"), 1, unreachable),
+        Call("acknowledge a bad limit name", (*k, "acknowledge", "ml/a?b"), 2, unreachable),
+        Call("acknowledge without a name", (*k, "acknowledge"), 2, unreachable),
+        Call("acknowledge, cluster unreachable", (*k, "acknowledge", "node"), 1, unreachable),
     ]
     return calls
 

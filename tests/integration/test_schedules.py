@@ -1,10 +1,12 @@
-"""Operators' controls of DESIGN §7 on the real control plane: pause and blackouts.
+"""Operators' controls of DESIGN §7 on the real control plane.
 
 Covers: `kubectl repairman pause LIMIT` holds every new admission under the limit
 (reason Paused, the limit's status and `kubectl get ml` say so) while what it admitted
 goes on, and `resume` admits on the next pass; a blackout covering now holds new
 admissions (reason Blackout, naming it and when it ends, in its zone) and its removal
-releases them. The policy's rules for both are property-tested (tests/properties).
+releases them; a rate remembers deleted requests; a failure budget trips on a node
+left NotReady after its maintenance and `kubectl repairman acknowledge` releases it.
+The policy's rules are property-tested (tests/properties).
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.integration.cluster import GROUP, VERSION, Cluster
+from kubernetes import client
+
+from tests.integration.cluster import GROUP, VERSION, Cluster, wait_until
 from tests.integration.conftest import ControlPlane
 from tests.integration.test_actors import kubectl_repairman
 from tests.integration.test_approval_gate import one_pass
@@ -160,3 +164,78 @@ def test_the_plugin_files_a_request_for_later(
     waiting = status_of(cluster, name)
     assert (waiting.get("state"), waiting["reason"]) == ("Pending", "NotBefore"), waiting
     assert later in waiting["message"]
+
+
+def test_a_failure_budget_trips_on_a_node_left_down_and_acknowledging_resumes(
+    cluster: Cluster, control_plane: ControlPlane
+) -> None:
+    """maxUnhealthy 0: mr-a's maintenance leaves its node NotReady (the simulated
+    kubelet keeps it down) and the request is deleted at once (TTL 0). The limit's
+    status.recentFinishes keeps it, so mr-b waits, FailureBudgetExceeded, naming the
+    node; `kubectl get ml` shows it held. `kubectl repairman acknowledge` lets mr-b be
+    admitted on the next pass while the node is still down."""
+    nodes = cluster.nodes(2)
+    cluster.wait_nodes_ready(nodes)
+    cluster.limit(
+        "node",
+        type="node",
+        limit=100,
+        ttlSecondsAfterFinished=0,
+        failureBudget={"maxUnhealthy": 0, "afterSeconds": 0, "withinSeconds": 3600},
+    )
+    cluster.limit("plain", type="node", limit=100, selector={"matchLabels": {"zone": "z"}})
+    for limit, error in (
+        ("node", "error: maintenancelimit/node: no finished maintenance in status"),
+        ("plain", "error: maintenancelimit/plain has no spec.failureBudget"),
+        ("missing", "error: "),
+    ):
+        refused = kubectl_repairman(control_plane, control_plane.kubeconfig, "acknowledge", limit)
+        assert refused.returncode == 1, (limit, refused)
+        assert refused.stderr.startswith(error) and refused.stderr.count("\n") == 1, refused
+    custom = cluster.custom
+    custom.create_cluster_custom_object(
+        GROUP, VERSION, "maintenancerequests", request_body("mr-a", nodes[0])
+    )
+    one_pass(control_plane)
+    assert status_of(cluster, "mr-a")["state"] == "Approved"
+    kubelet = control_plane.kubelet  # type: ignore[attr-defined]
+    kubelet.not_ready.add(nodes[0])
+    try:
+        for state in ("InProgress", "Completed"):
+            custom.patch_cluster_custom_object(
+                GROUP, VERSION, "maintenancerequests", "mr-a", {"spec": {"state": state}}
+            )
+        wait_until("the node NotReady", lambda: not node_ready(cluster, nodes[0]))
+        one_pass(control_plane)  # mr-a Completed: its finish is judged from the next pass
+        custom.create_cluster_custom_object(
+            GROUP, VERSION, "maintenancerequests", request_body("mr-b", nodes[1])
+        )
+        for _ in range(3):
+            one_pass(control_plane)
+        listed = custom.list_cluster_custom_object(GROUP, VERSION, "maintenancerequests")
+        assert "mr-a" not in [i["metadata"]["name"] for i in listed["items"]], "TTL 0"
+        status = limit_status(cluster, "node")
+        assert [e["request"] for e in status["recentFinishes"]] == ["mr-a"]  # type: ignore[index]
+        assert status["held"] == "failure budget", status
+        waiting = status_of(cluster, "mr-b")
+        assert (waiting.get("state"), waiting["reason"]) == ("Pending", "FailureBudgetExceeded")
+        assert f"{nodes[0]} NotReady after mr-a" in waiting["message"], waiting
+        header, row = control_plane.kubectl("get", "ml", "node").stdout.splitlines()[:2]
+        assert row[header.index("HELD") :].startswith("failure budget"), (header, row)
+
+        acknowledged = kubectl_repairman(
+            control_plane, control_plane.kubeconfig, "acknowledge", "node"
+        )
+        assert acknowledged.returncode == 0, acknowledged.stderr
+        assert "acknowledged maintenance finished up to" in acknowledged.stdout
+        one_pass(control_plane)
+        assert status_of(cluster, "mr-b")["state"] == "Approved"
+        assert not node_ready(cluster, nodes[0]), "still down: acknowledged, not recovered"
+        assert "held" not in limit_status(cluster, "node"), "cleared"
+    finally:
+        kubelet.not_ready.discard(nodes[0])
+
+
+def node_ready(cluster: Cluster, name: str) -> bool:
+    node = client.CoreV1Api(cluster.api).read_node(name)
+    return any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or ())

@@ -392,9 +392,62 @@ def no_repeated_action(first: Plan, second: Plan) -> None:
     assert not repeated, repeated
 
 
+def failure_budget_tripped(snapshot: Snapshot, limit: LimitSpec) -> bool:
+    """DESIGN §7 failureBudget, said again from the snapshot alone: more than
+    maxUnhealthy nodes not Ready, or cordoned by someone else, whose latest maintenance
+    under the limit (approved, then finished) ended at least afterSeconds and less
+    than withinSeconds ago, after the acknowledgement. Nodes with an active or
+    committed request are left out (the policy skips them: under work again)."""
+    budget = limit.failure_budget
+    if budget is None:
+        return False
+    now = snapshot.now
+    ends: list[tuple[str, datetime]] = [(node, at) for _, node, at in _records(snapshot, limit)]
+    for request in snapshot.requests:
+        target = held_target(request)
+        status = request.status
+        if (
+            target is None
+            or status.state not in TERMINAL
+            or status.approved_at is None
+            or status.finished_at is None
+            or not governs(limit, snapshot, target)
+        ):
+            continue
+        ends.append((target.name, status.finished_at))
+    latest: dict[str, datetime] = {}
+    for node, ended in ends:
+        at = min(ended, now)
+        if now - at < timedelta(seconds=budget.within_seconds):
+            latest[node] = max(at, latest.get(node, at))
+    busy = {
+        target.name
+        for r in snapshot.requests
+        if (target := held_target(r)) is not None
+        and (r.status.state in ACTIVE or any(r.name in m.status.commits for m in snapshot.limits))
+    }
+    nodes = {n.name: n for n in snapshot.nodes}
+    down = 0
+    for node, at in latest.items():
+        if now - at < timedelta(seconds=budget.after_seconds) or node in busy or node not in nodes:
+            continue
+        if budget.acknowledged_at is not None and at <= budget.acknowledged_at:
+            continue
+        known = nodes[node]
+        down += not known.ready or (known.unschedulable and CORDONED_BY not in known.annotations)
+    return down > budget.max_unhealthy
+
+
+def _records(snapshot: Snapshot, limit: LimitSpec) -> tuple[tuple[str, str, datetime], ...]:
+    for m in snapshot.limits:
+        if m.name == limit.name:
+            return m.status.finishes
+    return ()
+
+
 def admissions_allowed(before: Snapshot, plan: Plan) -> None:
-    """5. Nothing admitted outside a window, under a paused or blacked-out limit, before
-    its interval, or for a bad target;
+    """5. Nothing admitted outside a window, under a paused or blacked-out limit or one
+    whose failure budget is exceeded, before its interval, or for a bad target;
     states only move forward."""
     requests = {r.name: r for r in before.requests}
     for name, target in admitted(before, plan).items():
@@ -409,6 +462,7 @@ def admissions_allowed(before: Snapshot, plan: Plan) -> None:
                 assert any(w.contains(before.now) for w in limit.windows), (name, limit.name)
             assert not limit.paused, (name, limit.name)
             assert not any(b.covers(before.now) for b in limit.blackouts), (name, limit.name)
+            assert not failure_budget_tripped(before, limit), (name, limit.name)
             if limit.min_interval_seconds:
                 last = [
                     r.status.preparing_since or r.status.approved_at

@@ -248,6 +248,20 @@ def limit_specs(draw: st.DrawFn, name: str, chaos: bool = True, now: datetime | 
         "rate": st.fixed_dictionaries(
             {"count": st.integers(1, 3), "perSeconds": st.sampled_from([60, 600, 3600])}
         ),
+        "failureBudget": st.fixed_dictionaries(
+            {
+                "maxUnhealthy": st.integers(0, 2),
+                "afterSeconds": st.sampled_from([0, 60, 600]),
+                "withinSeconds": st.sampled_from([3600, 86400]),
+            },
+            optional={
+                "acknowledgedAt": short_ages.map(
+                    lambda d: ((now or datetime(2026, 11, 25, tzinfo=UTC)) - d).strftime(
+                        "%Y-%m-%dT%H:%M:%SZ"
+                    )
+                )
+            },
+        ),
     }
     odds = {
         "windows": 6,
@@ -258,6 +272,7 @@ def limit_specs(draw: st.DrawFn, name: str, chaos: bool = True, now: datetime | 
         "paused": 6,
         "blackouts": 6,
         "rate": 3,
+        "failureBudget": 2 if target_type == "node" else 40,
     }
     for key, strategy in optional.items():
         if draw(st.integers(0, odds.get(key, 2))) == 0:
@@ -292,6 +307,20 @@ def limits(draw: st.DrawFn, now: datetime, chaos: bool = True) -> tuple[Maintena
                             st.sets(
                                 st.tuples(
                                     st.sampled_from(["mr-gone-1", "mr-gone-2", "mr-0"]),
+                                    short_ages.map(lambda d: now - d),
+                                ),
+                                max_size=2,
+                            )
+                        )
+                    )
+                ),
+                finishes=tuple(
+                    sorted(
+                        draw(
+                            st.sets(
+                                st.tuples(
+                                    st.sampled_from(["mr-gone-1", "mr-gone-2", "mr-0"]),
+                                    st.sampled_from(["n0", "n1", "n2"]),
                                     short_ages.map(lambda d: now - d),
                                 ),
                                 max_size=2,

@@ -6,10 +6,15 @@ model cluster), determinism, and that planning never raises on any generated inp
 round-trip (invariant 7) in test_roundtrip.py.
 """
 
+from datetime import timedelta
+from typing import Any
+
+import attrs
 from hypothesis import given
 
 from policy import plan
-from policy.model import Snapshot
+from policy.limit_spec import LimitSpec, parse_limit_spec
+from policy.model import LimitStatus, MaintenanceLimit, Snapshot, TargetType
 from tests.model import apply
 from tests.properties import invariants
 from tests.properties.strategies import any_snapshots
@@ -78,3 +83,46 @@ def test_every_request_is_explained(snapshot: Snapshot) -> None:
     )
     for explanation in result.explanations:
         assert explanation.message
+
+
+def _with_budget(snapshot: Snapshot, budget: dict[str, Any] | None) -> Snapshot:
+    """The snapshot with one more limit over every node, 'broken', whose spec carries
+    `budget` (none: no failure budget); its status records that mr-gone's maintenance
+    of the first node finished a minute ago, and that node is NotReady."""
+    first = snapshot.nodes[0].name
+    spec: dict[str, Any] = {"type": "node", "limit": 100}
+    if budget is not None:
+        spec["failureBudget"] = budget
+    broken = MaintenanceLimit(
+        name="broken",
+        uid="uid-broken",
+        spec=spec,
+        status=LimitStatus(finishes=(("mr-gone", first, snapshot.now - timedelta(minutes=1)),)),
+    )
+    down = tuple(attrs.evolve(n, ready=False) if n.name == first else n for n in snapshot.nodes)
+    return attrs.evolve(snapshot, nodes=down, limits=(*snapshot.limits, broken))
+
+
+@given(any_snapshots())
+def test_a_tripped_failure_budget_admits_nothing_until_acknowledged(snapshot: Snapshot) -> None:
+    """A budget of 0 with one node down after its maintenance admits nothing it governs;
+    acknowledging that failure admits exactly what the same cluster without a budget
+    would, on the next pass."""
+    budget = {"maxUnhealthy": 0, "afterSeconds": 0, "withinSeconds": 3600}
+    tripped = _with_budget(snapshot, budget)
+    result = plan(tripped)
+    invariants.admissions_allowed(tripped, result)
+    if invariants.failure_budget_tripped(tripped, _broken(tripped)):
+        assert not any(
+            t.type is TargetType.NODE for t in invariants.admitted(tripped, result).values()
+        )
+    acknowledged = {**budget, "acknowledgedAt": tripped.now.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    assert invariants.admitted(
+        _with_budget(snapshot, acknowledged), plan(_with_budget(snapshot, acknowledged))
+    ) == invariants.admitted(_with_budget(snapshot, None), plan(_with_budget(snapshot, None)))
+
+
+def _broken(snapshot: Snapshot) -> LimitSpec:
+    parsed = parse_limit_spec("broken", snapshot.limits[-1].spec)
+    assert isinstance(parsed, LimitSpec)
+    return parsed

@@ -359,6 +359,66 @@ def rate_period_slides_across_a_pass() -> tuple[str, Snapshot]:
     )
 
 
+def _budgeted(acknowledged: datetime | None) -> Snapshot:
+    budget: dict[str, object] = {"maxUnhealthy": 1, "afterSeconds": 600, "withinSeconds": 86400}
+    if acknowledged is not None:
+        budget["acknowledgedAt"] = acknowledged.strftime("%Y-%m-%dT%H:%M:%SZ")
+    budgeted = attrs.evolve(
+        limit("node", type="node", limit=50, failureBudget=budget),
+        status=LimitStatus(finishes=(("mr-gone", "n1", ago(minutes=40)),)),
+    )
+    done = attrs.evolve(
+        active(S.COMPLETED, "node/n0", since=ago(minutes=60)),
+        approved_at=ago(minutes=55),
+        finished_at=ago(minutes=15),
+    )
+    fresh = attrs.evolve(
+        active(S.COMPLETED, "node/n2", since=ago(minutes=20)),
+        approved_at=ago(minutes=18),
+        finished_at=ago(minutes=5),
+    )
+    return Snapshot(
+        now=NOW,
+        nodes=(
+            Node("n0", ready=False),
+            Node("n1", ready=False),
+            Node("n2", ready=False),
+            *nodes(3, prefix="m"),
+        ),
+        limits=(budgeted,),
+        requests=(
+            request("mr-done", "n0", status=done),
+            request("mr-fresh", "n2", status=fresh),
+            request("mr-a", "m0"),
+            request("mr-b", "m1"),
+        ),
+    )
+
+
+@case
+def failure_budget_exceeded_holds_every_admission() -> tuple[str, Snapshot]:
+    return (
+        "failureBudget {maxUnhealthy: 1, afterSeconds: 600}: n0 is NotReady 15 min after "
+        "mr-done and n1 40 min after mr-gone (deleted; kept in the limit's "
+        "status.recentFinishes): two over a budget of one, so mr-a and mr-b wait, "
+        "FailureBudgetExceeded, naming both and the acknowledge command. n2 went down 5 min "
+        "after mr-fresh: too soon to judge, not named. The limit's status says held: "
+        "failure budget, and records all three finishes.",
+        _budgeted(None),
+    )
+
+
+@case
+def acknowledged_failures_let_admissions_go_on() -> tuple[str, Snapshot]:
+    return (
+        "The same with acknowledgedAt 10 min ago (after mr-done and mr-gone finished, before "
+        "mr-fresh): n0 and n1 no longer count, n2 is still too fresh, so mr-a is admitted "
+        "(50% of 6 allows 3; the three NotReady nodes do not use the limit without "
+        "policies) and mr-b too; the status holds nothing.",
+        _budgeted(ago(minutes=10)),
+    )
+
+
 @case
 def approved_timeout_expires_and_uncordons() -> tuple[str, Snapshot]:
     return (

@@ -139,3 +139,21 @@ def test_an_admission_record_stamped_in_the_future_counts_as_now_and_leaves() ->
     )
     held = plan(attrs.evolve(far, limits=(future,))).explanation("mr-a")
     assert held.reason.value == "RateLimited" and "2026-11-25T13:00:00Z" in held.message
+
+
+def test_a_blackout_begun_while_a_node_prepares_holds_its_approval() -> None:
+    """Found by the gate property: the plan approved a Preparing request inside a
+    blackout that the approval gate then refused every pass. Like a closed window, the
+    blackout holds the approval until it ends (fails without the check in
+    policy.preparation)."""
+    frozen = limit(
+        "node",
+        limit=100,
+        blackouts=[{"start": "2026-11-25T11:59", "end": "2026-11-25T13:00"}],
+    )
+    preparing = request("mr-a", "n0", status=active(RequestState.PREPARING, "node/n0"))
+    snapshot = Snapshot(now=NOW, nodes=nodes(2), limits=(frozen,), requests=(preparing,))
+    held = plan(snapshot).explanation("mr-a")
+    assert (held.state.value, held.reason.value) == ("Preparing", "Blackout")
+    after = plan(attrs.evolve(snapshot, now=NOW + timedelta(hours=1))).explanation("mr-a")
+    assert after.state.value == "Approved"
