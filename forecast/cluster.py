@@ -108,6 +108,9 @@ class ModelCluster:
             volume_attachments=tuple(self.attachments.values()),
             requests=tuple(self.requests.values()),
             limits=tuple(self.limits.values()),
+            # Outside gates keep what they were read as (alerts firing, blockers
+            # running, a gate that failed): read again at each step.
+            gates=tuple(attrs.evolve(g, at=now) for g in self.rest.gates),
         )
 
     # --- the API server -----------------------------------------------------------------

@@ -167,6 +167,7 @@ def _limit_causes(
             causes.append(rated)
         if usage.failure is not None:
             causes.append(usage.failure)
+        causes.extend(state.index.gated(limit))
         if not usage.has_room_for(target.name):
             causes.append(usage.full_cause())
     return causes

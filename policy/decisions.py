@@ -166,6 +166,8 @@ class LimitReport:
     """The blackout it is in now and until when (its message); "" when none."""
     failure: str = ""
     """Its failure budget, exceeded: which nodes and how to acknowledge; "" when not."""
+    gated: tuple[str, ...] = ()
+    """What its outside gates hold admissions by (policy.gates); none when open."""
 
 
 @attrs.frozen

@@ -33,6 +33,9 @@ class Reason(Enum):
     NOT_BEFORE = "NotBefore"
     RATE_LIMITED = "RateLimited"
     FAILURE_BUDGET_EXCEEDED = "FailureBudgetExceeded"
+    ALERT_FIRING = "AlertFiring"
+    BLOCKING_PODS = "BlockingPods"
+    GATE_UNAVAILABLE = "GateUnavailable"
     DEADLINE_MISSED = "DeadlineMissed"
     MIN_INTERVAL = "MinInterval"
     DISRUPTION_BUDGET = "DisruptionBudget"
@@ -180,7 +183,10 @@ class Unhealthy:
     node: str
     request: str
     how: str
-    """'NotReady' or 'cordoned' (by someone other than repairman)."""
+    """'NotReady', 'cordoned' (by someone other than repairman), or 'under maintenance
+    again' (it counted before that maintenance began)."""
+    at: datetime
+    """When that request's maintenance finished."""
 
     def describe(self) -> str:
         return f"{self.node} {self.how} after {self.request}"
@@ -205,6 +211,58 @@ class FailureBudgetExceeded:
             f"or more after their maintenance (at most {self.max_unhealthy}): {nodes}; "
             f"acknowledge with `kubectl repairman acknowledge {self.limit}`"
         )
+
+
+@attrs.frozen
+class AlertFiring:
+    reason: ClassVar[Reason] = Reason.ALERT_FIRING
+    limit: str
+    query: str
+    series: tuple[str, ...]
+
+    def message(self) -> str:
+        return f"limit {self.limit}: {self.summary()}"
+
+    def summary(self) -> str:
+        count = len(self.series)
+        return (
+            f"alert gate: {count} series match{'es' if count == 1 else ''} {self.query}: "
+            f"{listing(self.series)}"
+        )
+
+
+@attrs.frozen
+class BlockingPodsFound:
+    reason: ClassVar[Reason] = Reason.BLOCKING_PODS
+    limit: str
+    selector: str
+    pods: tuple[str, ...]
+
+    def message(self) -> str:
+        return f"limit {self.limit}: {self.summary()}"
+
+    def summary(self) -> str:
+        count = len(self.pods)
+        return (
+            f"blocking pods: {count} pod{'s' if count != 1 else ''} running matching "
+            f"{self.selector}: {listing(self.pods)}"
+        )
+
+
+@attrs.frozen
+class GateUnavailable:
+    """A gate that could not be evaluated holds admissions (fail closed)."""
+
+    reason: ClassVar[Reason] = Reason.GATE_UNAVAILABLE
+    limit: str
+    gate: str
+    problem: str
+
+    def message(self) -> str:
+        return f"limit {self.limit}: {self.summary()}"
+
+    def summary(self) -> str:
+        return f"{self.gate} gate cannot be evaluated, holding admissions: {self.problem}"
 
 
 @attrs.frozen

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import attrs
 
+from policy import failures
 from policy.endings import Finished
 from policy.explain import Cause, Reason
 from policy.model import MaintenanceRequest, RequestState, RequestStatus
@@ -57,4 +58,12 @@ def finish(request: MaintenanceRequest, *, state: PassState) -> Finishing:
     # Step 3: the TTL.
     ttl = state.index.behaviour(target).ttl_seconds_after_finished
     delete = soak is None and state.now >= later(status.finished_at, ttl)
+    if delete and target is not None:
+        # Not before the limits that count it hold it in their status (policy.failures).
+        counting = [
+            (spec, state.index.limits_by_name[spec.name].status)
+            for spec in state.index.governing(target)[0]
+            if spec.failure_budget is not None or spec.rate is not None
+        ]
+        delete = failures.recorded(request, target.name, counting, state.now)
     return Finishing(tuple(causes), delete=delete)

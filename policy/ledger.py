@@ -21,6 +21,7 @@ from policy.explain import (
     IntervalNotPassed,
     LimitFull,
     RateLimited,
+    Unhealthy,
 )
 from policy.failures import Finish
 from policy.limit_spec import LimitSpec
@@ -43,6 +44,8 @@ class LimitUsage:
     filed again is a second admission at another instant."""
     finishes: tuple[Finish, ...] = ()
     """Under a `failureBudget`: the maintenance finished within its period."""
+    unhealthy: tuple[Unhealthy, ...] = ()
+    """Under a `failureBudget`: the nodes counting against it now."""
     failure: FailureBudgetExceeded | None = None
     """Its failure budget, tripped (policy.failures); judged once, when the pass opens."""
     _full: tuple[int, LimitFull] | None = None

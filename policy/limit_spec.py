@@ -29,6 +29,7 @@ from policy.fields import (
     non_negative,
     optional,
     positive,
+    required_str,
     shown,
 )
 from policy.model import LabelSelector, LabelSelectorRequirement, TargetType
@@ -118,6 +119,37 @@ class FailureBudget:
     """Maintenance finished at or before this instant no longer counts."""
 
 
+DEFAULT_GATE_TIMEOUT = 10
+MAX_QUERY = 4096
+
+
+@attrs.frozen
+class PrometheusGate:
+    """`gates.prometheus`: any series the instant query returns holds admissions."""
+
+    url: str
+    query: str
+    timeout_seconds: int = DEFAULT_GATE_TIMEOUT
+
+
+@attrs.frozen
+class BlockingPodsGate:
+    """`gates.blockingPods`: any running pod the selectors match holds admissions."""
+
+    selector: LabelSelector
+    namespace_selector: LabelSelector | None = None
+    """None or empty: every namespace."""
+
+
+@attrs.frozen
+class Gates:
+    prometheus: PrometheusGate | None = None
+    blocking_pods: BlockingPodsGate | None = None
+
+    def __bool__(self) -> bool:
+        return self.prometheus is not None or self.blocking_pods is not None
+
+
 @attrs.frozen
 class LimitSpec:
     """A valid MaintenanceLimit, with defaults filled in."""
@@ -142,6 +174,7 @@ class LimitSpec:
     blackouts: tuple[Blackout, ...] = ()
     rate: Rate | None = None
     failure_budget: FailureBudget | None = None
+    gates: Gates = Gates()
 
     def governs(self, target_type: TargetType, labels: Mapping[str, str]) -> bool:
         if target_type is not self.type:
@@ -237,6 +270,7 @@ def _limit_spec(name: str, spec: Any, partial: dict[str, Any]) -> LimitSpec:
     blackouts = _blackouts(spec.get("blackouts"))
     rate = _rate(spec.get("rate"))
     failure_budget = _failure_budget(spec.get("failureBudget"), target_type)
+    gates = _gates(spec.get("gates"))
     return LimitSpec(
         name=name,
         type=target_type,
@@ -264,6 +298,7 @@ def _limit_spec(name: str, spec: Any, partial: dict[str, Any]) -> LimitSpec:
         blackouts=blackouts,
         rate=rate,
         failure_budget=failure_budget,
+        gates=gates,
     )
 
 
@@ -415,6 +450,56 @@ def _failure_budget(raw: Any, target_type: TargetType) -> FailureBudget | None:
         within_seconds=within,
         acknowledged_at=instant(raw, "acknowledgedAt", f"{path}.acknowledgedAt"),
     )
+
+
+def _gates(raw: Any) -> Gates:
+    if raw is None:
+        return Gates()
+    path = "spec.gates"
+    if not isinstance(raw, Mapping):
+        raise Invalid(path, f"must be an object, not {json_type(raw)}")
+    return Gates(
+        prometheus=_prometheus(raw.get("prometheus"), f"{path}.prometheus"),
+        blocking_pods=_blocking_pods(raw.get("blockingPods"), f"{path}.blockingPods"),
+    )
+
+
+def _prometheus(raw: Any, path: str) -> PrometheusGate | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise Invalid(path, f"must be an object, not {json_type(raw)}")
+    url = required_str(raw, "url", f"{path}.url")
+    if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", url):
+        raise Invalid(f"{path}.url", f"{shown(url)} is not an http:// or https:// URL")
+    query = required_str(raw, "query", f"{path}.query")
+    if not query.strip():
+        raise Invalid(f"{path}.query", "is empty")
+    if len(query) > MAX_QUERY:
+        raise Invalid(f"{path}.query", f"is {len(query)} characters, at most {MAX_QUERY}")
+    timeout = integer(
+        raw,
+        "timeoutSeconds",
+        f"{path}.timeoutSeconds",
+        default=DEFAULT_GATE_TIMEOUT,
+        minimum=1,
+        maximum=60,
+    )
+    assert timeout is not None
+    return PrometheusGate(url=url.rstrip("/"), query=query, timeout_seconds=timeout)
+
+
+def _blocking_pods(raw: Any, path: str) -> BlockingPodsGate | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise Invalid(path, f"must be an object, not {json_type(raw)}")
+    selector = _selector(raw.get("selector"), f"{path}.selector")
+    if selector is None or (not selector.match_labels and not selector.match_expressions):
+        # An empty selector would make every pod of the cluster a blocker.
+        raise Invalid(f"{path}.selector", "is required and must not be empty")
+    namespaces = _selector(raw.get("namespaceSelector"), f"{path}.namespaceSelector")
+    return BlockingPodsGate(selector=selector, namespace_selector=namespaces)
 
 
 def _blackouts(raw: Any) -> tuple[Blackout, ...]:

@@ -117,6 +117,18 @@ class LabelSelector:
                 return False
         return True
 
+    def query(self) -> str:
+        """The selector in the API's `labelSelector` syntax (`app=backup,!spot`)."""
+        terms = [f"{key}={value}" for key, value in sorted(self.match_labels.items())]
+        for req in self.match_expressions:
+            if req.operator in ("In", "NotIn"):
+                terms.append(f"{req.key} {req.operator.lower()} ({','.join(req.values)})")
+            elif req.operator == "Exists":
+                terms.append(req.key)
+            else:
+                terms.append(f"!{req.key}")
+        return ",".join(terms)
+
 
 @attrs.frozen
 class Node:
@@ -304,6 +316,13 @@ class LimitStatus:
     """Under a `failureBudget`: the maintenance that finished within its period,
     (request name, node, when), kept here because a finished request may be deleted
     before its node's health stops counting."""
+    at_work: tuple[tuple[str, str], ...] = ()
+    """Under a `failureBudget`: its approved, unfinished requests and their nodes, so
+    that one deleted before it finished still counts as maintenance that ended."""
+    unhealthy: tuple[tuple[str, str, datetime], ...] = ()
+    """Under a `failureBudget`: the nodes counting against it, (request, node, its
+    finish), as the last pass judged them: what `acknowledge` forgives, and what a node
+    put under maintenance again keeps counting as until that maintenance ends."""
     held: str = ""
     """What holds its admissions now, in short ('paused', 'blackout', 'failure budget');
     a printer column."""
@@ -320,6 +339,27 @@ class MaintenanceLimit:
     status: LimitStatus = attrs.field(factory=LimitStatus)
 
 
+class GateKind(Enum):
+    """A limit's outside gates (DESIGN §7 `gates`)."""
+
+    PROMETHEUS = "prometheus"
+    BLOCKING_PODS = "blockingPods"
+
+
+@attrs.frozen
+class GateReading:
+    """One gate of a limit as the runner read it (DESIGN §7): facts in the snapshot,
+    with when they were seen, so the policy stays pure and a replay decides the same."""
+
+    limit: str
+    gate: GateKind
+    at: datetime
+    found: tuple[str, ...] = ()
+    """What holds admissions: the matching series, or the blocking pods (namespace/name)."""
+    error: str = ""
+    """Why it could not be read; it then holds admissions (fail closed)."""
+
+
 @attrs.frozen
 class Snapshot:
     """The cluster as one runner pass saw it, at `now`."""
@@ -332,6 +372,7 @@ class Snapshot:
     workloads: tuple[Workload, ...] = ()
     limits: tuple[MaintenanceLimit, ...] = ()
     requests: tuple[MaintenanceRequest, ...] = ()
+    gates: tuple[GateReading, ...] = ()
 
 
 CORDONED_BY = "repairman.k8s.io/cordoned-by"

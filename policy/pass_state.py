@@ -27,6 +27,7 @@ from policy.endings import Withdrawn
 from policy.explain import EVENTFUL_REASONS, BlackedOut, Cause, Explanation, WindowClosed
 from policy.fields import FieldError
 from policy.gate import Basis
+from policy.gates import Gated, gate_causes
 from policy.ledger import Ledger
 from policy.lifecycle import Behaviour
 from policy.limit_spec import InvalidLimit, LimitSpec, parse_limit_spec
@@ -130,6 +131,8 @@ class Index:
             else:
                 self.invalid_limits.append(parsed)
         self.limits_by_name = {limit.name: limit for limit in snapshot.limits}
+        self.gate_readings = {(g.limit, g.gate): g for g in snapshot.gates}
+        self._gated: dict[str, tuple[Gated, ...]] = {}
 
         self.requests = sorted(snapshot.requests, key=order_key)
         self.by_name = {request.name: request for request in self.requests}
@@ -174,6 +177,15 @@ class Index:
                 [lim for lim in self.invalid_limits if lim.governs(target.type, labels)],
             )
             self._governing[target] = cached
+        return cached
+
+    def gated(self, limit: LimitSpec) -> tuple[Gated, ...]:
+        """Why `limit`'s outside gates hold its admissions now (policy.gates)."""
+        if not limit.gates:
+            return ()
+        cached = self._gated.get(limit.name)
+        if cached is None:
+            cached = self._gated[limit.name] = gate_causes(limit, self.gate_readings, self.now)
         return cached
 
     def blackout(self, limit: LimitSpec) -> BlackedOut | None:

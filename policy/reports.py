@@ -49,7 +49,17 @@ def limit_reports(state: PassState) -> tuple[LimitReport, ...]:
                 error=str(invalid.error),
             )
         )
-        status = LimitStatus(message=f"invalid, admissions it governs are blocked: {invalid.error}")
+        # Its records stay: a typo fixed a pass later must not forget the admissions a
+        # rate counts or the failures a budget counts.
+        old = index.limits_by_name[invalid.name].status
+        status = LimitStatus(
+            message=f"invalid, admissions it governs are blocked: {invalid.error}",
+            admissions=old.admissions,
+            finishes=old.finishes,
+            at_work=old.at_work,
+            unhealthy=old.unhealthy,
+            held="invalid",
+        )
         _write_if_changed(state, invalid.name, status)
     reports.sort(key=lambda r: r.name)
     return tuple(reports)
@@ -102,14 +112,17 @@ def _valid_report(
         paused=spec.paused,
         blackout=blackout.message() if (blackout := index.blackout(spec)) is not None else "",
         failure=usage.failure.summary() if usage.failure is not None else "",
+        gated=tuple(cause.summary() for cause in index.gated(spec)),
     )
     held = ["paused by the operator"] if spec.paused else []
     held += [report.blackout.removeprefix(f"limit {spec.name}: ")] if report.blackout else []
     held += [report.failure] if report.failure else []
+    held += list(report.gated)
     short = (
         ("paused", report.paused),
         ("blackout", report.blackout),
         ("failure budget", report.failure),
+        ("gate", report.gated),
     )
     status = LimitStatus(
         allowed=usage.allowed,
@@ -120,6 +133,8 @@ def _valid_report(
         commits=entries,
         admissions=usage.in_period(state.now),
         finishes=tuple((f.request, f.node, f.at) for f in usage.finishes),
+        at_work=_at_work(state, spec, recorded={(f.request, f.node) for f in usage.finishes}),
+        unhealthy=tuple((u.request, u.node, u.at) for u in usage.unhealthy),
         held=", ".join(what for what, on in short if on),
         message=(
             f"{len(in_use)} of {usage.allowed} in use ({spec.describe_allowed(usage.population)})"
@@ -128,6 +143,33 @@ def _valid_report(
     )
     _write_if_changed(state, spec.name, status)
     return report
+
+
+def _at_work(
+    state: PassState, spec: LimitSpec, *, recorded: set[tuple[str, str]]
+) -> tuple[tuple[str, str], ...]:
+    """Under a failure budget: the approved requests on its nodes as this plan leaves
+    them, and those it finishes (their finish is recorded from the next pass), so that
+    one deleted meanwhile is still seen to have ended (policy.failures)."""
+    if spec.failure_budget is None:
+        return ()
+    found = set()
+    for request in state.index.requests:
+        final = state.final_state.get(request.name)
+        if final is None:
+            continue
+        working = final in (RequestState.APPROVED, RequestState.IN_PROGRESS)
+        finishing = final.terminal and request.status.approved_at is not None
+        if not working and not (finishing and request.status.finished_at is None):
+            continue
+        target = state.final_target.get(request.name) or state.index.status_target(request)
+        if target is None or target.type is not TargetType.NODE:
+            continue
+        if (request.name, target.name) in recorded:
+            continue
+        if spec in state.index.governing(target)[0]:
+            found.add((request.name, target.name))
+    return tuple(sorted(found))
 
 
 def _still_committing(state: PassState, spec: LimitSpec) -> dict[str, tuple[Target, datetime]]:

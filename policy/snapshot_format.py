@@ -102,6 +102,11 @@ def limit_status_json(status: LimitStatus) -> dict[str, Any]:
             {"request": name, "node": node, "at": _ts(when)}
             for name, node, when in sorted(status.finishes)
         ],
+        "atWork": [{"request": name, "node": node} for name, node in sorted(status.at_work)],
+        "unhealthy": [
+            {"request": name, "node": node, "at": _ts(when)}
+            for name, node, when in sorted(status.unhealthy)
+        ],
         # None, not "": a merge patch removes the field (the API server refuses
         # empty strings in custom resources).
         "held": status.held or None,
@@ -151,6 +156,16 @@ def dump(snapshot: Snapshot) -> dict[str, Any]:
                 "status": request_status_json(r.status),
             }
             for r in snapshot.requests
+        ],
+        "gates": [
+            {
+                "limit": g.limit,
+                "gate": g.gate.value,
+                "at": timestamp(g.at),
+                "found": list(g.found),
+                "error": g.error or None,
+            }
+            for g in snapshot.gates
         ],
     }
 

@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 from policy.fields import json_type
 from policy.model import (
+    GateKind,
+    GateReading,
     LabelSelector,
     LabelSelectorRequirement,
     LimitStatus,
@@ -282,6 +284,8 @@ def _limit(f: _Fields) -> MaintenanceLimit:
         commits=_commits(s),
         admissions=tuple(sorted(s.items("recentAdmissions", _commit))),
         finishes=tuple(sorted(s.items("recentFinishes", _finish))),
+        at_work=tuple(sorted(s.items("atWork", lambda e: (e.text("request"), e.text("node"))))),
+        unhealthy=tuple(sorted(s.items("unhealthy", _finish))),
         held=s.text("held", required=False),
     )
     return MaintenanceLimit(
@@ -291,6 +295,24 @@ def _limit(f: _Fields) -> MaintenanceLimit:
         generation=f.integer("generation", 1),
         spec=f.raw("spec"),
         status=status,
+    )
+
+
+def _gate(f: _Fields) -> GateReading:
+    raw = f.text("gate")
+    try:
+        gate = GateKind(raw)
+    except ValueError:
+        kinds = ", ".join(k.value for k in GateKind)
+        raise SnapshotFormatError(f.at("gate"), f"{raw!r} is not one of {kinds}") from None
+    when = f.instant("at", required=True)
+    assert when is not None
+    return GateReading(
+        limit=f.text("limit"),
+        gate=gate,
+        at=when,
+        found=f.strings("found"),
+        error=f.text("error", required=False),
     )
 
 
@@ -320,7 +342,9 @@ def load(document: Any) -> Snapshot:
         workloads=f.items("workloads", _workload),
         limits=f.items("limits", _limit),
         requests=f.items("requests", _request),
+        gates=f.items("gates", _gate),
     )
+    _unique("gates", [f"{g.limit}/{g.gate.value}" for g in snapshot.gates])
     _unique("nodes", [n.name for n in snapshot.nodes])
     _unique("pods", [p.key for p in snapshot.pods])
     _unique("pdbs", [b.key for b in snapshot.pdbs])

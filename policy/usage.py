@@ -140,15 +140,23 @@ def _judge_failures(
 ) -> None:
     """Each failure budget's recent finishes and whether it is tripped (policy.failures)."""
     under_work = {key.removeprefix("node/") for key in busy if key.startswith("node/")}
+    listed = set(index.by_name)
     for name, lim in usage.items():
         if lim.spec.failure_budget is None:
             continue
         status = index.limits_by_name[name].status
-        lim.finishes = failures.finishes(lim.spec, status, finished[name], now=index.now)
-        failing = failures.unhealthy(
-            lim.spec, lim.finishes, nodes=index.nodes, busy=under_work, now=index.now
+        lim.finishes = failures.finishes(
+            lim.spec, status, finished[name], listed=listed, now=index.now
         )
-        lim.failure = failures.exceeded(lim.spec, failing)
+        lim.unhealthy = failures.unhealthy(
+            lim.spec,
+            lim.finishes,
+            before=status,
+            nodes=index.nodes,
+            busy=under_work,
+            now=index.now,
+        )
+        lim.failure = failures.exceeded(lim.spec, lim.unhealthy)
 
 
 def _populations(index: Index) -> tuple[dict[str, LimitUsage], dict[str, dict[str, str]]]:

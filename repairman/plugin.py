@@ -530,12 +530,12 @@ def resume(obj: Context, limit: str) -> None:
 @click.argument("limit", type=LimitName())
 @pass_context
 def acknowledge(obj: Context, limit: str) -> None:
-    """Forgive LIMIT's failures so far: maintenance that finished up to now no longer
-    counts against its failure budget; the next pass admits again.
+    """Forgive the nodes counting against LIMIT's failure budget now: the next pass
+    admits again, while they are still down.
 
-    Sets spec.failureBudget.acknowledgedAt to the latest finish the limit's status
-    records (the runner's clock, not this machine's). A node that breaks after
-    maintenance finishing later counts again. Needs get and patch on
+    Sets spec.failureBudget.acknowledgedAt to the latest finish among the nodes the
+    limit's status lists as unhealthy (the runner's clock, not this machine's).
+    Maintenance finishing later counts again. Needs get and patch on
     maintenancelimits.
 
     \b
@@ -550,16 +550,20 @@ def acknowledge(obj: Context, limit: str) -> None:
             raise MaintenanceError(f"maintenancelimit/{limit} is invalid: {parsed.error}")
         if parsed.failure_budget is None:
             raise MaintenanceError(f"maintenancelimit/{limit} has no spec.failureBudget")
-        if not current.status.finishes:
+        counted = current.status.unhealthy
+        if not counted:
             raise MaintenanceError(
-                f"maintenancelimit/{limit}: no finished maintenance in status.recentFinishes "
-                "to acknowledge"
+                f"maintenancelimit/{limit}: no node counts against its failure budget "
+                "(status.unhealthy): nothing to acknowledge"
             )
-        latest = max(when for _, _, when in current.status.finishes)
-        stamp = timestamp(latest)  # exact: the acknowledgement covers the latest one
+        # The latest finish among the nodes the last pass counted: exactly what the
+        # operator was shown, not a finish recorded since and not yet judged.
+        latest = max(when for _, _, when in counted)
+        stamp = timestamp(latest)
         body = {"spec": {"failureBudget": {"acknowledgedAt": stamp}}}
         obj.kube.request("PATCH", f"{LIMITS}/{limit}", body=body, content_type=MERGE)
-        click.echo(f"maintenancelimit/{limit} acknowledged maintenance finished up to {stamp}")
+        nodes = ", ".join(f"{node} after {name}" for name, node, _ in counted)
+        click.echo(f"maintenancelimit/{limit} acknowledged: {nodes} (finished up to {stamp})")
 
     _run(act)
 

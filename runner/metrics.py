@@ -9,7 +9,7 @@ textfile (`--metrics-file PATH`, written atomically) when the run ends:
 | repairman_requests | state, reason | requests by state and reason after the last pass |
 | repairman_limit_allowed | limit | what each valid limit allows now |
 | repairman_limit_in_use | limit | what each limit has in use |
-| repairman_limit_held | limit, why | 1 per limit paused, in a blackout or with its failure budget exceeded now (why: paused, blackout, failure-budget) |
+| repairman_limit_held | limit, why | 1 per limit held (paused, blackout, failure-budget, gate) |
 | repairman_evictions | result (ok, blocked, failed) | evictions asked in this run |
 | repairman_decisions | result | decisions applied in this run, by outcome |
 | repairman_passes | | passes in this run |
@@ -120,7 +120,7 @@ class RunMetrics:
         )
         held = Gauge(
             "repairman_limit_held",
-            "1 for each limit a control holds (why: paused, blackout, failure-budget).",
+            "1 for each limit a control holds (why: paused, blackout, failure-budget, gate).",
             ["limit", "why"],
             registry=registry,
         )
@@ -135,6 +135,7 @@ class RunMetrics:
                     held.labels(report.name, "paused").set(int(report.paused))
                     held.labels(report.name, "blackout").set(int(bool(report.blackout)))
                     held.labels(report.name, "failure-budget").set(int(bool(report.failure)))
+                    held.labels(report.name, "gate").set(int(bool(report.gated)))
         return registry
 
     def export(self, *, pushgateway: str | None, textfile: str | None) -> list[str]:

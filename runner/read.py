@@ -5,8 +5,9 @@ say) and converted into the snapshot's frozen classes; the policy never sees a d
 from the API, except the authored `spec` of requests and limits, which it judges.
 Pods are read only for the nodes that matter (targets of active and waiting node
 requests), one `fieldSelector=spec.nodeName=...` list each, from the watch cache.
-Missing CRDs, missing permissions and an unreachable server are `KubeError`s with one
-clear line.
+The limits' outside gates are read too (runner.gates: a gate that cannot be read is a
+reading with its error, never a failed pass). Missing CRDs, missing permissions and an
+unreachable server are `KubeError`s with one clear line.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from policy.model import (
     Workload,
 )
 from policy.validation import Target, parse_request_spec
+from runner.gates import read_gates
 from runner.kube import JSON, Kube, KubeError
 
 GROUP_PATH = "/apis/repairman.k8s.io/v1"
@@ -107,6 +109,17 @@ def _records(value: Any, *, node: bool = True) -> tuple[tuple[str, str, datetime
         when = _time(entry.get("at"))
         if when is not None and isinstance(where, str) and (where or not node):
             found.add((entry["request"], where, when))
+    return tuple(sorted(found))
+
+
+def _at_work(value: Any) -> tuple[tuple[str, str], ...]:
+    """`status.atWork`: [{request, node}]; an entry without both is dropped."""
+    found = set()
+    for entry in value if isinstance(value, list) else ():
+        if isinstance(entry, dict):
+            name, node = entry.get("request"), entry.get("node")
+            if isinstance(name, str) and isinstance(node, str) and name and node:
+                found.add((name, node))
     return tuple(sorted(found))
 
 
@@ -259,6 +272,8 @@ def limit_of(raw: JSON) -> MaintenanceLimit:
             commits=_commits(status.get("commits")),
             admissions=_admissions(status.get("recentAdmissions")),
             finishes=_records(status.get("recentFinishes")),
+            at_work=_at_work(status.get("atWork")),
+            unhealthy=_records(status.get("unhealthy")),
             held=str(status.get("held") or ""),
         ),
     )
@@ -467,4 +482,5 @@ def read_cluster(
         workloads=tuple(workloads),
         limits=tuple(limits),
         requests=tuple(requests),
+        gates=read_gates(kube, limits, now),
     )

@@ -108,6 +108,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
                 "paused": r.paused,
                 "blackout": r.blackout or None,
                 "failureBudget": r.failure or None,
+                "gates": list(r.gated),
             }
             for r in plan.limits
         ],
@@ -187,6 +188,8 @@ def plan_table(plan: Plan) -> str:
             window = "blackout"
         elif r.failure:
             window = "failure budget"
+        elif r.gated:
+            window = "gate"
         elif not r.windows:
             window = "always"
         elif r.window_open:

@@ -74,6 +74,11 @@ def _budget(**change: Any) -> dict[str, Any]:
     return {"failureBudget": {"maxUnhealthy": 1, **change}}
 
 
+def _prometheus(**change: Any) -> dict[str, Any]:
+    item = {"url": "http://prometheus.monitoring:9090", "query": "ALERTS", **change}
+    return {"gates": {"prometheus": {k: v for k, v in item.items() if v is not None}}}
+
+
 def _expression(**item: Any) -> dict[str, Any]:
     return {"selector": {"matchExpressions": [{"key": "zone", **item}]}}
 
@@ -263,6 +268,29 @@ LIMIT_REJECTIONS = (
         _budget(acknowledgedAt="2026-12-20T00:00:00"), "spec.failureBudget.acknowledgedAt", SCHEMA
     ),
     Rejection({"type": "deployment", **_budget()}, "spec.failureBudget", CEL, "node limits only"),
+    Rejection({"gates": []}, "spec.gates", SCHEMA),
+    Rejection(_prometheus(url=None), "spec.gates.prometheus.url", SCHEMA, "is required"),
+    Rejection(_prometheus(query=None), "spec.gates.prometheus.query", SCHEMA, "is required"),
+    Rejection(_prometheus(url="prometheus:9090"), "spec.gates.prometheus.url", SCHEMA),
+    Rejection(_prometheus(url="file:///etc/passwd"), "spec.gates.prometheus.url", SCHEMA),
+    Rejection(_prometheus(url="http://a b"), "spec.gates.prometheus.url", SCHEMA),
+    Rejection(_prometheus(query="q" * 4097), "spec.gates.prometheus.query", SCHEMA),
+    Rejection(_prometheus(timeoutSeconds=0), "spec.gates.prometheus.timeoutSeconds", SCHEMA),
+    Rejection(_prometheus(timeoutSeconds=61), "spec.gates.prometheus.timeoutSeconds", SCHEMA),
+    Rejection(_prometheus(query=" "), "spec.gates.prometheus.query", POLICY, "is empty"),
+    Rejection({"gates": {"blockingPods": {}}}, "spec.gates.blockingPods.selector", SCHEMA),
+    Rejection(
+        {"gates": {"blockingPods": {"selector": {}}}},
+        "spec.gates.blockingPods.selector",
+        CEL,
+        "must not be empty",
+    ),
+    Rejection(
+        {"gates": {"blockingPods": {"selector": {"matchLabels": {"app": "a b"}}}}},
+        "spec.gates.blockingPods.selector.matchLabels[app]",
+        SCHEMA,
+        server_names="spec.gates.blockingPods.selector.matchLabels.app",
+    ),
     Rejection({"paused": "yes"}, "spec.paused", SCHEMA),
     Rejection({"blackouts": {}}, "spec.blackouts", SCHEMA),
     Rejection(_blackout(end=None), "spec.blackouts[0].end", SCHEMA),
@@ -341,6 +369,28 @@ ACCEPTED_LIMITS: tuple[dict[str, Any], ...] = (
         },
     },
     {"type": "node", "limit": 10, "failureBudget": {"maxUnhealthy": INT32_MAX}},
+    {
+        "type": "node",
+        "limit": 10,
+        "gates": {
+            "prometheus": {
+                "url": "https://prometheus.monitoring.svc:9090/prefix/",
+                "query": 'ALERTS{severity="critical",alertstate="firing"}',
+                "timeoutSeconds": 60,
+            },
+            "blockingPods": {
+                "selector": {
+                    "matchExpressions": [{"key": "app", "operator": "In", "values": ["backup"]}]
+                },
+                "namespaceSelector": {"matchLabels": {"team": "storage"}},
+            },
+        },
+    },
+    {
+        "type": "deployment",
+        "limit": 10,
+        "gates": {"blockingPods": {"selector": {"matchLabels": {"a": "b"}}}},
+    },
     {"type": "node", "limit": 0},
     {
         "type": "node",

@@ -10,7 +10,9 @@ those. For each rule, the runner's ServiceAccount is bound to a copy of the role
 without that rule, and the pass must fail (exit 1) with `forbidden: <verb> <resource>`
 on stderr or in a failed decision's log line. Events are the exception the runner
 allows itself: a refused Event is dropped (it is for humans), so removing that rule
-must leave the pass successful and the cluster without the events. The Role for the
+must leave the pass successful and the cluster without the events. So is listing
+namespaces, which only a gate's namespaceSelector needs: refused, the gate holds its
+limit's admissions and its status says why. The Role for the
 runner's Lease is checked the same way (a released Lease from an earlier pass makes
 the pass need get and update; without one, create).
 """
@@ -75,6 +77,16 @@ def scenario(cluster: Cluster) -> None:
     custom.create_cluster_custom_object(
         GROUP, VERSION, "maintenancelimits", limit_body("deployment", limit=100)
     )
+    # A limit that governs no node, with a blocking-pods gate to read (pods, namespaces).
+    gates = {
+        "blockingPods": {
+            "selector": {"matchLabels": {"app": "backup"}},
+            "namespaceSelector": {"matchLabels": {"team": "storage"}},
+        }
+    }
+    gated = limit_body("gated", limit=100, selector={"matchLabels": {"zone": "none"}}, gates=gates)
+    gated["spec"]["type"] = "node"
+    custom.create_cluster_custom_object(GROUP, VERSION, "maintenancelimits", gated)
     custom.create_cluster_custom_object(
         GROUP, VERSION, "maintenancerequests", request_body("mr-drain", pod.spec.node_name)
     )
@@ -179,6 +191,16 @@ def test_each_rule_is_needed(
             "default", field_selector=f"involvedObject.uid={uid}"
         ).items
         assert events == []
+        return
+    if resource == "namespaces":
+        # A gate that cannot be read holds its limit's admissions, and says why; the
+        # pass goes on (runner.gates, fail closed).
+        assert result.exit_code == 0, result.stderr
+        gated = cluster.custom.get_cluster_custom_object(
+            GROUP, VERSION, "maintenancelimits", "gated"
+        )
+        assert f"forbidden: {verb} {resource}" in gated["status"]["message"], gated["status"]
+        assert gated["status"]["held"] == "gate"
         return
     assert result.exit_code == 1, result.stderr
     assert f"forbidden: {verb} {resource}" in result.stderr, result.stderr

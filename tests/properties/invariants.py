@@ -21,6 +21,7 @@ from policy.gate import recheck
 from policy.limit_spec import InvalidLimit, LimitSpec, parse_limit_spec
 from policy.model import (
     CORDONED_BY,
+    GateKind,
     MaintenanceRequest,
     Pod,
     PodDisruptionBudget,
@@ -392,6 +393,24 @@ def no_repeated_action(first: Plan, second: Plan) -> None:
     assert not repeated, repeated
 
 
+def gates_open(snapshot: Snapshot, limit: LimitSpec) -> bool:
+    """DESIGN §7 gates: every gate the limit asks for has a reading of this pass (at
+    most 5 minutes old) that did not fail and found nothing."""
+    asked = []
+    if limit.gates.prometheus is not None:
+        asked.append(GateKind.PROMETHEUS)
+    if limit.gates.blocking_pods is not None:
+        asked.append(GateKind.BLOCKING_PODS)
+    for kind in asked:
+        readings = [g for g in snapshot.gates if g.limit == limit.name and g.gate is kind]
+        if len(readings) != 1:
+            return False
+        (reading,) = readings
+        if reading.error or reading.found or snapshot.now - reading.at > timedelta(minutes=5):
+            return False
+    return True
+
+
 def failure_budget_tripped(snapshot: Snapshot, limit: LimitSpec) -> bool:
     """DESIGN §7 failureBudget, said again from the snapshot alone: more than
     maxUnhealthy nodes not Ready, or cordoned by someone else, whose latest maintenance
@@ -446,9 +465,9 @@ def _records(snapshot: Snapshot, limit: LimitSpec) -> tuple[tuple[str, str, date
 
 
 def admissions_allowed(before: Snapshot, plan: Plan) -> None:
-    """5. Nothing admitted outside a window, under a paused or blacked-out limit or one
-    whose failure budget is exceeded, before its interval, or for a bad target;
-    states only move forward."""
+    """5. Nothing admitted outside a window, under a paused or blacked-out limit, one
+    whose failure budget is exceeded or whose outside gates are not open, before its
+    interval, or for a bad target; states only move forward."""
     requests = {r.name: r for r in before.requests}
     for name, target in admitted(before, plan).items():
         spec = parse_request_spec(requests[name].spec)
@@ -463,6 +482,7 @@ def admissions_allowed(before: Snapshot, plan: Plan) -> None:
             assert not limit.paused, (name, limit.name)
             assert not any(b.covers(before.now) for b in limit.blackouts), (name, limit.name)
             assert not failure_budget_tripped(before, limit), (name, limit.name)
+            assert gates_open(before, limit), (name, limit.name)
             if limit.min_interval_seconds:
                 last = [
                     r.status.preparing_since or r.status.approved_at

@@ -19,6 +19,8 @@ from hypothesis import strategies as st
 
 from policy.model import (
     CORDONED_BY,
+    GateKind,
+    GateReading,
     LabelSelector,
     LabelSelectorRequirement,
     LimitStatus,
@@ -248,6 +250,16 @@ def limit_specs(draw: st.DrawFn, name: str, chaos: bool = True, now: datetime | 
         "rate": st.fixed_dictionaries(
             {"count": st.integers(1, 3), "perSeconds": st.sampled_from([60, 600, 3600])}
         ),
+        "gates": st.sampled_from(
+            [
+                {"prometheus": {"url": "http://prometheus:9090", "query": "ALERTS"}},
+                {"blockingPods": {"selector": {"matchLabels": {"app": "backup"}}}},
+                {
+                    "prometheus": {"url": "http://prometheus:9090", "query": "ALERTS"},
+                    "blockingPods": {"selector": {"matchLabels": {"app": "backup"}}},
+                },
+            ]
+        ),
         "failureBudget": st.fixed_dictionaries(
             {
                 "maxUnhealthy": st.integers(0, 2),
@@ -273,6 +285,7 @@ def limit_specs(draw: st.DrawFn, name: str, chaos: bool = True, now: datetime | 
         "blackouts": 6,
         "rate": 3,
         "failureBudget": 2 if target_type == "node" else 40,
+        "gates": 3,
     }
     for key, strategy in optional.items():
         if draw(st.integers(0, odds.get(key, 2))) == 0:
@@ -324,6 +337,33 @@ def limits(draw: st.DrawFn, now: datetime, chaos: bool = True) -> tuple[Maintena
                                     short_ages.map(lambda d: now - d),
                                 ),
                                 max_size=2,
+                            )
+                        )
+                    )
+                ),
+                at_work=tuple(
+                    sorted(
+                        draw(
+                            st.sets(
+                                st.tuples(
+                                    st.sampled_from(["mr-gone-1", "mr-0", "mr-1"]),
+                                    st.sampled_from(["n0", "n1", "n2"]),
+                                ),
+                                max_size=2,
+                            )
+                        )
+                    )
+                ),
+                unhealthy=tuple(
+                    sorted(
+                        draw(
+                            st.sets(
+                                st.tuples(
+                                    st.sampled_from(["mr-gone-1", "mr-0"]),
+                                    st.sampled_from(["n0", "n1", "n2"]),
+                                    short_ages.map(lambda d: now - d),
+                                ),
+                                max_size=1,
                             )
                         )
                     )
@@ -467,9 +507,32 @@ def snapshots(
             Workload(TargetType.DEPLOYMENT, "shop", "web", {"zone": "a"}),
             Workload(TargetType.DEPLOYMENT, "shop", "api", {"zone": "b"}),
         ),
-        limits=draw(limits(instant, chaos)),
+        limits=(made := draw(limits(instant, chaos))),
         requests=draw(requests(instant, names, chaos)),
+        gates=draw(gate_readings(instant, [m.name for m in made])),
     )
+
+
+@st.composite
+def gate_readings(draw: st.DrawFn, now: datetime, names: list[str]) -> tuple[GateReading, ...]:
+    """For some limits' gates: a reading that finds nothing, finds something, failed,
+    or is stale (a limit without the gate ignores it; one without a reading holds)."""
+    found = []
+    for name in names:
+        for kind in GateKind:
+            how = draw(st.sampled_from(["none", "open", "open", "found", "error", "stale"]))
+            if how == "none":
+                continue
+            found.append(
+                GateReading(
+                    limit=name,
+                    gate=kind,
+                    at=now - timedelta(seconds=600 if how == "stale" else 1),
+                    found=("ns/blocker",) if how == "found" else (),
+                    error="connection refused" if how == "error" else "",
+                )
+            )
+    return tuple(found)
 
 
 def any_snapshots() -> st.SearchStrategy[Snapshot]:

@@ -22,6 +22,8 @@ import attrs
 from policy import plan
 from policy.model import (
     CORDONED_BY,
+    GateKind,
+    GateReading,
     LabelSelector,
     LimitStatus,
     MaintenanceLimit,
@@ -416,6 +418,49 @@ def acknowledged_failures_let_admissions_go_on() -> tuple[str, Snapshot]:
         "(50% of 6 allows 3; the three NotReady nodes do not use the limit without "
         "policies) and mr-b too; the status holds nothing.",
         _budgeted(ago(minutes=10)),
+    )
+
+
+def _gated(*readings: GateReading) -> Snapshot:
+    gates = {
+        "prometheus": {"url": "http://prometheus:9090", "query": 'ALERTS{severity="critical"}'},
+        "blockingPods": {"selector": {"matchLabels": {"app": "backup"}}},
+    }
+    return Snapshot(
+        now=NOW,
+        nodes=nodes(3),
+        limits=(limit("node", type="node", limit=100, gates=gates),),
+        requests=(
+            request("mr-a", "n0"),
+            request("mr-on", "n1", status=active(S.PREPARING, "node/n1")),
+        ),
+        gates=readings,
+    )
+
+
+@case
+def gates_hold_admissions_while_alerts_fire_or_blockers_run() -> tuple[str, Snapshot]:
+    return (
+        "gates: Prometheus finds one critical alert and a backup pod runs: mr-a waits "
+        "(AlertFiring first; the message names the series); mr-on, admitted before, is "
+        "approved; the limit's status says held: gate, with both in its message.",
+        _gated(
+            GateReading("node", GateKind.PROMETHEUS, NOW, ('ALERTS{alertname="DiskFull"}',)),
+            GateReading("node", GateKind.BLOCKING_PODS, NOW, ("backups/nightly-1",)),
+        ),
+    )
+
+
+@case
+def a_gate_that_cannot_be_read_holds_admissions() -> tuple[str, Snapshot]:
+    return (
+        "Fail closed: the Prometheus gate's reading failed (connection refused) and the "
+        "blocking-pods gate was read 10 minutes ago (a stale snapshot): mr-a waits, "
+        "GateUnavailable, saying why for each.",
+        _gated(
+            GateReading("node", GateKind.PROMETHEUS, NOW, error="connection refused"),
+            GateReading("node", GateKind.BLOCKING_PODS, ago(minutes=10)),
+        ),
     )
 
 

@@ -183,3 +183,102 @@ def test_a_failure_budget_on_a_workload_limit_is_refused() -> None:
     assert not isinstance(zero, InvalidLimit)
     assert zero.failure_budget is not None
     assert (zero.failure_budget.after_seconds, zero.failure_budget.within_seconds) == (600, 86400)
+
+
+# --- the helper's break-this review (issue 17): each fails with its fix reverted ---
+
+
+def _written(snapshot: Snapshot) -> Snapshot:
+    """The snapshot with the limit's status as the plan wrote it (the next pass's read)."""
+    return attrs.evolve(
+        snapshot, limits=(attrs.evolve(snapshot.limits[0], status=limit_status(snapshot)),)
+    )
+
+
+def test_a_request_deleted_while_at_work_still_counts() -> None:
+    """mr-x was approved on n0 (the limit's status.atWork says so), the firmware bricked
+    n0 and the actor deleted mr-x: its maintenance ended when the deletion was seen."""
+    snapshot = world(finished("mr-a", "n0", 20), down=("n0", "n1"))
+    at_work = attrs.evolve(snapshot.limits[0], status=LimitStatus(at_work=(("mr-x", "n1"),)))
+    deleted = attrs.evolve(snapshot, limits=(at_work,))
+    assert reason(deleted) == "Approved", "n1 is judged 10 minutes after the deletion"
+    written = limit_status(deleted)
+    assert ("mr-x", "n1", NOW) in written.finishes
+    later = attrs.evolve(_written(deleted), now=NOW + timedelta(minutes=11))
+    assert reason(later) == "FailureBudgetExceeded"
+
+
+def test_an_approved_request_is_listed_at_work_until_its_finish_is_recorded() -> None:
+    working = request(
+        "mr-w",
+        "n2",
+        state="InProgress",
+        status=RequestStatus(
+            state=RequestState.IN_PROGRESS,
+            target="node/n2",
+            preparing_since=ago(minutes=9),
+            approved_at=ago(minutes=8),
+        ),
+    )
+    assert limit_status(world(working)).at_work == (("mr-next", "n5"), ("mr-w", "n2"))
+
+
+def test_a_finished_request_is_not_deleted_before_its_finish_is_recorded() -> None:
+    """TTL 0: deleting mr-a in the pass that first records its finish would forget it
+    if the limit's status write is then lost (a 409, SIGTERM between the two)."""
+    budget = attrs.evolve(
+        limit("node", limit=100, failureBudget=BUDGET, ttlSecondsAfterFinished=0),
+    )
+    snapshot = attrs.evolve(world(finished("mr-a", "n0", 20)), limits=(budget,))
+    first = plan(snapshot)
+    assert "DeleteRequest" not in [type(d).__name__ for d in first.decisions]
+    second = plan(_written(snapshot))
+    assert "DeleteRequest" in [type(d).__name__ for d in second.decisions]
+
+
+def test_a_rated_request_is_not_deleted_before_its_admission_is_recorded() -> None:
+    rated = limit(
+        "node", limit=100, rate={"count": 1, "perSeconds": 3600}, ttlSecondsAfterFinished=0
+    )
+    snapshot = Snapshot(
+        now=NOW,
+        nodes=world().nodes,
+        limits=(rated,),
+        requests=(finished("mr-a", "n0", 20),),
+    )
+    kinds = [type(d).__name__ for d in plan(snapshot).decisions]
+    assert "DeleteRequest" not in kinds
+    assert "DeleteRequest" in [type(d).__name__ for d in plan(_written(snapshot)).decisions]
+
+
+def test_a_pass_with_the_limit_invalid_keeps_its_records() -> None:
+    """A typo in the limit for one pass must not forget the failures (the requests are
+    long deleted): fixing it finds the budget still tripped."""
+    snapshot = world(records=(("mr-gone", "n0", 30), ("mr-gone-2", "n1", 20)))
+    assert reason(snapshot) == "FailureBudgetExceeded"
+    good = _written(snapshot).limits[0]
+    typo = attrs.evolve(good, spec={**good.spec, "windows": "nightly"})
+    invalid = attrs.evolve(snapshot, limits=(typo,))
+    kept = limit_status(invalid)
+    assert kept.finishes == good.status.finishes and kept.held == "invalid"
+    fixed = attrs.evolve(snapshot, limits=(attrs.evolve(good, status=kept),))
+    assert reason(fixed) == "FailureBudgetExceeded"
+
+
+def test_a_counted_node_under_maintenance_again_counts_on() -> None:
+    """n0 and n1 are down after their maintenance (budget 1): tripped. A repair of n0 is
+    admitted (it was filed earlier, or under another limit): n0 keeps counting until
+    that repair ends, so the budget is not laundered."""
+    snapshot = world(finished("mr-a", "n0", 20), finished("mr-b", "n1", 15))
+    assert reason(_written(snapshot)) == "FailureBudgetExceeded"
+    repair = request(
+        "mr-repair",
+        "n0",
+        status=RequestStatus(
+            state=RequestState.APPROVED, target="node/n0", preparing_since=ago(minutes=1)
+        ),
+    )
+    again = attrs.evolve(_written(snapshot), requests=(*snapshot.requests, repair))
+    held = plan(again).explanation("mr-next")
+    assert held.reason.value == "FailureBudgetExceeded"
+    assert "n0 under maintenance again after mr-a" in held.message
