@@ -69,8 +69,8 @@ Effect = UpdateRequestStatus | Evicted
 class ModelCluster:
     def __init__(self, snapshot: Snapshot) -> None:
         self.nodes = {n.name: n for n in snapshot.nodes}
-        self.ready_nodes = frozenset(n.name for n in snapshot.nodes if n.ready)
-        """Nodes do not change readiness in this model."""
+        self.ready_nodes = {n.name for n in snapshot.nodes if n.ready}
+        """Nodes change readiness only by `fail` (the forecast's --fail-rate)."""
         self.pdbs = {b.key: b for b in snapshot.pdbs}
         self.pdbs_in: dict[str, list[str]] = {}
         """Namespace -> its PDBs with a selector (the ones the controller counts)."""
@@ -183,6 +183,19 @@ class ModelCluster:
         if grace is None:
             grace = pod.termination_grace_period_seconds
         return Evicted(key, grace)
+
+    def fail(self, node: str, now: datetime) -> None:
+        """Maintenance left `node` NotReady for good: its pods count as unhealthy."""
+        known = self.nodes.get(node)
+        if known is None or not known.ready:
+            return
+        pods = [self.pods[key] for key in sorted(self.on_node.get(node, ()))]
+        for pod in pods:
+            self._count(pod, -1)
+        self.ready_nodes.discard(node)
+        self.nodes[node] = attrs.evolve(known, ready=False, ready_since=now)
+        for pod in pods:
+            self._count(pod, +1)
 
     def declare(self, name: str, state: ActorState) -> None:
         """An actor sets `spec.state` (a new generation)."""

@@ -58,6 +58,9 @@ class Model:
     default_grace: float = 30.0
     horizon: float = 60 * 86400.0
     """Give up after this much simulated time (60 days)."""
+    fail_rate: float = 0.0
+    """The chance that a node's maintenance leaves it NotReady for good (what a
+    `failureBudget` guards against)."""
 
 
 def add_requests(snapshot: Snapshot, selector: LabelSelector | None, now: datetime) -> Snapshot:
@@ -164,11 +167,31 @@ class Change:
         return f"{self.limit}.{self.field}={json.dumps(self.value)}"
 
 
+def _top_level_parts(text: str) -> list[str]:
+    """`text` split at the commas outside JSON objects, lists and strings."""
+    parts, depth, quoted, start = [], 0, False, 0
+    for index, char in enumerate(text):
+        if quoted:
+            quoted = char != '"' or text[index - 1] == "\\"
+        elif char == '"':
+            quoted = True
+        elif char in "{[":
+            depth += 1
+        elif char in "}]":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(text[start:index])
+            start = index + 1
+    parts.append(text[start:])
+    return parts
+
+
 def parse_changes(text: str) -> tuple[Change, ...]:
     """'node.limit=10,zone-a.maxConcurrent=2' -> changes (values read as JSON when they
-    parse, else as strings)."""
+    parse, else as strings; commas inside a JSON value do not split it:
+    'node.rate={"count":10,"perSeconds":3600}')."""
     changes = []
-    for part in text.split(","):
+    for part in _top_level_parts(text):
         left, equals, raw = part.partition("=")
         limit, dot, field = left.strip().rpartition(".")
         if not equals or not dot or not limit or not field:

@@ -54,15 +54,23 @@ STUCK = frozenset(
         Reason.LIMIT_INVALID,
         Reason.NO_LIMIT,
         Reason.MULTIPLE_PDBS,
+        Reason.PAUSED,
+        Reason.ALERT_FIRING,
+        Reason.BLOCKING_PODS,
+        Reason.GATE_UNAVAILABLE,
     }
 )
-"""Waits the model never ends: an actor, an operator or a PDB owner must act."""
+"""Waits the model never ends: an actor, an operator or a PDB owner must act (gates
+keep what they were read as; a tripped failure budget is not here: its failures
+leave its period)."""
 
 
 @attrs.frozen
 class RequestTimeline:
     name: str
     target: str
+    admitted_at: datetime | None
+    """Left the queue (Preparing, or Approved at once): what a limit's rate counts."""
     approved_at: datetime | None
     finished_at: datetime | None
     state: str
@@ -90,6 +98,10 @@ class Forecast:
     """each pass: the limits with windows that were closed"""
     allowed: tuple[tuple[datetime, dict[str, int]], ...] = ()
     """each pass: what each valid limit allowed"""
+    failed_nodes: tuple[str, ...] = ()
+    """Nodes the --fail-rate left NotReady after their maintenance."""
+    deadlines_missed: tuple[str, ...] = ()
+    """Requests whose spec.deadline passed before they were admitted."""
 
     @property
     def makespan(self) -> float:
@@ -136,6 +148,7 @@ class Simulation:
         self.events: list[tuple[float, int, str, str]] = []
         self.sequence = 0
         self.approved: dict[str, datetime] = {}
+        self.admitted: dict[str, datetime] = {}
         self.finished: dict[str, datetime] = {}
         self.last: dict[str, tuple[str, str, str]] = {}
         self.held: Counter[str] = Counter()
@@ -146,9 +159,14 @@ class Simulation:
         self.stuck: set[str] = set()
         self.active_by_zone: list[tuple[datetime, dict[str, int]]] = []
         self.windows_closed: list[tuple[datetime, tuple[str, ...]]] = []
+        self.failed_nodes: list[str] = []
+        self.missed: set[str] = set()
         for request in self.cluster.requests.values():
             if request.status.approved_at is not None:
                 self.approved[request.name] = request.status.approved_at
+            admitted = request.status.preparing_since or request.status.approved_at
+            if admitted is not None:
+                self.admitted[request.name] = admitted
             # Work already under way when the forecast starts.
             if request.status.state is RequestState.APPROVED:
                 self._at(self.model.actor_start.draw(self.rng), "actor-start", request.name)
@@ -199,6 +217,7 @@ class Simulation:
                 RequestTimeline(
                     name=name,
                     target=target,
+                    admitted_at=self.admitted.get(name),
                     approved_at=self.approved.get(name),
                     finished_at=self.finished.get(name),
                     state=state,
@@ -214,6 +233,8 @@ class Simulation:
             stuck=tuple(sorted(self.stuck)),
             active_by_zone=tuple(self.active_by_zone),
             windows_closed=tuple(self.windows_closed),
+            failed_nodes=tuple(self.failed_nodes),
+            deadlines_missed=tuple(sorted(self.missed)),
         )
 
     def _done(self) -> bool:
@@ -244,6 +265,8 @@ class Simulation:
                 if key is None:
                     key = keys[id(cause)] = _cause_key(cause)
                 self.held[key] += self.model.period
+            if explanation.reason is Reason.DEADLINE_MISSED:
+                self.missed.add(explanation.request)
             if explanation.reason in STUCK:
                 self.stuck.add(explanation.request)
             elif self.stuck:
@@ -275,6 +298,8 @@ class Simulation:
                 self._at(grace, "pod-gone", effect.key)
                 continue
             name, state = effect.request, effect.status.state
+            if state in (RequestState.PREPARING, RequestState.APPROVED):
+                self.admitted.setdefault(name, self.now)
             if state is RequestState.APPROVED and name not in self.approved:
                 self.approved[name] = self.now
                 self._at(self.model.actor_start.draw(self.rng), "actor-start", name)
@@ -290,7 +315,15 @@ class Simulation:
         self.cluster.declare(name, ActorState.IN_PROGRESS)
         self._at(self.model.actor_duration.draw(self.rng), "actor-finish", name)
 
-    def _on_actor_finish(self, name: str, _moment: datetime) -> None:
+    def _on_actor_finish(self, name: str, moment: datetime) -> None:
+        # Drawn only with a rate, so that forecasts without one keep their draws.
+        if self.model.fail_rate > 0 and self.rng.random() < self.model.fail_rate:
+            request = self.cluster.requests.get(name)
+            target = request.status.target if request is not None else None
+            if target is not None and target.startswith("node/"):
+                node = target.removeprefix("node/")
+                self.cluster.fail(node, moment)
+                self.failed_nodes.append(node)
         self.cluster.declare(name, ActorState.COMPLETED)
 
     def _on_pod_gone(self, key: str, _moment: datetime) -> None:

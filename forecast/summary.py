@@ -28,6 +28,11 @@ def _duration_text(seconds: float) -> str:
     return text + (f"{secs}s" if secs or not text else "")
 
 
+def listed(names: tuple[str, ...], most: int = 10) -> str:
+    shown = ", ".join(names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "") or "none"
+
+
 def summary_json(result: Forecast) -> dict[str, Any]:
     return {
         "kind": "Forecast",
@@ -37,12 +42,15 @@ def summary_json(result: Forecast) -> dict[str, Any]:
         "makespanSeconds": result.makespan,
         "passes": result.passes,
         "stuck": list(result.stuck),
+        "failedNodes": list(result.failed_nodes),
+        "deadlinesMissed": list(result.deadlines_missed),
         "peaks": {k: {"inUse": v[0], "allowed": v[1]} for k, v in result.peaks.items()},
         "bottlenecks": [{"cause": c, "requestSeconds": s} for c, s in result.bottlenecks],
         "requests": [
             {
                 "name": r.name,
                 "target": r.target,
+                "admittedAt": timestamp(r.admitted_at) if r.admitted_at else None,
                 "approvedAt": timestamp(r.approved_at) if r.approved_at else None,
                 "finishedAt": timestamp(r.finished_at) if r.finished_at else None,
                 "state": r.state,
@@ -104,6 +112,22 @@ def summary_text(result: Forecast, model: Model) -> str:
         *(
             [f"Never finish without help ({len(result.stuck)}): {', '.join(result.stuck)}"]
             if result.stuck
+            else []
+        ),
+        *(
+            [
+                f"Deadlines missed ({len(result.deadlines_missed)}): "
+                + listed(result.deadlines_missed)
+            ]
+            if result.deadlines_missed
+            else []
+        ),
+        *(
+            [
+                f"Left NotReady by their maintenance ({len(result.failed_nodes)}, "
+                f"--fail-rate {model.fail_rate:g}): {listed(result.failed_nodes)}"
+            ]
+            if model.fail_rate
             else []
         ),
         "",

@@ -10,7 +10,9 @@ closed). How several limits governing one target combine is policy.lifecycle's.
 from __future__ import annotations
 
 import enum
+import ipaddress
 import re
+import urllib.parse
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -120,6 +122,8 @@ class FailureBudget:
 
 
 DEFAULT_GATE_TIMEOUT = 10
+MAX_GATE_TIMEOUT = 20
+"""A pass reads all its gates within 20 s (runner.gates): a longer one would never help."""
 MAX_QUERY = 4096
 
 
@@ -470,7 +474,7 @@ def _prometheus(raw: Any, path: str) -> PrometheusGate | None:
     if not isinstance(raw, Mapping):
         raise Invalid(path, f"must be an object, not {json_type(raw)}")
     url = required_str(raw, "url", f"{path}.url")
-    if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", url):
+    if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", url) or not _sound_url(url):
         raise Invalid(f"{path}.url", f"{shown(url)} is not an http:// or https:// URL")
     query = required_str(raw, "query", f"{path}.query")
     if not query.strip():
@@ -483,10 +487,33 @@ def _prometheus(raw: Any, path: str) -> PrometheusGate | None:
         f"{path}.timeoutSeconds",
         default=DEFAULT_GATE_TIMEOUT,
         minimum=1,
-        maximum=60,
+        maximum=MAX_GATE_TIMEOUT,
     )
     assert timeout is not None
     return PrometheusGate(url=url.rstrip("/"), query=query, timeout_seconds=timeout)
+
+
+def _sound_url(url: str) -> bool:
+    """A host of DNS labels (or an IP literal) and a numeric port: what the HTTP client
+    can open, so that a typo is the limit's error here, not the runner's every pass."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port  # raises on a port that is not a number in 0..65535
+    except ValueError:
+        return False
+    host = parts.hostname or ""
+    if port == 0 or not host:
+        return False
+    if host.startswith("[") or ":" in host:
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            return False
+        return True
+    return all(
+        re.fullmatch(r"[A-Za-z0-9]([-A-Za-z0-9_]{0,61}[A-Za-z0-9])?", label)
+        for label in host.split(".")
+    )
 
 
 def _blocking_pods(raw: Any, path: str) -> BlockingPodsGate | None:

@@ -366,6 +366,13 @@ def _selector(text: str | None) -> LabelSelector | None:
     show_default=True,
     help="A drained node's volumes detach after.",
 )
+@click.option(
+    "--fail-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Chance that a node's maintenance leaves it NotReady for good (for failureBudget).",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="For the ranges above.")
 @click.option(
     "--set",
@@ -394,6 +401,7 @@ def forecast_command(  # noqa: PLR0917 - click passes every option by name
     actor_duration: str,
     pod_ready: str,
     volume_detach: str,
+    fail_rate: float,
     seed: int,
     what_ifs: tuple[str, ...],
     output: str,
@@ -413,6 +421,7 @@ def forecast_command(  # noqa: PLR0917 - click passes every option by name
       runner forecast --snapshot examples/cluster.json --from-file k8s/examples/request-node.yaml
       runner forecast --all-nodes --set node.limit=10 --set zone-a.maxConcurrent=2
       runner forecast --snapshot examples/cluster.json --all-nodes --chart rollout.svg
+      runner forecast --all-nodes --fail-rate 0.05 --seed 3
     """
     try:
         model = Model(
@@ -421,6 +430,7 @@ def forecast_command(  # noqa: PLR0917 - click passes every option by name
             actor_duration=Spread.parse(actor_duration),
             pod_ready=seconds_of(pod_ready),
             volume_detach=seconds_of(volume_detach),
+            fail_rate=fail_rate,
         )
         chosen = _selector(selector)
     except (ValueError, click.BadParameter) as error:

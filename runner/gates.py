@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 
 from policy.limit_spec import BlockingPodsGate, LimitSpec, PrometheusGate, parse_limit_spec
 from policy.model import GateKind, GateReading, LabelSelector, MaintenanceLimit
@@ -27,6 +29,10 @@ MAX_SERIES = 1000
 """A query returning more is cut here (the count in the message is then a floor)."""
 MAX_ANSWER = 8 * 2**20
 """Bytes of a Prometheus answer read at most."""
+GATES_BUDGET = 20.0
+"""Seconds all of a pass's Prometheus reads may take together: a Prometheus that is
+blackholed or drips its answer must not keep the pass (a CronJob's minute) from its
+other work. A gate left unread when it is spent holds its limit (fail closed)."""
 
 
 class GateError(Exception):
@@ -44,7 +50,8 @@ def read_gates(
     prometheus: Callable[[PrometheusGate], Found] | None = None,
 ) -> tuple[GateReading, ...]:
     """A reading of every gate of every valid limit, as of `now`."""
-    ask = prometheus or query_prometheus
+    budget = Budget(GATES_BUDGET)
+    ask = prometheus or (lambda gate: query_prometheus(gate, budget))
     seen: dict[str, tuple[Found, str]] = {}  # by the gate's repr (selectors hold dicts)
     readings = []
     for limit in limits:
@@ -58,6 +65,11 @@ def read_gates(
                     seen[key] = (read(), "")
                 except GateError as failed:
                     seen[key] = ((), str(failed))
+                except Exception as failed:
+                    # Whatever a URL or a server makes the HTTP client raise (an
+                    # InvalidURL, a bad status line, a nesting too deep for json): this
+                    # gate fails closed, the pass goes on.
+                    seen[key] = ((), f"{type(failed).__name__}: {failed}")
             found, problem = seen[key]
             readings.append(GateReading(limit.name, kind, now, found, problem))
     return tuple(readings)
@@ -75,31 +87,47 @@ def _gates_of(
     return gates
 
 
-def query_prometheus(gate: PrometheusGate) -> Found:
-    """The series `gate.query` returns now, as `name{label="value",...}`."""
-    query = urllib.parse.urlencode({"query": gate.query, "timeout": f"{gate.timeout_seconds}s"})
-    url = f"{gate.url}/api/v1/query?{query}"
+class Budget:
+    """Seconds left for the pass's gate reads (GATES_BUDGET)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.total = seconds
+        self.ends = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return self.ends - time.monotonic()
+
+
+def query_prometheus(gate: PrometheusGate, budget: Budget | None = None) -> Found:
+    """The series `gate.query` returns now, as `name{label="value",...}`; within the
+    gate's timeout and what is left of the pass's budget, the whole answer included."""
+    budget = budget or Budget(GATES_BUDGET)
     where = f"{gate.url}/api/v1/query"
+    allowed = min(float(gate.timeout_seconds), budget.left())
+    if allowed <= 0:
+        raise GateError(f"{where}: not read, the pass's {budget.total:g}s for gates were spent")
+    deadline = time.monotonic() + allowed
+    query = urllib.parse.urlencode({"query": gate.query, "timeout": f"{allowed:.0f}s"})
     # http(s) only: policy.limit_spec checks the URL's scheme.
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
+    request = urllib.request.Request(f"{where}?{query}", headers={"Accept": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=gate.timeout_seconds) as response:
-            body = response.read(MAX_ANSWER)
+        with urllib.request.urlopen(request, timeout=allowed) as response:
+            body = _read_by(response, deadline, where, allowed)
     except urllib.error.HTTPError as error:
         raise GateError(f"{where}: HTTP {error.code}{_problem(error.read(MAX_ANSWER))}") from None
     except urllib.error.URLError as error:
         reason = error.reason
         if isinstance(reason, TimeoutError | socket.timeout):
-            raise GateError(f"{where}: no answer within {gate.timeout_seconds}s") from None
-        raise GateError(f"{where}: {reason}") from None
+            raise GateError(f"{where}: no answer within {allowed:g}s") from None
+        raise GateError(f"{where}: unreachable ({reason})") from None
     except (TimeoutError, OSError) as error:
-        raise GateError(f"{where}: {error or 'no answer'}") from None
+        raise GateError(f"{where}: unreachable ({error or 'no answer'})") from None
     try:
         answer = json.loads(body)
     except ValueError:
         raise GateError(f"{where}: the answer is not JSON") from None
     if not isinstance(answer, dict) or answer.get("status") != "success":
-        raise GateError(f"{where}:{_problem(body) or ' the query failed'}")
+        raise GateError(f"{where}{_problem(body) or ': the query failed'}")
     data = answer.get("data")
     if not isinstance(data, dict):
         raise GateError(f"{where}: the answer has no data")
@@ -110,6 +138,21 @@ def query_prometheus(gate: PrometheusGate) -> Found:
     if not isinstance(result, list):
         raise GateError(f"{where}: the answer has no result list")
     return tuple(_series(item) for item in result[:MAX_SERIES])
+
+
+def _read_by(response: Any, deadline: float, where: str, allowed: float) -> bytes:
+    """The answer's body, whole by `deadline` (a socket timeout bounds each read only:
+    a server dripping a byte at a time would otherwise hold the pass for ever)."""
+    chunks, size = [], 0
+    while size < MAX_ANSWER:
+        if time.monotonic() > deadline:
+            raise GateError(f"{where}: the answer was not complete within {allowed:g}s")
+        chunk = response.read1(65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _problem(body: bytes) -> str:
@@ -154,8 +197,13 @@ def blocking_pods(kube: Kube, gate: BlockingPodsGate) -> Found:
 
 
 def _namespaces(kube: Kube, selector: LabelSelector | None) -> set[str] | None:
-    """The namespaces `selector` matches; None for all (absent or empty)."""
+    """The namespaces `selector` matches; None for all (absent or empty). One that
+    matches none is an error (fail closed): a typo would otherwise open the gate."""
     if selector is None or not (selector.match_labels or selector.match_expressions):
         return None
-    listed = kube.list("/api/v1/namespaces", query={"labelSelector": selector.query()})
-    return {(n.get("metadata") or {}).get("name", "") for n in listed}
+    query = selector.query()
+    listed = kube.list("/api/v1/namespaces", query={"labelSelector": query})
+    names = {(n.get("metadata") or {}).get("name", "") for n in listed}
+    if not names:
+        raise GateError(f"namespaceSelector {query} matches no namespace")
+    return names

@@ -276,7 +276,12 @@ LIMIT_REJECTIONS = (
     Rejection(_prometheus(url="http://a b"), "spec.gates.prometheus.url", SCHEMA),
     Rejection(_prometheus(query="q" * 4097), "spec.gates.prometheus.query", SCHEMA),
     Rejection(_prometheus(timeoutSeconds=0), "spec.gates.prometheus.timeoutSeconds", SCHEMA),
-    Rejection(_prometheus(timeoutSeconds=61), "spec.gates.prometheus.timeoutSeconds", SCHEMA),
+    Rejection(_prometheus(timeoutSeconds=21), "spec.gates.prometheus.timeoutSeconds", SCHEMA),
+    # The shape the CRD's pattern allows, but nothing the HTTP client can open.
+    Rejection(_prometheus(url="http://prometheus:909O"), "spec.gates.prometheus.url", POLICY),
+    Rejection(_prometheus(url="http://prom..monitoring"), "spec.gates.prometheus.url", POLICY),
+    Rejection(_prometheus(url="http://[::1"), "spec.gates.prometheus.url", POLICY),
+    Rejection(_prometheus(url=f"http://{'p' * 64}.x"), "spec.gates.prometheus.url", POLICY),
     Rejection(_prometheus(query=" "), "spec.gates.prometheus.query", POLICY, "is empty"),
     Rejection({"gates": {"blockingPods": {}}}, "spec.gates.blockingPods.selector", SCHEMA),
     Rejection(
@@ -376,7 +381,7 @@ ACCEPTED_LIMITS: tuple[dict[str, Any], ...] = (
             "prometheus": {
                 "url": "https://prometheus.monitoring.svc:9090/prefix/",
                 "query": 'ALERTS{severity="critical",alertstate="firing"}',
-                "timeoutSeconds": 60,
+                "timeoutSeconds": 20,
             },
             "blockingPods": {
                 "selector": {

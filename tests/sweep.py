@@ -473,6 +473,14 @@ def forecast_calls() -> list[Call]:
             2,
             {"r": "kind: Pod\n"},
         ),
+        Call("--fail-rate above 1", (*base, "--fail-rate", "1.5"), 2, {}),
+        Call("--fail-rate not a number", (*base, "--fail-rate", "often"), 2, {}),
+        Call(
+            "--set a rate that is not an object",
+            (*base, "--set", 'node.rate=[{"count":1}]'),
+            2,
+            {},
+        ),
         Call(
             "--from-file a List without items",
             (*base, "--from-file", "{dir}/r"),

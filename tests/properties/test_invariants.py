@@ -126,3 +126,32 @@ def _broken(snapshot: Snapshot) -> LimitSpec:
     parsed = parse_limit_spec("broken", snapshot.limits[-1].spec)
     assert isinstance(parsed, LimitSpec)
     return parsed
+
+
+@given(any_snapshots())
+def test_a_paused_limit_admits_nothing_and_resuming_admits_as_never_paused(
+    snapshot: Snapshot,
+) -> None:
+    """Every valid limit paused: nothing any of them governs is admitted. Resumed
+    (`paused: false`, what `kubectl repairman resume` writes): the next pass admits
+    exactly what the same cluster never paused would."""
+
+    def paused(value: bool | None) -> Snapshot:
+        limits = []
+        for limit in snapshot.limits:
+            spec = limit.spec
+            if isinstance(spec, dict):
+                spec = {k: v for k, v in spec.items() if k != "paused"}
+                if value is not None:
+                    spec["paused"] = value
+            limits.append(attrs.evolve(limit, spec=spec))
+        return attrs.evolve(snapshot, limits=tuple(limits))
+
+    held = paused(True)
+    governed = [
+        spec for m in held.limits if isinstance(spec := parse_limit_spec(m.name, m.spec), LimitSpec)
+    ]
+    for target in invariants.admitted(held, plan(held)).values():
+        assert not any(invariants.governs(g, held, target) for g in governed), target
+    resumed, never = paused(False), paused(None)
+    assert invariants.admitted(resumed, plan(resumed)) == invariants.admitted(never, plan(never))

@@ -17,7 +17,8 @@ from bench.forecast import fleet
 from forecast import Model, Simulation, Spread, forecast
 from forecast.inputs import add_requests, changed, parse_changes
 from forecast.summary import summary_text
-from policy.model import MaintenanceRequest, Snapshot
+from policy.model import GateKind, GateReading, MaintenanceRequest, Snapshot
+from policy.snapshot_load import load
 from runner.cli import main
 from tests.forecast_books import budgets_counted_from_scratch, check_scheduling
 from tests.helpers import app_pod, limit, nodes, pdb
@@ -275,7 +276,11 @@ def test_the_model_stores_a_status_with_every_field_of_the_request() -> None:
 
 def test_the_worked_examples_in_the_docs_are_what_the_command_prints(tmp_path: Path) -> None:
     text = Path("docs/forecast.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```console\n(.*?)```", text, re.S)
+    blocks = [
+        block
+        for block in re.findall(r"```console\n(.*?)```", text, re.S)
+        if " -o json" not in block.splitlines()[0]  # its figures: the test below
+    ]
     assert len(blocks) == 2
     for block in blocks:
         lines = block.splitlines(keepends=True)
@@ -365,3 +370,123 @@ def test_a_range_that_goes_down_and_a_change_that_breaks_a_limit_are_refused() -
         )
         assert result.exit_code == 2, result.output
         assert says in result.output
+
+
+def test_a_fail_rate_trips_a_failure_budget_until_its_failures_leave_the_period() -> None:
+    """Three nodes, one at a time, a failure budget of 0 judged at once and counted an
+    hour; every maintenance breaks its node (--fail-rate 1). n0: approved at 0,
+    completed (and broken) at 600, recorded by the pass at 600; from 660 the budget is
+    exceeded, until n0's finish leaves the hour: the pass at 600 + 3600 = 4200 admits
+    n1, which breaks at 4800; n2 is admitted at 4800 + 3600 = 8400 and finishes at
+    9000."""
+    budget = {"maxUnhealthy": 0, "afterSeconds": 0, "withinSeconds": 3600}
+    snapshot = add_requests(
+        Snapshot(
+            now=START,
+            nodes=nodes(3),
+            limits=(limit("node", limit=100, maxConcurrent=1, failureBudget=budget),),
+        ),
+        None,
+        START,
+    )
+    result = forecast(snapshot, attrs.evolve(TEN_MINUTES, fail_rate=1.0))
+    assert sorted(seconds(r.approved_at) for r in result.requests) == [0, 4200, 8400]
+    assert result.makespan == 9000
+    assert result.failed_nodes == ("n0", "n1", "n2")
+    assert result.bottlenecks[0][0] == "FailureBudgetExceeded"
+    text = summary_text(result, attrs.evolve(TEN_MINUTES, fail_rate=1.0))
+    assert "Left NotReady by their maintenance (3, --fail-rate 1): n0, n1, n2" in text
+    # Without failures the same rollout takes 3 waves of 660 s: no draw, same figures.
+    calm = forecast(snapshot, TEN_MINUTES)
+    assert calm.makespan == 1920 and calm.failed_nodes == ()
+
+
+def test_a_deadline_missed_in_the_forecast_is_in_its_summary() -> None:
+    """One slot: mr-urgent (priority 1) goes first; mr-late's deadline, 5 minutes in,
+    passes while it waits: the summary lists it."""
+    requests = tuple(
+        MaintenanceRequest(
+            name=name,
+            uid=name,
+            creation_timestamp=START,
+            spec={"type": "node", "name": node, **extra},
+        )
+        for name, node, extra in (
+            ("mr-urgent", "n0", {"priority": 1}),
+            ("mr-late", "n1", {"deadline": "2026-11-25T00:05:00Z"}),
+        )
+    )
+    snapshot = Snapshot(
+        now=START,
+        nodes=nodes(2),
+        limits=(limit("node", limit=100, maxConcurrent=1),),
+        requests=requests,
+    )
+    result = forecast(snapshot, TEN_MINUTES)
+    assert result.deadlines_missed == ("mr-late",)
+    assert "Deadlines missed (1): mr-late" in summary_text(result, TEN_MINUTES)
+
+
+def test_outside_gates_keep_what_they_were_read_as() -> None:
+    """A firing alert read at the start holds the forecast's admissions for good: the
+    request never finishes without help, and the forecast ends instead of running to
+    its horizon."""
+    gates = {"prometheus": {"url": "http://prometheus:9090", "query": "ALERTS"}}
+    snapshot = add_requests(
+        Snapshot(
+            now=START,
+            nodes=nodes(1),
+            limits=(limit("node", limit=100, gates=gates),),
+            gates=(GateReading("node", GateKind.PROMETHEUS, START, ("ALERTS{}",)),),
+        ),
+        None,
+        START,
+    )
+    result = forecast(snapshot, TEN_MINUTES)
+    assert result.stuck == ("forecast-n0",) and result.passes == 1
+
+
+def test_what_if_values_may_be_json_with_commas() -> None:
+    rate, zone = parse_changes('node.rate={"count":10,"perSeconds":3600},zone-a.maxConcurrent=2')
+    assert (rate.field, rate.value) == ("rate", {"count": 10, "perSeconds": 3600})
+    assert (zone.limit, zone.value) == ("zone-a", 2)
+
+
+def test_the_rate_and_freeze_answer_on_the_shipped_example() -> None:
+    """docs/forecast.md, "Pacing, freezes and failures": the table's figures."""
+    start = load(json.loads(Path("examples/cluster.json").read_text()))
+    asked = add_requests(start, None, start.now)
+    rate = parse_changes('node.rate={"count":10,"perSeconds":3600}')
+    freeze = parse_changes(
+        'node.blackouts=[{"start":"2026-12-20T00:00","end":"2027-01-04T00:00",'
+        '"timeZone":"Europe/Berlin"}]'
+    )
+    figures = {}
+    for name, snapshot in (
+        ("as is", asked),
+        ("rate", changed(asked, rate)),
+        ("freeze", changed(asked, freeze)),
+    ):
+        result = forecast(snapshot, Model())
+        admitted = sorted(
+            r.admitted_at
+            for r in result.requests
+            if r.admitted_at is not None
+            and r.admitted_at >= result.start
+            and r.target.startswith("node/")
+        )
+        busiest = max(
+            sum(1 for other in admitted if at <= other < at + timedelta(hours=1)) for at in admitted
+        )
+        zones_ab = [
+            r.finished_at
+            for r in result.requests
+            if r.name.startswith(("forecast-worker-a", "forecast-worker-b"))
+        ]
+        last = max(seconds(f, result.start) for f in zones_ab)
+        figures[name] = (busiest, len(zones_ab), last, result.makespan)
+    assert figures == {
+        "as is": (20, 28, 106 * 60, (2 * 24 + 17) * 3600 + 3 * 60),
+        "rate": (10, 28, 191 * 60, (2 * 24 + 17) * 3600 + 3 * 60),
+        "freeze": (20, 28, 106 * 60, (2 * 24 + 17) * 3600 + 3 * 60),
+    }
