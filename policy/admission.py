@@ -25,7 +25,6 @@ from policy.explain import (
     NoGoverningLimit,
     NotYet,
     OutOfOrder,
-    Paused,
     SeveralBudgets,
     TargetHeld,
 )
@@ -151,11 +150,7 @@ def _limit_causes(
         causes.append(NoGoverningLimit(target.key))
     for limit in valid:
         usage = state.ledger.usage[limit.name]
-        if limit.paused:
-            causes.append(Paused(limit.name))
-        blackout = state.index.blackout(limit)
-        if blackout is not None:
-            causes.append(blackout)
+        causes.extend(state.held(limit))
         closed = state.index.closed_window(limit)
         if closed is not None:
             causes.append(closed)
@@ -165,9 +160,6 @@ def _limit_causes(
         rated = usage.rate_cause(state.now)
         if rated is not None:
             causes.append(rated)
-        if usage.failure is not None:
-            causes.append(usage.failure)
-        causes.extend(state.index.gated(limit))
         if not usage.has_room_for(target.name):
             causes.append(usage.full_cause())
     return causes

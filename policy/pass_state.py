@@ -24,7 +24,14 @@ from policy.blackouts import blacked_out
 from policy.decisions import Admission, Decision, UpdateRequestStatus
 from policy.disruption import BudgetIndex
 from policy.endings import Withdrawn
-from policy.explain import EVENTFUL_REASONS, BlackedOut, Cause, Explanation, WindowClosed
+from policy.explain import (
+    EVENTFUL_REASONS,
+    BlackedOut,
+    Cause,
+    Explanation,
+    Paused,
+    WindowClosed,
+)
 from policy.fields import FieldError
 from policy.gate import Basis
 from policy.gates import Gated, gate_causes
@@ -311,6 +318,20 @@ class PassState:
         """Requests whose node this plan found drained with pods still terminating on
         it, NotReady: the instant before which a deletion counts as gone
         (policy.disruption.gone_before), for the runner's confirming read."""
+
+    def held(self, limit: LimitSpec) -> tuple[Cause, ...]:
+        """What holds every admission under `limit` now, by an operator's control or
+        an outside fact (DESIGN §7): its pause, a blackout, its failure budget
+        exceeded, its gates. Admission and the limit's report both say it from here."""
+        found: list[Cause] = [Paused(limit.name)] if limit.paused else []
+        blackout = self.index.blackout(limit)
+        if blackout is not None:
+            found.append(blackout)
+        failure = self.ledger.usage[limit.name].failure
+        if failure is not None:
+            found.append(failure)
+        found.extend(self.index.gated(limit))
+        return tuple(found)
 
     def at_work(self, limit: LimitSpec) -> set[str]:
         """The targets of `limit` whose maintenance may be under way: Approved or

@@ -15,12 +15,20 @@ import attrs
 
 from policy import commits
 from policy.decisions import LimitReport, UpdateLimitStatus
+from policy.explain import Cause, Reason
 from policy.limit_spec import LimitSpec
 from policy.model import LimitStatus, RequestState, TargetType
 from policy.pass_state import PassState
 from policy.usage import unavailability
 from policy.validation import RequestSpec, Target
 from policy.windows import next_opening
+
+SHORT = {
+    Reason.PAUSED: "paused",
+    Reason.BLACKOUT: "blackout",
+    Reason.FAILURE_BUDGET_EXCEEDED: "failure budget",
+}
+"""How `status.held` (a printer column) names each hold; every other one is a gate."""
 
 
 def limit_reports(state: PassState) -> tuple[LimitReport, ...]:
@@ -97,6 +105,11 @@ def _valid_report(
     active = sorted(holding)
     in_use = set(unavailable) | {target.name for target in holding.values()}
     opens = next_opening(spec.windows, state.now) if spec.windows else None
+    holds = state.held(spec)
+
+    def said(cause: Cause) -> str:
+        return cause.message().removeprefix(f"limit {spec.name}: ")
+
     report = LimitReport(
         name=spec.name,
         type=spec.type.value,
@@ -110,20 +123,12 @@ def _valid_report(
         next_opening=opens,
         windows=tuple(w.describe() for w in spec.windows),
         paused=spec.paused,
-        blackout=blackout.message() if (blackout := index.blackout(spec)) is not None else "",
-        failure=usage.failure.summary() if usage.failure is not None else "",
-        gated=tuple(cause.summary() for cause in index.gated(spec)),
+        blackout=next((c.message() for c in holds if c.reason is Reason.BLACKOUT), ""),
+        failure=next((said(c) for c in holds if c.reason is Reason.FAILURE_BUDGET_EXCEEDED), ""),
+        gated=tuple(said(c) for c in holds if c.reason not in SHORT),
     )
-    held = ["paused by the operator"] if spec.paused else []
-    held += [report.blackout.removeprefix(f"limit {spec.name}: ")] if report.blackout else []
-    held += [report.failure] if report.failure else []
-    held += list(report.gated)
-    short = (
-        ("paused", report.paused),
-        ("blackout", report.blackout),
-        ("failure budget", report.failure),
-        ("gate", report.gated),
-    )
+    held = [said(cause) for cause in holds]
+    short = ", ".join(dict.fromkeys(SHORT.get(cause.reason, "gate") for cause in holds))
     status = LimitStatus(
         allowed=usage.allowed,
         in_use=len(in_use),
@@ -135,7 +140,7 @@ def _valid_report(
         finishes=tuple((f.request, f.node, f.at) for f in usage.finishes),
         at_work=_at_work(state, spec, recorded={(f.request, f.node) for f in usage.finishes}),
         unhealthy=tuple((u.request, u.node, u.at) for u in usage.unhealthy),
-        held=", ".join(what for what, on in short if on),
+        held=short,
         message=(
             f"{len(in_use)} of {usage.allowed} in use ({spec.describe_allowed(usage.population)})"
             + "".join(f"; {why}" for why in held)

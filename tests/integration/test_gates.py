@@ -26,7 +26,11 @@ import pytest
 from tests.integration.cluster import GROUP, VERSION, Cluster, wait_until
 from tests.integration.conftest import ControlPlane
 from tests.integration.test_approval_gate import one_pass
-from tests.integration.test_metrics import free_port, pushgateway  # noqa: F401 (fixture)
+from tests.integration.test_metrics import (  # noqa: F401 (pushgateway: a fixture)
+    free_port,
+    pushgateway,
+    wait_ready,
+)
 from tests.integration.test_runner import request_body, status_of
 from tests.integration.test_schedules import limit_status
 
@@ -114,16 +118,8 @@ def prometheus(pushgateway: str, tmp_path: Path) -> Iterator[tuple[str, subproce
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        try:
-            with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as answer:
-                return answer.status == 200
-        except OSError:
-            return False
-
     try:
-        wait_until("Prometheus ready", ready, timeout=60)
+        wait_ready("Prometheus", url, timeout=60)
         yield url, process
     finally:
         process.terminate()

@@ -26,6 +26,19 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def wait_ready(what: str, url: str, timeout: float = 30.0) -> None:
+    """Until `url`/-/ready answers 200 (Prometheus' and the Pushgateway's readiness)."""
+
+    def ready() -> bool:
+        try:
+            with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as answer:
+                return answer.status == 200
+        except OSError:
+            return False
+
+    wait_until(f"{what} ready", ready, timeout=timeout)
+
+
 @pytest.fixture
 def pushgateway() -> Iterator[str]:
     binary = shutil.which("prometheus-pushgateway")
@@ -37,16 +50,8 @@ def pushgateway() -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        try:
-            with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as answer:
-                return answer.status == 200
-        except OSError:
-            return False
-
     try:
-        wait_until("the Pushgateway ready", ready)
+        wait_ready("the Pushgateway", url)
         yield url
     finally:
         process.terminate()

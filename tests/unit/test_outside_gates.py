@@ -7,11 +7,20 @@ from __future__ import annotations
 from datetime import timedelta
 
 import attrs
+from prometheus_client import generate_latest
 
 from policy import UpdateLimitStatus, plan
-from policy.model import GateKind, GateReading, RequestState, Snapshot
+from policy.model import (
+    GateKind,
+    GateReading,
+    Node,
+    RequestState,
+    RequestStatus,
+    Snapshot,
+)
 from policy.snapshot_format import dump
 from policy.snapshot_load import load
+from runner.metrics import RunMetrics
 from tests.helpers import NOW, active, limit, nodes, request
 
 PROMETHEUS = {"url": "http://prometheus:9090", "query": 'ALERTS{severity="critical"}'}
@@ -85,3 +94,49 @@ def test_readings_round_trip_through_the_snapshot_format() -> None:
         reading(found=("up",)), reading(GateKind.BLOCKING_PODS, error="forbidden: pods")
     )
     assert load(dump(snapshot)) == snapshot
+
+
+def test_the_held_metric_says_why_each_limit_is_held() -> None:
+    """repairman_limit_held{limit, why}: 1 for a paused limit, one in a blackout, one
+    whose failure budget is exceeded, one whose gates hold; 0 otherwise."""
+    broken = RequestStatus(
+        state=RequestState.COMPLETED,
+        target="node/n1",
+        preparing_since=NOW - timedelta(minutes=40),
+        approved_at=NOW - timedelta(minutes=35),
+        finished_at=NOW - timedelta(minutes=20),
+    )
+    snapshot = Snapshot(
+        now=NOW,
+        nodes=(Node("n0"), Node("n1", ready=False)),
+        limits=(
+            limit("a", type="node", limit=100, paused=True),
+            limit(
+                "b",
+                type="node",
+                limit=100,
+                blackouts=[{"start": "2026-11-25T11:00", "end": "2026-11-25T13:00"}],
+            ),
+            limit("c", type="node", limit=100, gates={"prometheus": PROMETHEUS}),
+            limit("d", type="node", limit=100),
+            limit("e", type="node", limit=100, failureBudget={"maxUnhealthy": 0}),
+        ),
+        requests=(request("mr-x", "n1", state="Completed", status=broken),),
+        gates=(attrs.evolve(reading(), limit="c", found=("up{}",)),),
+    )
+    metrics = RunMetrics()
+    metrics.record_pass(plan(snapshot), [], 0, 0.0)
+    text = generate_latest(metrics.registry(now=0.0)).decode()
+    held = {
+        line.split(" ")[0]: line.split(" ")[1]
+        for line in text.splitlines()
+        if line.startswith("repairman_limit_held{")
+    }
+    ones = sorted(key for key, value in held.items() if float(value) == 1)
+    assert ones == [
+        'repairman_limit_held{limit="a",why="paused"}',
+        'repairman_limit_held{limit="b",why="blackout"}',
+        'repairman_limit_held{limit="c",why="gate"}',
+        'repairman_limit_held{limit="e",why="failure-budget"}',
+    ]
+    assert held['repairman_limit_held{limit="d",why="failure-budget"}'] == "0.0"
