@@ -41,10 +41,11 @@ from repairman.actor import (
     file_request,
     request_name,
 )
+from runner.convert import limit_of
 from runner.durations import seconds_of
 from runner.errors import OneLineUsage
 from runner.kube import ConfigError, Kube, KubeError
-from runner.read import GROUP_PATH, limit_of, read_cluster
+from runner.read import GROUP_PATH, read_cluster
 
 LIMITS = f"{GROUP_PATH}/maintenancelimits"
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130

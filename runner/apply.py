@@ -46,9 +46,10 @@ from policy.model import (
     claimed_uid,
 )
 from policy.snapshot_format import limit_status_json, request_status_json
+from runner.convert import limit_of
 from runner.fresh import FreshReads
 from runner.kube import Kube, KubeError, Unreachable
-from runner.read import GROUP_PATH, limit_of
+from runner.read import GROUP_PATH
 from runner.signals import Signals, never
 
 MERGE = "application/merge-patch+json"

@@ -21,8 +21,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from policy.model import MaintenanceLimit, Node, Pod, PodDisruptionBudget
+from runner.convert import limit_of, node_of, pdb_of, pod_of
 from runner.kube import JSON, Kube, KubeError
-from runner.read import GROUP_PATH, limit_of, node_of, pdb_of, pod_of
+from runner.read import GROUP_PATH
 
 NOT_OLDER_THAN = "NotOlderThan"
 CACHE_WAIT = 0.5

@@ -41,8 +41,8 @@ from policy.model import Snapshot
 from repairman import actor
 from repairman.plugin import main as plugin_main
 from runner.cli import main as runner_main
+from runner.convert import limit_of, request_of
 from runner.kube import Kube
-from runner.read import limit_of, request_of
 from tests.helpers import NOW, nodes
 from tests.rejections import GOOD_LIMIT, GOOD_REQUEST, LIMIT_REJECTIONS, REQUEST_REJECTIONS
 

@@ -46,8 +46,9 @@ from policy.decisions import Cordon
 from policy.gate import CordonLost
 from policy.model import CORDONED_BY, CORDONED_BY_UID
 from runner.apply import FIELD_MANAGER, Applier, Outcome, Result
+from runner.convert import node_of
 from runner.kube import Kube
-from runner.read import node_of, read_cluster
+from runner.read import read_cluster
 from tests.faultproxy import FaultProxy, Rule, hold
 from tests.integration.cluster import GROUP, VERSION, Cluster
 from tests.integration.conftest import ControlPlane

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from policy.disruption import BudgetIndex
-from runner.read import eviction_version, pdb_of, pod_of
+from runner.convert import pdb_of, pod_of
+from runner.read import eviction_version
 from tests.helpers import app_pod
 
 
