@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import attrs
 
-from policy import Plan, Pod, RequestState, Snapshot
+from policy import Plan, RequestState, Snapshot
 from policy import plan as make_plan
 from policy.decisions import Evict
 from policy.explain import Reason
@@ -73,20 +73,15 @@ def read(kube: Kube, *, all_pods: bool = False, every_requested: bool = False) -
 
 def read_planned(kube: Kube) -> tuple[Snapshot, Plan]:
     """The cluster and its plan. Pods only of the nodes the plan needs
-    (runner.read.pods_as_needed). The instant the read ended is the plan's `now`: a
-    node found empty by a read that took seconds was empty then, and its drain's grace
-    counts from then, not from before the read (that would cut the grace short by the
-    read's length); windows and timeouts are judged closer to the writes too. The plan
-    is made again at that instant, reading the pods of any node it then admits (a
-    window that opened meanwhile)."""
-    fetched: dict[str, list[Pod]] = {}
+    (runner.read.pods_as_needed, which plans each round at the instant its reads
+    ended): a node found empty by a read that took seconds was empty then, and its
+    drain's grace counts from then, not from before the read (that would cut the grace
+    short by the read's length); windows and timeouts are judged closer to the writes
+    too."""
     snapshot = read_cluster(kube, now=now(kube), pods=False)
-    fetch = node_pods(kube)
-    snapshot, result = pods_as_needed(fetch, snapshot, planned, fetched)
-    ended = _ended(kube, snapshot)
-    if ended is snapshot:
-        return snapshot, result
-    return pods_as_needed(fetch, ended, planned, fetched)
+    return pods_as_needed(
+        node_pods(kube), snapshot, planned, {}, ended=lambda read: _ended(kube, read)
+    )
 
 
 def _ended(kube: Kube, snapshot: Snapshot) -> Snapshot:

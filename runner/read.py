@@ -156,6 +156,8 @@ def pods_as_needed(
     snapshot: Snapshot,
     planner: Callable[[Snapshot], Plan],
     fetched: dict[str, list[Pod]],
+    *,
+    ended: Callable[[Snapshot], Snapshot] = lambda snapshot: snapshot,
 ) -> tuple[Snapshot, Plan]:
     """`snapshot` with the pods of the nodes the plan needs, read node by node: those at
     work, then those the plan admits, until it admits no node whose pods it has not
@@ -170,12 +172,17 @@ def pods_as_needed(
     The plan returned admits only nodes whose pods it saw: the same plan as with every
     requested node's pods. After MAX_POD_ROUNDS it reads them all, as before.
 
+    Every round plans at `ended(snapshot)`: the instant its reads ended (the runner
+    passes the API server's clock as its last answer said it), so that a node found
+    empty by a read is judged empty from then, not from before the read.
+
     `fetch(node)` reads a node's pods (`node_pods`); `fetched` (node -> its pods) is
     what earlier calls read, and is added to."""
     wanted = nodes_at_work(snapshot)
     for _ in range(MAX_POD_ROUNDS):
         for node in sorted(wanted - fetched.keys()):
             fetched[node] = fetch(node)
+        snapshot = ended(snapshot)
         current = _with_pods(snapshot, fetched)
         result = planner(current)
         wanted = _admitted_nodes(result) - fetched.keys()
@@ -185,7 +192,7 @@ def pods_as_needed(
     for node in nodes_that_matter(list(snapshot.requests), names):
         if node not in fetched:
             fetched[node] = fetch(node)
-    current = _with_pods(snapshot, fetched)
+    current = _with_pods(ended(snapshot), fetched)
     return current, planner(current)
 
 

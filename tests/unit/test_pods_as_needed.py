@@ -3,6 +3,8 @@ plan admits, not of the whole queue (issue 16)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import attrs
 
 from policy import plan
@@ -160,3 +162,43 @@ def test_the_pods_of_a_deleted_node_under_maintenance_are_read() -> None:
         requests=(working,),
     )
     assert _run(snapshot, (app_pod("web-0", "gone", "web"),)) == ["gone"]
+
+
+def test_every_round_plans_no_earlier_than_its_reads_ended() -> None:
+    """One loop, each round stamped with the instant its reads ended (the runner passes
+    the API server's clock): a node found empty by a read is judged empty from then,
+    so a drain's grace is never cut short by the read's own length. Here a clock moves
+    a second per pod read; every plan is made at or after the last read it relies on."""
+    queue = tuple(request(f"mr-{i:02}", f"n{i}", created=ago(minutes=60 - i)) for i in range(6))
+    pods = (app_pod("db-0", "n0", "db"), app_pod("web-1", "n1", "web"))
+    snapshot = Snapshot(
+        now=NOW,
+        nodes=nodes(6),
+        pdbs=(pdb("db", "db", allowed=0), pdb("web", "web", allowed=1)),
+        limits=(limit("node", type="node", limit=100, maxConcurrent=2, cordon=True),),
+        requests=queue,
+    )
+    clock = [NOW]
+    reads: list[object] = []
+    plans: list[object] = []
+
+    def fetch(node: str) -> list[Pod]:
+        clock[0] += timedelta(seconds=1)
+        reads.append(clock[0])
+        return [p for p in pods if p.node == node]
+
+    def planner(current: Snapshot) -> object:
+        plans.append((current.now, len(reads)))
+        return plan(current)
+
+    current, _ = pods_as_needed(
+        fetch,
+        snapshot,
+        planner,  # type: ignore[arg-type]
+        {},
+        ended=lambda read: attrs.evolve(read, now=max(read.now, clock[0])),
+    )
+    assert len(plans) == 3 and len(reads) == 3
+    for at, read_so_far in plans:
+        assert read_so_far == 0 or at >= reads[read_so_far - 1]  # type: ignore[operator]
+    assert current.now == reads[-1]
