@@ -168,3 +168,32 @@ def test_a_list_whose_page_token_expires_starts_over(server: Scripted, sleeps: l
         "limit=500&continue=t1",
     ]
     assert notes == ["list nodes: the page token expired; from the top"]
+
+
+def test_list_as_converts_each_page_as_it_arrives_and_starts_over_on_410(
+    server: Scripted, sleeps: list[float]
+) -> None:
+    """What a forecast's read of every pod uses: items converted page by page (the raw
+    JSON of one page held at a time), the page size asked, and a 410 starts over
+    without keeping the first attempt's items."""
+    server.script = [(200, {}), (410, {}), (200, {}), (200, {})]
+    server.bodies = [
+        {"metadata": {"continue": "t1"}, "items": [{"n": 1}]},
+        {"metadata": {"continue": "t1"}, "items": [{"n": 1}]},
+        {"metadata": {}, "items": [{"n": 2}, {"n": 3}]},
+    ]
+    converted: list[int] = []
+
+    def convert(item: dict[str, int]) -> int:
+        converted.append(item["n"])
+        return item["n"] * 10
+
+    kube = server.kube()
+    assert kube.list_as("/api/v1/pods", convert, page_size=2) == [10, 20, 30]
+    assert converted == [1, 1, 2, 3]
+    assert [a.split("?")[1] for a in server.asked] == [
+        "limit=2",
+        "limit=2&continue=t1",
+        "limit=2",
+        "limit=2&continue=t1",
+    ]
