@@ -45,6 +45,7 @@ RUNNER_NEEDS = {
     ("", "nodes", "get"),
     ("", "nodes", "patch"),
     ("", "pods", "list"),
+    ("", "namespaces", "list"),  # gates.blockingPods.namespaceSelector
     ("", "pods/eviction", "create"),
     ("policy", "poddisruptionbudgets", "list"),
     ("storage.k8s.io", "volumeattachments", "list"),
