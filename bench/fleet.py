@@ -49,6 +49,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -437,6 +438,114 @@ class FleetKubelet:
             self.errors.append(str(error))
 
 
+class FleetActor:
+    """The actor of every request: declares each Approved request Completed (its work
+    done at once), polling every `period` seconds, so that the rollout goes on as fast
+    as the runner lets it."""
+
+    def __init__(self, kube: Kube, period: float = 2.0) -> None:
+        self.kube = kube
+        self.period = period
+        self.completed = 0
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> FleetActor:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            while not self._stop.wait(self.period):
+                approved = [
+                    r["metadata"]["name"]
+                    for r in self.kube.list(f"{GROUP_PATH}/maintenancerequests")
+                    if (r.get("status") or {}).get("state") == "Approved"
+                    and (r.get("spec") or {}).get("state") != "Completed"
+                ]
+                list(pool.map(self._complete, approved))
+
+    def _complete(self, name: str) -> None:
+        try:
+            self.kube.request(
+                "PATCH",
+                f"{GROUP_PATH}/maintenancerequests/{name}",
+                body={"spec": {"state": "Completed"}},
+                content_type="application/merge-patch+json",
+            )
+            self.completed += 1
+        except KubeError as error:
+            self.errors.append(str(error))
+
+
+def cronjob(kube: Kube, kubeconfig: Path, *, minutes: int, logs: Path | None) -> list[str]:
+    """`minutes` CronJob-like runs, one started every 60 s unless the last still runs
+    (`concurrencyPolicy: Forbid`), each `runner --until-stable --deadline 45`; then the
+    admissions of every minute, from the requests' own status. Lines to print."""
+    started = datetime.now(UTC)
+    lines = []
+    running: tuple[subprocess.Popen[str], float, int] | None = None
+    for minute in range(minutes):
+        tick = time.monotonic()
+        if running is not None and running[0].poll() is None:
+            lines.append(f"  minute {minute}: the run of minute {running[2]} still runs: skipped")
+        else:
+            if running is not None:
+                lines.append(_finished_run(running, logs))
+            command = [
+                "/usr/bin/time",
+                "-f",
+                "%e %M",
+                *runner(kubeconfig, "--until-stable", "--deadline", "45"),
+                "--lease-namespace",
+                "default",
+            ]
+            process = subprocess.Popen(
+                command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+            )
+            running = (process, tick, minute)
+        time.sleep(max(0.0, 60 - (time.monotonic() - tick)))
+    if running is not None:
+        running[0].wait(timeout=120)
+        lines.append(_finished_run(running, logs))
+    per_minute: dict[int, int] = {}
+    for request in kube.list(f"{GROUP_PATH}/maintenancerequests"):
+        status = request.get("status") or {}
+        admitted = status.get("preparingSince") or status.get("approvedAt")
+        if admitted:
+            when = datetime.fromisoformat(admitted.replace("Z", "+00:00"))
+            minute = int((when - started).total_seconds() // 60)
+            if 0 <= minute < minutes:
+                per_minute[minute] = per_minute.get(minute, 0) + 1
+    lines.append(
+        "  admissions per minute: " + ", ".join(str(per_minute.get(m, 0)) for m in range(minutes))
+    )
+    return lines
+
+
+def _finished_run(running: tuple[subprocess.Popen[str], float, int], logs: Path | None) -> str:
+    process, _, minute = running
+    _, stderr = process.communicate()
+    *rest, last = stderr.strip().splitlines() or [""]
+    if logs:
+        logs.mkdir(parents=True, exist_ok=True)
+        (logs / f"cron-{minute}.log").write_text(stderr)
+    passes = [json.loads(line) for line in rest if line.startswith("{") and '"pass"' in line]
+    passes = [p for p in passes if p.get("event") == "pass"]
+    seconds, _, kilobytes = last.partition(" ")
+    return (
+        f"  minute {minute}: exit {process.returncode}, {seconds} s, "
+        f"{int(kilobytes or 0) // 1024} MB, {len(passes)} passes "
+        f"({', '.join(str(p.get('seconds')) for p in passes)} s), "
+        f"writes {sum(p.get('writes', 0) for p in passes)}"
+    )
+
+
 def timed(command: list[str]) -> tuple[float, int, str]:
     """Wall seconds, peak RSS (MB) and stderr of one process."""
     out = subprocess.run(
@@ -508,6 +617,15 @@ def main() -> None:
         help="where the fleet is kept between runs",
     )
     parser.add_argument("--rebuild", action="store_true", help="build the fleet anew")
+    parser.add_argument("--logs", type=Path, help="keep each pass's log here (pass-N.log)")
+    parser.add_argument(
+        "--cronjob",
+        type=int,
+        default=0,
+        metavar="MINUTES",
+        help="instead of the passes: CronJob-like runs every 60 s for MINUTES, with an "
+        "actor completing every approved request",
+    )
     args = parser.parse_args()
     rows: list[tuple[str, float, int, str]] = []
     marker = args.data / "fleet.json"
@@ -530,6 +648,17 @@ def main() -> None:
             marker.write_text(json.dumps(shape))
         wait_for_budgets(kube)
         kubelet = FleetKubelet(kube, names).start()
+        if args.cronjob:
+            actor = FleetActor(kube).start()
+            try:
+                for line in cronjob(kube, kubeconfig, minutes=args.cronjob, logs=args.logs):
+                    print(line, flush=True)
+            finally:
+                actor.stop()
+                kubelet.stop()
+            print(f"actor: {actor.completed} completed, {len(actor.errors)} errors")
+            print(f"kubelet: {kubelet.deleted} deletions finished, {kubelet.replaced} replaced")
+            return
         try:
             seconds, megabytes, _ = timed(runner(kubeconfig, "--plan", "-o", "json"))
             rows.append(("runner --plan -o json (before any pass)", seconds, megabytes, ""))
@@ -538,6 +667,9 @@ def main() -> None:
                     runner(kubeconfig, "--lease-namespace", "default")
                 )
                 entry = pass_log(stderr)
+                if args.logs:
+                    args.logs.mkdir(parents=True, exist_ok=True)
+                    (args.logs / f"pass-{number}.log").write_text(stderr)
                 writes = entry.get("writes", "?")
                 detail = (
                     f"writes {writes}, requests {entry.get('requests')}, "

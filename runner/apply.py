@@ -8,14 +8,29 @@ state); cordons and uncordons re-read the node and patch with its resourceVersio
 evictions carry the pod's uid. Decisions of one request run in plan order and stop at
 the first failure. Each applied decision becomes one JSON log line; transitions and
 node changes also become Kubernetes Events.
+
+Writes go out on up to `writers` connections at once, in this order:
+
+1. the commit point (every limit an admission needs), alone, before anything else;
+2. the lanes, side by side: a lane is every decision that touches one request or one
+   node (a request's status, its cordon, its evictions, another request's uncordon of
+   the same node), in plan order, one at a time. The plan never counts on one lane's
+   write for another's: it frees a limit's slot only when a pass reads the node
+   uncordoned, and each approval's gate reads fresh what another lane may change
+   (the PDBs, after the evictions it counts have landed: `_gate`);
+3. the limits' status, after every lane, in plan order;
+4. the removal of commits this pass did not write, alone.
 """
 
 from __future__ import annotations
 
 import contextlib
 import enum
+import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, assert_never
 
@@ -67,6 +82,8 @@ admission it committed: its commit may be near the end of its life for the other
 runners (policy.commits.COMMIT_EXPIRY_SECONDS, three times this), and an admission
 written after its commit expired could share a slot another pass gave away."""
 EVENT_NAMESPACE = "default"  # where events about cluster-scoped objects live
+WRITERS = 8
+"""Lanes applied at once by default (`runner --writers`): each holds one connection."""
 
 
 class Result(enum.StrEnum):
@@ -106,6 +123,43 @@ def _chain(decision: Decision) -> str:
             assert_never(decision)
 
 
+def _lanes(decisions: Sequence[Decision]) -> list[list[int]]:
+    """The positions of every decision but the limits' status, grouped into lanes: two
+    decisions that share a request (its chain) or a node are in one lane, which keeps
+    plan order. Lanes are ordered by their first decision."""
+    parent: dict[str, str] = {}
+
+    def root(key: str) -> str:
+        while parent.setdefault(key, key) != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    keys: dict[int, str] = {}
+    for position, decision in enumerate(decisions):
+        if isinstance(decision, UpdateLimitStatus):
+            continue
+        chain = _chain(decision)
+        keys[position] = chain
+        node = _node_of(decision)
+        if node is not None:
+            parent[root(f"node/{node}")] = root(chain)
+    lanes: dict[str, list[int]] = {}
+    for position, chain in keys.items():
+        lanes.setdefault(root(chain), []).append(position)
+    return list(lanes.values())
+
+
+def _node_of(decision: Decision) -> str | None:
+    match decision:
+        case Cordon() | Uncordon() | Evict():
+            return decision.node
+        case UpdateRequestStatus() if decision.target.startswith("node/"):
+            return decision.target.removeprefix("node/")
+        case _:
+            return None
+
+
 def _cordon_setter(node: dict[str, Any]) -> str | None:
     """Who else owns the node's `spec.unschedulable` in its managedFields (the one who
     last set it with an update, or a co-owner by server-side apply); FIELD_MANAGER when
@@ -139,8 +193,12 @@ class Applier:
         policy_version: str,
         eviction_version: str = "policy/v1beta1",
         signals: Signals = never,
+        writers: int = WRITERS,
     ) -> None:
         self.kube = kube
+        self.writers = max(1, writers)
+        self._lock = threading.Lock()
+        """Guards what the lanes share: the evictions counted and the events made."""
         self.eviction_version = eviction_version
         self.signals = signals
         self.policy_version = policy_version
@@ -172,36 +230,63 @@ class Applier:
             return self._apply_all(plan)
 
     def _apply_all(self, plan: Plan) -> list[Outcome]:
-        outcomes: list[Outcome] = []
         self.planned_at = plan.now
         self.applying_since = time.monotonic()
         stopped = self._commit_admissions(plan)
-        for decision in plan.decisions:
-            chain = _chain(decision)
-            signal = self.signals.stop_requested()
-            if signal is not None:
-                outcomes.append(Outcome(decision, Result.SKIPPED, f"stopped by {signal.name}"))
-                continue
-            if chain in stopped:
-                outcomes.append(
-                    Outcome(decision, Result.SKIPPED, "not committed or an earlier decision failed")
-                )
-                continue
-            try:
-                outcome = self._apply(decision)
-            except KubeError as error:
-                outcome = Outcome(decision, Result.FAILED, str(error))
-                if isinstance(decision, UpdateRequestStatus) and (
-                    isinstance(error, Unreachable) or error.status >= 500
-                ):
-                    # No answer, or the server failed while at it: the write may still
-                    # land. Its commit entry stays, to expire (policy.commits).
-                    self.maybe_written.add(decision.request)
-            if outcome.result in (Result.FAILED, Result.DEFERRED):
-                stopped.add(chain)
-            outcomes.append(outcome)
-        outcomes.extend(self._drop_unwritten_commits(plan, outcomes))
-        return outcomes
+        decisions = plan.decisions
+        outcomes: list[Outcome | None] = [None] * len(decisions)
+
+        broken: list[BaseException] = []
+
+        def run(lane: list[int]) -> None:
+            for position in lane:
+                if broken:
+                    return  # another lane failed unexpectedly: write nothing more
+                try:
+                    outcomes[position] = self._apply_in_chain(decisions[position], stopped)
+                except BaseException as error:  # a bug or an answer we cannot read
+                    broken.append(error)
+                    return
+
+        lanes = _lanes(decisions)
+        if self.writers == 1 or len(lanes) < 2:
+            for lane in lanes:
+                run(lane)
+        else:
+            with ThreadPoolExecutor(min(self.writers, len(lanes))) as pool:
+                for done in [pool.submit(run, lane) for lane in lanes]:
+                    done.result()
+        for position, decision in enumerate(decisions):
+            if isinstance(decision, UpdateLimitStatus) and not broken:
+                outcomes[position] = self._apply_in_chain(decision, stopped)
+        applied = [
+            outcome if outcome is not None else Outcome(d, Result.SKIPPED, "the pass failed")
+            for d, outcome in zip(decisions, outcomes, strict=True)
+        ]
+        # Even after an unexpected error: what this pass committed and did not write
+        # leaves the limits now, not when it expires.
+        applied.extend(self._drop_unwritten_commits(plan, applied))
+        if broken:
+            raise broken[0]
+        return applied
+
+    def _apply_in_chain(self, decision: Decision, stopped: set[str]) -> Outcome:
+        """One decision, unless a signal came or its chain already stopped (adding its
+        chain to `stopped` when it fails or is deferred). Its lane's thread only
+        touches its own chain in `stopped`."""
+        chain = _chain(decision)
+        signal = self.signals.stop_requested()
+        if signal is not None:
+            return Outcome(decision, Result.SKIPPED, f"stopped by {signal.name}")
+        if chain in stopped:
+            return Outcome(decision, Result.SKIPPED, "not committed or an earlier decision failed")
+        try:
+            outcome = self._apply(decision)
+        except KubeError as error:
+            outcome = Outcome(decision, Result.FAILED, str(error))
+        if outcome.result in (Result.FAILED, Result.DEFERRED):
+            stopped.add(chain)
+        return outcome
 
     def _commit_admissions(self, plan: Plan) -> set[str]:
         """The commit point: before any request is touched, bump the status of every
@@ -373,6 +458,13 @@ class Applier:
         them and the write is the race no reader can close (there is no transaction
         across objects): a lifted cordon is put back right after the write
         (`_keep_cordon`); a pod bound in that moment is not seen."""
+        # The evictions counted are copied before the revision the PDBs are read at is
+        # taken, so every one counted shows in that read. Another lane's eviction that
+        # lands meanwhile is not counted: the read may or may not show it, and not
+        # counting one only refuses more. Counted and not shown would approve on a
+        # budget that eviction spent.
+        with self._lock:
+            evicted = Counter(self.evicted)
         limits, revision = self.fresh.limits()
         pods = self.fresh.pods_on(basis.node, revision=revision)
         # The PDBs matter for the pods that go down in place: all of them without a
@@ -386,7 +478,7 @@ class Applier:
             pods=pods,
             pdbs=pdbs,
             limits=limits,
-            evicted=self.evicted,
+            evicted=evicted,
             now=self.kube.server_now(),
         )
 
@@ -464,6 +556,11 @@ class Applier:
                 return Outcome(decision, Result.DEFERRED, "changed since it was read; next pass")
             if error.status == 404:
                 return Outcome(decision, Result.DEFERRED, "deleted since it was read")
+            if isinstance(error, Unreachable) or error.status >= 500:
+                # No answer, or the server failed while at it: this write may still
+                # land. Its commit entry stays, to expire (policy.commits). (A failed
+                # read of the gate before it wrote nothing: its commit goes.)
+                self.maybe_written.add(decision.request)
             raise
         self.request_versions[decision.request] = written["metadata"]["resourceVersion"]
         detail = ""
@@ -489,11 +586,12 @@ class Applier:
         Admissions, approvals and endings always get theirs."""
         if decision.previous is not None or decision.status.state is not RequestState.PENDING:
             return True
-        if self.queued_events < QUEUED_EVENTS_PER_PASS:
-            self.queued_events += 1
-            return True
-        self.events_skipped += 1
-        return False
+        with self._lock:
+            if self.queued_events < QUEUED_EVENTS_PER_PASS:
+                self.queued_events += 1
+                return True
+            self.events_skipped += 1
+            return False
 
     def _still_held(
         self, request: str, uid: str = "", *, node: str, claimant_uid: str = ""
@@ -664,7 +762,8 @@ class Applier:
                 )
             raise
         if decision.pdb is not None:
-            self.evicted[decision.pdb] += 1
+            with self._lock:
+                self.evicted[decision.pdb] += 1
         return Outcome(decision, Result.DONE)
 
     def _delete(self, decision: DeleteRequest) -> Outcome:

@@ -29,6 +29,7 @@ from policy.limit_spec import is_label_value
 from policy.model import LabelSelector
 from policy.times import plannable
 from runner import passes
+from runner.apply import WRITERS
 from runner.console import Logger
 from runner.durations import seconds_of
 from runner.errors import EXIT_PASS_FAILED, EXIT_USAGE, Failure, OneLineUsage
@@ -94,9 +95,13 @@ def with_kube_options(function: Callable[..., Any]) -> Callable[..., Any]:
     )(function)
 
 
-def _connect(kubeconfig: str | None, kube_context: str | None, timeout: float) -> Kube:
+def _connect(
+    kubeconfig: str | None, kube_context: str | None, timeout: float, *, connections: int = 4
+) -> Kube:
     try:
-        return Kube.connect(kubeconfig=kubeconfig, context=kube_context, timeout=timeout)
+        return Kube.connect(
+            kubeconfig=kubeconfig, context=kube_context, timeout=timeout, connections=connections
+        )
     except ConfigError as error:
         raise Failure(str(error), EXIT_USAGE) from None
 
@@ -145,6 +150,14 @@ def _connect(kubeconfig: str | None, kube_context: str | None, timeout: float) -
     help="With --until-stable: start no pass after this many seconds.",
 )
 @click.option(
+    "--writers",
+    type=click.IntRange(1, 64),
+    default=WRITERS,
+    show_default=True,
+    help="Write to the API server on this many connections at once (a node's or a "
+    "request's writes stay in order; the API server's 429s are waited out).",
+)
+@click.option(
     "--lease-namespace",
     default="repairman-system",
     show_default=True,
@@ -174,6 +187,7 @@ def main(  # noqa: PLR0917 - click passes every option by name
     output: str,
     until_stable: bool,
     deadline: float,
+    writers: int,
     lease_namespace: str,
     pushgateway: str | None,
     metrics_file: str | None,
@@ -208,7 +222,7 @@ def main(  # noqa: PLR0917 - click passes every option by name
         return
     if instant is not None:
         raise Failure("--at only applies to --snapshot", EXIT_USAGE)
-    kube = _connect(kubeconfig, kube_context, request_timeout)
+    kube = _connect(kubeconfig, kube_context, request_timeout, connections=writers + 1)
     log = Logger(
         text=log_format == "text", verbose=verbose, live=until_stable and sys.stdout.isatty()
     )
@@ -224,6 +238,7 @@ def main(  # noqa: PLR0917 - click passes every option by name
         lease_namespace=lease_namespace,
         until_stable=until_stable,
         deadline=deadline,
+        writers=writers,
         pushgateway=pushgateway,
         metrics_file=metrics_file,
     ):
@@ -238,6 +253,7 @@ def _run(
     lease_namespace: str,
     until_stable: bool,
     deadline: float,
+    writers: int,
     pushgateway: str | None,
     metrics_file: str | None,
 ) -> bool:
@@ -255,6 +271,7 @@ def _run(
             until_stable=until_stable,
             deadline=deadline,
             signals=signals,
+            writers=writers,
         )
     except KubeError as error:
         failed, error_line = True, str(error)

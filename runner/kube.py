@@ -30,6 +30,7 @@ import json
 import os
 import ssl
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -178,6 +179,8 @@ class Kube:
     """The kubeconfig says insecure-skip-tls-verify: the server's certificate is not
     checked. urllib3's warning about it (one per request) is silenced, as kubectl says
     nothing; the runner logs it once in its own format."""
+    _counting: threading.Lock = attrs.field(factory=threading.Lock, repr=False, eq=False)
+    """Guards `writes` and `retries`: the applier calls from several threads at once."""
     _server_clock: tuple[datetime, float] | None = None
     """The API server's Date header of the last answer, and our monotonic clock then."""
 
@@ -287,7 +290,8 @@ class Kube:
                     f"cannot reach the API server at {where}: {_short(error)}"
                 ) from None
             if method != "GET":
-                self.writes += 1
+                with self._counting:
+                    self.writes += 1
             self._heard(response)
             if response.status < 400:
                 break
@@ -337,7 +341,8 @@ class Kube:
         time.sleep(seconds)
 
     def _note(self, why: str) -> None:
-        self.retries += 1
+        with self._counting:
+            self.retries += 1
         if self.on_retry is not None:
             self.on_retry(why)
 
@@ -376,10 +381,11 @@ class Kube:
         *,
         query: Mapping[str, str] | None = None,
         page_size: int | None = None,
+        keep: Callable[[JSON], bool] | None = None,
     ) -> builtins.list[T]:
-        """All items of a collection, each converted as its page arrives, so that only
-        one page of raw JSON is held at a time (a forecast's 150,000 pods were 3.5 GB
-        as dicts); starts over if a page expires (410)."""
+        """All items of a collection (those `keep` says yes to), each converted as its
+        page arrives, so that only one page of raw JSON is held at a time (a forecast's
+        150,000 pods were 3.5 GB as dicts); starts over if a page expires (410)."""
         for _attempt in range(3):
             items: builtins.list[T] = []
             token = ""
@@ -391,7 +397,11 @@ class Kube:
                         page_query["continue"] = token
                     page = self.request("GET", path, query=page_query)
                     token = (page.get("metadata") or {}).get("continue") or ""
-                    items.extend(convert(item) for item in page.get("items") or [])
+                    items.extend(
+                        convert(item)
+                        for item in page.get("items") or []
+                        if keep is None or keep(item)
+                    )
                     del page  # before the next page arrives
                     if not token:
                         break

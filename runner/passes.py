@@ -19,7 +19,7 @@ from policy import Plan, RequestState, Snapshot
 from policy import plan as make_plan
 from policy.decisions import Evict
 from policy.explain import Reason
-from runner.apply import Applier, Outcome, Result
+from runner.apply import WRITERS, Applier, Outcome, Result
 from runner.console import Logger, progress_line
 from runner.kube import Kube
 from runner.lease import Lease
@@ -107,6 +107,7 @@ def run_passes(
     until_stable: bool,
     deadline: float,
     signals: Signals = never,
+    writers: int = WRITERS,
 ) -> bool:
     """Run one pass, or passes until stable; True when a decision failed. Raises
     `Stopped` after a SIGTERM or SIGINT (runner.signals), the Lease released."""
@@ -123,7 +124,7 @@ def run_passes(
                 log("lease-held", holder=held_by, note="another pass is running; this one stops")
                 return False
             result, outcomes, writes = one_pass(
-                kube, log, number=number, metrics=metrics, signals=signals
+                kube, log, number=number, metrics=metrics, signals=signals, writers=writers
             )
             stop = signals.stop_requested()
             if stop is not None:
@@ -172,7 +173,13 @@ def pause_after(result: Plan, *, since_eviction: float) -> float:
 
 
 def one_pass(
-    kube: Kube, log: Logger, *, number: int, metrics: RunMetrics, signals: Signals = never
+    kube: Kube,
+    log: Logger,
+    *,
+    number: int,
+    metrics: RunMetrics,
+    signals: Signals = never,
+    writers: int = WRITERS,
 ) -> tuple[Plan, list[Outcome], int]:
     started = time.monotonic()
     current, result = read_planned(kube)
@@ -183,6 +190,7 @@ def one_pass(
         policy_version=policy_version(kube),
         eviction_version=eviction_version(kube),
         signals=signals,
+        writers=writers,
     )
     outcomes = applier.apply(result)
     writes = kube.writes - before
@@ -205,7 +213,12 @@ def one_pass(
         failed=sum(o.result is Result.FAILED for o in outcomes),
         writes=writes,
         requests=states,
-        fresh_reads={"cache": applier.fresh.cache_reads, "etcd": applier.fresh.quorum_reads},
+        fresh_reads={
+            "cache": applier.fresh.cache_reads,
+            "etcd": applier.fresh.quorum_reads,
+            "shared": applier.fresh.shared.reads,
+        },
+        writers=writers,
         events_skipped=applier.events_skipped,
         seconds=round(time.monotonic() - started, 3),
     )

@@ -17,7 +17,9 @@ of the `Fault`s instead:
 - `hold()`: the request waits at the proxy, unforwarded, until the test calls
   `release()`; `held` is set when one arrives. The test then does what the race needs
   (another runner's pass, an administrator's cordon, a signal) while this request is
-  in flight, deterministically.
+  in flight, deterministically. Each rule also has its own: `rule.arrived` is set when
+  a request it holds arrives, and `rule.release()` lets only that rule's requests go,
+  which orders requests made by several threads of one runner.
 
 Rules choose requests by method and a regular expression on the path (with query),
 then by count (`nth`: which of the matching requests, 1-based) or at random
@@ -108,6 +110,13 @@ class Rule:
     nth: frozenset[int] | None = None
     probability: float = 0.0
     seen: int = 0
+    arrived: threading.Event = attrs.field(factory=threading.Event, eq=False, repr=False)
+    """Set when a request this rule holds arrives."""
+    let_go: threading.Event = attrs.field(factory=threading.Event, eq=False, repr=False)
+
+    def release(self) -> None:
+        """Let this rule's held requests (and its later ones) through."""
+        self.let_go.set()
 
     def matches(self, method: str, path: str) -> bool:
         if self.method == "write":
@@ -221,16 +230,16 @@ class FaultProxy:
 
     # --- one request ----------------------------------------------------------------
 
-    def _choose(self, method: str, path: str) -> Fault | None:
+    def _choose(self, method: str, path: str) -> tuple[Rule, Fault] | None:
         with self.lock:
             for rule in self.rules:
                 if not rule.matches(method, path):
                     continue
                 rule.seen += 1
                 if rule.nth is not None and rule.seen in rule.nth:
-                    return rule.fault
+                    return rule, rule.fault
                 if rule.probability and self.random.random() < rule.probability:
-                    return rule.fault
+                    return rule, rule.fault
         return None
 
     def handle(self, handler: BaseHTTPRequestHandler) -> None:
@@ -254,7 +263,8 @@ class FaultProxy:
                 self._record(method, asked, str(answer[0]))
                 self._send(handler, answer[0], answer[1], None)
                 return
-        fault = self._choose(method, path)
+        chosen = self._choose(method, path)
+        rule, fault = chosen if chosen is not None else (None, None)
         if fault is not None:
             self._record(method, path, f"fault: {fault}")
         if fault is not None and not fault.after:
@@ -268,9 +278,14 @@ class FaultProxy:
             if fault.kind == "reset":
                 self._reset(handler)
                 return
-            if fault.kind == "hold":
+            if fault.kind == "hold" and rule is not None:
+                rule.arrived.set()
                 self.held.set()
-                self._released.wait(timeout=120)
+                until = time.monotonic() + 120
+                while not (self._released.is_set() or rule.let_go.is_set()):
+                    if time.monotonic() > until:
+                        break
+                    rule.let_go.wait(0.02)
             with self.lock:
                 extra = self.random.random() * fault.jitter
             time.sleep(fault.seconds + extra)

@@ -1,0 +1,82 @@
+"""The applier's lanes when something other than an API error breaks one of them
+(runner.apply): the lanes not yet begun write nothing, the error reaches the caller,
+and what the pass committed but did not write is still removed from the limits."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from policy.decisions import Admission, Evict, Plan
+from policy.model import MaintenanceLimit, Snapshot
+from runner.apply import Applier
+
+NOW = datetime(2026, 12, 6, tzinfo=UTC)
+NODE_LIMIT = {"type": "node", "limit": 1}
+
+
+class Server:
+    """Answers every call after a pause; the eviction of pod `bad` gets an answer
+    the applier cannot read (here: a ValueError from deep inside)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.lock = threading.Lock()
+
+    def server_now(self) -> datetime:
+        return NOW
+
+    def request(self, method: str, path: str, **_: Any) -> dict[str, Any]:
+        with self.lock:
+            self.calls.append((method, path))
+        if "/pods/bad/" in path:
+            raise ValueError("an answer nobody expected")
+        time.sleep(0.05)
+        return {}
+
+
+def evict(pod: str, node: str) -> Evict:
+    return Evict(namespace="ns", pod=pod, uid="u", node=node, request=f"mr-{node}", pdb=None)
+
+
+@pytest.mark.parametrize("writers", [1, 4])
+def test_an_unexpected_error_in_one_lane_stops_the_lanes_not_yet_begun(writers: int) -> None:
+    decisions = (evict("bad", "n-bad"), *[evict(f"p{i}", f"n{i}") for i in range(30)])
+    plan = Plan(now=NOW, decisions=decisions, explanations=(), limits=())
+    server = Server()
+    applier = Applier(server, Snapshot(now=NOW), policy_version="policy/v1", writers=writers)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="nobody expected"):
+        applier.apply(plan)
+    evictions = [path for method, path in server.calls if path.endswith("/eviction")]
+    # The failing lane, and at most the lanes already under way beside it.
+    assert 1 <= len(evictions) <= writers, evictions
+
+
+class Committing(Server):
+    def request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        answer = super().request(method, path, **kwargs)
+        if method == "PATCH":
+            return {"metadata": {"resourceVersion": "2"}}
+        if path.endswith("/maintenancelimits"):
+            return {"items": []}  # the entry is gone already: nothing left to remove
+        return answer
+
+
+def test_an_unexpected_error_still_removes_the_commits_not_written() -> None:
+    limit = MaintenanceLimit(name="nodes", uid="u1", resource_version="1", spec=NODE_LIMIT)
+    plan = Plan(
+        now=NOW,
+        decisions=(evict("bad", "n-bad"),),
+        explanations=(),
+        limits=(),
+        admissions=(Admission(request="mr-x", target="node/x", limits=("nodes",)),),
+    )
+    server = Committing()
+    applier = Applier(server, Snapshot(now=NOW, limits=(limit,)), policy_version="policy/v1")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        applier.apply(plan)
+    assert [m for m, p in server.calls if "maintenancelimits" in p] == ["PATCH", "GET"]
