@@ -364,21 +364,49 @@ class FleetKubelet:
     """Finishes every graceful deletion at once and creates a Ready replacement on a
     schedulable node (the kubelet and the ReplicaSet controller, for this fleet)."""
 
-    def __init__(self, kube: Kube, nodes: list[str]) -> None:
+    def __init__(self, kube: Kube, nodes: list[str], *, pods: int, churn: float) -> None:
         self.kube = kube
         self.nodes = nodes
+        self.pods = pods
+        self.churn = churn
         self.rng = random.Random(0)
         self.deleted = 0
         self.replaced = 0
+        self.touched = 0
         self.errors: list[str] = []
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=8)
         self._seen: set[str] = set()
         self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._churner = threading.Thread(target=self._churn, daemon=True)
 
     def start(self) -> FleetKubelet:
         self._thread.start()
+        if self.churn > 0:
+            self._churner.start()
         return self
+
+    def _churn(self) -> None:
+        """`churn` pod changes a second, as kubelets' status updates make in a real
+        cluster: the pods' watch cache moves on, and a read at a recent revision is
+        answered from it (runner.fresh)."""
+        rng = random.Random(1)
+        while not self._stop.wait(1 / self.churn):
+            index = rng.randrange(self.pods)
+            owner = (index // NAMESPACES) % OWNERS_PER_NAMESPACE
+            path = (
+                f"{_pods_path(f'team-{index % NAMESPACES:03d}')}/svc-{owner}-h{owner}-{index:06d}"
+            )
+            try:
+                self.kube.request(
+                    "PATCH",
+                    path,
+                    body={"metadata": {"annotations": {"bench/heartbeat": str(time.time())}}},
+                    content_type="application/merge-patch+json",
+                )
+                self.touched += 1
+            except KubeError:
+                pass  # evicted since: another one next time
 
     def stop(self) -> None:
         self._stop.set()
@@ -619,6 +647,13 @@ def main() -> None:
     parser.add_argument("--rebuild", action="store_true", help="build the fleet anew")
     parser.add_argument("--logs", type=Path, help="keep each pass's log here (pass-N.log)")
     parser.add_argument(
+        "--churn",
+        type=float,
+        default=20.0,
+        metavar="PER_SECOND",
+        help="pod changes a second while it runs, as kubelets make (0: a quiet fleet)",
+    )
+    parser.add_argument(
         "--cronjob",
         type=int,
         default=0,
@@ -647,7 +682,7 @@ def main() -> None:
             names = populate(kube, nodes=args.nodes, pods=args.pods, limit=args.limit)
             marker.write_text(json.dumps(shape))
         wait_for_budgets(kube)
-        kubelet = FleetKubelet(kube, names).start()
+        kubelet = FleetKubelet(kube, names, pods=args.pods, churn=args.churn).start()
         if args.cronjob:
             actor = FleetActor(kube).start()
             try:
@@ -696,6 +731,7 @@ def main() -> None:
             kubelet.stop()
     print(
         f"kubelet: {kubelet.deleted} deletions finished, {kubelet.replaced} replacements, "
+        f"{kubelet.touched} pods touched, "
         f"{len(kubelet.errors)} errors {kubelet.errors[:3]}"
     )
     print("\n| what | wall s | peak RSS MB | |\n|---|---|---|---|")

@@ -29,7 +29,7 @@ import enum
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, assert_never
@@ -150,6 +150,22 @@ def _lanes(decisions: Sequence[Decision]) -> list[list[int]]:
     return list(lanes.values())
 
 
+def _admits(decision: Decision, admitting: Mapping[str, Admission]) -> bool:
+    return isinstance(decision, UpdateRequestStatus) and decision.request in admitting
+
+
+def _gated_nodes(decisions: Sequence[Decision]) -> set[str]:
+    """The nodes whose pods this pass's gates read: approvals, and nodes the plan
+    found newly drained (`Applier._still_occupied`)."""
+    return {
+        d.target.removeprefix("node/")
+        for d in decisions
+        if isinstance(d, UpdateRequestStatus)
+        and d.target.startswith("node/")
+        and (d.basis is not None or d.status.drained_at is not None)
+    }
+
+
 def _node_of(decision: Decision) -> str | None:
     match decision:
         case Cordon() | Uncordon() | Evict():
@@ -199,6 +215,10 @@ class Applier:
         self.writers = max(1, writers)
         self._lock = threading.Lock()
         """Guards what the lanes share: the evictions counted and the events made."""
+        self._lane = threading.local()
+        """`wrote_at`: when the lane this thread runs last wrote (our monotonic clock),
+        or when the lanes began: a gate's shared read of every pod must begin after
+        it (runner.fresh.QuorumPods)."""
         self.eviction_version = eviction_version
         self.signals = signals
         self.policy_version = policy_version
@@ -237,18 +257,29 @@ class Applier:
         outcomes: list[Outcome | None] = [None] * len(decisions)
 
         broken: list[BaseException] = []
+        self.fresh.shared.expect(_gated_nodes(decisions))
+        lanes_began = time.monotonic()
 
         def run(lane: list[int]) -> None:
+            self._lane.wrote_at = lanes_began
             for position in lane:
                 if broken:
                     return  # another lane failed unexpectedly: write nothing more
                 try:
-                    outcomes[position] = self._apply_in_chain(decisions[position], stopped)
+                    outcome = self._apply_in_chain(decisions[position], stopped)
                 except BaseException as error:  # a bug or an answer we cannot read
                     broken.append(error)
                     return
+                outcomes[position] = outcome
+                if outcome.result is Result.DONE:
+                    self._lane.wrote_at = time.monotonic()
 
-        lanes = _lanes(decisions)
+        # Lanes with an admission first: its status must be written within the
+        # commit's window (COMMIT_WRITE_WINDOW); the others have no such deadline.
+        lanes = sorted(
+            _lanes(decisions),
+            key=lambda lane: not any(_admits(decisions[p], self.admitting) for p in lane),
+        )
         if self.writers == 1 or len(lanes) < 2:
             for lane in lanes:
                 run(lane)
@@ -446,9 +477,12 @@ class Applier:
         # Pods the plan counted as gone (terminating on a dead node) count so here too.
         return [
             pod.key
-            for pod in self.fresh.pods_on(node, revision=revision)
+            for pod in self.fresh.pods_on(node, revision=revision, after=self._wrote_at())
             if disposition(pod, None, decision.gone_before) not in LEFT_BEHIND
         ]
+
+    def _wrote_at(self) -> float:
+        return float(getattr(self._lane, "wrote_at", time.monotonic()))
 
     def _gate(self, basis: Basis) -> tuple[Refusal, ...]:
         """DESIGN §3 "Never approve on stale data": the approval's basis against a fresh
@@ -466,7 +500,7 @@ class Applier:
         with self._lock:
             evicted = Counter(self.evicted)
         limits, revision = self.fresh.limits()
-        pods = self.fresh.pods_on(basis.node, revision=revision)
+        pods = self.fresh.pods_on(basis.node, revision=revision, after=self._wrote_at())
         # The PDBs matter for the pods that go down in place: all of them without a
         # drain; with one, those it leaves (DaemonSet and cordon-tolerating pods).
         in_place = basis.budgets or any(goes_down_in_place(p, basis.drain) for p in pods)

@@ -183,6 +183,7 @@ def one_pass(
 ) -> tuple[Plan, list[Outcome], int]:
     started = time.monotonic()
     current, result = read_planned(kube)
+    planned_in = time.monotonic() - started
     before = kube.writes
     applier = Applier(
         kube,
@@ -220,6 +221,7 @@ def one_pass(
         },
         writers=writers,
         events_skipped=applier.events_skipped,
+        read_and_plan_seconds=round(planned_in, 3),
         seconds=round(time.monotonic() - started, 3),
     )
     return result, outcomes, writes

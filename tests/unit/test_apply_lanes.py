@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from policy.decisions import Admission, Evict, Plan
-from policy.model import MaintenanceLimit, Snapshot
+from policy.decisions import Admission, Evict, Plan, UpdateRequestStatus
+from policy.model import MaintenanceLimit, RequestState, RequestStatus, Snapshot
 from runner.apply import Applier
 
 NOW = datetime(2026, 12, 6, tzinfo=UTC)
@@ -80,3 +80,37 @@ def test_an_unexpected_error_still_removes_the_commits_not_written() -> None:
     with pytest.raises(ValueError):
         applier.apply(plan)
     assert [m for m, p in server.calls if "maintenancelimits" in p] == ["PATCH", "GET"]
+
+
+def waiting(name: str, state: RequestState = RequestState.PENDING) -> UpdateRequestStatus:
+    return UpdateRequestStatus(
+        request=name,
+        uid=f"uid-{name}",
+        previous=None,
+        status=RequestStatus(state=state, reason="Queued", message="waits"),
+        target=f"node/{name}",
+    )
+
+
+def test_lanes_with_an_admission_go_first() -> None:
+    """An admission's status must land within its commit's window; a queued request's
+    "why are you waiting" has no deadline. 5,000 of those first in plan order kept the
+    admissions of a whole-fleet rollout past the window."""
+    limit = MaintenanceLimit(name="nodes", uid="u1", resource_version="1", spec=NODE_LIMIT)
+    queued = [waiting(f"q{i}") for i in range(5)]
+    admitted = waiting("mr-x", RequestState.PREPARING)
+    plan = Plan(
+        now=NOW,
+        decisions=(*queued, admitted),
+        explanations=(),
+        limits=(),
+        admissions=(Admission(request="mr-x", target="node/mr-x", limits=("nodes",)),),
+    )
+    server = Committing()
+    applier = Applier(
+        server, Snapshot(now=NOW, limits=(limit,)), policy_version="policy/v1", writers=1
+    )  # type: ignore[arg-type]
+    applier.apply(plan)
+    statuses = [p for m, p in server.calls if m == "PATCH" and "maintenancerequests" in p]
+    assert statuses[0].endswith("/mr-x/status"), statuses
+    assert len(statuses) == 6
