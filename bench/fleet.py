@@ -511,20 +511,21 @@ class FleetActor:
             self.errors.append(str(error))
 
 
-def cronjob(kube: Kube, kubeconfig: Path, *, minutes: int, logs: Path | None) -> list[str]:
+def cronjob(kube: Kube, kubeconfig: Path, *, minutes: int, logs: Path) -> None:
     """`minutes` CronJob-like runs, one started every 60 s unless the last still runs
-    (`concurrencyPolicy: Forbid`), each `runner --until-stable --deadline 45`; then the
-    admissions of every minute, from the requests' own status. Lines to print."""
+    (`concurrencyPolicy: Forbid`), each `runner --until-stable --deadline 45` with its
+    log in `logs`; then the admissions of every minute, from the requests' own
+    status. Prints as it goes."""
+    logs.mkdir(parents=True, exist_ok=True)
     started = datetime.now(UTC)
-    lines = []
-    running: tuple[subprocess.Popen[str], float, int] | None = None
+    running: tuple[subprocess.Popen[bytes], int] | None = None
     for minute in range(minutes):
         tick = time.monotonic()
         if running is not None and running[0].poll() is None:
-            lines.append(f"  minute {minute}: the run of minute {running[2]} still runs: skipped")
+            print(f"  minute {minute}: the run of minute {running[1]} still runs: skipped")
         else:
             if running is not None:
-                lines.append(_finished_run(running, logs))
+                print(_finished_run(*running, logs), flush=True)
             command = [
                 "/usr/bin/time",
                 "-f",
@@ -533,14 +534,13 @@ def cronjob(kube: Kube, kubeconfig: Path, *, minutes: int, logs: Path | None) ->
                 "--lease-namespace",
                 "default",
             ]
-            process = subprocess.Popen(
-                command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-            )
-            running = (process, tick, minute)
+            with (logs / f"cron-{minute}.log").open("wb") as log:
+                process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
+            running = (process, minute)
         time.sleep(max(0.0, 60 - (time.monotonic() - tick)))
     if running is not None:
         running[0].wait(timeout=120)
-        lines.append(_finished_run(running, logs))
+        print(_finished_run(*running, logs))
     per_minute: dict[int, int] = {}
     for request in kube.list(f"{GROUP_PATH}/maintenancerequests"):
         status = request.get("status") or {}
@@ -550,19 +550,14 @@ def cronjob(kube: Kube, kubeconfig: Path, *, minutes: int, logs: Path | None) ->
             minute = int((when - started).total_seconds() // 60)
             if 0 <= minute < minutes:
                 per_minute[minute] = per_minute.get(minute, 0) + 1
-    lines.append(
+    print(
         "  admissions per minute: " + ", ".join(str(per_minute.get(m, 0)) for m in range(minutes))
     )
-    return lines
 
 
-def _finished_run(running: tuple[subprocess.Popen[str], float, int], logs: Path | None) -> str:
-    process, _, minute = running
-    _, stderr = process.communicate()
-    *rest, last = stderr.strip().splitlines() or [""]
-    if logs:
-        logs.mkdir(parents=True, exist_ok=True)
-        (logs / f"cron-{minute}.log").write_text(stderr)
+def _finished_run(process: subprocess.Popen[bytes], minute: int, logs: Path) -> str:
+    process.wait()
+    *rest, last = (logs / f"cron-{minute}.log").read_text().strip().splitlines() or [""]
     passes = [json.loads(line) for line in rest if line.startswith("{") and '"pass"' in line]
     passes = [p for p in passes if p.get("event") == "pass"]
     seconds, _, kilobytes = last.partition(" ")
@@ -686,8 +681,12 @@ def main() -> None:
         if args.cronjob:
             actor = FleetActor(kube).start()
             try:
-                for line in cronjob(kube, kubeconfig, minutes=args.cronjob, logs=args.logs):
-                    print(line, flush=True)
+                cronjob(
+                    kube,
+                    kubeconfig,
+                    minutes=args.cronjob,
+                    logs=args.logs or args.data / "cron-logs",
+                )
             finally:
                 actor.stop()
                 kubelet.stop()

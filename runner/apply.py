@@ -82,8 +82,17 @@ admission it committed: its commit may be near the end of its life for the other
 runners (policy.commits.COMMIT_EXPIRY_SECONDS, three times this), and an admission
 written after its commit expired could share a slot another pass gave away."""
 EVENT_NAMESPACE = "default"  # where events about cluster-scoped objects live
+EXPLAIN_WITHIN = 20.0
+"""Seconds into its writes after which a pass leaves queued requests' explanations
+(Pending, and Pending before) to the next pass: 5,000 requests filed at once would
+otherwise keep a pass writing "why are you waiting" long past the CronJob's minute,
+while admissions, drains and approvals go first (lanes with an admission lead)."""
 WRITERS = 8
-"""Lanes applied at once by default (`runner --writers`): each holds one connection."""
+"""Requests in flight at once by default (`runner --writers`): the connections."""
+LANE_THREADS = 64
+"""Lanes under way at once. More than the connections: a lane whose gate waits for a
+shared read of every pod (runner.fresh.QuorumPods) holds no connection, and the more
+gates wait for one read, the fewer reads."""
 
 
 class Result(enum.StrEnum):
@@ -154,16 +163,16 @@ def _admits(decision: Decision, admitting: Mapping[str, Admission]) -> bool:
     return isinstance(decision, UpdateRequestStatus) and decision.request in admitting
 
 
-def _gated_nodes(decisions: Sequence[Decision]) -> set[str]:
-    """The nodes whose pods this pass's gates read: approvals, and nodes the plan
-    found newly drained (`Applier._still_occupied`)."""
-    return {
-        d.target.removeprefix("node/")
-        for d in decisions
-        if isinstance(d, UpdateRequestStatus)
-        and d.target.startswith("node/")
-        and (d.basis is not None or d.status.drained_at is not None)
-    }
+def _explains_a_wait(decision: Decision, admitting: Mapping[str, Admission]) -> bool:
+    """A queued request's status that only says why it waits: it stays Pending (or
+    becomes Pending for the first time), is not admitted, and announces nothing."""
+    return (
+        isinstance(decision, UpdateRequestStatus)
+        and decision.status.state is RequestState.PENDING
+        and decision.previous in (None, RequestState.PENDING)
+        and not decision.announce
+        and decision.request not in admitting
+    )
 
 
 def _node_of(decision: Decision) -> str | None:
@@ -215,10 +224,6 @@ class Applier:
         self.writers = max(1, writers)
         self._lock = threading.Lock()
         """Guards what the lanes share: the evictions counted and the events made."""
-        self._lane = threading.local()
-        """`wrote_at`: when the lane this thread runs last wrote (our monotonic clock),
-        or when the lanes began: a gate's shared read of every pod must begin after
-        it (runner.fresh.QuorumPods)."""
         self.eviction_version = eviction_version
         self.signals = signals
         self.policy_version = policy_version
@@ -241,6 +246,8 @@ class Applier:
         """Evictions made in this pass, per PDB (the approval gate counts them once)."""
         self.queued_events = 0
         """Events made this pass for requests seen for the first time and queued."""
+        self.explanations_left = 0
+        """Queued requests' explanations left to the next pass (EXPLAIN_WITHIN)."""
         self.events_skipped = 0
 
     def apply(self, plan: Plan) -> list[Outcome]:
@@ -257,11 +264,8 @@ class Applier:
         outcomes: list[Outcome | None] = [None] * len(decisions)
 
         broken: list[BaseException] = []
-        self.fresh.shared.expect(_gated_nodes(decisions))
-        lanes_began = time.monotonic()
 
         def run(lane: list[int]) -> None:
-            self._lane.wrote_at = lanes_began
             for position in lane:
                 if broken:
                     return  # another lane failed unexpectedly: write nothing more
@@ -271,8 +275,6 @@ class Applier:
                     broken.append(error)
                     return
                 outcomes[position] = outcome
-                if outcome.result is Result.DONE:
-                    self._lane.wrote_at = time.monotonic()
 
         # Lanes with an admission first: its status must be written within the
         # commit's window (COMMIT_WRITE_WINDOW); the others have no such deadline.
@@ -284,7 +286,7 @@ class Applier:
             for lane in lanes:
                 run(lane)
         else:
-            with ThreadPoolExecutor(min(self.writers, len(lanes))) as pool:
+            with ThreadPoolExecutor(min(LANE_THREADS, len(lanes))) as pool:
                 for done in [pool.submit(run, lane) for lane in lanes]:
                     done.result()
         for position, decision in enumerate(decisions):
@@ -309,6 +311,18 @@ class Applier:
         signal = self.signals.stop_requested()
         if signal is not None:
             return Outcome(decision, Result.SKIPPED, f"stopped by {signal.name}")
+        if (
+            _explains_a_wait(decision, self.admitting)
+            and time.monotonic() - self.applying_since > EXPLAIN_WITHIN
+        ):
+            with self._lock:
+                self.explanations_left += 1
+            return Outcome(
+                decision,
+                Result.SKIPPED,
+                f"a queued request's explanation: the next pass writes it (this pass has "
+                f"written for {EXPLAIN_WITHIN:g} s)",
+            )
         if chain in stopped:
             return Outcome(decision, Result.SKIPPED, "not committed or an earlier decision failed")
         try:
@@ -477,12 +491,9 @@ class Applier:
         # Pods the plan counted as gone (terminating on a dead node) count so here too.
         return [
             pod.key
-            for pod in self.fresh.pods_on(node, revision=revision, after=self._wrote_at())
+            for pod in self.fresh.pods_on(node, revision=revision)
             if disposition(pod, None, decision.gone_before) not in LEFT_BEHIND
         ]
-
-    def _wrote_at(self) -> float:
-        return float(getattr(self._lane, "wrote_at", time.monotonic()))
 
     def _gate(self, basis: Basis) -> tuple[Refusal, ...]:
         """DESIGN §3 "Never approve on stale data": the approval's basis against a fresh
@@ -500,7 +511,7 @@ class Applier:
         with self._lock:
             evicted = Counter(self.evicted)
         limits, revision = self.fresh.limits()
-        pods = self.fresh.pods_on(basis.node, revision=revision, after=self._wrote_at())
+        pods = self.fresh.pods_on(basis.node, revision=revision)
         # The PDBs matter for the pods that go down in place: all of them without a
         # drain; with one, those it leaves (DaemonSet and cordon-tolerating pods).
         in_place = basis.budgets or any(goes_down_in_place(p, basis.drain) for p in pods)

@@ -222,7 +222,7 @@ def main(  # noqa: PLR0917 - click passes every option by name
         return
     if instant is not None:
         raise Failure("--at only applies to --snapshot", EXIT_USAGE)
-    kube = _connect(kubeconfig, kube_context, request_timeout, connections=writers + 1)
+    kube = _connect(kubeconfig, kube_context, request_timeout, connections=writers)
     log = Logger(
         text=log_format == "text", verbose=verbose, live=until_stable and sys.stdout.isatty()
     )

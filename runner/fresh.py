@@ -14,22 +14,18 @@ resource version" after 3 s. The runner waits `CACHE_WAIT` for it instead; then,
 for the rest of the pass for that kind, the read goes to etcd. On a busy cluster pods
 change all the time and the cache answers at once. On a quiet one the etcd read of a
 node's pods scans every pod of the cluster (6 s at 150,000; 40 s for all of them):
-those reads are shared (`QuorumPods`). One paged LIST of every pod keeps the pods of
-every node the pass gates, and serves each gate whose lane wrote nothing after it
-began, for SHARED_FOR seconds: such a gate sees every write of its own lane, and
-anyone else's up to seconds before it decides (a read of its own would see up to
-milliseconds before; neither closes the race with a pod bound after it). The
-approvals of a pass thus share a read or two instead of one each.
+those reads are shared (`QuorumPods`). A gate that must read from etcd joins the next
+read that has not begun: one paged LIST of every pod, begun after every gate it
+serves asked, keeps the pods of their nodes. Each gate thus sees every write made
+before it asked, as a read of its own would; the gates that ask while one read is
+under way (the applier runs many lanes on few connections) share the next.
 """
 
 from __future__ import annotations
 
 import copy
 import threading
-import time
-from collections.abc import Iterable, Mapping
-
-import attrs
+from collections.abc import Mapping
 
 from policy.model import MaintenanceLimit, Node, Pod, PodDisruptionBudget
 from runner.convert import limit_of, node_of, pdb_of, pod_of
@@ -66,16 +62,16 @@ class FreshReads:
                 return None
             raise
 
-    def pods_on(self, node: str, *, revision: str, after: float) -> list[Pod]:
+    def pods_on(self, node: str, *, revision: str) -> list[Pod]:
         """`node`'s pods as of `revision` from the watch cache; else from a read of
-        every pod in etcd begun at or after `after` (QuorumPods)."""
+        every pod in etcd begun after this call (QuorumPods)."""
         query = {"fieldSelector": f"spec.nodeName={node}"}
         cached = self._cached("/api/v1/pods", query, revision=revision)
         if cached is not None:
             return [pod_of(raw) for raw in cached]
         with self._lock:
             self.quorum_reads += 1
-        return self.shared.pods_on(node, after=after)
+        return self.shared.pods_on(node)
 
     def pdbs(self, *, revision: str) -> list[PodDisruptionBudget]:
         version = self.policy_version
@@ -118,78 +114,59 @@ class FreshReads:
         return None
 
 
-SHARED_FOR = 10.0
-"""Seconds a shared read of every pod may serve gates after it began."""
-
-
-@attrs.define
-class _Read:
-    begun: float
-    nodes: frozenset[str]
-    found: dict[str, list[Pod]] | KubeError | None = None
-
-
 class QuorumPods:
-    """Nodes' pods from etcd: one LIST of every pod serves every gate of the pass
-    whose lane wrote nothing after it began, for SHARED_FOR seconds (see the module's
-    docstring). It keeps the pods of the nodes the pass will gate (`expect`) and of
-    those asked for; one read at a time."""
+    """Nodes' pods from etcd, one LIST of every pod shared by the gates that asked
+    while no read of it had begun (see the module's docstring)."""
 
     def __init__(self, kube: Kube) -> None:
         self.kube = kube
         self.reads = 0
         """LISTs of every pod made (each may serve several gates)."""
         self._changed = threading.Condition()
-        self._expected: set[str] = set()
-        self._asked: set[str] = set()
-        self._reads: list[_Read] = []
+        self._waiting: set[str] = set()
+        """Nodes asked for since the last read began: the next read's."""
+        self._next = 0
+        """The number of the next read to begin."""
         self._reading = False
+        self._done: dict[int, dict[str, list[Pod]] | KubeError] = {}
 
-    def expect(self, nodes: Iterable[str]) -> None:
-        """Nodes whose gates this pass will ask: every read keeps their pods."""
+    def pods_on(self, node: str) -> list[Pod]:
         with self._changed:
-            self._expected.update(nodes)
-
-    def pods_on(self, node: str, *, after: float) -> list[Pod]:
-        """`node`'s pods from a read of every pod begun at or after `after` (our
-        monotonic clock: when the asking lane's last write was answered) and at most
-        SHARED_FOR seconds ago."""
-        with self._changed:
-            self._asked.add(node)
-            while True:
-                now = time.monotonic()
-                usable = [
-                    read
-                    for read in self._reads
-                    if read.begun >= after and node in read.nodes and now - read.begun <= SHARED_FOR
-                ]
-                answered = [read for read in usable if read.found is not None]
-                if answered:
-                    return _answer(answered[-1], node)
-                if not self._reading:
-                    break  # none under way: this thread reads, for every gate
-                self._changed.wait(timeout=1.0)
-            read = _Read(begun=time.monotonic(), nodes=frozenset(self._expected | self._asked))
-            self._reading = True
-            self._reads = [r for r in self._reads if now - r.begun <= SHARED_FOR]
-            self._reads.append(read)
+            mine = self._next
+            self._waiting.add(node)
+            while mine not in self._done:
+                if not self._reading and self._next == mine:
+                    break  # nobody is reading: this thread reads for everyone waiting
+                self._changed.wait()
+            else:
+                return self._answer(mine, node)
+            self._reading, self._next = True, mine + 1
+            nodes, self._waiting = self._waiting, set()
+        found: dict[str, list[Pod]] | KubeError
         try:
-            found: dict[str, list[Pod]] | KubeError = self._read(read.nodes)
+            found = self._read(nodes)
         except KubeError as error:
             found = error
         except BaseException:
-            self._finish(read, KubeError("the shared read of every pod was interrupted"))
+            self._finish(mine, KubeError("the shared read of every pod was interrupted"))
             raise
-        self._finish(read, found)
-        return _answer(read, node)
-
-    def _finish(self, read: _Read, found: dict[str, list[Pod]] | KubeError) -> None:
+        self._finish(mine, found)
         with self._changed:
-            read.found = found
+            return self._answer(mine, node)
+
+    def _finish(self, read: int, found: dict[str, list[Pod]] | KubeError) -> None:
+        with self._changed:
+            self._done[read] = found
             self._reading = False
             self._changed.notify_all()
 
-    def _read(self, nodes: frozenset[str]) -> dict[str, list[Pod]]:
+    def _answer(self, read: int, node: str) -> list[Pod]:
+        found = self._done[read]
+        if isinstance(found, KubeError):
+            raise copy.copy(found) from None  # one each: the gates' tracebacks stay apart
+        return found.get(node, [])
+
+    def _read(self, nodes: set[str]) -> dict[str, list[Pod]]:
         self.reads += 1
 
         def wanted(raw: JSON) -> bool:
@@ -199,11 +176,3 @@ class QuorumPods:
         for pod in self.kube.list_as("/api/v1/pods", pod_of, keep=wanted):
             found[pod.node].append(pod)
         return found
-
-
-def _answer(read: _Read, node: str) -> list[Pod]:
-    found = read.found
-    if isinstance(found, KubeError):
-        raise copy.copy(found) from None  # one each: the gates' tracebacks stay apart
-    assert found is not None
-    return list(found.get(node, []))

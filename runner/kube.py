@@ -47,6 +47,8 @@ from runner import kubeconfig as kubeconfig_module
 
 JSON = dict[str, Any]
 PAGE_SIZE = 500
+SLOTS = 16
+"""Requests in flight at once on a Kube made without `connect`."""
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 30.0
 RETRIES = 3
@@ -179,6 +181,11 @@ class Kube:
     """The kubeconfig says insecure-skip-tls-verify: the server's certificate is not
     checked. urllib3's warning about it (one per request) is silenced, as kubectl says
     nothing; the runner logs it once in its own format."""
+    _slots: threading.BoundedSemaphore = attrs.field(
+        factory=lambda: threading.BoundedSemaphore(SLOTS), repr=False, eq=False
+    )
+    """Requests in flight at once, whatever the number of threads that call: the
+    applier's lanes waiting on a shared read hold none (`connect`'s `connections`)."""
     _counting: threading.Lock = attrs.field(factory=threading.Lock, repr=False, eq=False)
     """Guards `writes` and `retries`: the applier calls from several threads at once."""
     _server_clock: tuple[datetime, float] | None = None
@@ -239,6 +246,7 @@ class Kube:
             pool=pool,
             headers=headers,
             insecure=credentials.insecure,
+            slots=threading.BoundedSemaphore(connections),
         )
 
     # --- requests -------------------------------------------------------------------
@@ -269,13 +277,18 @@ class Kube:
             attempt += 1
             retries_left = retry and attempt <= RETRIES
             try:
-                response = self.pool.request(
-                    method,
-                    url,
-                    body=data,
-                    headers=headers,
-                    **({"timeout": urllib3.Timeout(connect=5.0, read=timeout)} if timeout else {}),
-                )
+                with self._slots:
+                    response = self.pool.request(
+                        method,
+                        url,
+                        body=data,
+                        headers=headers,
+                        **(
+                            {"timeout": urllib3.Timeout(connect=5.0, read=timeout)}
+                            if timeout
+                            else {}
+                        ),
+                    )
             except ValueError:
                 # http.client refusing a header value, quoting it (the token): never shown.
                 raise ConfigError(

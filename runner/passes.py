@@ -221,6 +221,7 @@ def one_pass(
         },
         writers=writers,
         events_skipped=applier.events_skipped,
+        explanations_left=applier.explanations_left,
         read_and_plan_seconds=round(planned_in, 3),
         seconds=round(time.monotonic() - started, 3),
     )

@@ -9,11 +9,13 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import attrs
 import pytest
 
+import runner.apply
 from policy.decisions import Admission, Evict, Plan, UpdateRequestStatus
 from policy.model import MaintenanceLimit, RequestState, RequestStatus, Snapshot
-from runner.apply import Applier
+from runner.apply import Applier, Result
 
 NOW = datetime(2026, 12, 6, tzinfo=UTC)
 NODE_LIMIT = {"type": "node", "limit": 1}
@@ -114,3 +116,31 @@ def test_lanes_with_an_admission_go_first() -> None:
     statuses = [p for m, p in server.calls if m == "PATCH" and "maintenancerequests" in p]
     assert statuses[0].endswith("/mr-x/status"), statuses
     assert len(statuses) == 6
+
+
+def test_queued_explanations_past_the_budget_are_left_to_the_next_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(runner.apply, "EXPLAIN_WITHIN", 0.0)
+    limit = MaintenanceLimit(name="nodes", uid="u1", resource_version="1", spec=NODE_LIMIT)
+    queued = [waiting(f"q{i}") for i in range(3)]
+    announced = attrs.evolve(waiting("late"), announce=True)
+    admitted = waiting("mr-x", RequestState.PREPARING)
+    plan = Plan(
+        now=NOW,
+        decisions=(*queued, announced, admitted),
+        explanations=(),
+        limits=(),
+        admissions=(Admission(request="mr-x", target="node/mr-x", limits=("nodes",)),),
+    )
+    server = Committing()
+    applier = Applier(server, Snapshot(now=NOW, limits=(limit,)), policy_version="policy/v1")  # type: ignore[arg-type]
+    outcomes = applier.apply(plan)
+    statuses = sorted(
+        p.split("/")[-2] for m, p in server.calls if m == "PATCH" and "maintenancerequests" in p
+    )
+    assert statuses == ["late", "mr-x"]
+    assert applier.explanations_left == 3
+    skipped = [o.decision.request for o in outcomes if o.result is Result.SKIPPED]  # type: ignore[union-attr]
+    assert sorted(skipped) == ["q0", "q1", "q2"]
+

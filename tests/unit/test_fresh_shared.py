@@ -1,17 +1,15 @@
 """The approval gates' shared etcd read of every pod (runner.fresh.QuorumPods): a gate
-is answered only by a read begun after its lane's last write and at most SHARED_FOR
-old; gates whose lanes wrote before one read began share it."""
+is answered only by a read begun after it asked, and the gates that ask while one read
+is under way share the next."""
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-import runner.fresh
 from runner.fresh import QuorumPods
 from runner.kube import KubeError
 
@@ -26,15 +24,12 @@ def raw_pod(name: str, node: str) -> dict[str, Any]:
 
 class Etcd:
     """Answers a LIST of every pod with the pods as they are when the read begins;
-    a read waits for the test to let it finish when `held`."""
+    each read waits for the test to let it finish."""
 
-    def __init__(self, *, held: bool = False) -> None:
+    def __init__(self) -> None:
         self.pods = [raw_pod("a-1", "a"), raw_pod("b-1", "b"), raw_pod("c-1", "c")]
-        self.begun = [threading.Event() for _ in range(50)]
-        self.finish = [threading.Event() for _ in range(50)]
-        if not held:
-            for event in self.finish:
-                event.set()
+        self.begun: list[threading.Event] = [threading.Event() for _ in range(5)]
+        self.finish: list[threading.Event] = [threading.Event() for _ in range(5)]
         self.reads = 0
         self.fail: set[int] = set()
 
@@ -56,10 +51,10 @@ class Etcd:
         return seen
 
 
-def ask(shared: QuorumPods, node: str, after: float, into: dict[str, Any]) -> threading.Thread:
+def ask(shared: QuorumPods, node: str, into: dict[str, Any]) -> threading.Thread:
     def run() -> None:
         try:
-            into[node] = sorted(p.name for p in shared.pods_on(node, after=after))
+            into[node] = sorted(p.name for p in shared.pods_on(node))
         except KubeError as error:
             into[node] = error
 
@@ -68,86 +63,55 @@ def ask(shared: QuorumPods, node: str, after: float, into: dict[str, Any]) -> th
     return thread
 
 
-def names(shared: QuorumPods, node: str, after: float) -> list[str]:
-    return sorted(p.name for p in shared.pods_on(node, after=after))
-
-
-def test_gates_whose_lanes_wrote_before_a_read_began_share_it() -> None:
+def test_gates_that_ask_during_a_read_share_the_next_one_and_see_what_came_before() -> None:
     etcd = Etcd()
     shared = QuorumPods(etcd)  # type: ignore[arg-type]
-    shared.expect(["a", "b", "c"])
-    began = time.monotonic()
-    assert names(shared, "a", began) == ["a-1"]
-    etcd.pods.append(raw_pod("b-late", "b"))  # after the read: its lane wrote nothing
-    assert names(shared, "b", began) == ["b-1"]
-    assert names(shared, "c", began) == ["c-1"]
-    assert etcd.reads == 1 == shared.reads
-
-
-def test_a_gate_whose_lane_wrote_after_a_read_began_waits_for_the_next() -> None:
-    etcd = Etcd(held=True)
-    shared = QuorumPods(etcd)  # type: ignore[arg-type]
-    shared.expect(["a", "b"])
     answers: dict[str, Any] = {}
-    first = ask(shared, "a", time.monotonic(), answers)
+    first = ask(shared, "a", answers)
     assert etcd.begun[0].wait(10)
-    # While the first read is under way, b's lane writes (its cordon), then a pod
-    # lands on b, then b's gate asks.
-    time.sleep(0.01)
-    wrote = time.monotonic()
+    # While the first read is under way: a pod lands on b, then two gates ask.
     etcd.pods.append(raw_pod("b-late", "b"))
-    second = ask(shared, "b", wrote, answers)
+    others = [ask(shared, "b", answers), ask(shared, "c", answers)]
     etcd.finish[0].set()
     first.join(10)
     assert etcd.begun[1].wait(10)
     etcd.finish[1].set()
-    second.join(10)
-    assert etcd.reads == 2
-    assert answers == {"a": ["a-1"], "b": ["b-1", "b-late"]}
-
-
-def test_a_read_older_than_shared_for_serves_no_gate(monkeypatch: pytest.MonkeyPatch) -> None:
-    etcd = Etcd()
-    shared = QuorumPods(etcd)  # type: ignore[arg-type]
-    began = time.monotonic()
-    assert names(shared, "a", began) == ["a-1"]
-    monkeypatch.setattr(runner.fresh, "SHARED_FOR", 0.0)
-    time.sleep(0.01)
-    etcd.pods.append(raw_pod("a-late", "a"))
-    assert names(shared, "a", began) == ["a-1", "a-late"]
-    assert etcd.reads == 2
+    for thread in others:
+        thread.join(10)
+    assert etcd.reads == 2 == shared.reads
+    # b's gate asked after the late pod landed: it sees it (the first read, begun
+    # before b asked, would not have).
+    assert answers == {"a": ["a-1"], "b": ["b-1", "b-late"], "c": ["c-1"]}
 
 
 def test_a_failed_read_fails_every_gate_it_serves_and_the_next_read_is_made() -> None:
-    etcd = Etcd(held=True)
+    etcd = Etcd()
     etcd.fail = {0}
     shared = QuorumPods(etcd)  # type: ignore[arg-type]
-    shared.expect(["a", "b"])
     answers: dict[str, Any] = {}
-    began = time.monotonic()
-    first = ask(shared, "a", began, answers)
+    first = ask(shared, "a", answers)
     assert etcd.begun[0].wait(10)
-    second = ask(shared, "b", began, answers)
     etcd.finish[0].set()
     first.join(10)
-    second.join(10)
-    assert isinstance(answers["a"], KubeError) and isinstance(answers["b"], KubeError)
-    assert answers["a"] is not answers["b"]
+    assert isinstance(answers["a"], KubeError)
     etcd.finish[1].set()
-    assert names(shared, "a", time.monotonic()) == ["a-1"]
+    assert sorted(p.name for p in shared.pods_on("a")) == ["a-1"]
     assert etcd.reads == 2
 
 
 @pytest.mark.parametrize("gates", [1, 8, 40])
 def test_every_gate_is_answered_whatever_the_interleaving(gates: int) -> None:
     etcd = Etcd()
+    etcd.begun += [threading.Event() for _ in range(gates)]
+    etcd.finish += [threading.Event() for _ in range(gates)]
+    for event in etcd.finish:
+        event.set()
     shared = QuorumPods(etcd)  # type: ignore[arg-type]
     answers: dict[str, Any] = {}
-    nodes = [f"n{i}" for i in range(gates)]
-    etcd.pods += [raw_pod(f"{n}-1", n) for n in nodes]
-    began = time.monotonic()
-    threads = [ask(shared, n, began, answers) for n in nodes]
+    names = [f"n{i}" for i in range(gates)]
+    etcd.pods += [raw_pod(f"{n}-1", n) for n in names]
+    threads = [ask(shared, n, answers) for n in names]
     for thread in threads:
         thread.join(10)
-    assert answers == {n: [f"{n}-1"] for n in nodes}
+    assert answers == {n: [f"{n}-1"] for n in names}
     assert 1 <= etcd.reads <= gates

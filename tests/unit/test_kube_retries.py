@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -197,3 +198,52 @@ def test_list_as_converts_each_page_as_it_arrives_and_starts_over_on_410(
         "limit=2",
         "limit=2&continue=t1",
     ]
+
+
+def test_requests_in_flight_stay_within_the_slots_whatever_the_threads() -> None:
+    """The applier runs many lanes on few connections: Kube's slots bound the requests
+    in flight (runner.apply.LANE_THREADS, `connect(connections=)`)."""
+    in_flight = 0
+    most = 0
+    lock = threading.Lock()
+
+    class Slow(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            nonlocal in_flight, most
+            with lock:
+                in_flight += 1
+                most = max(most, in_flight)
+            time.sleep(0.05)
+            with lock:
+                in_flight -= 1
+            body = b"{}"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        kube = Kube(
+            server=f"http://127.0.0.1:{server.server_address[1]}",
+            pool=urllib3.PoolManager(retries=False, timeout=5.0, maxsize=2),
+            headers={},
+            slots=threading.BoundedSemaphore(2),
+        )
+        threads = [
+            threading.Thread(target=kube.request, args=("GET", "/api/v1/nodes")) for _ in range(12)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert most == 2
