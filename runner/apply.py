@@ -219,8 +219,12 @@ class Applier:
         eviction_version: str = "policy/v1beta1",
         signals: Signals = never,
         writers: int = WRITERS,
+        stop_at: float | None = None,
     ) -> None:
         self.kube = kube
+        self.stop_at = stop_at
+        """Our monotonic clock's instant after which no decision is begun (the run's
+        deadline: `runner --until-stable --deadline`); None: none."""
         self.writers = max(1, writers)
         self._lock = threading.Lock()
         """Guards what the lanes share: the evictions counted and the events made."""
@@ -311,6 +315,10 @@ class Applier:
         signal = self.signals.stop_requested()
         if signal is not None:
             return Outcome(decision, Result.SKIPPED, f"stopped by {signal.name}")
+        if self._past_deadline() and not isinstance(decision, UpdateLimitStatus):
+            # The limits' status still goes out: it records what the lanes did (at
+            # work, finishes), which the failure budget counts on.
+            return Outcome(decision, Result.SKIPPED, "past the run's deadline: the next run")
         if (
             _explains_a_wait(decision, self.admitting)
             and time.monotonic() - self.applying_since > EXPLAIN_WITHIN
@@ -346,6 +354,8 @@ class Applier:
             return set()
         if self._too_late():
             return set(admitted)  # its commit would be old on arrival: the next pass
+        if self._past_deadline():
+            return set(admitted)
         planned = {d.limit: d for d in plan.decisions if isinstance(d, UpdateLimitStatus)}
         cancelled_types: set[str] = set()
         for limit in self.limits:
@@ -364,6 +374,9 @@ class Applier:
         # removes with the rest of what it did not write.
         self.admitting = {a.request: a for a in plan.admissions}
         return {name for name, kind in admitted.items() if kind in cancelled_types}
+
+    def _past_deadline(self) -> bool:
+        return self.stop_at is not None and time.monotonic() > self.stop_at
 
     def _too_late(self) -> bool:
         """Past the commit write window of this pass's plan (COMMIT_WRITE_WINDOW), by
@@ -568,6 +581,11 @@ class Applier:
                     + "; ".join(refusal.message() for refusal in refusals),
                     refusals=refusals,
                 )
+        if basis is not None and self._past_deadline():
+            # The gate may have waited long for a shared read (runner.fresh): no
+            # approval is written past the run's deadline, where the Job may stop it
+            # between the approval and what follows it (`_keep_cordon`).
+            return Outcome(decision, Result.DEFERRED, "past the run's deadline: the next run")
         admission = decision.request in self.admitting
         if admission and self._too_late():
             # Checked again after the gate's reads, right before the write: the gate

@@ -98,6 +98,13 @@ def planned(snapshot: Snapshot) -> Plan:
         return make_plan(snapshot)
 
 
+WRITE_GRACE = 5.0
+"""Seconds past `--deadline` after which a pass of `--until-stable` (but the first)
+begins no more decisions (the rest wait for the next run): with the CronJob's `--deadline 45` it
+stops writing by 50 s, inside the Job's `activeDeadlineSeconds: 55`, instead of being
+stopped there by SIGTERM."""
+
+
 def run_passes(
     kube: Kube,
     log: Logger,
@@ -124,7 +131,14 @@ def run_passes(
                 log("lease-held", holder=held_by, note="another pass is running; this one stops")
                 return False
             result, outcomes, writes = one_pass(
-                kube, log, number=number, metrics=metrics, signals=signals, writers=writers
+                kube,
+                log,
+                number=number,
+                metrics=metrics,
+                signals=signals,
+                writers=writers,
+                # The first pass of a run writes whatever its reading took.
+                stop_at=started + deadline + WRITE_GRACE if until_stable and number > 1 else None,
             )
             stop = signals.stop_requested()
             if stop is not None:
@@ -180,6 +194,7 @@ def one_pass(
     metrics: RunMetrics,
     signals: Signals = never,
     writers: int = WRITERS,
+    stop_at: float | None = None,
 ) -> tuple[Plan, list[Outcome], int]:
     started = time.monotonic()
     current, result = read_planned(kube)
@@ -192,6 +207,7 @@ def one_pass(
         eviction_version=eviction_version(kube),
         signals=signals,
         writers=writers,
+        stop_at=stop_at,
     )
     outcomes = applier.apply(result)
     writes = kube.writes - before

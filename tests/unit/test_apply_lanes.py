@@ -13,8 +13,8 @@ import attrs
 import pytest
 
 import runner.apply
-from policy.decisions import Admission, Evict, Plan, UpdateRequestStatus
-from policy.model import MaintenanceLimit, RequestState, RequestStatus, Snapshot
+from policy.decisions import Admission, Evict, Plan, UpdateLimitStatus, UpdateRequestStatus
+from policy.model import LimitStatus, MaintenanceLimit, RequestState, RequestStatus, Snapshot
 from runner.apply import Applier, Result
 
 NOW = datetime(2026, 12, 6, tzinfo=UTC)
@@ -144,3 +144,47 @@ def test_queued_explanations_past_the_budget_are_left_to_the_next_pass(
     skipped = [o.decision.request for o in outcomes if o.result is Result.SKIPPED]  # type: ignore[union-attr]
     assert sorted(skipped) == ["q0", "q1", "q2"]
 
+
+def test_past_the_runs_deadline_nothing_more_is_begun_and_commits_are_removed() -> None:
+    """`runner --until-stable --deadline 45` in a CronJob killed at 55 s: a pass still
+    writing at 50 s stops between decisions by itself, as SIGTERM would stop it; past
+    the deadline it commits nothing either."""
+    limit = MaintenanceLimit(name="nodes", uid="u1", resource_version="1", spec=NODE_LIMIT)
+    plan = Plan(
+        now=NOW,
+        decisions=(evict("p1", "n1"), waiting("mr-x", RequestState.PREPARING)),
+        explanations=(),
+        limits=(),
+        admissions=(Admission(request="mr-x", target="node/mr-x", limits=("nodes",)),),
+    )
+    server = Committing()
+    applier = Applier(
+        server,  # type: ignore[arg-type]
+        Snapshot(now=NOW, limits=(limit,)),
+        policy_version="policy/v1",
+        stop_at=time.monotonic() - 1,
+    )
+    outcomes = applier.apply(plan)
+    assert [o.result for o in outcomes[:2]] == [Result.SKIPPED] * 2
+    assert all("deadline" in o.detail for o in outcomes[:2])
+    assert server.calls == []  # not even the commit point
+
+
+def test_past_the_deadline_the_limits_status_is_still_written() -> None:
+    """It records what the lanes did (at work, finishes): a failure budget that lost
+    an approval written just before the deadline would forget its node."""
+    limit = MaintenanceLimit(name="nodes", uid="u1", resource_version="1", spec=NODE_LIMIT)
+    plan = Plan(
+        now=NOW,
+        decisions=(UpdateLimitStatus(limit="nodes", uid="u1", status=LimitStatus()),),
+        explanations=(),
+        limits=(),
+    )
+    server = Committing()
+    applier = Applier(
+        server,  # type: ignore[arg-type]
+        Snapshot(now=NOW, limits=(limit,)),
+        policy_version="policy/v1",
+        stop_at=time.monotonic() - 1,
+    )
+    assert [o.result for o in applier.apply(plan)] == [Result.DONE]
