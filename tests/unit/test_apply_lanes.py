@@ -145,6 +145,16 @@ def test_queued_explanations_past_the_budget_are_left_to_the_next_pass(
     assert sorted(skipped) == ["q0", "q1", "q2"]
 
 
+def past_deadline(server: Server, limit: MaintenanceLimit) -> Applier:
+    """An applier whose run's deadline has passed (`stop_at` a second ago)."""
+    return Applier(
+        server,  # type: ignore[arg-type]
+        Snapshot(now=NOW, limits=(limit,)),
+        policy_version="policy/v1",
+        stop_at=time.monotonic() - 1,
+    )
+
+
 def test_past_the_runs_deadline_nothing_more_is_begun_and_commits_are_removed() -> None:
     """`runner --until-stable --deadline 45` in a CronJob killed at 55 s: a pass still
     writing at 50 s stops between decisions by itself, as SIGTERM would stop it; past
@@ -158,12 +168,7 @@ def test_past_the_runs_deadline_nothing_more_is_begun_and_commits_are_removed() 
         admissions=(Admission(request="mr-x", target="node/mr-x", limits=("nodes",)),),
     )
     server = Committing()
-    applier = Applier(
-        server,  # type: ignore[arg-type]
-        Snapshot(now=NOW, limits=(limit,)),
-        policy_version="policy/v1",
-        stop_at=time.monotonic() - 1,
-    )
+    applier = past_deadline(server, limit)
     outcomes = applier.apply(plan)
     assert [o.result for o in outcomes[:2]] == [Result.SKIPPED] * 2
     assert all("deadline" in o.detail for o in outcomes[:2])
@@ -181,10 +186,5 @@ def test_past_the_deadline_the_limits_status_is_still_written() -> None:
         limits=(),
     )
     server = Committing()
-    applier = Applier(
-        server,  # type: ignore[arg-type]
-        Snapshot(now=NOW, limits=(limit,)),
-        policy_version="policy/v1",
-        stop_at=time.monotonic() - 1,
-    )
+    applier = past_deadline(server, limit)
     assert [o.result for o in applier.apply(plan)] == [Result.DONE]
