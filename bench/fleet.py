@@ -569,8 +569,40 @@ def _finished_run(process: subprocess.Popen[bytes], minute: int, logs: Path) -> 
     )
 
 
+def until_stable_rows(
+    kubeconfig: Path, rows: list[tuple[str, float, int, str]], logs: Path | None
+) -> None:
+    """The passes of one `runner --until-stable --deadline 120` run, from its log."""
+    seconds, megabytes, stderr = timed(
+        runner(kubeconfig, "--until-stable", "--deadline", "120", "--lease-namespace", "default")
+    )
+    if logs:
+        logs.mkdir(parents=True, exist_ok=True)
+        (logs / "until-stable.log").write_text(stderr)
+    for line in stderr.splitlines():
+        if not (line.startswith("{") and '"pass"' in line):
+            continue
+        entry = json.loads(line)
+        if entry.get("event") != "pass":
+            continue
+        detail = (
+            f"writes {entry.get('writes')}, requests {entry.get('requests')}, "
+            f"read and plan {entry.get('read_and_plan_seconds')} s, "
+            f"watched {entry.get('watched')}"
+        )
+        rows.append((f"pass {entry['number']} (one run)", entry["seconds"], megabytes, detail))
+        print(f"  pass {entry['number']}: {entry['seconds']} s; {detail}", flush=True)
+    rows.append(("the whole --until-stable run", seconds, megabytes, ""))
+
+
 def timed(command: list[str]) -> tuple[float, int, str]:
     """Wall seconds, peak RSS (MB) and stderr of one process."""
+    seconds, megabytes, stderr, _ = timed_exit(command)
+    return seconds, megabytes, stderr
+
+
+def timed_exit(command: list[str]) -> tuple[float, int, str, int]:
+    """`timed`, and the exit code (137: killed, on this machine by the OOM killer)."""
     out = subprocess.run(
         ["/usr/bin/time", "-f", "%e %M", *command],
         stdout=subprocess.DEVNULL,
@@ -582,7 +614,7 @@ def timed(command: list[str]) -> tuple[float, int, str]:
     if out.returncode != 0:
         print(f"  exit {out.returncode}: {' '.join(command[-6:])}: {rest[-3:]}")
     seconds, kilobytes = last.split()
-    return float(seconds), int(kilobytes) // 1024, "\n".join(rest)
+    return float(seconds), int(kilobytes) // 1024, "\n".join(rest), out.returncode
 
 
 def pass_log(stderr: str) -> dict[str, Any]:
@@ -640,6 +672,12 @@ def main() -> None:
         help="where the fleet is kept between runs",
     )
     parser.add_argument("--rebuild", action="store_true", help="build the fleet anew")
+    parser.add_argument(
+        "--until-stable",
+        action="store_true",
+        help="the passes as one `runner --until-stable` run (its later passes read from "
+        "watches), instead of one process a pass",
+    )
     parser.add_argument("--logs", type=Path, help="keep each pass's log here (pass-N.log)")
     parser.add_argument(
         "--churn",
@@ -696,7 +734,9 @@ def main() -> None:
         try:
             seconds, megabytes, _ = timed(runner(kubeconfig, "--plan", "-o", "json"))
             rows.append(("runner --plan -o json (before any pass)", seconds, megabytes, ""))
-            for number in range(1, args.passes + 1):
+            if args.until_stable:
+                until_stable_rows(kubeconfig, rows, args.logs)
+            for number in range(1, 0 if args.until_stable else args.passes + 1):
                 seconds, megabytes, stderr = timed(
                     runner(kubeconfig, "--lease-namespace", "default")
                 )
@@ -722,10 +762,12 @@ def main() -> None:
                 seconds, megabytes, _ = timed(runner(kubeconfig, "forecast", "-o", "json"))
                 rows.append(("runner forecast -o json", seconds, megabytes, ""))
             if args.kubectl:
-                seconds, megabytes, _ = timed(
+                seconds, megabytes, _, code = timed_exit(
                     [*kubectl, "get", "nodes,pods,pdb", "-A", "-o", "json"]
                 )
-                rows.append(("kubectl get nodes,pods,pdb -A -o json", seconds, megabytes, ""))
+                # Killed (137: out of memory beside the API server): a lower bound.
+                note = f"exit {code}: killed, out of memory; at least this long" if code else ""
+                rows.append(("kubectl get nodes,pods,pdb -A -o json", seconds, megabytes, note))
         finally:
             kubelet.stop()
     print(

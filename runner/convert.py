@@ -25,6 +25,7 @@ from policy.model import (
     PodDisruptionBudget,
     RequestState,
     RequestStatus,
+    VolumeAttachment,
 )
 from runner.kube import JSON
 
@@ -237,4 +238,12 @@ def limit_of(raw: JSON) -> MaintenanceLimit:
             unhealthy=_records(status.get("unhealthy")),
             held=str(status.get("held") or ""),
         ),
+    )
+
+
+def attachment_of(raw: JSON) -> VolumeAttachment:
+    return VolumeAttachment(
+        name=raw["metadata"]["name"],
+        node=(raw.get("spec") or {}).get("nodeName", ""),
+        attached=bool((raw.get("status") or {}).get("attached")),
     )

@@ -26,6 +26,7 @@ back-off from `BACKOFF`. Each retry is reported to `on_retry` (the runner logs i
 from __future__ import annotations
 
 import builtins
+import contextlib
 import json
 import os
 import ssl
@@ -54,6 +55,8 @@ DEFAULT_TIMEOUT = 30.0
 RETRIES = 3
 BACKOFF = 0.5
 MAX_WAIT = 5.0
+WATCH_SLACK = 30
+"""Seconds a watch's read waits past the watch's own length before it gives up."""
 _RETRIED_READS = frozenset({429, 500, 502, 503, 504})
 
 
@@ -187,7 +190,10 @@ class Kube:
     """Requests in flight at once, whatever the number of threads that call: the
     applier's lanes waiting on a shared read hold none (`connect`'s `connections`)."""
     _counting: threading.Lock = attrs.field(factory=threading.Lock, repr=False, eq=False)
-    """Guards `writes` and `retries`: the applier calls from several threads at once."""
+    """Guards `writes`, `retries`, `_written` and `_watches`: the applier calls from
+    several threads at once."""
+    _written: builtins.list[tuple[str, int]] = attrs.field(factory=list, repr=False, eq=False)
+    _watches: set[urllib3.BaseHTTPResponse] = attrs.field(factory=set, repr=False, eq=False)
     _server_clock: tuple[datetime, float] | None = None
     """The API server's Date header of the last answer, and our monotonic clock then."""
 
@@ -325,7 +331,25 @@ class Kube:
             raise KubeError(
                 f"{method} {path}: the API server answered something that is not JSON"
             ) from None
+        if method != "GET":
+            self._wrote(method, path, parsed)
         return parsed
+
+    def _wrote(self, method: str, path: str, answer: JSON) -> None:
+        """Record a write's revision for `take_written`. Not a DELETE's: it answers the
+        object as it was, and its deletion's revision is unknown (the runner deletes
+        only finished requests past their TTL, with a uid precondition: a copy still
+        showing one makes the next delete answer 404, already done)."""
+        version = (answer.get("metadata") or {}).get("resourceVersion")
+        if (
+            method == "DELETE"
+            or not isinstance(version, str)
+            or not version.isdigit()
+            or answer.get("kind") == "Status"
+        ):
+            return
+        with self._counting:
+            self._written.append((_resource_of(path)[0].split("/")[0], int(version)))
 
     def _heard(self, response: urllib3.BaseHTTPResponse) -> None:
         date = response.headers.get("Date")
@@ -359,14 +383,18 @@ class Kube:
         if self.on_retry is not None:
             self.on_retry(why)
 
-    def _error(self, method: str, path: str, response: urllib3.BaseHTTPResponse) -> KubeError:
+    def _error(
+        self, method: str, path: str, response: urllib3.BaseHTTPResponse, *, verb: str = ""
+    ) -> KubeError:
         try:
             status: JSON = json.loads(response.data)
         except ValueError:
             status = {}
         message = status.get("message") or response.reason or ""
         resource, collection = _resource_of(path)
-        verb = "list" if method == "GET" and collection else _VERBS.get(method, method.lower())
+        verb = verb or (
+            "list" if method == "GET" and collection else _VERBS.get(method, method.lower())
+        )
         if response.status == 401:
             text = f"unauthorized: the cluster refused the credentials ({message})"
         elif response.status == 403:
@@ -399,9 +427,23 @@ class Kube:
         """All items of a collection (those `keep` says yes to), each converted as its
         page arrives, so that only one page of raw JSON is held at a time (a forecast's
         150,000 pods were 3.5 GB as dicts); starts over if a page expires (410)."""
+        return self.list_at(path, convert, query=query, page_size=page_size, keep=keep)[0]
+
+    def list_at(
+        self,
+        path: str,
+        convert: Callable[[JSON], T],
+        *,
+        query: Mapping[str, str] | None = None,
+        page_size: int | None = None,
+        keep: Callable[[JSON], bool] | None = None,
+    ) -> tuple[builtins.list[T], str]:
+        """`list_as`, and the list's resourceVersion: the revision it was read at, from
+        which a watch goes on (runner.mirror)."""
         for _attempt in range(3):
             items: builtins.list[T] = []
             token = ""
+            version = ""
             try:
                 while True:
                     limit = page_size or PAGE_SIZE  # read now: tests make pages small
@@ -409,7 +451,9 @@ class Kube:
                     if token:
                         page_query["continue"] = token
                     page = self.request("GET", path, query=page_query)
-                    token = (page.get("metadata") or {}).get("continue") or ""
+                    meta = page.get("metadata") or {}
+                    token = meta.get("continue") or ""
+                    version = str(meta.get("resourceVersion") or version)
                     items.extend(
                         convert(item)
                         for item in page.get("items") or []
@@ -425,10 +469,76 @@ class Kube:
                     )
                     continue
                 raise
-            return items
+            return items, version
         raise KubeError(
             f"list {_resource_of(path)[0]}: the list kept changing (410 three times)", status=410
         )
+
+    def watch(self, path: str, *, version: str, seconds: int) -> Iterator[JSON]:
+        """The events of a collection after `version`, with bookmarks, as the server
+        sends them, for at most `seconds` (the server ends the watch then). The request
+        is made here: an error answer is a `KubeError` now (403: no watch permission;
+        410: `version` is compacted away, list again); a connection lost midway ends
+        the events with `Unreachable`. Not bounded by the slots: a watch holds its
+        connection for its whole length. `stop_watches` ends every watch in flight."""
+        query = {
+            "watch": "1",
+            "resourceVersion": version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": seconds,
+        }
+        url = f"{self.server}{path}?{urlencode(query)}"
+        try:
+            response = self.pool.request(
+                "GET",
+                url,
+                headers=self.headers,
+                preload_content=False,
+                timeout=urllib3.Timeout(connect=5.0, read=seconds + WATCH_SLACK),
+            )
+        except urllib3.exceptions.HTTPError as error:
+            where = kubeconfig_module.without_userinfo(self.server)
+            raise Unreachable(f"cannot reach the API server at {where}: {_short(error)}") from None
+        if response.status >= 400:
+            response.read()
+            response.release_conn()
+            raise self._error("GET", path, response, verb="watch")
+        with self._counting:
+            self._watches.add(response)
+        return self._events(path, response)
+
+    def _events(self, path: str, response: urllib3.BaseHTTPResponse) -> Iterator[JSON]:
+        resource = _resource_of(path)[0]
+        try:
+            for line in response:
+                if line.strip():
+                    try:
+                        yield json.loads(line)
+                    except ValueError:
+                        raise KubeError(f"watch {resource}: an event is not JSON") from None
+        except urllib3.exceptions.HTTPError as error:
+            raise Unreachable(f"watch {resource}: {_short(error)}") from None
+        finally:
+            with self._counting:
+                self._watches.discard(response)
+            response.release_conn()
+
+    def stop_watches(self) -> None:
+        """End every watch in flight (their events end); at the end of a run."""
+        with self._counting:
+            watching = builtins.list(self._watches)
+        for response in watching:
+            shutdown = getattr(response, "shutdown", None)  # urllib3 2.3+
+            # RuntimeError: its watch ended and gave the connection back meanwhile.
+            with contextlib.suppress(OSError, RuntimeError, urllib3.exceptions.HTTPError):
+                (shutdown or response.close)()
+
+    def take_written(self) -> builtins.list[tuple[str, int]]:
+        """The writes answered since the last call: (resource, the resourceVersion a
+        watch of it must reach to show the write), for read-your-writes (runner.mirror)."""
+        with self._counting:
+            written, self._written = self._written, []
+        return written
 
     def served(self, group_version: str) -> bool:
         """Does the API server serve this group/version (e.g. 'policy/v1')?"""

@@ -46,6 +46,9 @@ class Lease:
     holder: str = attrs.field(factory=identity)
     duration_seconds: int = 60
     resource_version: str = ""
+    taken_over: bool = True
+    """The last `acquire` took the Lease from another runner or from none, rather than
+    renewing this one's."""
 
     @property
     def path(self) -> str:
@@ -78,6 +81,7 @@ class Lease:
                     return "another runner (it created the lease a moment ago)"
                 raise
             self.resource_version = created["metadata"]["resourceVersion"]
+            self.taken_over = True
             return None
         # Judged, and renewed, by the API server's clock (the Date of its answer), never
         # by ours against another host's: a runner whose clock is ahead would take a
@@ -101,6 +105,9 @@ class Lease:
                 return "another runner (it renewed the lease a moment ago)"
             raise
         self.resource_version = written["metadata"]["resourceVersion"]
+        # Another runner held it since this one's last pass (or none had it): what it
+        # wrote meanwhile is not in this run's mirrors (runner.mirror).
+        self.taken_over = holder != self.holder
         return None
 
     def release(self) -> None:

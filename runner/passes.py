@@ -25,8 +25,10 @@ from runner.kube import Kube
 from runner.lease import Lease
 from runner.memory import collector_paused, settle_snapshot
 from runner.metrics import RunMetrics
+from runner.mirror import Mirrors
 from runner.read import (
     eviction_version,
+    mirrors_of,
     node_pods,
     pods_as_needed,
     policy_version,
@@ -71,14 +73,14 @@ def read(kube: Kube, *, all_pods: bool = False, every_requested: bool = False) -
     return read_planned(kube)[0]
 
 
-def read_planned(kube: Kube) -> tuple[Snapshot, Plan]:
+def read_planned(kube: Kube, mirrors: Mirrors | None = None) -> tuple[Snapshot, Plan]:
     """The cluster and its plan. Pods only of the nodes the plan needs
     (runner.read.pods_as_needed, which plans each round at the instant its reads
     ended): a node found empty by a read that took seconds was empty then, and its
     drain's grace counts from then, not from before the read (that would cut the grace
     short by the read's length); windows and timeouts are judged closer to the writes
-    too."""
-    snapshot = read_cluster(kube, now=now(kube), pods=False)
+    too. The kinds but pods from `mirrors` when given (runner.mirror)."""
+    snapshot = read_cluster(kube, now=now(kube), pods=False, mirrors=mirrors)
     return pods_as_needed(
         node_pods(kube), snapshot, planned, {}, ended=lambda read: _ended(kube, read)
     )
@@ -119,6 +121,8 @@ def run_passes(
     """Run one pass, or passes until stable; True when a decision failed. Raises
     `Stopped` after a SIGTERM or SIGINT (runner.signals), the Lease released."""
     lease = Lease(kube, lease_namespace)
+    # Passes after the first read every kind but pods from watches (runner.mirror).
+    mirrors = mirrors_of(kube) if until_stable else None
     started = time.monotonic()
     evicted_at = -FAST_FOR
     evicted: set[str] = set()
@@ -130,6 +134,11 @@ def run_passes(
             if held_by is not None:
                 log("lease-held", holder=held_by, note="another pass is running; this one stops")
                 return False
+            listed_again = (
+                mirrors.settle(kube.take_written(), taken_over=lease.taken_over)
+                if mirrors is not None
+                else 0
+            )
             result, outcomes, writes = one_pass(
                 kube,
                 log,
@@ -137,9 +146,18 @@ def run_passes(
                 metrics=metrics,
                 signals=signals,
                 writers=writers,
+                mirrors=mirrors,
+                listed_again=listed_again,
                 # The first pass of a run writes whatever its reading took.
                 stop_at=started + deadline + WRITE_GRACE if until_stable and number > 1 else None,
             )
+            if mirrors is not None:
+                for refused in mirrors.new_refusals():
+                    log(
+                        "watch-refused",
+                        error=str(refused),
+                        note="listed every pass instead; k8s/rbac.yaml grants watch",
+                    )
             stop = signals.stop_requested()
             if stop is not None:
                 raise stop
@@ -156,6 +174,8 @@ def run_passes(
                 return False
             time.sleep(pause)
     finally:
+        if mirrors is not None:
+            mirrors.stop()
         with signals.writing():  # a signal now must not skip the release
             log.done()
             lease.release()
@@ -195,9 +215,17 @@ def one_pass(
     signals: Signals = never,
     writers: int = WRITERS,
     stop_at: float | None = None,
+    mirrors: Mirrors | None = None,
+    listed_again: int = 0,
 ) -> tuple[Plan, list[Outcome], int]:
     started = time.monotonic()
-    current, result = read_planned(kube)
+    current, result = read_planned(kube, mirrors)
+    if mirrors is not None and not mirrors.current and result.admissions:
+        # An admission is planned on fresh lists, not on watches (runner.mirror): a
+        # watch gone quiet must not hide the node an administrator just cordoned, or
+        # nodes removed, from a limit's count.
+        mirrors.list_all()
+        current, result = read_planned(kube, mirrors)
     planned_in = time.monotonic() - started
     before = kube.writes
     applier = Applier(
@@ -236,6 +264,17 @@ def one_pass(
             "shared": applier.fresh.shared.reads,
         },
         writers=writers,
+        **(
+            {
+                "watched": {
+                    "events": mirrors.events,
+                    "lists": mirrors.lists,
+                    "listed_again": listed_again,
+                }
+            }
+            if mirrors is not None
+            else {}
+        ),
         events_skipped=applier.events_skipped,
         explanations_left=applier.explanations_left,
         read_and_plan_seconds=round(planned_in, 3),

@@ -21,18 +21,28 @@ import attrs
 from policy import commits
 from policy.decisions import Plan
 from policy.model import (
+    MaintenanceLimit,
     MaintenanceRequest,
+    Node,
     Pod,
     RequestState,
     Snapshot,
     TargetType,
-    VolumeAttachment,
     Workload,
 )
 from policy.validation import Target, parse_request_spec
-from runner.convert import label_map, limit_of, node_of, pdb_of, pod_of, request_of
+from runner.convert import (
+    attachment_of,
+    label_map,
+    limit_of,
+    node_of,
+    pdb_of,
+    pod_of,
+    request_of,
+)
 from runner.gates import read_gates
 from runner.kube import JSON, Kube, KubeError
+from runner.mirror import Mirror, Mirrors
 
 GROUP_PATH = "/apis/repairman.k8s.io/v1"
 ALL_PODS_PAGE = 5000
@@ -66,9 +76,9 @@ def eviction_version(kube: Kube) -> str:
     return "policy/v1beta1"  # servers before 1.8 named no version: v1beta1 it was
 
 
-def _repairman(kube: Kube, plural: str) -> list[JSON]:
+def _repairman(kube: Kube, plural: str) -> tuple[list[JSON], str]:
     try:
-        return list(kube.list(f"{GROUP_PATH}/{plural}"))
+        return kube.list_at(f"{GROUP_PATH}/{plural}", lambda raw: raw)
     except KubeError as error:
         if error.status == 404:
             raise KubeError(
@@ -76,6 +86,30 @@ def _repairman(kube: Kube, plural: str) -> list[JSON]:
                 status=404,
             ) from None
         raise
+
+
+def mirrors_of(kube: Kube) -> Mirrors:
+    """The mirrors of a run of `--until-stable` (runner.mirror), not yet listed: the
+    requests, the limits and the nodes. PodDisruptionBudgets and VolumeAttachments are
+    listed every pass: few, and what a drain and an approval's storage wait build on
+    (a watch that went quiet would hide a new PDB over a pod being drained, or a volume
+    attached by a late pod, for the rest of the run)."""
+    mirrors = Mirrors(kube)
+    for plural, convert in (
+        ("maintenancerequests", request_of),
+        ("maintenancelimits", limit_of),
+    ):
+        mirrors.add(
+            Mirror(
+                kube,
+                plural,
+                f"{GROUP_PATH}/{plural}",
+                convert,
+                lister=lambda plural=plural: _repairman(kube, plural),
+            )
+        )
+    mirrors.add(Mirror(kube, "nodes", "/api/v1/nodes", node_of))
+    return mirrors
 
 
 def nodes_that_matter(requests: list[MaintenanceRequest], nodes: set[str]) -> list[str]:
@@ -216,25 +250,31 @@ def _admitted_nodes(plan: Plan) -> set[str]:
 
 
 def read_cluster(
-    kube: Kube, *, now: datetime, all_pods: bool = False, pods: bool = True
+    kube: Kube,
+    *,
+    now: datetime,
+    all_pods: bool = False,
+    pods: bool = True,
+    mirrors: Mirrors | None = None,
 ) -> Snapshot:
     """The cluster as the policy sees it. Pods of every node a plan may need (every
     requested node's); of every node with `all_pods` (a forecast moves pods onto other
     nodes and needs them all); of none without `pods` (then `pods_as_needed` reads
-    those the plan does need)."""
-    requests = [request_of(r) for r in _repairman(kube, "maintenancerequests")]
-    limits = [limit_of(m) for m in _repairman(kube, "maintenancelimits")]
-    nodes = [node_of(n) for n in kube.list("/api/v1/nodes")]
+    those the plan does need). The requests, limits and nodes from `mirrors` when
+    given (listed there the first time), else listed."""
+    if mirrors is not None:
+        if not mirrors.started:
+            mirrors.start()
+        requests: list[MaintenanceRequest] = mirrors.kinds["maintenancerequests"].items()
+        limits: list[MaintenanceLimit] = mirrors.kinds["maintenancelimits"].items()
+        nodes: list[Node] = mirrors.kinds["nodes"].items()
+    else:
+        requests = [request_of(r) for r in _repairman(kube, "maintenancerequests")[0]]
+        limits = [limit_of(m) for m in _repairman(kube, "maintenancelimits")[0]]
+        nodes = kube.list_as("/api/v1/nodes", node_of)
     version = policy_version(kube)
-    pdbs = [pdb_of(b, version) for b in kube.list(f"/apis/{version}/poddisruptionbudgets")]
-    attachments = [
-        VolumeAttachment(
-            name=a["metadata"]["name"],
-            node=(a.get("spec") or {}).get("nodeName", ""),
-            attached=bool((a.get("status") or {}).get("attached")),
-        )
-        for a in kube.list("/apis/storage.k8s.io/v1/volumeattachments")
-    ]
+    pdbs = kube.list_as(f"/apis/{version}/poddisruptionbudgets", lambda raw: pdb_of(raw, version))
+    attachments = kube.list_as("/apis/storage.k8s.io/v1/volumeattachments", attachment_of)
     if all_pods:
         # Paged and converted page by page: the forecast keeps Pods, not their JSON.
         found = kube.list_as(

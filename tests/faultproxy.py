@@ -289,6 +289,9 @@ class FaultProxy:
             with self.lock:
                 extra = self.random.random() * fault.jitter
             time.sleep(fault.seconds + extra)
+        if method == "GET" and re.search(r"[?&]watch=(1|true)(&|$)", path):
+            self._stream(handler, path, asked)
+            return
         try:
             code, headers, data = self._forward(method, path, handler, body)
         except OSError as error:
@@ -371,6 +374,44 @@ class FaultProxy:
             response = connection.getresponse()
             return response.status, response.getheaders(), response.read()
         finally:
+            connection.close()
+
+    def _stream(self, handler: BaseHTTPRequestHandler, path: str, asked: str) -> None:
+        """A watch: its events relayed one by one as they come (chunked), not at its
+        end."""
+        connection = http.client.HTTPSConnection(
+            self.upstream_host, self.upstream_port, context=self.tls, timeout=None
+        )
+        try:
+            headers = {
+                name: value
+                for name, value in handler.headers.items()
+                if name.lower() not in _HOP_BY_HOP
+                and name.lower() not in ("content-length", "accept-encoding")
+            }
+            connection.request("GET", path, headers=headers)
+            response = connection.getresponse()
+            self._record("GET", path, str(response.status))
+            handler.send_response_only(response.status)
+            for name, value in response.getheaders():
+                if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
+                    handler.send_header(name, value)
+            handler.send_header("Transfer-Encoding", "chunked")
+            handler.end_headers()
+            while True:
+                line = response.readline()
+                if not line:
+                    break
+                if self.translation is not None and line.strip():
+                    line = self.translation.response(asked, response.status, line.strip()) + b"\n"
+                handler.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
+                handler.wfile.flush()
+            handler.wfile.write(b"0\r\n\r\n")
+            handler.wfile.flush()
+        except OSError:
+            return  # the client ended the watch, or the server went away
+        finally:
+            handler.close_connection = True
             connection.close()
 
     def _send(

@@ -36,12 +36,15 @@ RUNNER = f"system:serviceaccount:{RUNNER_NAMESPACE}:repairman-runner"
 # (API group, resource[/subresource], verb) the runner needs, and nothing more.
 RUNNER_NEEDS = {
     (GROUP, "maintenancerequests", "list"),
+    (GROUP, "maintenancerequests", "watch"),  # --until-stable's mirrors (runner.mirror)
     (GROUP, "maintenancerequests", "get"),  # is the request a cordon names over?
     (GROUP, "maintenancerequests", "delete"),
     (GROUP, "maintenancerequests/status", "patch"),
     (GROUP, "maintenancelimits", "list"),
+    (GROUP, "maintenancelimits", "watch"),
     (GROUP, "maintenancelimits/status", "patch"),
     ("", "nodes", "list"),
+    ("", "nodes", "watch"),
     ("", "nodes", "get"),
     ("", "nodes", "patch"),
     ("", "pods", "list"),
