@@ -57,6 +57,8 @@ BACKOFF = 0.5
 MAX_WAIT = 5.0
 WATCH_SLACK = 30
 """Seconds a watch's read waits past the watch's own length before it gives up."""
+STALE = -1
+"""In `take_written`: a write answered 404 or 409, made on a copy that was behind."""
 _RETRIED_READS = frozenset({429, 500, 502, 503, 504})
 
 
@@ -322,6 +324,10 @@ class Kube:
             ):
                 self._pause(attempt, wait, f"{method} {path}: {response.status}")
                 continue
+            if method != "GET" and response.status in (404, 409):
+                # Written on a stale copy: a watch that shows it must list again.
+                with self._counting:
+                    self._written.append((_resource_of(path)[0].split("/")[0], STALE))
             raise self._error(method, path, response)
         if not response.data:
             return {}
@@ -535,7 +541,8 @@ class Kube:
 
     def take_written(self) -> builtins.list[tuple[str, int]]:
         """The writes answered since the last call: (resource, the resourceVersion a
-        watch of it must reach to show the write), for read-your-writes (runner.mirror)."""
+        watch of it must reach to show the write, or `STALE`), for read-your-writes
+        (runner.mirror)."""
         with self._counting:
             written, self._written = self._written, []
         return written

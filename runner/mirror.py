@@ -1,18 +1,22 @@
-"""A run's copy of the cluster's objects but pods, listed once and then watched.
+"""A run's copy of the requests, the limits and the nodes, listed once and then watched.
 
-With `--until-stable`, every pass listed the nodes, the requests, the limits, the
-PodDisruptionBudgets and the VolumeAttachments again: at 5,000 nodes the nodes alone
+With `--until-stable`, every pass listed them again: at 5,000 nodes the nodes alone
 are 35 MB of JSON a pass. A `Mirror` lists its kind once, then watches it with
 bookmarks, as client-go's informers do, keeping the converted objects: a pass takes a
 copy. On 410 Gone (its revision compacted away) it lists again. Pods are not mirrored:
 a pass reads those of the nodes it needs from the watch cache (runner.read), and a
 mirror of 150,000 pods would cost the memory the runner saves by not holding them.
+PodDisruptionBudgets and VolumeAttachments are listed every pass (runner.read).
 
 How current a mirror is, before each pass after the first (`Mirrors.settle`):
 
+- a pass whose plan made on the mirrors admits, evicts or approves lists every kind
+  again and plans again (runner.passes.one_pass): a watch can go quiet without
+  breaking, and what disrupts is planned on fresh lists;
+
 - the runner's own writes: a mirror waits until its watch has delivered the revision of
   every write of the last pass to its kind (read-your-writes), at most `CATCH_UP`
-  seconds, else it lists again;
+  seconds, else it lists again; a write answered 404 or 409 lists its kind again;
 - another runner's writes: a pass whose Lease was held by another runner since this
   run's last pass (`Lease.taken_over`) lists every kind again; a runner holding the
   Lease is the only one writing what the plan decides;
@@ -34,7 +38,7 @@ from typing import Generic, TypeVar
 
 import attrs
 
-from runner.kube import JSON, Kube, KubeError
+from runner.kube import JSON, STALE, Kube, KubeError
 
 T = TypeVar("T")
 CATCH_UP = 5.0
@@ -141,7 +145,7 @@ class Mirror(Generic[T]):
         seconds."""
         until = time.monotonic() + within
         with self._changed:
-            while self._seen < revision and self._broken is None:
+            while self._seen < revision and self._broken is None and self.refused is None:
                 left = until - time.monotonic()
                 if left <= 0:
                     return False
@@ -167,7 +171,9 @@ class Mirror(Generic[T]):
                 if self._stopping.is_set():
                     return
                 if error.status in (401, 403):
-                    self.refused = error
+                    with self._changed:
+                        self.refused = error
+                        self._changed.notify_all()  # `reaches` waits no more
                     return
                 if error.status == 410:  # compacted away: list again
                     try:
@@ -243,16 +249,19 @@ class Mirrors:
         if not self.started:
             return 0
         reach: dict[str, int] = {}
+        stale = set()
         for resource, revision in written:
             if resource in self.kinds:
                 reach[resource] = max(reach.get(resource, 0), revision)
+                if revision == STALE:  # a write answered 404 or 409: list it again
+                    stale.add(resource)
         listed = 0
         until = time.monotonic() + CATCH_UP
         for resource, mirror in self.kinds.items():
             behind = resource in reach and not mirror.reaches(
                 reach[resource], within=max(0.0, until - time.monotonic())
             )
-            if taken_over or behind:
+            if taken_over or behind or resource in stale:
                 mirror.list_now()
                 listed += 1
         self.current = listed == len(self.kinds)

@@ -17,7 +17,7 @@ import attrs
 
 from policy import Plan, RequestState, Snapshot
 from policy import plan as make_plan
-from policy.decisions import Evict
+from policy.decisions import Evict, UpdateRequestStatus
 from policy.explain import Reason
 from runner.apply import WRITERS, Applier, Outcome, Result
 from runner.console import Logger, progress_line
@@ -206,6 +206,19 @@ def pause_after(result: Plan, *, since_eviction: float) -> float:
     return PAUSE_BETWEEN_PASSES
 
 
+def disrupts(result: Plan) -> bool:
+    """Does the plan admit, evict or approve anything?"""
+    return bool(result.admissions) or any(
+        isinstance(d, Evict)
+        or (
+            isinstance(d, UpdateRequestStatus)
+            and d.transition
+            and d.status.state is RequestState.APPROVED
+        )
+        for d in result.decisions
+    )
+
+
 def one_pass(
     kube: Kube,
     log: Logger,
@@ -220,10 +233,10 @@ def one_pass(
 ) -> tuple[Plan, list[Outcome], int]:
     started = time.monotonic()
     current, result = read_planned(kube, mirrors)
-    if mirrors is not None and not mirrors.current and result.admissions:
-        # An admission is planned on fresh lists, not on watches (runner.mirror): a
+    if mirrors is not None and not mirrors.current and disrupts(result):
+        # What disrupts is planned on fresh lists, not on watches (runner.mirror): a
         # watch gone quiet must not hide the node an administrator just cordoned, or
-        # nodes removed, from a limit's count.
+        # nodes removed, from a limit's count, nor a request withdrawn from its drain.
         mirrors.list_all()
         current, result = read_planned(kube, mirrors)
     planned_in = time.monotonic() - started
