@@ -101,10 +101,15 @@ def planned(snapshot: Snapshot) -> Plan:
 
 
 WRITE_GRACE = 5.0
-"""Seconds past `--deadline` after which a pass of `--until-stable` (but the first)
-begins no more decisions (the rest wait for the next run): with the CronJob's `--deadline 45` it
+"""Seconds past `--deadline` after which a pass of `--until-stable` begins no more
+decisions (the rest wait for the next run): with the CronJob's `--deadline 45` it
 stops writing by 50 s, inside the Job's `activeDeadlineSeconds: 55`, instead of being
 stopped there by SIGTERM."""
+
+FIRST_WRITES = 10.0
+"""Seconds the first pass of a run writes after planning, even past `WRITE_GRACE`:
+a read slower than the deadline (a whole fleet's first list) still moves the rollout
+on, admissions first (runner.apply)."""
 
 
 def run_passes(
@@ -148,8 +153,8 @@ def run_passes(
                 writers=writers,
                 mirrors=mirrors,
                 listed_again=listed_again,
-                # The first pass of a run writes whatever its reading took.
-                stop_at=started + deadline + WRITE_GRACE if until_stable and number > 1 else None,
+                stop_at=started + deadline + WRITE_GRACE if until_stable else None,
+                writes_at_least=FIRST_WRITES if number == 1 else 0.0,
             )
             if mirrors is not None:
                 for refused in mirrors.new_refusals():
@@ -228,9 +233,12 @@ def one_pass(
     signals: Signals = never,
     writers: int = WRITERS,
     stop_at: float | None = None,
+    writes_at_least: float = 0.0,
     mirrors: Mirrors | None = None,
     listed_again: int = 0,
 ) -> tuple[Plan, list[Outcome], int]:
+    """One pass: read, plan, apply. No decision begins after `stop_at` (monotonic)
+    unless it is within `writes_at_least` seconds of the plan."""
     started = time.monotonic()
     current, result = read_planned(kube, mirrors)
     if mirrors is not None and not mirrors.current and disrupts(result):
@@ -240,6 +248,8 @@ def one_pass(
         mirrors.list_all()
         current, result = read_planned(kube, mirrors)
     planned_in = time.monotonic() - started
+    if stop_at is not None:
+        stop_at = max(stop_at, time.monotonic() + writes_at_least)
     before = kube.writes
     applier = Applier(
         kube,
