@@ -42,8 +42,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -519,6 +521,7 @@ def cronjob(kube: Kube, kubeconfig: Path, *, minutes: int, logs: Path) -> None:
     logs.mkdir(parents=True, exist_ok=True)
     started = datetime.now(UTC)
     running: tuple[subprocess.Popen[bytes], int] | None = None
+    at_work: list[int] = []
     for minute in range(minutes):
         tick = time.monotonic()
         if running is not None and running[0].poll() is None:
@@ -537,7 +540,12 @@ def cronjob(kube: Kube, kubeconfig: Path, *, minutes: int, logs: Path) -> None:
             with (logs / f"cron-{minute}.log").open("wb") as log:
                 process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
             running = (process, minute)
-        time.sleep(max(0.0, 60 - (time.monotonic() - tick)))
+        at_work.append(_at_work(kube))
+        # The Job's activeDeadlineSeconds: SIGTERM at 55 s of the run, as its kubelet
+        # does (the runner stops between two writes).
+        while (left := 60 - (time.monotonic() - tick)) > 0:
+            _past_deadline(running, minute, tick)
+            time.sleep(min(left, 0.5))
     if running is not None:
         running[0].wait(timeout=120)
         print(_finished_run(*running, logs))
@@ -551,8 +559,43 @@ def cronjob(kube: Kube, kubeconfig: Path, *, minutes: int, logs: Path) -> None:
             if 0 <= minute < minutes:
                 per_minute[minute] = per_minute.get(minute, 0) + 1
     print(
+        "  at work (Preparing, Approved, InProgress) at each minute's start: "
+        + ", ".join(map(str, at_work))
+    )
+    print(
         "  admissions per minute: " + ", ".join(str(per_minute.get(m, 0)) for m in range(minutes))
     )
+
+
+def _at_work(kube: Kube) -> int:
+    """Requests holding a slot of the limit: admitted and not finished."""
+    return sum(
+        (request.get("status") or {}).get("state") in ("Preparing", "Approved", "InProgress")
+        for request in kube.list(f"{GROUP_PATH}/maintenancerequests")
+    )
+
+
+JOB_DEADLINE = 55.0
+"""k8s/cronjob.yaml's activeDeadlineSeconds."""
+
+
+def _past_deadline(
+    running: tuple[subprocess.Popen[bytes], int] | None, minute: int, tick: float
+) -> None:
+    """SIGTERM to the runner (the child of /usr/bin/time, which then still reports)
+    of the run started this minute once it is past JOB_DEADLINE."""
+    if running is None:
+        return
+    process, started = running
+    if started != minute or process.poll() is not None:
+        return
+    if time.monotonic() - tick < JOB_DEADLINE or getattr(process, "terminated", False):
+        return
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+    for child in children.read_text().split() if children.exists() else []:
+        os.kill(int(child), signal.SIGTERM)
+    process.terminated = True  # type: ignore[attr-defined]
+    print(f"  minute {minute}: SIGTERM at {JOB_DEADLINE:g} s (activeDeadlineSeconds)")
 
 
 def _finished_run(process: subprocess.Popen[bytes], minute: int, logs: Path) -> str:
