@@ -205,3 +205,26 @@ def test_an_admission_is_planned_on_fresh_lists_whatever_the_watches_say(
     # Planned on the nodes as they are: x is cordoned, the limit is full.
     assert status_of(cluster, "mr-y").get("state") in (None, "Pending"), status_of(cluster, "mr-y")
     assert status_of(cluster, "mr-b")["state"] == "Preparing"
+
+
+def test_a_write_answered_409_lists_its_kind_again(
+    cluster: Cluster, control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    """A write answered 409 (or 404) was made on a stale copy: the watch may be behind
+    in a way no revision of ours shows, so the next pass lists that kind again instead
+    of planning on the copy. (Fails without it: pass 2 lists nothing again.)"""
+    node = cluster.nodes(1, zone="a")[0]
+    cluster.wait_nodes_ready([node])
+    cluster.zone_limit("a")
+    _file(cluster, "mr-a", node)
+    conflict = Rule(
+        status(409), method="PATCH", path=r"/maintenancerequests/mr-a/status", nth=frozenset({1})
+    )
+    with proxied_runner(control_plane, conflict, tmp_path / "kubeconfig") as (_kube, proxy):
+        kubeconfig = runner_kubeconfig_via(control_plane, proxy.url, tmp_path / "k2")
+        code, _out, logs = runner(kubeconfig, "--until-stable", "--deadline", "30")
+        assert ("PATCH", "fault: 409") in {(m, f) for m, _p, f in proxy.history}
+    assert code == 0, logs
+    assert status_of(cluster, "mr-a")["state"] == "Approved"
+    passes = [line for line in logs if line.get("event") == "pass"]
+    assert passes[1]["watched"]["listed_again"] >= 1, passes

@@ -247,3 +247,34 @@ def test_requests_in_flight_stay_within_the_slots_whatever_the_threads() -> None
         server.shutdown()
         server.server_close()
     assert most == 2
+
+
+def test_the_next_page_is_asked_for_while_this_one_is_converted(server: Scripted) -> None:
+    """A forecast's 150,000 pods: the API server pages on its side while the runner
+    converts on its own (fails when the pages are asked for one after another: the
+    second is asked only once the first is converted)."""
+    server.bodies = [
+        {"metadata": {"continue": "t1", "resourceVersion": "7"}, "items": [{"n": 1}]},
+        {"metadata": {"resourceVersion": "7"}, "items": [{"n": 2}]},
+    ]
+    asked_while_converting: list[int] = []
+
+    def convert(item: dict[str, int]) -> int:
+        if item["n"] == 1:
+            until = time.monotonic() + 5
+            while len(server.asked) < 2 and time.monotonic() < until:
+                time.sleep(0.01)
+            asked_while_converting.append(len(server.asked))
+        return item["n"]
+
+    assert server.kube().list_at("/api/v1/pods", convert) == ([1, 2], "7")
+    assert asked_while_converting == [2]
+
+
+def test_what_orjson_refuses_and_json_allows_is_still_read() -> None:
+    """A number past a double, a lone surrogate: what the API server should never send
+    must not fail a pass where the standard library reads it."""
+    assert runner.kube.decoded(b'{"n": 1e400}') == {"n": float("inf")}
+    assert runner.kube.decoded(b'{"a": "\\ud800"}') == {"a": "\ud800"}
+    with pytest.raises(ValueError):
+        runner.kube.decoded(b"<html>")
