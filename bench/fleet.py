@@ -278,8 +278,11 @@ def populate(kube: Kube, *, nodes: int, pods: int, limit: int) -> list[str]:
     return names
 
 
-def file_rollout(kube: Kube, names: list[str], *, limit: int) -> None:
-    """The limit (5% with drain) and a request for every node."""
+def file_rollout(
+    kube: Kube, names: list[str], *, limit: int, first: frozenset[str] = frozenset()
+) -> None:
+    """The limit (5% with drain) and a request for every node; those of the nodes in
+    `first` at priority 1, ahead of the others."""
     kube.request(
         "POST",
         f"{GROUP_PATH}/maintenancelimits",
@@ -300,7 +303,12 @@ def file_rollout(kube: Kube, names: list[str], *, limit: int) -> None:
                         "apiVersion": "repairman.k8s.io/v1",
                         "kind": "MaintenanceRequest",
                         "metadata": {"name": f"patch-{name}"},
-                        "spec": {"type": "node", "name": name, "requester": "os-patching"},
+                        "spec": {
+                            "type": "node",
+                            "name": name,
+                            "requester": "os-patching",
+                            **({"priority": 1} if name in first else {}),
+                        },
                     },
                 ),
                 names,
@@ -336,9 +344,23 @@ def reset_rollout(kube: Kube, names: list[str], *, limit: int) -> None:
                 cordoned,
             )
         )
-    file_rollout(kube, names, limit=limit)
+    # An earlier run drained the nodes at the head of the queue, and the kubelet thread
+    # put their pods elsewhere: the nodes that still hold their share go first, so that
+    # this run drains as the first run did.
+    per_node: dict[str, int] = {}
+    for node in kube.list_as(
+        "/api/v1/pods",
+        lambda pod: str(pod["spec"]["nodeName"]),
+        query={"fieldSelector": "spec.nodeName!="},
+        page_size=5000,
+    ):
+        per_node[node] = per_node.get(node, 0) + 1
+    share = sum(per_node.values()) // max(len(names), 1)
+    full = frozenset(name for name in names if per_node.get(name, 0) >= share)
+    file_rollout(kube, names, limit=limit, first=full)
     print(
         f"  reset: {len(cordoned)} nodes uncordoned, requests filed again "
+        f"({len(full)} nodes holding at least {share} pods first) "
         f"in {time.monotonic() - started:.0f} s"
     )
 
