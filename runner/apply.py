@@ -209,6 +209,35 @@ QUEUED_EVENTS_PER_PASS = 20
 """Events per pass for requests seen for the first time and queued (Pending)."""
 
 
+def _without(
+    status: LimitStatus, requests: set[str], at: datetime, before: LimitStatus
+) -> LimitStatus:
+    """`status` without the admissions of `requests` made by the plan of `at`: DESIGN §3
+    "An admission that is not written is not held". Left in, an admission never made
+    would hold the limit's slot until its commit expired, its rate's slot for the
+    whole period (it takes no slot of a rate: not admitted after all), and its minimum
+    interval. `before`: the limit's status as the pass read it (what the plan changed
+    is told from what was there)."""
+    gone = {n for n in status.active if n in requests and n not in before.active}
+    commits = {n: t for n, t in status.commits.items() if not (n in requests and t == at)}
+    last = status.last_admission_at
+    if last == at and at not in commits.values():
+        last = before.last_admission_at
+    return attrs.evolve(
+        status,
+        active=tuple(n for n in status.active if n not in gone),
+        in_use=None if status.in_use is None else max(0, status.in_use - len(gone)),
+        commits=commits,
+        admissions=tuple((n, t) for n, t in status.admissions if not (n in requests and t == at)),
+        at_work=tuple(
+            (r, node)
+            for r, node in status.at_work
+            if r not in requests or (r, node) in before.at_work
+        ),
+        last_admission_at=last,
+    )
+
+
 class Applier:
     def __init__(
         self,
@@ -264,6 +293,9 @@ class Applier:
         self.planned_at = plan.now
         self.applying_since = time.monotonic()
         stopped = self._commit_admissions(plan)
+        # Admissions the commit point did not commit (too late, past the deadline, a
+        # commit refused): the limits' planned status must not name them either.
+        uncommitted = {a.request for a in plan.admissions} & stopped
         decisions = plan.decisions
         outcomes: list[Outcome | None] = [None] * len(decisions)
 
@@ -295,7 +327,8 @@ class Applier:
                     done.result()
         for position, decision in enumerate(decisions):
             if isinstance(decision, UpdateLimitStatus) and not broken:
-                outcomes[position] = self._apply_in_chain(decision, stopped)
+                status = self._without(decision, uncommitted, plan.now) if uncommitted else decision
+                outcomes[position] = self._apply_in_chain(status, stopped)
         applied = [
             outcome if outcome is not None else Outcome(d, Result.SKIPPED, "the pass failed")
             for d, outcome in zip(decisions, outcomes, strict=True)
@@ -375,6 +408,19 @@ class Applier:
         self.admitting = {a.request: a for a in plan.admissions}
         return {name for name, kind in admitted.items() if kind in cancelled_types}
 
+    def _without(
+        self, decision: UpdateLimitStatus, requests: set[str], at: datetime
+    ) -> UpdateLimitStatus:
+        """The limit's planned status without the admissions of `requests` its plan
+        made (at `at`)."""
+        return attrs.evolve(
+            decision, status=_without(decision.status, requests, at, self._read(decision.limit))
+        )
+
+    def _read(self, limit: str) -> LimitStatus:
+        """The limit's status as this pass read it."""
+        return next((m.status for m in self.limits if m.name == limit), LimitStatus())
+
     def _past_deadline(self) -> bool:
         return self.stop_at is not None and time.monotonic() > self.stop_at
 
@@ -435,15 +481,7 @@ class Applier:
             ours = {n for n in requests if current.status.commits.get(n) == at}
             if not ours:
                 return None
-            status = attrs.evolve(
-                current.status,
-                active=tuple(a for a in current.status.active if a not in ours),
-                commits={n: t for n, t in current.status.commits.items() if n not in ours},
-                # Not admitted after all: it takes no slot of a rate either.
-                admissions=tuple(
-                    (n, t) for n, t in current.status.admissions if not (n in ours and t == at)
-                ),
-            )
+            status = _without(current.status, ours, at, self._read(limit))
             decision = UpdateLimitStatus(limit=limit, uid=current.uid, status=status)
             self.limit_versions[limit] = current.resource_version
             if self._limit_status(decision):

@@ -177,6 +177,11 @@ def _resource_of(path: str) -> tuple[str, bool]:
     return resource, len(parts) == 1
 
 
+def _kind_of(path: str) -> str:
+    """'/api/v1/nodes/x/status' -> 'nodes': the kind a write changed (`take_written`)."""
+    return _resource_of(path)[0].split("/")[0]
+
+
 _VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
 
@@ -339,7 +344,7 @@ class Kube:
             if method != "GET" and response.status in (404, 409):
                 # Written on a stale copy: a watch that shows it must list again.
                 with self._counting:
-                    self._written.append((_resource_of(path)[0].split("/")[0], STALE))
+                    self._written.append((_kind_of(path), STALE))
             raise self._error(method, path, response)
         if not response.data:
             return {}
@@ -367,7 +372,7 @@ class Kube:
         ):
             return
         with self._counting:
-            self._written.append((_resource_of(path)[0].split("/")[0], int(version)))
+            self._written.append((_kind_of(path), int(version)))
 
     def _heard(self, response: urllib3.BaseHTTPResponse) -> None:
         date = response.headers.get("Date")
@@ -496,7 +501,9 @@ class Kube:
                     continue
                 raise
             finally:
-                ahead.shutdown(wait=True, cancel_futures=True)
+                # Not waited for: after a SIGTERM, a page in flight must not hold up
+                # the Lease's release (it ends by itself, within the request timeout).
+                ahead.shutdown(wait=False, cancel_futures=True)
             return items, version
         raise KubeError(
             f"list {_resource_of(path)[0]}: the list kept changing (410 three times)", status=410

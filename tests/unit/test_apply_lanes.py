@@ -16,6 +16,7 @@ import runner.apply
 from policy.decisions import Admission, Evict, Plan, UpdateLimitStatus, UpdateRequestStatus
 from policy.model import LimitStatus, MaintenanceLimit, RequestState, RequestStatus, Snapshot
 from runner.apply import Applier, Result
+from runner.kube import KubeError
 
 NOW = datetime(2026, 12, 6, tzinfo=UTC)
 NODE_LIMIT = {"type": "node", "limit": 1}
@@ -188,3 +189,108 @@ def test_past_the_deadline_the_limits_status_is_still_written() -> None:
     server = Committing()
     applier = past_deadline(server, limit)
     assert [o.result for o in applier.apply(plan)] == [Result.DONE]
+
+
+class Recording(Committing):
+    """Keeps the bodies of the limits' status writes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.limit_bodies: list[dict[str, Any]] = []
+
+    def request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        if method == "PATCH" and "/maintenancelimits/" in path:
+            self.limit_bodies.append(kwargs["body"])
+        return super().request(method, path, **kwargs)
+
+
+EARLIER = datetime(2026, 12, 5, tzinfo=UTC)
+
+
+def test_an_admission_not_committed_is_not_written_into_the_limits_status() -> None:
+    """Review of step 10: past the deadline the commit point commits nothing, but the
+    limit's planned status still went out naming mr-x as active, committed and
+    admitted at the plan's instant: an admission never made then held a `rate` for its
+    whole period and `minIntervalSeconds` from that instant (DESIGN §3, "An admission
+    that is not written is not held"). Fails without `_without`."""
+    rated = {**NODE_LIMIT, "rate": {"count": 1, "perSeconds": 3600}}
+    limit = MaintenanceLimit(
+        name="nodes",
+        uid="u1",
+        resource_version="1",
+        spec=rated,
+        status=LimitStatus(
+            active=("mr-old",),
+            in_use=1,
+            last_admission_at=EARLIER,
+            admissions=(("mr-old", EARLIER),),
+            at_work=(("mr-old", "old"),),
+        ),
+    )
+    planned = LimitStatus(
+        active=("mr-old", "mr-x"),
+        in_use=2,
+        last_admission_at=NOW,
+        commits={"mr-x": NOW},
+        admissions=(("mr-old", EARLIER), ("mr-x", NOW)),
+        at_work=(("mr-old", "old"), ("mr-x", "x")),
+    )
+    plan = Plan(
+        now=NOW,
+        decisions=(
+            waiting("mr-x", RequestState.APPROVED),
+            UpdateLimitStatus(limit="nodes", uid="u1", status=planned),
+        ),
+        explanations=(),
+        limits=(),
+        admissions=(Admission(request="mr-x", target="node/x", limits=("nodes",)),),
+    )
+    server = Recording()
+    applier = past_deadline(server, limit)
+    applier.apply(plan)
+    (body,) = server.limit_bodies
+    assert "mr-x" not in str(body), body
+    written = body["status"]
+    assert written["active"] == ["mr-old"]
+    assert written["inUse"] == 1
+    assert written["lastAdmissionAt"].startswith("2026-12-05")
+
+
+class Refusing(Recording):
+    """Answers 409 to the commit on limit `a-all` (an administrator edited it)."""
+
+    def request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        if method == "PATCH" and path.endswith("/maintenancelimits/a-all/status"):
+            raise KubeError("patch maintenancelimits: 409 Conflict", status=409)
+        return super().request(method, path, **kwargs)
+
+
+def test_an_admission_whose_commit_was_refused_is_not_written_into_other_limits() -> None:
+    """Review of step 10: the commit on `a-all` is refused, which cancels the pass's
+    node admissions, so `z-zone` is not committed; its planned status, written at the
+    end of the pass, named mr-x all the same. Fails without `_without`."""
+    limits = [
+        MaintenanceLimit(name=name, uid=f"u-{name}", resource_version="1", spec=NODE_LIMIT)
+        for name in ("a-all", "z-zone")
+    ]
+    planned = LimitStatus(active=("mr-x",), in_use=1, last_admission_at=NOW, commits={"mr-x": NOW})
+    plan = Plan(
+        now=NOW,
+        decisions=(
+            waiting("mr-x", RequestState.APPROVED),
+            UpdateLimitStatus(limit="a-all", uid="u-a-all", status=planned),
+            UpdateLimitStatus(limit="z-zone", uid="u-z-zone", status=planned),
+        ),
+        explanations=(),
+        limits=(),
+        admissions=(Admission(request="mr-x", target="node/x", limits=("a-all", "z-zone")),),
+    )
+    server = Refusing()
+    applier = Applier(server, Snapshot(now=NOW, limits=tuple(limits)), policy_version="policy/v1")  # type: ignore[arg-type]
+    outcomes = applier.apply(plan)
+    assert not any(
+        isinstance(o.decision, UpdateRequestStatus) and o.result is Result.DONE for o in outcomes
+    )
+    assert server.limit_bodies, "z-zone's status is still written"
+    for body in server.limit_bodies:
+        assert "mr-x" not in str(body), body
