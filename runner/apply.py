@@ -210,15 +210,18 @@ QUEUED_EVENTS_PER_PASS = 20
 
 
 def _without(
-    status: LimitStatus, requests: set[str], at: datetime, before: LimitStatus
+    status: LimitStatus, requests: Mapping[str, str | None], at: datetime, before: LimitStatus
 ) -> LimitStatus:
     """`status` without the admissions of `requests` made by the plan of `at`: DESIGN §3
     "An admission that is not written is not held". Left in, an admission never made
     would hold the limit's slot until its commit expired, its rate's slot for the
     whole period (it takes no slot of a rate: not admitted after all), and its minimum
-    interval. `before`: the limit's status as the pass read it (what the plan changed
-    is told from what was there)."""
+    interval. `requests`: request -> its target node (None: not a node). `before`: the
+    limit's status as the pass read it (what the plan changed is told from what was
+    there)."""
     gone = {n for n in status.active if n in requests and n not in before.active}
+    # A node already unavailable (NotReady, cordoned by someone) was in use before.
+    counted = [n for n in gone if requests[n] is None or requests[n] not in status.unavailable]
     commits = {n: t for n, t in status.commits.items() if not (n in requests and t == at)}
     last = status.last_admission_at
     if last == at and at not in commits.values():
@@ -226,7 +229,7 @@ def _without(
     return attrs.evolve(
         status,
         active=tuple(n for n in status.active if n not in gone),
-        in_use=None if status.in_use is None else max(0, status.in_use - len(gone)),
+        in_use=None if status.in_use is None else max(0, status.in_use - len(counted)),
         commits=commits,
         admissions=tuple((n, t) for n, t in status.admissions if not (n in requests and t == at)),
         at_work=tuple(
@@ -295,7 +298,7 @@ class Applier:
         stopped = self._commit_admissions(plan)
         # Admissions the commit point did not commit (too late, past the deadline, a
         # commit refused): the limits' planned status must not name them either.
-        uncommitted = {a.request for a in plan.admissions} & stopped
+        uncommitted = {a.request: a.node for a in plan.admissions if a.request in stopped}
         decisions = plan.decisions
         outcomes: list[Outcome | None] = [None] * len(decisions)
 
@@ -409,7 +412,7 @@ class Applier:
         return {name for name, kind in admitted.items() if kind in cancelled_types}
 
     def _without(
-        self, decision: UpdateLimitStatus, requests: set[str], at: datetime
+        self, decision: UpdateLimitStatus, requests: Mapping[str, str | None], at: datetime
     ) -> UpdateLimitStatus:
         """The limit's planned status without the admissions of `requests` its plan
         made (at `at`)."""
@@ -481,7 +484,8 @@ class Applier:
             ours = {n for n in requests if current.status.commits.get(n) == at}
             if not ours:
                 return None
-            status = _without(current.status, ours, at, self._read(limit))
+            nodes = {n: self.admitting[n].node if n in self.admitting else None for n in ours}
+            status = _without(current.status, nodes, at, self._read(limit))
             decision = UpdateLimitStatus(limit=limit, uid=current.uid, status=status)
             self.limit_versions[limit] = current.resource_version
             if self._limit_status(decision):

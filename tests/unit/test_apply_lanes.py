@@ -294,3 +294,16 @@ def test_an_admission_whose_commit_was_refused_is_not_written_into_other_limits(
     assert server.limit_bodies, "z-zone's status is still written"
     for body in server.limit_bodies:
         assert "mr-x" not in str(body), body
+
+
+def test_an_uncommitted_admission_of_a_node_already_unavailable_leaves_in_use_alone() -> None:
+    """A NotReady node under repair counted in `inUse` before its admission, which
+    added nothing to it: taking the admission out must not count it off (review)."""
+    planned = LimitStatus(
+        active=("mr-x",), in_use=1, unavailable={"x": "NotReady"}, commits={"mr-x": NOW}
+    )
+    before = LimitStatus(in_use=1, unavailable={"x": "NotReady"})
+    stripped = runner.apply._without(planned, {"mr-x": "x"}, NOW, before)
+    assert stripped.active == () and stripped.commits == {}
+    assert stripped.in_use == 1
+    assert runner.apply._without(planned, {"mr-x": "y"}, NOW, before).in_use == 0
