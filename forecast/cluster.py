@@ -87,6 +87,10 @@ class ModelCluster:
         the disruption controller's own first sync)."""
         self.pods: dict[str, Pod] = {}
         self.on_node: dict[str, set[str]] = {}
+        self._by_node: dict[str, tuple[Pod, ...]] = {}
+        """Node -> its pods, as the plan takes them (see pods_by_node)."""
+        self._changed: set[str] = set()
+        """Nodes whose pods changed since pods_by_node last looked."""
         self.free: list[tuple[int, str]] = []
         """Schedulable nodes by (pods on them, name), lazily updated: see schedule."""
         for node in self.nodes.values():
@@ -112,6 +116,19 @@ class ModelCluster:
             # running, a gate that failed): read again at each step.
             gates=tuple(attrs.evolve(g, at=now) for g in self.rest.gates),
         )
+
+    def pods_by_node(self) -> dict[str, tuple[Pod, ...]]:
+        """The pods grouped by node, for `policy.plan`: regrouped only where a pod came,
+        went or changed since the last call (a few hundred of 5,000 nodes a pass), where
+        the plan would group all 150,000 pods again."""
+        for node in self._changed:
+            keys = self.on_node.get(node)
+            if keys:
+                self._by_node[node] = tuple(self.pods[key] for key in keys)
+            else:
+                self._by_node.pop(node, None)
+        self._changed.clear()
+        return dict(self._by_node)  # tuples: the copy is a snapshot
 
     # --- the API server -----------------------------------------------------------------
 
@@ -216,12 +233,14 @@ class ModelCluster:
         key = pod.key
         old = self.pods.get(key)
         self.pods[key] = pod
+        self._changed.add(pod.node)
         if old is not None:
             self._count(old, -1)
         self._count(pod, +1)
         if old is None or old.node != pod.node:
             if old is not None:
                 self.on_node[old.node].discard(key)
+                self._changed.add(old.node)
                 self.offer(old.node)
             self.on_node.setdefault(pod.node, set()).add(key)
             self.offer(pod.node)
@@ -231,6 +250,7 @@ class ModelCluster:
         if pod is not None:
             self._count(pod, -1)
             self.on_node[pod.node].discard(key)
+            self._changed.add(pod.node)
             self.offer(pod.node)
         return pod
 

@@ -197,7 +197,7 @@ class Simulation:
             with collector_paused():
                 # The plan's objects die by reference counting; the collector would
                 # walk the whole model cluster for nothing (see runner.memory).
-                result = make_plan(before)
+                result = make_plan(before, pods_by_node=self.cluster.pods_by_node())
             passes += 1
             self._record(result)
             self._apply(result)

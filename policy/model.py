@@ -12,6 +12,7 @@ JSON it arrived as, because judging it, field by field, is itself a rule of the 
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -259,6 +260,25 @@ class RequestStatus:
     finished_at: datetime | None = None
     """When the request became terminal (Completed, Rejected or Expired)."""
     observed_generation: int | None = None
+
+    @functools.cached_property
+    def latest(self) -> datetime | None:
+        """The latest of its times, or None without any: worked out once per status
+        (every pass asks it of every request: policy.times.no_later_than_now)."""
+        times = [
+            value
+            for value in (
+                self.preparing_since,
+                self.drained_at,
+                self.detached_at,
+                self.approved_at,
+                self.started_at,
+                self.completed_at,
+                self.finished_at,
+            )
+            if value is not None
+        ]
+        return max(times) if times else None
 
     def explained(self, reason: str, message: str, observed_generation: int) -> RequestStatus:
         """This status with a new explanation: `attrs.evolve` spelled out, because every

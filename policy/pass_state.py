@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import operator
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import attrs
@@ -100,7 +100,9 @@ def withdrawn(status: RequestStatus, how: str, *, now: datetime) -> Outcome:
 class Index:
     """The snapshot's facts, indexed, with memos of what derives from them alone."""
 
-    def __init__(self, snapshot: Snapshot) -> None:
+    def __init__(
+        self, snapshot: Snapshot, pods_by_node: Mapping[str, Sequence[Pod]] | None = None
+    ) -> None:
         self.snapshot = snapshot
         self.now = snapshot.now
         # One pass over the nodes for every per-node table (large clusters: memory-bound).
@@ -120,12 +122,18 @@ class Index:
                 if uid:
                     self.cordon_uid[node.name] = uid
         self.workloads = {(w.kind, w.key): w for w in snapshot.workloads}
-        # Grouped here, sorted when first asked for (see pods_on): a pass looks at the
-        # pods of the few nodes it prepares, not at every node's.
-        self._pods_by_node: dict[str, list[Pod]] = defaultdict(list)
-        for pod in snapshot.pods:
-            self._pods_by_node[pod.node].append(pod)
-        self._pods_sorted: set[str] = set()
+        # Grouped here (unless the caller keeps them grouped: see plan), sorted when
+        # first asked for (see pods_on): a pass looks at the pods of the few nodes it
+        # prepares, not at every node's.
+        self._pods_by_node: Mapping[str, Sequence[Pod]]
+        if pods_by_node is None:
+            grouped: dict[str, list[Pod]] = defaultdict(list)
+            for pod in snapshot.pods:
+                grouped[pod.node].append(pod)
+            self._pods_by_node = grouped
+        else:
+            self._pods_by_node = pods_by_node
+        self._pods_sorted: dict[str, list[Pod]] = {}
         self.attachments_by_node: dict[str, list[VolumeAttachment]] = defaultdict(list)
         for attachment in snapshot.volume_attachments:
             self.attachments_by_node[attachment.node].append(attachment)
@@ -171,12 +179,11 @@ class Index:
 
     def pods_on(self, node: str) -> list[Pod]:
         """The node's pods in namespace/name order."""
-        pods = self._pods_by_node.get(node)
+        pods = self._pods_sorted.get(node)
         if pods is None:
-            return []
-        if node not in self._pods_sorted:
-            pods.sort(key=_POD_ORDER)
-            self._pods_sorted.add(node)
+            pods = self._pods_sorted[node] = sorted(
+                self._pods_by_node.get(node, ()), key=_POD_ORDER
+            )
         return pods
 
     def governing(self, target: Target) -> tuple[list[LimitSpec], list[InvalidLimit]]:

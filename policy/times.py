@@ -43,16 +43,8 @@ def no_later_than_now(status: RequestStatus, now: datetime) -> RequestStatus:
     def sane(value: datetime | None) -> datetime | None:
         return now if value is not None and value > now else value
 
-    times = (
-        status.preparing_since,
-        status.drained_at,
-        status.detached_at,
-        status.approved_at,
-        status.started_at,
-        status.completed_at,
-        status.finished_at,
-    )
-    if all(value is None or value <= now for value in times):
+    latest = status.latest
+    if latest is None or latest <= now:
         return status  # every pass, for every request: the common case stays cheap
     fixed = attrs.evolve(
         status,

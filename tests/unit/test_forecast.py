@@ -17,7 +17,8 @@ from bench.forecast import fleet
 from forecast import Model, Simulation, Spread, forecast
 from forecast.inputs import add_requests, changed, parse_changes
 from forecast.summary import summary_text
-from policy.model import GateKind, GateReading, MaintenanceRequest, Snapshot
+from policy import Plan, plan
+from policy.model import GateKind, GateReading, MaintenanceRequest, Pod, Snapshot
 from policy.snapshot_load import load
 from runner.cli import main
 from tests.forecast_books import budgets_counted_from_scratch, check_scheduling
@@ -315,6 +316,47 @@ def test_replacements_and_budgets_follow_the_plain_definitions() -> None:
     result = simulation.run()
     assert result.finished
     assert simulation.checked_schedules == simulation.spawned > 300  # type: ignore[attr-defined]
+
+
+def test_the_plans_made_on_the_model_clusters_grouping_are_the_plans_of_the_snapshot() -> None:
+    # The simulation hands each plan the pods grouped by node as the model cluster keeps
+    # them (regrouped only where pods changed): at every pass, with evictions,
+    # replacements, pods Ready later and nodes failed, the plan must be the one the
+    # snapshot alone gives, and the grouping exactly the snapshot's pods.
+    # Pods terminate and come up Ready over more than a period, so that passes see
+    # pods change in place (terminating, then Ready) on nodes where none came or went.
+    base = fleet(60, 6)
+    snapshot = attrs.evolve(
+        base, pods=tuple(attrs.evolve(p, termination_grace_period_seconds=90) for p in base.pods)
+    )
+    model = Model(
+        actor_start=Spread(0, 300),
+        actor_duration=Spread(600, 1800),
+        pod_ready=150,
+        fail_rate=0.2,
+    )
+    compared = []
+
+    def same_plan(before: Snapshot, made: Plan, _after: Snapshot) -> None:
+        assert made == plan(before)
+        compared.append(len(made.decisions))
+
+    simulation = Simulation(snapshot, model, seed=2, observer=same_plan)
+    grouping = simulation.cluster.pods_by_node
+
+    def checked() -> dict[str, tuple[Pod, ...]]:
+        grouped = grouping()
+        assert sorted(p.key for pods in grouped.values() for p in pods) == sorted(
+            simulation.cluster.pods
+        )
+        assert all(p.node == node for node, pods in grouped.items() for p in pods)
+        assert {p.key: p for pods in grouped.values() for p in pods} == simulation.cluster.pods
+        return grouped
+
+    simulation.cluster.pods_by_node = checked  # type: ignore[method-assign]
+    result = simulation.run()
+    assert result.finished and result.failed_nodes
+    assert len(compared) == result.passes and sum(compared) > 500
 
 
 def test_the_chart_counts_whole_nodes_and_shows_what_each_limit_allows() -> None:
