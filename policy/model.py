@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import operator
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -265,19 +266,7 @@ class RequestStatus:
     def latest(self) -> datetime | None:
         """The latest of its times, or None without any: worked out once per status
         (every pass asks it of every request: policy.times.no_later_than_now)."""
-        times = [
-            value
-            for value in (
-                self.preparing_since,
-                self.drained_at,
-                self.detached_at,
-                self.approved_at,
-                self.started_at,
-                self.completed_at,
-                self.finished_at,
-            )
-            if value is not None
-        ]
+        times = [value for value in _STATUS_TIMES(self) if value is not None]
         return max(times) if times else None
 
     def explained(self, reason: str, message: str, observed_generation: int) -> RequestStatus:
@@ -297,6 +286,17 @@ class RequestStatus:
             self.finished_at,
             observed_generation,
         )
+
+
+_STATUS_TIMES = operator.attrgetter(
+    "preparing_since",
+    "drained_at",
+    "detached_at",
+    "approved_at",
+    "started_at",
+    "completed_at",
+    "finished_at",
+)
 
 
 @attrs.frozen
