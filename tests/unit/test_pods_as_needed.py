@@ -3,26 +3,38 @@ plan admits, not of the whole queue (issue 16)."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 
 import attrs
+import pytest
 
-from policy import plan
+from policy import Plan, plan
 from policy.model import LimitStatus, Pod, RequestState, RequestStatus, Snapshot
-from runner.read import pods_as_needed
+from runner.kube import KubeError
+from runner.read import READERS, pods_as_needed, read_pods
 from tests.helpers import NOW, active, ago, app_pod, limit, nodes, pdb, request
 
 
 def _run(snapshot: Snapshot, pods: tuple[Pod, ...]) -> list[str]:
-    read: list[str] = []
+    """The nodes read, round by round (a round's reads go side by side: in name order
+    within it)."""
+    rounds: list[list[str]] = [[]]
+    lock = threading.Lock()
 
     def fetch(node: str) -> list[Pod]:
-        read.append(node)
+        with lock:
+            rounds[-1].append(node)
         return [p for p in pods if p.node == node]
 
-    _, result = pods_as_needed(fetch, snapshot, plan, {})
+    def planner(current: Snapshot) -> Plan:
+        rounds.append([])
+        return plan(current)
+
+    _, result = pods_as_needed(fetch, snapshot, planner, {})
     assert result == plan(Snapshot(**{**_fields(snapshot), "pods": pods}))
-    return read
+    return [node for nodes_read in rounds for node in sorted(nodes_read)]
 
 
 def _fields(snapshot: Snapshot) -> dict[str, object]:
@@ -182,9 +194,12 @@ def test_every_round_plans_no_earlier_than_its_reads_ended() -> None:
     reads: list[object] = []
     plans: list[object] = []
 
+    lock = threading.Lock()
+
     def fetch(node: str) -> list[Pod]:
-        clock[0] += timedelta(seconds=1)
-        reads.append(clock[0])
+        with lock:  # reads go side by side: each one's instant, in the order they end
+            clock[0] += timedelta(seconds=1)
+            reads.append(clock[0])
         return [p for p in pods if p.node == node]
 
     def planner(current: Snapshot) -> object:
@@ -202,3 +217,29 @@ def test_every_round_plans_no_earlier_than_its_reads_ended() -> None:
     for at, read_so_far in plans:
         assert read_so_far == 0 or at >= reads[read_so_far - 1]  # type: ignore[operator]
     assert current.now == reads[-1]
+
+
+def test_nodes_are_read_side_by_side_each_with_its_own_pods() -> None:
+    # read_pods hands each node the pods its own read returned, whatever order the
+    # readers finish in, with READERS reads under way at once.
+    started = threading.Barrier(READERS, timeout=10)
+
+    def fetch(node: str) -> list[Pod]:
+        started.wait()  # every reader in flight at once, or this times out
+        time.sleep(0.001 * (hash(node) % 5))
+        return [app_pod(f"{node}-a", node, "web"), app_pod(f"{node}-b", node, "web")]
+
+    names = [f"n{i}" for i in range(READERS * 5)]
+    read = read_pods(fetch, set(names))
+    assert sorted(read) == sorted(names)
+    assert all({p.node for p in pods} == {node} and len(pods) == 2 for node, pods in read.items())
+
+
+def test_a_read_that_fails_fails_the_whole_read() -> None:
+    def fetch(node: str) -> list[Pod]:
+        if node == "n3":
+            raise KubeError("list pods: forbidden", status=403)
+        return []
+
+    with pytest.raises(KubeError, match="forbidden"):
+        read_pods(fetch, {f"n{i}" for i in range(10)})
