@@ -214,8 +214,7 @@ class Kube:
     _written: builtins.list[tuple[str, int]] = attrs.field(factory=list, repr=False, eq=False)
     _watches: set[urllib3.BaseHTTPResponse] = attrs.field(factory=set, repr=False, eq=False)
     _server_clock: tuple[datetime, float] | None = None
-    """The API server's Date header of an answer, and our monotonic clock then: the
-    answer that puts its clock latest (see `_heard`)."""
+    """The API server's Date header of the last answer, and our monotonic clock then."""
 
     @classmethod
     def connect(
@@ -383,16 +382,8 @@ class Kube:
             said = parsedate_to_datetime(date)
         except (TypeError, ValueError):
             return
-        if said.tzinfo is None:
-            return
-        heard = (said.astimezone(UTC), time.monotonic())
-        with self._counting:
-            # Answers read side by side (runner.read.read_pods) are heard in any order:
-            # keep the one that puts the server's clock latest. Each is behind it (the
-            # Date was stamped before we read it), so the latest is the closest.
-            known = self._server_clock
-            if known is None or heard[0] - known[0] > timedelta(seconds=heard[1] - known[1]):
-                self._server_clock = heard
+        if said.tzinfo is not None:
+            self._server_clock = (said.astimezone(UTC), time.monotonic())
 
     def server_now(self) -> datetime | None:
         """The API server's clock: the Date of its last answer (whole seconds), moved on

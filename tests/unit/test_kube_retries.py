@@ -11,7 +11,6 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -279,20 +278,3 @@ def test_what_orjson_refuses_and_json_allows_is_still_read() -> None:
     assert runner.kube.decoded(b'{"a": "\\ud800"}') == {"a": "\ud800"}
     with pytest.raises(ValueError):
         runner.kube.decoded(b"<html>")
-
-
-class _Answer:
-    def __init__(self, date: str) -> None:
-        self.headers = {"Date": date}
-
-
-def test_the_servers_clock_is_the_latest_any_answer_heard_says() -> None:
-    # Pods are read on several connections at once: an answer stamped earlier can be
-    # heard after one stamped later, and must not set the server's clock back (a node
-    # found empty is judged so from the end of the reads: runner.read.pods_as_needed).
-    kube = Kube(server="http://127.0.0.1:1", pool=urllib3.PoolManager(), headers={})
-    kube._heard(_Answer("Mon, 07 Dec 2026 07:00:05 GMT"))  # type: ignore[arg-type]
-    kube._heard(_Answer("Mon, 07 Dec 2026 07:00:03 GMT"))  # type: ignore[arg-type]
-    assert kube.server_now() >= datetime(2026, 12, 7, 7, 0, 5, tzinfo=UTC)
-    kube._heard(_Answer("Mon, 07 Dec 2026 07:00:09 GMT"))  # type: ignore[arg-type]
-    assert kube.server_now() >= datetime(2026, 12, 7, 7, 0, 9, tzinfo=UTC)
