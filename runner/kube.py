@@ -34,8 +34,8 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import FIRST_EXCEPTION, Future, wait
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -53,6 +53,7 @@ PAGE_SIZE = 500
 SLOTS = 16
 """Requests in flight at once on a Kube made without `connect`."""
 T = TypeVar("T")
+A = TypeVar("A")
 DEFAULT_TIMEOUT = 30.0
 RETRIES = 3
 BACKOFF = 0.5
@@ -128,6 +129,57 @@ class ConfigError(KubeError):
 
 class Unreachable(KubeError):
     """The API server did not answer."""
+
+
+def side_by_side(call: Callable[[A], T], items: Iterable[A], *, at_once: int) -> builtins.list[T]:
+    """`call` of every item, `at_once` calls under way at a time, the answers in the
+    items' order; the first error raised stops the calls not yet begun. Daemon threads,
+    not a ThreadPoolExecutor: after a SIGTERM (or an error) nothing waits for a call
+    still in flight, neither the Lease's release (which takes no slot:
+    `Kube.request`'s `bounded`) nor the process's exit, which joins an executor's
+    threads."""
+    work: builtins.list[tuple[A, Future[T]]] = [(item, Future()) for item in items]
+    futures = [future for _, future in work]
+    queue = iter(work)
+    taking = threading.Lock()
+
+    def worker() -> None:
+        while True:
+            with taking:
+                taken = next(queue, None)
+            if taken is None:
+                return
+            item, future = taken
+            if not future.set_running_or_notify_cancel():
+                continue  # cancelled: an earlier call failed, or the caller stopped
+            try:
+                future.set_result(call(item))
+            except BaseException as error:  # handed to the caller
+                future.set_exception(error)
+
+    for number in range(min(at_once, len(work))):
+        threading.Thread(target=worker, name=f"side-by-side-{number}", daemon=True).start()
+    try:
+        wait(futures, return_when=FIRST_EXCEPTION)
+        return [future.result() for future in futures]
+    finally:
+        for future in futures:
+            future.cancel()  # those not begun never will be
+
+
+def _in_background(call: Callable[[A], T], item: A) -> Future[T]:
+    """`call(item)` on a daemon thread (see side_by_side: nothing waits for it)."""
+    future: Future[T] = Future()
+    future.set_running_or_notify_cancel()
+
+    def run() -> None:
+        try:
+            future.set_result(call(item))
+        except BaseException as error:  # handed to the caller
+            future.set_exception(error)
+
+    threading.Thread(target=run, name="next-page", daemon=True).start()
+    return future
 
 
 def decoded(data: bytes) -> Any:
@@ -286,9 +338,11 @@ class Kube:
         content_type: str = "application/json",
         retry: bool = True,
         timeout: float | None = None,
+        bounded: bool = True,
     ) -> JSON:
         """One API call; `retry=False` turns the retries off (evictions); `timeout`
-        shortens the wait for this answer (the pool's otherwise)."""
+        shortens the wait for this answer (the pool's otherwise); `bounded=False` takes
+        no slot (the Lease's release: reads a stop left in flight may hold them all)."""
         url = self.server + path
         if query:
             url += "?" + urlencode(query)
@@ -302,7 +356,7 @@ class Kube:
             attempt += 1
             retries_left = retry and attempt <= RETRIES
             try:
-                with self._slots:
+                with self._slots if bounded else contextlib.nullcontext():
                     response = self.pool.request(
                         method,
                         url,
@@ -476,14 +530,15 @@ class Kube:
             version = ""
             # The next page is asked for while this one is converted: the API server
             # pages on its side while we convert on ours (a forecast's 150,000 pods).
-            ahead = ThreadPoolExecutor(1, thread_name_prefix="next-page")
             try:
                 page = fetch("")
                 while True:
                     meta = page.get("metadata") or {}
                     token = meta.get("continue") or ""
                     version = str(meta.get("resourceVersion") or version)
-                    following = ahead.submit(fetch, token) if token else None
+                    # On a daemon thread: after a SIGTERM, a page in flight holds up
+                    # neither the Lease's release nor the exit (it ends by itself).
+                    following = _in_background(fetch, token) if token else None
                     items.extend(
                         convert(item)
                         for item in page.get("items") or []
@@ -500,10 +555,6 @@ class Kube:
                     )
                     continue
                 raise
-            finally:
-                # Not waited for: after a SIGTERM, a page in flight must not hold up
-                # the Lease's release (it ends by itself, within the request timeout).
-                ahead.shutdown(wait=False, cancel_futures=True)
             return items, version
         raise KubeError(
             f"list {_resource_of(path)[0]}: the list kept changing (410 three times)", status=410

@@ -113,10 +113,11 @@ class Lease:
     def release(self) -> None:
         """Give the lease up at the end of a pass, so the next one need not wait."""
         try:
-            current = self.kube.request("GET", f"{self.path}/{LEASE_NAME}")
+            # Without a slot: reads a SIGTERM left in flight may hold every one.
+            current = self.kube.request("GET", f"{self.path}/{LEASE_NAME}", bounded=False)
             if (current.get("spec") or {}).get("holderIdentity") != self.holder:
                 return
             current["spec"]["holderIdentity"] = None
-            self.kube.request("PUT", f"{self.path}/{LEASE_NAME}", body=current)
+            self.kube.request("PUT", f"{self.path}/{LEASE_NAME}", body=current, bounded=False)
         except KubeError:
             return  # it expires by itself

@@ -15,7 +15,6 @@ unreachable server are `KubeError`s with one clear line.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import attrs
@@ -43,7 +42,7 @@ from runner.convert import (
     request_of,
 )
 from runner.gates import read_gates
-from runner.kube import JSON, Kube, KubeError
+from runner.kube import JSON, Kube, KubeError, side_by_side
 from runner.mirror import Mirror, Mirrors
 
 GROUP_PATH = "/apis/repairman.k8s.io/v1"
@@ -237,17 +236,12 @@ def pods_as_needed(
 
 
 def read_pods(fetch: Callable[[str], list[Pod]], nodes: Collection[str]) -> dict[str, list[Pod]]:
-    """Each node's pods by `fetch`, `READERS` nodes at once; the first error raised
-    stops the rest (those under way end by themselves: not waited for, so that a
-    SIGTERM's Lease release is not held up)."""
-    if len(nodes) <= 1:
-        return {node: fetch(node) for node in nodes}
+    """Each node's pods by `fetch`, `READERS` nodes at once (`Kube`'s side_by_side: the
+    first error stops the rest, and nothing waits for a read in flight after a stop)."""
     ordered = sorted(nodes)
-    pool = ThreadPoolExecutor(READERS, thread_name_prefix="pods")
-    try:
-        return dict(zip(ordered, pool.map(fetch, ordered), strict=True))
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+    if len(ordered) <= 1:
+        return {node: fetch(node) for node in ordered}
+    return dict(zip(ordered, side_by_side(fetch, ordered, at_once=READERS), strict=True))
 
 
 def node_pods(kube: Kube) -> Callable[[str], list[Pod]]:
@@ -293,12 +287,19 @@ def read_cluster(
     pdbs = kube.list_as(f"/apis/{version}/poddisruptionbudgets", lambda raw: pdb_of(raw, version))
     attachments = kube.list_as("/apis/storage.k8s.io/v1/volumeattachments", attachment_of)
     if all_pods or pods:
-        # A forecast reads every node's pods (not those bound to a node that is gone:
-        # the pod garbage collector deletes them), the same way as a pass reads those
-        # of the nodes that matter: node by node from the watch cache. One paged list
-        # of every pod is a read of etcd, and 2.6 times slower at 150,000 pods.
+        # A forecast reads every node's pods the same way as a pass reads those of the
+        # nodes that matter: node by node from the watch cache. One paged list of every
+        # pod is a read of etcd, and 2.6 times slower at 150,000 pods. Pods bound to a
+        # node that is gone are read where a request at work names it (they are
+        # charged, policy.usage), else left to the pod garbage collector.
         names = {n.name for n in nodes}
-        wanted = names if all_pods else nodes_that_matter(requests, names)
+        if all_pods:
+            listed = Snapshot(
+                now=now, nodes=tuple(nodes), limits=tuple(limits), requests=tuple(requests)
+            )
+            wanted: Collection[str] = names | nodes_at_work(listed)
+        else:
+            wanted = nodes_that_matter(requests, names)
         fetched = read_pods(node_pods(kube), wanted)
         found = [pod for node in sorted(fetched) for pod in fetched[node]]
     else:
