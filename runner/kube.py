@@ -157,10 +157,13 @@ def side_by_side(call: Callable[[A], T], items: Iterable[A], *, at_once: int) ->
             except BaseException as error:  # handed to the caller
                 future.set_exception(error)
 
-    for number in range(min(at_once, len(work))):
-        threading.Thread(target=worker, name=f"side-by-side-{number}", daemon=True).start()
     try:
-        wait(futures, return_when=FIRST_EXCEPTION)
+        for number in range(min(at_once, len(work))):
+            threading.Thread(target=worker, name=f"side-by-side-{number}", daemon=True).start()
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        if any(future.exception() is not None for future in done):
+            for future in futures:
+                future.cancel()  # before waiting on any other: none more begins
         return [future.result() for future in futures]
     finally:
         for future in futures:

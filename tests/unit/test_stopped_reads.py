@@ -13,6 +13,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
+from runner.kube import KubeError, side_by_side
+
 SCRIPT = r"""
 import os, signal, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -75,3 +79,23 @@ def test_a_sigterm_during_side_by_side_reads_releases_and_exits_at_once() -> Non
     assert float(lines["released"]) < 2.0, done.stdout
     # Nothing joins the readers at exit (an executor's threads would be: 8 s and more).
     assert took < 6.0, (took, done.stdout)
+
+
+def test_the_first_error_stops_the_calls_not_yet_begun() -> None:
+    # Item 0 is slow, item 1 fails at once: the error must not wait for item 0 while
+    # the readers go on through the other 198 items.
+    begun: list[int] = []
+
+    def call(item: int) -> int:
+        begun.append(item)
+        if item == 0:
+            time.sleep(1.0)
+        if item == 1:
+            raise KubeError("list pods: 500", status=500)
+        time.sleep(0.005)
+        return item
+
+    with pytest.raises(KubeError):
+        side_by_side(call, range(200), at_once=4)
+    time.sleep(1.2)  # item 0 ends; nothing else may have begun meanwhile
+    assert len(begun) <= 8, len(begun)
