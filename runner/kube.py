@@ -150,37 +150,39 @@ def side_by_side(call: Callable[[A], T], items: Iterable[A], *, at_once: int) ->
             if taken is None:
                 return
             item, future = taken
-            if future.set_running_or_notify_cancel():  # else cancelled: see below
-                _settle(future, call, item)
+            if not future.set_running_or_notify_cancel():
+                continue  # cancelled: an earlier call failed, or the caller stopped
+            try:
+                future.set_result(call(item))
+            except BaseException as error:  # handed to the caller
+                future.set_exception(error)
 
     try:
         for number in range(min(at_once, len(work))):
             threading.Thread(target=worker, name=f"side-by-side-{number}", daemon=True).start()
-        wait(futures, return_when=FIRST_EXCEPTION)
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        if any(future.exception() is not None for future in done):
+            for future in futures:
+                future.cancel()  # before waiting on any other: none more begins
+        return [future.result() for future in futures]
     finally:
-        # After the first error, or a stop: those not begun never will be (items are
-        # taken in order, so none of them comes before the error in the answers).
         for future in futures:
-            future.cancel()
-    return [future.result() for future in futures]
+            future.cancel()  # those not begun never will be
 
 
 def _in_background(call: Callable[[A], T], item: A) -> Future[T]:
     """`call(item)` on a daemon thread (see side_by_side: nothing waits for it)."""
     future: Future[T] = Future()
     future.set_running_or_notify_cancel()
-    threading.Thread(
-        target=_settle, args=(future, call, item), name="next-page", daemon=True
-    ).start()
+
+    def run() -> None:
+        try:
+            future.set_result(call(item))
+        except BaseException as error:  # handed to the caller
+            future.set_exception(error)
+
+    threading.Thread(target=run, name="next-page", daemon=True).start()
     return future
-
-
-def _settle(future: Future[T], call: Callable[[A], T], item: A) -> None:
-    """`future` given what `call(item)` answers or raises."""
-    try:
-        future.set_result(call(item))
-    except BaseException as error:  # handed to the caller
-        future.set_exception(error)
 
 
 def decoded(data: bytes) -> Any:
