@@ -1,8 +1,9 @@
 """A fault-injecting HTTP proxy on loopback, between the runner and the kube-apiserver.
 
 The runner talks plain HTTP to the proxy (`http://127.0.0.1:PORT`, its bearer token
-passes through untouched); the proxy forwards each request over TLS to the real API
-server and relays the answer — unless a `Rule` matches, in which case it answers one
+passes through untouched), or HTTPS with the API server's own certificate
+(`serve_tls`: a runner in a pod, which trusts only the cluster's CA); the proxy
+forwards each request over TLS to the real API server and relays the answer — unless a `Rule` matches, in which case it answers one
 of the `Fault`s instead:
 
 - `status(code)`: an API-server-shaped `Status` error (429 with or without Retry-After,
@@ -167,6 +168,7 @@ class FaultProxy:
         *,
         seed: int = 0,
         translation: Translation | None = None,
+        serve_tls: tuple[str, str] | None = None,
     ) -> None:
         self.translation = translation
         """Rewrites requests and answers to look like another Kubernetes version
@@ -198,11 +200,19 @@ class FaultProxy:
             do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
 
         self.server = _Server(("127.0.0.1", 0), Handler)
+        self.scheme = "http"
+        if serve_tls is not None:
+            # HTTPS with the given certificate and key (the API server's own, valid for
+            # 127.0.0.1): for clients that insist on TLS, a runner in a pod.
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*serve_tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            self.scheme = "https"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return f"{self.scheme}://127.0.0.1:{self.server.server_address[1]}"
 
     def start(self) -> FaultProxy:
         self.thread.start()

@@ -24,6 +24,7 @@ from kubernetes import client, config
 
 from tests.integration.cluster import GROUP, VERSION, Cluster, wait_until
 from tests.integration.kubelet import SimulatedKubelet
+from tests.integration.process_kubelet import ProcessKubelet
 
 ROOT = Path(__file__).parents[2]
 SCRIPT = ROOT / "scripts" / "control-plane"
@@ -80,9 +81,10 @@ def install(plane: ControlPlane) -> None:
     """`kubectl apply -k k8s/`, as far as a 1.20 API server can take it.
 
     The kustomization is built by kubectl itself. Two things differ from a current
-    cluster: the CronJob is batch/v1, which 1.20 does not serve (it is validated offline
-    in tests/unit/test_manifests.py), and kubectl 1.20's client-side schema does not
-    know the CRDs' CEL rules (x-kubernetes-validations), which the server ignores.
+    cluster: the CronJob is left out (it is batch/v1, which 1.20 does not serve, and a
+    runner every minute would act on every test's objects: test_cronjob.py installs a
+    batch/v1beta1 copy of it while it runs), and kubectl 1.20's client-side schema does
+    not know the CRDs' CEL rules (x-kubernetes-validations), which the server ignores.
     """
     built = plane.kubectl("kustomize", str(ROOT / "k8s")).stdout
     kept = [d for d in yaml.safe_load_all(built) if d and d["kind"] != "CronJob"]
@@ -118,7 +120,8 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
         pytest.fail(f"control plane did not start:\n{started.stderr}", pytrace=False)
     state = json.loads((directory / "state.json").read_text())
     plane = ControlPlane(directory, state)
-    kubelet = SimulatedKubelet(plane.api).start()
+    processes = ProcessKubelet(plane.api, logs=directory / "containers")
+    kubelet = SimulatedKubelet(plane.api, processes=processes).start()
     try:
         install(plane)
         extensions = client.ApiextensionsV1Api(plane.api)
@@ -134,6 +137,7 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
                 ),
             )
         plane.kubelet = kubelet  # type: ignore[attr-defined]
+        plane.processes = processes  # type: ignore[attr-defined]
         yield plane
     finally:
         kubelet.stop()

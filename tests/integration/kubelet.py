@@ -10,6 +10,10 @@ and nothing on them is touched any more (a kubelet that is gone finishes no dele
 A pod labelled `repairman.test/kubelet: pending` is left Pending (an image that never
 pulls), one labelled `crash-loop` runs but is never Ready.
 
+A pod of one of this project's images (process_kubelet.IMAGES) on a simulated node is
+not simulated: it is handed to the process kubelet given as `processes`, which runs its
+container as a local process; without one, it is left Pending.
+
 It polls (every `interval` seconds) rather than watches: simple, and the clusters in
 tests are small. Runs as a daemon thread; `stop()` ends it.
 """
@@ -23,6 +27,8 @@ from datetime import UTC, datetime
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from tests.integration.process_kubelet import ProcessKubelet, runs_as_process
+
 SIMULATED = "repairman.test/simulated"
 BEHAVIOUR = "repairman.test/kubelet"
 NOT_READY_TAINT = "node.kubernetes.io/not-ready"
@@ -34,9 +40,15 @@ def _now() -> str:
 
 class SimulatedKubelet:
     def __init__(
-        self, api: client.ApiClient, *, interval: float = 0.2, termination_delay: float = 0.0
+        self,
+        api: client.ApiClient,
+        *,
+        interval: float = 0.2,
+        termination_delay: float = 0.0,
+        processes: ProcessKubelet | None = None,
     ) -> None:
         self.core = client.CoreV1Api(api)
+        self.processes = processes
         self.interval = interval
         self.termination_delay = termination_delay
         self.not_ready: set[str] = set()
@@ -53,6 +65,8 @@ class SimulatedKubelet:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+        if self.processes is not None:
+            self.processes.stop()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -73,9 +87,17 @@ class SimulatedKubelet:
             self._sync_node(node)
         if not names:
             return
+        processes: list[str] = []
         for pod in self.core.list_pod_for_all_namespaces().items:
-            if pod.spec.node_name in names and pod.spec.node_name not in self.dead:
+            if pod.spec.node_name not in names or pod.spec.node_name in self.dead:
+                continue
+            if not runs_as_process(pod):
                 self._sync_pod(pod)
+            elif self.processes is not None:
+                processes.append(pod.metadata.uid)
+                self.processes.sync_pod(pod)
+        if self.processes is not None:
+            self.processes.forget_others(processes)
 
     def _sync_node(self, node: client.V1Node) -> None:
         name = node.metadata.name
