@@ -3,8 +3,8 @@
 The runner talks plain HTTP to the proxy (`http://127.0.0.1:PORT`, its bearer token
 passes through untouched), or HTTPS with the API server's own certificate
 (`serve_tls`: a runner in a pod, which trusts only the cluster's CA); the proxy
-forwards each request over TLS to the real API server and relays the answer — unless a `Rule` matches, in which case it answers one
-of the `Fault`s instead:
+forwards each request over TLS to the real API server and relays the answer —
+unless a `Rule` matches, in which case it answers one of the `Fault`s instead:
 
 - `status(code)`: an API-server-shaped `Status` error (429 with or without Retry-After,
   409, 500, 503, ...), before the request reaches the server, or, with `after=True`,

@@ -12,8 +12,8 @@ the pod here, and this does for its one container what a kubelet does:
   kubelet's projected token is), the API server's CA and the pod's namespace are
   mounted read-only at /var/run/secrets/kubernetes.io/serviceaccount, the root
   filesystem is read-only when the container asks for `readOnlyRootFilesystem`, and
-  the process keeps no capability and cannot gain privileges (`setpriv`), as `capabilities.drop: [ALL]` and
-  `allowPrivilegeEscalation: false` ask;
+  the process keeps no capability and cannot gain privileges (`setpriv`), as
+  `capabilities.drop: [ALL]` and `allowPrivilegeEscalation: false` ask;
 - with only the container's environment (`env`: values and the downward API's pod
   fields) and `KUBERNETES_SERVICE_HOST/PORT` pointing at the test API server;
 - reports the pod's phase and the container's state (waiting to start, running,
