@@ -168,6 +168,153 @@ def batch_core(batch: client.BatchV1Api) -> client.CoreV1Api:
     return client.CoreV1Api(batch.api_client)
 
 
+def as_served(cronjob: dict[str, Any], host: str) -> dict[str, Any]:
+    """The shipped CronJob as a 1.20 API server takes it: batch/v1beta1 (the same fields
+    in both), pinned to the host node."""
+    served = copy.deepcopy(cronjob)
+    served["apiVersion"] = "batch/v1beta1"
+    template = served["spec"]["jobTemplate"]["spec"]["template"]
+    served["spec"]["jobTemplate"]["spec"]["template"] = pinned(template, host)
+    return served
+
+
+CRONJOBS = f"/apis/batch/v1beta1/namespaces/{SYSTEM}/cronjobs"
+
+
+@pytest.fixture
+def install_cronjob(cluster: Cluster, batch: client.BatchV1Api) -> Iterator[Any]:
+    """Installs a CronJob (as_served) on demand; deletes it at the end, before the
+    `batch` fixture deletes its Jobs."""
+    installed: list[str] = []
+
+    def install(cronjob: dict[str, Any]) -> None:
+        cluster.raw("POST", CRONJOBS, cronjob)
+        installed.append(cronjob["metadata"]["name"])
+
+    yield install
+    for name in installed:
+        cluster.raw("DELETE", f"{CRONJOBS}/{name}")
+
+
+def jobs_of(batch: client.BatchV1Api, cronjob: str) -> list[client.V1Job]:
+    """The cronjob's Jobs, oldest first."""
+    jobs = [
+        job
+        for job in batch.list_namespaced_job(SYSTEM).items
+        if any(
+            o.kind == "CronJob" and o.name == cronjob for o in job.metadata.owner_references or []
+        )
+    ]
+    return sorted(jobs, key=lambda job: job.metadata.creation_timestamp)
+
+
+def lease_holder(cluster: Cluster) -> str | None:
+    lease = cluster.raw(
+        "GET", f"/apis/coordination.k8s.io/v1/namespaces/{SYSTEM}/leases/repairman-runner"
+    )
+    return (lease.get("spec") or {}).get("holderIdentity")
+
+
+def test_the_shipped_cronjob_runs_the_runner_on_its_schedule(
+    cluster: Cluster,
+    host: str,
+    batch: client.BatchV1Api,
+    processes: ProcessKubelet,
+    install_cronjob: Any,
+) -> None:
+    nodes = cluster.nodes(2)
+    cluster.wait_nodes_ready(nodes)
+    # One of the two at a time, cordoned and drained (nothing on them to evict).
+    cluster.zone_limit("a", limit=50, drain={"timeoutSeconds": 120, "gracePeriodSeconds": 0})
+    for index, node in enumerate(nodes):
+        request(cluster, f"{cluster.prefix}-r{index}", node)
+    cronjob = shipped()
+    install_cronjob(as_served(cronjob, host))
+    name = cronjob["metadata"]["name"]
+
+    # "* * * * *": the controller makes a Job at the next minute (it looks every 10 s).
+    first = wait_until("the CronJob's first Job", lambda: jobs_of(batch, name), timeout=80)[0]
+    job = finished(batch, first.metadata.name, timeout=70)
+    assert job.status.succeeded == 1, job.status
+    (pod,) = job_pods(batch_core(batch), first.metadata.name)
+    assert terminated(pod).exit_code == 0
+    assert pod.spec.service_account_name == "repairman-runner"
+    log = processes.log(SYSTEM, pod.metadata.name)
+
+    states = {index: request_status(cluster, f"{cluster.prefix}-r{index}") for index in range(2)}
+    approved = [index for index, status in states.items() if status.get("state") == "Approved"]
+    assert len(approved) == 1, (states, log)
+    (waiting,) = {0, 1} - set(approved)
+    assert states[waiting].get("state") == "Pending", states
+    assert "zone-a" in states[waiting].get("message", ""), states[waiting]
+    # Each node's cordon is the runner's, through the shipped RBAC; the run gave its
+    # Lease back when it ended.
+    assert cluster.core.read_node(nodes[approved[0]]).spec.unschedulable
+    assert lease_holder(cluster) is None
+
+
+def test_a_missing_rbac_rule_fails_the_job_with_the_runners_one_line_error(
+    cluster: Cluster, host: str, batch: client.BatchV1Api, processes: ProcessKubelet
+) -> None:
+    """The shipped ClusterRole less one rule (maintenancelimits), bound to a
+    ServiceAccount of the test: the Job fails, and the pod says why in one line, in its
+    log and (FallbackToLogsOnError) in its termination message."""
+    rbac = client.RbacAuthorizationV1Api(cluster.api)
+    shipped_role = rbac.read_cluster_role("repairman-runner")
+    rules = [
+        rule for rule in shipped_role.rules if "maintenancelimits" not in (rule.resources or [])
+    ]
+    assert len(rules) == len(shipped_role.rules) - 1
+    account = f"{cluster.prefix}-short"
+    cluster.core.create_namespaced_service_account(SYSTEM, {"metadata": {"name": account}})
+    rbac.create_cluster_role({"metadata": {"name": account}, "rules": rules})
+    subjects = [{"kind": "ServiceAccount", "name": account, "namespace": SYSTEM}]
+    rbac.create_cluster_role_binding(
+        {
+            "metadata": {"name": account},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": account,
+            },
+            "subjects": subjects,
+        }
+    )
+    rbac.create_namespaced_role_binding(
+        SYSTEM,
+        {
+            "metadata": {"name": account},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": "repairman-runner",
+            },
+            "subjects": subjects,
+        },
+    )
+    try:
+        job = job_from(shipped(), account, host)
+        job["spec"]["template"]["spec"]["serviceAccountName"] = account
+        batch.create_namespaced_job(SYSTEM, job)
+
+        done = finished(batch, account)
+        assert not done.status.succeeded and done.status.failed == 1, done.status
+        (pod,) = job_pods(batch_core(batch), account)
+        state = terminated(pod)
+        assert state.exit_code == 1, state
+        log = processes.log(SYSTEM, pod.metadata.name)
+        errors = [line for line in log.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1, log
+        assert errors[0].startswith("error: forbidden: list maintenancelimits"), log
+        assert "Traceback" not in log, log
+        assert state.message is not None and errors[0] in state.message, state.message
+    finally:
+        rbac.delete_namespaced_role_binding(account, SYSTEM)
+        rbac.delete_cluster_role_binding(account)
+        rbac.delete_cluster_role(account)
+        cluster.core.delete_namespaced_service_account(account, SYSTEM)
+
+
 def test_the_process_kubelet_runs_only_the_projects_images() -> None:
     """Not a control-plane test: the image matching that decides what runs as a process."""
     assert entrypoint("repairman/runner:0.1.0") == "runner"

@@ -69,6 +69,7 @@ def test_cronjob_is_restricted_and_never_overlaps() -> None:
         assert context["capabilities"]["drop"] == ["ALL"]
         assert "add" not in context["capabilities"]
         assert container["resources"]["limits"]["memory"]
+        assert container["terminationMessagePolicy"] == "FallbackToLogsOnError"
 
 
 def test_printer_columns_follow_the_design() -> None:
