@@ -16,7 +16,9 @@ nodeSelector), so that the runner never drains the node it runs on.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,8 +27,10 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from tests.faultproxy import MUTATING, FaultProxy, Rule, hold
 from tests.integration.cluster import Cluster, wait_until
 from tests.integration.conftest import GROUP, ROOT, VERSION, ControlPlane
+from tests.integration.invariants import InvariantWatcher, LimitRule
 from tests.integration.process_kubelet import ProcessKubelet, entrypoint
 
 SYSTEM = "repairman-system"
@@ -208,6 +212,19 @@ def jobs_of(batch: client.BatchV1Api, cronjob: str) -> list[client.V1Job]:
     return sorted(jobs, key=lambda job: job.metadata.creation_timestamp)
 
 
+def killed_by_the_job_controller(
+    batch: client.BatchV1Api, core: client.CoreV1Api, job: str, pod: str
+) -> None:
+    """Wait for the Job controller to delete the Job's pod at activeDeadlineSeconds."""
+    spec = batch.read_namespaced_job(job, SYSTEM)
+    deadline = spec.status.start_time.timestamp() + spec.spec.active_deadline_seconds
+    wait_until(
+        f"the Job controller's kill of {pod}",
+        lambda: core.read_namespaced_pod(pod, SYSTEM).metadata.deletion_timestamp,
+        timeout=deadline - time.time() + 30,
+    )
+
+
 def lease_holder(cluster: Cluster) -> str | None:
     lease = cluster.raw(
         "GET", f"/apis/coordination.k8s.io/v1/namespaces/{SYSTEM}/leases/repairman-runner"
@@ -322,3 +339,113 @@ def test_the_process_kubelet_runs_only_the_projects_images() -> None:
     assert entrypoint("registry.example/team/repairman/runner") == "runner"
     assert entrypoint("registry.k8s.io/pause:3.9") is None
     assert entrypoint("example/repairman/runner-debug:1") is None
+
+
+@contextlib.contextmanager
+def pods_through(control_plane: ControlPlane, processes: ProcessKubelet) -> Iterator[FaultProxy]:
+    """Pods started meanwhile reach the API server through a fault proxy that serves
+    TLS with the API server's own certificate (they trust the cluster's CA only)."""
+    configuration = control_plane.api.configuration
+    pki = control_plane.directory / "pki"
+    proxy = FaultProxy(
+        configuration.host,
+        configuration.ssl_ca_cert,
+        serve_tls=(str(pki / "server.crt"), str(pki / "server.key")),
+    ).start()
+    processes.service = proxy.url
+    try:
+        yield proxy
+    finally:
+        processes.service = processes.api_server
+        proxy.release()
+        proxy.stop()
+
+
+def test_a_run_past_its_deadline_stops_on_sigterm_and_the_next_run_finishes(
+    control_plane: ControlPlane,
+    cluster: Cluster,
+    host: str,
+    batch: client.BatchV1Api,
+    processes: ProcessKubelet,
+) -> None:
+    """The adversary: the Job controller's kill lands while an eviction is in flight.
+    The first eviction is held at the proxy until the Job is past its
+    activeDeadlineSeconds and its pod is being deleted (SIGTERM); then it is let
+    through. The runner finishes that write, begins no other, gives the Lease back and
+    exits 143; the Job is Failed (DeadlineExceeded). The next Job of the template as
+    shipped finishes the drain one PDB budget at a time and approves; after the actor's
+    Completed, a third uncordons. The invariant watcher runs throughout.
+
+    The first Job's deadline is 15 s rather than the shipped 55: a write answered
+    after the runner's 30 s request timeout fails at the client, so a write held from
+    the pass's start across a 55 s deadline would fail (exit 1) before the kill."""
+    nodes = cluster.nodes(3)
+    cluster.wait_nodes_ready(nodes)
+    cluster.deployment("web", 3)
+    cluster.pdb("web", max_unavailable=1)
+    pods = cluster.running_ready("web", 3)
+    cluster.disruptions_allowed("web", 1)
+    target = max(nodes, key=lambda n: sum(p.spec.node_name == n for p in pods))
+    cluster.zone_limit("a", limit=34, drain={"timeoutSeconds": 600, "gracePeriodSeconds": 0})
+    watcher = InvariantWatcher(
+        cluster, limits=[LimitRule("zone-a", 1, zone="a")], zone_of=dict.fromkeys(nodes, "a")
+    ).start()
+    mr = f"{cluster.prefix}-mr"
+    request(cluster, mr, target)
+    template = shipped()
+    core = batch_core(batch)
+    try:
+        with pods_through(control_plane, processes) as proxy:
+            eviction = proxy.add(Rule(hold(), method="POST", path=r"/eviction", nth=frozenset({1})))
+            first = f"{cluster.prefix}-1"
+            killed = job_from(template, first, host)
+            killed["spec"]["activeDeadlineSeconds"] = 15
+            batch.create_namespaced_job(SYSTEM, killed)
+            assert eviction.arrived.wait(timeout=60), proxy.history
+            assert cluster.core.read_node(target).spec.unschedulable  # cordoned before
+            (pod,) = job_pods(core, first)
+            killed_by_the_job_controller(batch, core, first, pod.metadata.name)
+            time.sleep(2)  # SIGTERM delivered; the runner waits for its write in flight
+            assert pod.metadata.uid in processes.running()
+            assert lease_holder(cluster), "the Lease is held while the write is in flight"
+            seen = len(proxy.history)
+            eviction.release()
+
+            wait_until("the first runner gone", lambda: pod.metadata.uid in processes.exits)
+            assert processes.exits[pod.metadata.uid] == 143
+            log = processes.log(SYSTEM, pod.metadata.name)
+            assert "stopped by SIGTERM" in log, log
+            after = [(m, p) for m, p, _ in proxy.history[seen:] if m in MUTATING]
+            assert [p for _m, p in after if "/eviction" not in p and "/leases/" not in p] == [], (
+                after
+            )
+            assert lease_holder(cluster) is None
+            job = finished(batch, first, timeout=30)
+            failed = {c.type: c.reason for c in job.status.conditions or []}
+            assert failed.get("Failed") == "DeadlineExceeded", job.status.conditions
+
+            # The next run, on the template as shipped, finishes what the first began.
+            second = f"{cluster.prefix}-2"
+            batch.create_namespaced_job(SYSTEM, job_from(template, second, host))
+            assert finished(batch, second, timeout=90).status.succeeded == 1
+            status = request_status(cluster, mr)
+            (second_pod,) = job_pods(core, second)
+            assert status.get("state") == "Approved", (
+                status,
+                processes.log(SYSTEM, second_pod.metadata.name),
+            )
+            assert all(p.spec.node_name != target for p in cluster.running_ready("web", 3))
+
+            for state in ("InProgress", "Completed"):
+                cluster.custom.patch_cluster_custom_object(
+                    GROUP, VERSION, "maintenancerequests", mr, {"spec": {"state": state}}
+                )
+            third = f"{cluster.prefix}-3"
+            batch.create_namespaced_job(SYSTEM, job_from(template, third, host))
+            assert finished(batch, third, timeout=90).status.succeeded == 1
+            assert request_status(cluster, mr).get("state") == "Completed"
+            assert not cluster.core.read_node(target).spec.unschedulable
+    finally:
+        violations = watcher.stop()
+    assert violations == [], violations
+    assert watcher.finished() == [], watcher.finished()
