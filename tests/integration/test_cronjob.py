@@ -371,9 +371,11 @@ def test_a_run_past_its_deadline_stops_on_sigterm_and_the_next_run_finishes(
     """The adversary: the Job controller's kill lands while an eviction is in flight.
     The first eviction is held at the proxy until the Job is past its
     activeDeadlineSeconds and its pod is being deleted (SIGTERM); then it is let
-    through. The runner finishes that write, begins no other, gives the Lease back and
-    exits 143; the Job is Failed (DeadlineExceeded). The next Job of the template as
-    shipped finishes the drain one PDB budget at a time and approves; after the actor's
+    through. Meanwhile the Job is Failed (DeadlineExceeded) while its pod terminates,
+    so the next run may start (Forbid counts Jobs, not processes): it finds the Lease
+    held and writes nothing. The first runner finishes its write, begins no other,
+    gives the Lease back and exits 143. The next Job of the template as shipped
+    finishes the drain one PDB budget at a time and approves; after the actor's
     Completed, a third uncordons. The invariant watcher runs throughout.
 
     The first Job's deadline is 15 s rather than the shipped 55: a write answered
@@ -407,7 +409,22 @@ def test_a_run_past_its_deadline_stops_on_sigterm_and_the_next_run_finishes(
             killed_by_the_job_controller(batch, core, first, pod.metadata.name)
             time.sleep(2)  # SIGTERM delivered; the runner waits for its write in flight
             assert pod.metadata.uid in processes.running()
-            assert lease_holder(cluster), "the Lease is held while the write is in flight"
+            holder = lease_holder(cluster)
+            assert holder and holder.startswith(pod.metadata.name), holder
+            # The Job is Failed already, its pod still terminating: Forbid no longer
+            # holds the next run back. That run finds the Lease held and writes nothing.
+            job = finished(batch, first, timeout=10)
+            failed = {c.type: c.reason for c in job.status.conditions or []}
+            assert failed.get("Failed") == "DeadlineExceeded", job.status.conditions
+            seen = len(proxy.history)
+            overlapping = f"{cluster.prefix}-overlap"
+            batch.create_namespaced_job(SYSTEM, job_from(template, overlapping, host))
+            assert finished(batch, overlapping, timeout=60).status.succeeded == 1
+            (overlap_pod,) = job_pods(core, overlapping)
+            overlap_log = processes.log(SYSTEM, overlap_pod.metadata.name)
+            assert '"lease-held"' in overlap_log and holder in overlap_log, overlap_log
+            assert not [entry for entry in proxy.history[seen:] if entry[0] in MUTATING]
+            assert pod.metadata.uid in processes.running()
             seen = len(proxy.history)
             eviction.release()
 
@@ -420,9 +437,6 @@ def test_a_run_past_its_deadline_stops_on_sigterm_and_the_next_run_finishes(
                 after
             )
             assert lease_holder(cluster) is None
-            job = finished(batch, first, timeout=30)
-            failed = {c.type: c.reason for c in job.status.conditions or []}
-            assert failed.get("Failed") == "DeadlineExceeded", job.status.conditions
 
             # The next run, on the template as shipped, finishes what the first began.
             second = f"{cluster.prefix}-2"
