@@ -179,11 +179,13 @@ def run_passes(
                 return False
             time.sleep(pause)
     finally:
-        if mirrors is not None:
-            mirrors.stop()
-        with signals.writing():  # a signal now must not skip the release
+        # A signal now (the watches' end takes up to a second) must not skip the
+        # release: the next run would find the Lease held and do nothing.
+        with signals.writing():
             log.done()
             lease.release()
+            if mirrors is not None:
+                mirrors.stop()
 
 
 def _new_evictions(outcomes: list[Outcome], evicted: set[str]) -> bool:

@@ -16,18 +16,18 @@ the pod here, and this does for its one container what a kubelet does:
   `capabilities.drop: [ALL]` and `allowPrivilegeEscalation: false` ask;
 - with only the container's environment (`env`: values and the downward API's pod
   fields) and `KUBERNETES_SERVICE_HOST/PORT` pointing at the test API server;
-- reports the pod's phase and the container's state (waiting to start, running,
-  terminated with its exit code, 128 + the signal when killed) in the pod status, the
-  log's tail as the termination message under `FallbackToLogsOnError`;
+- reports the pod's phase and the container's state (running, terminated with its
+  exit code, 128 + the signal when killed) in the pod status, the log's tail as the
+  termination message under `FallbackToLogsOnError`;
 - stops it the kubelet's way when the pod is deleted (the Job controller's kill at
-  `activeDeadlineSeconds`, an eviction, a delete) or its own `activeDeadlineSeconds`
-  passes: SIGTERM, then SIGKILL once the grace period has passed; then, for a deleted
-  pod, the final delete.
+  `activeDeadlineSeconds`, an eviction, a delete): SIGTERM, then SIGKILL once the
+  grace period has passed; then the final delete.
 
 What it does not do: pull or run an image, enforce resource limits (no cgroups), run
 as `runAsUser` (the test environment's interpreter lives under a root-only home; the
-process runs as root with every capability dropped), restart containers, or run
-init containers and probes. docs/testing.md says what this leaves unproven.
+process runs as root with every capability dropped), restart containers, run init
+containers and probes, or enforce a pod's own `activeDeadlineSeconds`.
+docs/testing.md says what this leaves unproven.
 
 `stop()` kills every process it started; nothing outlives the session.
 """
@@ -102,7 +102,6 @@ class Container:
     started_at: float
     stopping_since: float | None = None
     grace: float = DEFAULT_GRACE
-    deadline_exceeded: bool = False
     reported: bool = False
 
 
@@ -122,6 +121,9 @@ class ProcessKubelet:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.containers: dict[str, Container] = {}
         self.exits: dict[str, int] = {}  # pod uid -> the exit code reported
+        self.lifetimes: dict[str, tuple[float, float | None]] = {}
+        """pod uid -> when its process started and ended (time.time()), for tests that
+        check that runs never overlapped."""
         self._lock = threading.Lock()
 
     # What tests read.
@@ -130,6 +132,11 @@ class ProcessKubelet:
         """The container's output so far (stdout and stderr, as `kubectl logs` shows)."""
         paths = sorted(self.logs.glob(f"{namespace}_{name}_*.log"))
         return "".join(path.read_text(errors="replace") for path in paths)
+
+    def pid(self, uid: str) -> int | None:
+        with self._lock:
+            container = self.containers.get(uid)
+        return container.process.pid if container and container.process else None
 
     def running(self) -> list[str]:
         """The uids of the pods whose process runs now."""
@@ -228,6 +235,7 @@ class ProcessKubelet:
                 cwd=spec.working_dir or "/",
                 start_new_session=True,
             )
+        self.lifetimes[pod.metadata.uid] = (time.time(), None)
         self._status(
             pod,
             "Running",
@@ -304,15 +312,10 @@ class ProcessKubelet:
     def _stop_if_asked(self, pod: client.V1Pod, container: Container) -> None:
         assert container.process is not None
         now = time.monotonic()
-        deadline = pod.spec.active_deadline_seconds
         if container.stopping_since is None:
-            if pod.metadata.deletion_timestamp is not None:
-                grace = pod.metadata.deletion_grace_period_seconds
-            elif deadline is not None and now - container.started_at >= deadline:
-                container.deadline_exceeded = True
-                grace = None
-            else:
+            if pod.metadata.deletion_timestamp is None:
                 return
+            grace = pod.metadata.deletion_grace_period_seconds
             if grace is None:
                 grace = pod.spec.termination_grace_period_seconds
             container.grace = DEFAULT_GRACE if grace is None else grace
@@ -327,21 +330,14 @@ class ProcessKubelet:
             container.process.send_signal(number)
 
     def _report_ended(self, pod: client.V1Pod, container: Container, code: int) -> None:
+        began, _ = self.lifetimes.get(pod.metadata.uid, (time.time(), None))
+        self.lifetimes[pod.metadata.uid] = (began, time.time())
         spec = pod.spec.containers[0]
         exit_code = 128 - code if code < 0 else code  # killed by signal N: 128 + N
         terminated = self._terminated(
             spec, container, exit_code, "Completed" if exit_code == 0 else "Error"
         )
-        phase = "Succeeded" if exit_code == 0 and not container.deadline_exceeded else "Failed"
-        extra = (
-            {
-                "reason": "DeadlineExceeded",
-                "message": "Pod was active on the node longer than the specified deadline",
-            }
-            if container.deadline_exceeded
-            else {}
-        )
-        self._status(pod, phase, terminated, **extra)
+        self._status(pod, "Succeeded" if exit_code == 0 else "Failed", terminated)
         container.reported = True
         self.exits[pod.metadata.uid] = exit_code
 
@@ -369,9 +365,7 @@ class ProcessKubelet:
             "state": {"terminated": state},
         }
 
-    def _status(
-        self, pod: client.V1Pod, phase: str, container: dict[str, object], **extra: str
-    ) -> None:
+    def _status(self, pod: client.V1Pod, phase: str, container: dict[str, object]) -> None:
         now = _now()
         ready = "True" if phase == "Running" else "False"
         status: dict[str, object] = {
@@ -386,7 +380,6 @@ class ProcessKubelet:
                 {"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
             ],
             "containerStatuses": [container],
-            **extra,
         }
         try:
             self.core.patch_namespaced_pod_status(

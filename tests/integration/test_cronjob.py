@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -105,6 +108,11 @@ def batch(control_plane: ControlPlane) -> Iterator[client.BatchV1Api]:
         ),
         timeout=60,
     )
+    # A runner killed without its release (a failed test) must not hold the next
+    # test's runners back for a minute.
+    coordination = client.CoordinationV1Api(control_plane.api)
+    with contextlib.suppress(ApiException):
+        coordination.delete_namespaced_lease("repairman-runner", SYSTEM)
 
 
 def job_pods(core: client.CoreV1Api, job: str) -> list[client.V1Pod]:
@@ -146,7 +154,11 @@ def request_status(cluster: Cluster, name: str) -> dict[str, Any]:
 
 
 def test_a_job_of_the_shipped_template_runs_runner_plan_in_cluster(
-    cluster: Cluster, host: str, batch: client.BatchV1Api, processes: ProcessKubelet
+    control_plane: ControlPlane,
+    cluster: Cluster,
+    host: str,
+    batch: client.BatchV1Api,
+    processes: ProcessKubelet,
 ) -> None:
     (node,) = cluster.nodes(1)
     cluster.wait_nodes_ready([node])
@@ -154,9 +166,13 @@ def test_a_job_of_the_shipped_template_runs_runner_plan_in_cluster(
     request(cluster, f"{cluster.prefix}-plan", node)
     name = f"{cluster.prefix}-plan"
 
-    batch.create_namespaced_job(SYSTEM, job_from(shipped(), name, host, args=["--plan"]))
-
-    job = finished(batch, name)
+    with pods_through(control_plane, processes) as proxy:
+        batch.create_namespaced_job(SYSTEM, job_from(shipped(), name, host, args=["--plan"]))
+        job = finished(batch, name)
+    # It found its API server the in-cluster way (the only address it was given is the
+    # proxy's), and wrote nothing.
+    assert proxy.history, "the runner made no request through KUBERNETES_SERVICE_HOST"
+    assert not [entry for entry in proxy.history if entry[0] in MUTATING], proxy.history
     assert job.status.succeeded == 1, job.status
     (pod,) = job_pods(batch_core(batch), name)
     assert pod.spec.node_name == host
@@ -196,7 +212,10 @@ def install_cronjob(cluster: Cluster, batch: client.BatchV1Api) -> Iterator[Any]
         installed.append(cronjob["metadata"]["name"])
 
     yield install
-    for name in installed:
+    for name in installed:  # suspended first: no new Job from here on
+        cluster.custom.patch_namespaced_custom_object(
+            "batch", "v1beta1", SYSTEM, "cronjobs", name, {"spec": {"suspend": True}}
+        )
         cluster.raw("DELETE", f"{CRONJOBS}/{name}")
 
 
@@ -378,9 +397,11 @@ def test_a_run_past_its_deadline_stops_on_sigterm_and_the_next_run_finishes(
     finishes the drain one PDB budget at a time and approves; after the actor's
     Completed, a third uncordons. The invariant watcher runs throughout.
 
-    The first Job's deadline is 15 s rather than the shipped 55: a write answered
-    after the runner's 30 s request timeout fails at the client, so a write held from
-    the pass's start across a 55 s deadline would fail (exit 1) before the kill."""
+    Changed for the first Job: its deadline is 10 s rather than the shipped 55 (a
+    write answered after the runner's 30 s request timeout fails at the client, so a
+    write held from the pass's start across a 55 s deadline would fail, exit 1, before
+    the kill), and its grace 30 s rather than the shipped 4 (time for the test to start
+    the next run inside it; the shipped grace leaves the same window, shorter)."""
     nodes = cluster.nodes(3)
     cluster.wait_nodes_ready(nodes)
     cluster.deployment("web", 3)
@@ -401,9 +422,11 @@ def test_a_run_past_its_deadline_stops_on_sigterm_and_the_next_run_finishes(
             eviction = proxy.add(Rule(hold(), method="POST", path=r"/eviction", nth=frozenset({1})))
             first = f"{cluster.prefix}-1"
             killed = job_from(template, first, host)
-            killed["spec"]["activeDeadlineSeconds"] = 15
+            killed["spec"]["activeDeadlineSeconds"] = 10
+            killed["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 30
             batch.create_namespaced_job(SYSTEM, killed)
             assert eviction.arrived.wait(timeout=60), proxy.history
+            held_since = time.monotonic()
             assert cluster.core.read_node(target).spec.unschedulable  # cordoned before
             (pod,) = job_pods(core, first)
             killed_by_the_job_controller(batch, core, first, pod.metadata.name)
@@ -419,12 +442,22 @@ def test_a_run_past_its_deadline_stops_on_sigterm_and_the_next_run_finishes(
             seen = len(proxy.history)
             overlapping = f"{cluster.prefix}-overlap"
             batch.create_namespaced_job(SYSTEM, job_from(template, overlapping, host))
-            assert finished(batch, overlapping, timeout=60).status.succeeded == 1
-            (overlap_pod,) = job_pods(core, overlapping)
-            overlap_log = processes.log(SYSTEM, overlap_pod.metadata.name)
-            assert '"lease-held"' in overlap_log and holder in overlap_log, overlap_log
+            overlap_pod = wait_until(
+                "the next run's pod", lambda: job_pods(core, overlapping), timeout=20
+            )[0]
+            overlap_log = wait_until(
+                "the next run's lease-held",
+                lambda: (
+                    '"lease-held"' in (text := processes.log(SYSTEM, overlap_pod.metadata.name))
+                    and text
+                ),
+                timeout=20,
+            )
+            assert holder in overlap_log, overlap_log
             assert not [entry for entry in proxy.history[seen:] if entry[0] in MUTATING]
             assert pod.metadata.uid in processes.running()
+            # Let the write go before the runner's 30 s request timeout would fail it.
+            assert time.monotonic() - held_since < 25, "the scenario ran too slowly"
             seen = len(proxy.history)
             eviction.release()
 
@@ -437,6 +470,7 @@ def test_a_run_past_its_deadline_stops_on_sigterm_and_the_next_run_finishes(
                 after
             )
             assert lease_holder(cluster) is None
+            assert finished(batch, overlapping, timeout=30).status.succeeded == 1
 
             # The next run, on the template as shipped, finishes what the first began.
             second = f"{cluster.prefix}-2"
@@ -463,3 +497,84 @@ def test_a_run_past_its_deadline_stops_on_sigterm_and_the_next_run_finishes(
         violations = watcher.stop()
     assert violations == [], violations
     assert watcher.finished() == [], watcher.finished()
+
+
+def test_forbid_starts_no_job_while_a_frozen_run_spans_its_schedule(
+    *,
+    control_plane: ControlPlane,
+    cluster: Cluster,
+    host: str,
+    batch: client.BatchV1Api,
+    processes: ProcessKubelet,
+    install_cronjob: Any,
+) -> None:
+    """The adversary: a run that outlives its minute (a stuck process: it is stopped
+    with SIGSTOP while its first request is in flight, and continued 20 s after the
+    next scheduled time). While it runs, the CronJob controller starts no other Job
+    (`concurrencyPolicy: Forbid`); once it ends, the next Job comes, and no two
+    runner processes ever ran at once. The run still does its work when continued.
+
+    Changed from the shipped CronJob: activeDeadlineSeconds 170 instead of 55, so
+    that the frozen run is not killed before it has spanned a scheduled time."""
+    nodes = cluster.nodes(2)
+    cluster.wait_nodes_ready(nodes)
+    cluster.zone_limit("a", limit=50, drain={"timeoutSeconds": 120, "gracePeriodSeconds": 0})
+    mr = f"{cluster.prefix}-mr"
+    request(cluster, mr, nodes[0])
+    cronjob = shipped()
+    name = cronjob["metadata"]["name"]
+    served = as_served(cronjob, host)
+    served["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"] = 170
+
+    samples: list[tuple[float, list[str]]] = []
+    sampling = threading.Event()
+
+    def sample() -> None:
+        while not sampling.is_set():
+            active = [
+                job.metadata.name
+                for job in jobs_of(batch, name)
+                if not {c.type for c in job.status.conditions or [] if c.status == "True"}
+                & {"Complete", "Failed"}
+            ]
+            samples.append((time.time(), active))
+            sampling.wait(0.5)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    with pods_through(control_plane, processes) as proxy:
+        first_request = proxy.add(Rule(hold(), nth=frozenset({1})))
+        install_cronjob(served)
+        sampler.start()
+        try:
+            assert first_request.arrived.wait(timeout=80), "no run began within 80 s"
+            (first,) = jobs_of(batch, name)
+            (pod,) = job_pods(batch_core(batch), first.metadata.name)
+            pid = processes.pid(pod.metadata.uid)
+            assert pid is not None
+            os.kill(pid, signal.SIGSTOP)
+            first_request.release()  # answered while the process is stopped
+            scheduled = (int(time.time()) // 60 + 1) * 60
+            time.sleep(scheduled + 20 - time.time())
+            assert [job.metadata.name for job in jobs_of(batch, name)] == [first.metadata.name]
+            os.kill(pid, signal.SIGCONT)
+
+            job = finished(batch, first.metadata.name, timeout=60)
+            assert job.status.succeeded == 1, processes.log(SYSTEM, pod.metadata.name)
+            assert request_status(cluster, mr).get("state") == "Approved"
+            second = wait_until("the next Job", lambda: jobs_of(batch, name)[1:], timeout=80)[0]
+            finished(batch, second.metadata.name, timeout=60)
+        finally:
+            sampling.set()
+            sampler.join(timeout=10)
+
+    assert max(len(active) for _, active in samples) == 1, samples
+    spanned = [at for at, active in samples if scheduled <= at and first.metadata.name in active]
+    assert spanned and spanned[-1] - scheduled >= 15, "the first run spanned its next time"
+    runs = sorted(
+        processes.lifetimes[p.metadata.uid]
+        for job in (first, second)
+        for p in job_pods(batch_core(batch), job.metadata.name)
+    )
+    assert len(runs) == 2 and all(end is not None for _, end in runs), runs
+    (_, first_end), (second_start, _) = runs
+    assert first_end is not None and first_end <= second_start, runs

@@ -11,11 +11,13 @@ policy's defaults. That the API server accepts them is tests/integration/test_cr
 from pathlib import Path
 from typing import Any
 
+import attrs
 import kubernetes_validate
 import pytest
 import yaml
 
 from policy import limit_spec, validation
+from runner.lease import Lease
 
 K8S = Path(__file__).parents[2] / "k8s"
 MANIFESTS = sorted(
@@ -59,6 +61,10 @@ def test_cronjob_is_restricted_and_never_overlaps() -> None:
     assert args[:2] == ["--until-stable", "--deadline"]
     assert float(args[2]) < spec["jobTemplate"]["spec"]["activeDeadlineSeconds"]
     assert pod["serviceAccountName"] == "repairman-runner"
+    # Dead (SIGKILL at the latest) before the Lease it took can expire.
+    lease_seconds = attrs.fields(Lease).duration_seconds.default
+    killed = spec["jobTemplate"]["spec"]["activeDeadlineSeconds"]
+    assert killed + pod["terminationGracePeriodSeconds"] < lease_seconds
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] != 0
     assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
