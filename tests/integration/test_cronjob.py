@@ -578,3 +578,36 @@ def test_forbid_starts_no_job_while_a_frozen_run_spans_its_schedule(
     assert len(runs) == 2 and all(end is not None for _, end in runs), runs
     (_, first_end), (second_start, _) = runs
     assert first_end is not None and first_end <= second_start, runs
+
+
+def test_a_run_that_ignores_sigterm_is_killed_after_the_shipped_grace(
+    control_plane: ControlPlane,
+    cluster: Cluster,
+    host: str,
+    batch: client.BatchV1Api,
+    processes: ProcessKubelet,
+) -> None:
+    """The other end of the kill: a runner that cannot act on SIGTERM (stopped with
+    SIGSTOP while its first request is in flight) is killed with SIGKILL once the
+    shipped terminationGracePeriodSeconds (4 s) has passed after its pod was deleted
+    (exit 137), and the pod goes."""
+    name = f"{cluster.prefix}-stuck"
+    with pods_through(control_plane, processes) as proxy:
+        first_request = proxy.add(Rule(hold(), nth=frozenset({1})))
+        batch.create_namespaced_job(SYSTEM, job_from(shipped(), name, host))
+        assert first_request.arrived.wait(timeout=60), proxy.history
+        core = batch_core(batch)
+        (pod,) = job_pods(core, name)
+        pid = processes.pid(pod.metadata.uid)
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
+        deleted = time.monotonic()
+        core.delete_namespaced_pod(pod.metadata.name, SYSTEM)
+        wait_until("the stuck runner killed", lambda: pod.metadata.uid in processes.exits)
+        took = time.monotonic() - deleted
+        assert processes.exits[pod.metadata.uid] == 128 + signal.SIGKILL
+        assert 4 <= took < 10, took
+        wait_until(
+            "the pod gone",
+            lambda: pod.metadata.name not in {p.metadata.name for p in job_pods(core, name)},
+        )
