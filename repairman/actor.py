@@ -226,6 +226,7 @@ def file_request(
     not_before: str = "",
     deadline: str = "",
     check: bool = True,
+    labels: dict[str, str] | None = None,
 ) -> Request:
     """Create a MaintenanceRequest named after its target (`mr-<target>-<random>`),
     annotated with who files it (CREATED_BY) where the server can say. With `check`, a
@@ -247,6 +248,8 @@ def file_request(
         check_target(kube, target, type_)
     stem = target.replace("/", "-")[:40].rstrip("-.")
     metadata: dict[str, Any] = {"generateName": f"mr-{stem}-"}
+    if labels:
+        metadata["labels"] = dict(labels)
     creator = username(kube)
     if creator is not None:
         metadata["annotations"] = {CREATED_BY: creator}

@@ -30,8 +30,8 @@ _HELP_INSTEAD = getattr(click.exceptions, "NoArgsIsHelpError", ())
 """Raised for a bare group: click shows the help then, which stays as it is."""
 
 
-class OneLineUsage(click.Group):
-    """A command group whose usage errors (an unknown option, a bad value, a missing
+class _OneLine(click.Command):
+    """A command whose usage errors (an unknown option, a bad value, a missing
     argument) are one line, as every other error: `error: WHAT (see COMMAND --help)`
     and exit 2, instead of click's usage block."""
 
@@ -56,6 +56,14 @@ class OneLineUsage(click.Group):
             if isinstance(error, _HELP_INSTEAD):
                 raise
             raise _one_line(error) from None
+
+
+class OneLineUsage(_OneLine, click.Group):
+    """A command group with one-line usage errors."""
+
+
+class OneLineCommand(_OneLine):
+    """A single command with one-line usage errors."""
 
 
 def _one_line(error: click.UsageError) -> Failure:
