@@ -39,13 +39,19 @@ def test_manifest_is_valid_for_a_current_kubernetes(path: Path) -> None:
         kubernetes_validate.validate(document, kubernetes_validate.latest_version(), strict=True)
 
 
-@pytest.mark.parametrize("base", [K8S, K8S / "admission"], ids=["k8s", "k8s/admission"])
+@pytest.mark.parametrize(
+    "base",
+    [K8S, K8S / "admission", K8S / "agent"],
+    ids=["k8s", "k8s/admission", "k8s/agent"],
+)
 def test_kustomization_lists_every_manifest(base: Path) -> None:
-    """k8s/ installs repairman; k8s/admission/ (Kubernetes >= 1.30) is applied on its own."""
+    """k8s/ installs repairman; k8s/admission/ (Kubernetes >= 1.30) and k8s/agent/ (the
+    reboot agent) are applied on their own, so the runner alone stays possible."""
     kustomization = yaml.safe_load((base / "kustomization.yaml").read_text())
     own = [p for p in MANIFESTS if p.is_relative_to(base)]
     if base == K8S:
         own = [p for p in own if not p.is_relative_to(K8S / "admission")]
+        own = [p for p in own if not p.is_relative_to(K8S / "agent")]
     assert sorted(kustomization["resources"]) == sorted(str(p.relative_to(base)) for p in own)
 
 
@@ -131,3 +137,31 @@ def test_crds_carry_the_approval_annotation_and_a_status_subresource() -> None:
         assert annotation.startswith("unapproved")
         assert definition["spec"]["scope"] == "Cluster"
         assert definition["spec"]["versions"][0]["subresources"] == {"status": {}}
+
+
+def test_the_agent_has_an_actors_rights_and_no_more() -> None:
+    """Requests: create, get, list, watch, patch (no status, no delete); nodes: get."""
+    role = next(d for d in documents(K8S / "agent" / "rbac.yaml") if d["kind"] == "ClusterRole")
+    granted = {
+        (group, resource, verb)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+    assert granted == {
+        *(
+            ("repairman.k8s.io", "maintenancerequests", verb)
+            for verb in ("create", "get", "list", "watch", "patch")
+        ),
+        ("", "nodes", "get"),
+    }
+    (daemonset,) = documents(K8S / "agent" / "daemonset.yaml")
+    pod = daemonset["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "repairman-agent"
+    (container,) = pod["containers"]
+    assert container["command"] == ["repairman-agent"]
+    assert {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}} in (
+        container["env"]
+    )
+    assert all(mount.get("readOnly") for mount in container["volumeMounts"])

@@ -1,0 +1,262 @@
+"""The reboot agent (repairman-agent) on the control plane, as an OS-patching rollout.
+
+One agent per simulated node runs as a local process with the agent's own RBAC
+(k8s/agent/rbac.yaml, a token of its ServiceAccount), its own sentinel file in a
+temporary directory, and a reboot command the test provides: the command only asks
+the test's "power" thread for a reboot (as `systemctl reboot` asks systemd) and
+returns; the power thread then does what a reboot does — the agent's process dies
+(SIGKILL), the node goes NotReady, /var/run is emptied (the sentinel goes), the boot
+ID changes, and after a few seconds the node is Ready again and the agent starts
+anew. The runner's passes run in the test's thread, with the runner's own RBAC.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.cluster import Cluster, wait_until
+from tests.integration.conftest import GROUP, ROOT, VERSION, ControlPlane, token_for
+from tests.integration.invariants import InvariantWatcher, LimitRule
+from tests.integration.scenario import PassResult
+from tests.integration.test_runner import runner as run_runner
+
+AGENT = str(Path(sys.executable).parent / "repairman-agent")
+REBOOT_COMMAND = f"{sys.executable} -c 'import os, sys; open(sys.argv[1], \"w\").close()'"
+
+
+class Power:
+    """The nodes' power: reboots that the agents' reboot commands ask for, and the
+    agents' processes, (re)started as a node's boot would."""
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        control_plane: ControlPlane,
+        directory: Path,
+        kubeconfig: Path,
+        *,
+        down_seconds: float = 3.0,
+    ) -> None:
+        self.cluster, self.kubelet = cluster, control_plane.kubelet  # type: ignore[attr-defined]
+        self.directory, self.kubeconfig = directory, kubeconfig
+        self.down_seconds = down_seconds
+        self.agents: dict[str, subprocess.Popen[bytes]] = {}
+        self.reboots: dict[str, list[tuple[float, float]]] = {}
+        """node -> (went down, came back) of every reboot."""
+        self.boots: dict[str, str] = {}
+        self.stopping = threading.Event()
+        self.errors: list[str] = []
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def sentinel(self, node: str) -> Path:
+        return self.directory / node / "reboot-required"
+
+    def boot(self, node: str) -> str:
+        """A new boot ID for the node, as its kubelet would report after a boot."""
+        self.boots[node] = str(uuid.uuid4())
+        self.cluster.core.patch_node_status(
+            node, {"status": {"nodeInfo": {"bootID": self.boots[node]}}}
+        )
+        return self.boots[node]
+
+    def start_agent(self, node: str) -> None:
+        (self.directory / node).mkdir(parents=True, exist_ok=True)
+        log = (self.directory / node / "agent.log").open("ab")
+        asked = self.directory / node / "reboot-asked"
+        self.agents[node] = subprocess.Popen(
+            [
+                AGENT,
+                "--node",
+                node,
+                "--kubeconfig",
+                str(self.kubeconfig),
+                "--period",
+                "1s",
+                "--poll",
+                "0.5s",
+                "--reboot-sentinel",
+                str(self.sentinel(node)),
+                "--reboot-command",
+                f"{REBOOT_COMMAND} {asked}",
+            ],
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+
+    def kill_agent(self, node: str) -> None:
+        process = self.agents.pop(node, None)
+        if process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGKILL)
+            process.wait(timeout=10)
+
+    def log(self, node: str) -> list[dict[str, Any]]:
+        path = self.directory / node / "agent.log"
+        lines = path.read_text().splitlines() if path.exists() else []
+        return [json.loads(line) for line in lines if line.startswith("{")]
+
+    def start(self) -> Power:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=30)
+        for node in list(self.agents):
+            self.kill_agent(node)
+
+    def _loop(self) -> None:
+        while not self.stopping.is_set():
+            for node in list(self.agents):
+                asked = self.directory / node / "reboot-asked"
+                if asked.exists():
+                    try:
+                        self._reboot(node, asked)
+                    except Exception as error:  # the test reads .errors
+                        self.errors.append(f"{node}: {error!r}")
+            self.stopping.wait(0.1)
+
+    def _reboot(self, node: str, asked: Path) -> None:
+        went_down = time.monotonic()
+        self.kill_agent(node)  # the power goes: no clean stop
+        self.kubelet.not_ready.add(node)
+        asked.unlink()
+        self.sentinel(node).unlink(missing_ok=True)  # /var/run is a tmpfs
+        self.sentinel(node).with_name("reboot-required.pkgs").unlink(missing_ok=True)
+        self.boot(node)
+        time.sleep(self.down_seconds)
+        self.kubelet.not_ready.discard(node)
+        self.reboots.setdefault(node, []).append((went_down, time.monotonic()))
+        self.start_agent(node)
+
+
+@pytest.fixture
+def agent_kubeconfig(control_plane: ControlPlane, tmp_path: Path) -> Path:
+    """The agent's ServiceAccount from k8s/agent/rbac.yaml, as a kubeconfig."""
+    control_plane.kubectl("apply", "-f", str(ROOT / "k8s" / "agent" / "rbac.yaml"))
+    admin = json.loads(control_plane.kubeconfig.read_text())
+    token = token_for(control_plane, "repairman-system", "repairman-agent")
+    admin["users"] = [{"name": "agent", "user": {"token": token}}]
+    admin["contexts"][0]["context"]["user"] = "agent"
+    path = tmp_path / "agent.kubeconfig"
+    path.write_text(json.dumps(admin))
+    return path
+
+
+@contextlib.contextmanager
+def powered(
+    cluster: Cluster,
+    control_plane: ControlPlane,
+    tmp_path: Path,
+    kubeconfig: Path,
+    nodes: list[str],
+) -> Iterator[Power]:
+    power = Power(cluster, control_plane, tmp_path / "nodes", kubeconfig).start()
+    try:
+        for node in nodes:
+            power.boot(node)
+        yield power
+    finally:
+        power.stop()
+        for node in nodes:
+            control_plane.kubelet.not_ready.discard(node)  # type: ignore[attr-defined]
+
+
+def requests_of(cluster: Cluster) -> list[dict[str, Any]]:
+    return list(
+        cluster.custom.list_cluster_custom_object(GROUP, VERSION, "maintenancerequests")["items"]
+    )
+
+
+def one_pass(runner_kubeconfig: Path) -> PassResult:
+    code, _out, logs = run_runner(runner_kubeconfig)
+    return PassResult(code, [json.dumps(entry) for entry in logs])
+
+
+def test_an_os_patching_rollout_reboots_each_node_once_within_the_limits(
+    control_plane: ControlPlane,
+    cluster: Cluster,
+    tmp_path: Path,
+    runner_kubeconfig: Path,
+    agent_kubeconfig: Path,
+) -> None:
+    """Six nodes in two zones, at most one per zone at a time, cordoned and drained; a
+    Deployment under a PDB. Five nodes need a reboot, the sixth does not. Every one of
+    the five reboots exactly once, never two of a zone at once, the PDB is never broken
+    (the invariant watcher), and the sixth is never touched."""
+    nodes = {zone: cluster.nodes(3, zone=zone) for zone in ("a", "b")}
+    every = nodes["a"] + nodes["b"]
+    cluster.wait_nodes_ready(every)
+    cluster.deployment("web", 4)
+    cluster.pdb("web", max_unavailable=1)
+    cluster.running_ready("web", 4)
+    cluster.disruptions_allowed("web", 1)
+    drain = {"timeoutSeconds": 300, "gracePeriodSeconds": 0}
+    for zone in ("a", "b"):
+        cluster.zone_limit(zone, maxConcurrent=1, drain=drain)
+    spared = nodes["b"][2]
+    zone_of = {node: zone for zone, members in nodes.items() for node in members}
+    watcher = InvariantWatcher(
+        cluster,
+        limits=[LimitRule("zone-a", 1, zone="a"), LimitRule("zone-b", 1, zone="b")],
+        zone_of=zone_of,
+    ).start()
+    with powered(cluster, control_plane, tmp_path, agent_kubeconfig, every) as power:
+        for node in every:
+            (power.directory / node).mkdir(parents=True, exist_ok=True)
+            if node != spared:
+                power.sentinel(node).write_text("*** System restart required ***\n")
+                power.sentinel(node).with_name("reboot-required.pkgs").write_text("linux-image\n")
+            power.start_agent(node)
+        try:
+
+            def done() -> bool:
+                result = one_pass(runner_kubeconfig)
+                assert result.clean() == "", result.lines[-5:]
+                finished = [
+                    r
+                    for r in requests_of(cluster)
+                    if (r.get("status") or {}).get("state") == "Completed"
+                ]
+                return (
+                    len(finished) == 5
+                    and len(power.reboots) == 5
+                    and not any(cluster.core.read_node(n).spec.unschedulable for n in every)
+                )
+
+            wait_until("every needed reboot done", done, timeout=300)
+        finally:
+            violations = watcher.stop()
+        assert power.errors == [], power.errors
+        logs = {node: power.log(node) for node in every}
+    assert violations == [], violations
+    assert watcher.finished() == [], watcher.finished()
+    assert {node: len(times) for node, times in power.reboots.items()} == {
+        node: 1 for node in every if node != spared
+    }
+    for zone, members in nodes.items():
+        spans = sorted(span for node in members for span in power.reboots.get(node, []))
+        for (_, came_back), (went_down, _) in itertools.pairwise(spans):
+            assert came_back <= went_down, f"two reboots at once in zone {zone}: {spans}"
+    requests = requests_of(cluster)
+    assert sorted(r["spec"]["name"] for r in requests) == sorted(n for n in every if n != spared)
+    for request in requests:
+        assert request["spec"]["requester"] == "reboot-agent"
+        assert request["spec"]["reason"] == "reboot required by linux-image"
+        assert request["status"]["state"] == "Completed", request["status"]
+    assert not [e for e in logs[spared] if e["event"] not in ("started", "idle")], logs[spared]
+    assert cluster.core.read_node(spared).spec.unschedulable is None
