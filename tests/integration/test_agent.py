@@ -49,10 +49,19 @@ class Power:
         kubeconfig: Path,
         *,
         down_seconds: float = 3.0,
+        shutdown_seconds: float = 0.0,
+        agent_before_ready: bool = False,
+        poll: str = "0.5s",
     ) -> None:
         self.cluster, self.kubelet = cluster, control_plane.kubelet  # type: ignore[attr-defined]
         self.directory, self.kubeconfig = directory, kubeconfig
         self.down_seconds = down_seconds
+        self.shutdown_seconds = shutdown_seconds
+        """From the reboot command to the power going: the agent runs on meanwhile."""
+        self.agent_before_ready = agent_before_ready
+        """After the boot, the agent starts before the node reports Ready."""
+        self.poll = poll
+        self.lock = threading.RLock()
         self.agents: dict[str, subprocess.Popen[bytes]] = {}
         self.reboots: dict[str, list[tuple[float, float]]] = {}
         """node -> (went down, came back) of every reboot."""
@@ -72,6 +81,11 @@ class Power:
         )
         return self.boots[node]
 
+    def restart_agent(self, node: str) -> None:
+        with self.lock:
+            self.kill_agent(node)
+            self.start_agent(node)
+
     def start_agent(self, node: str) -> None:
         (self.directory / node).mkdir(parents=True, exist_ok=True)
         log = (self.directory / node / "agent.log").open("ab")
@@ -86,7 +100,7 @@ class Power:
                 "--period",
                 "1s",
                 "--poll",
-                "0.5s",
+                self.poll,
                 "--reboot-sentinel",
                 str(self.sentinel(node)),
                 "--reboot-command",
@@ -98,11 +112,12 @@ class Power:
         )
 
     def kill_agent(self, node: str) -> None:
-        process = self.agents.pop(node, None)
-        if process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGKILL)
-            process.wait(timeout=10)
+        with self.lock:
+            process = self.agents.pop(node, None)
+            if process is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.send_signal(signal.SIGKILL)
+                process.wait(timeout=10)
 
     def log(self, node: str) -> list[dict[str, Any]]:
         path = self.directory / node / "agent.log"
@@ -131,17 +146,22 @@ class Power:
             self.stopping.wait(0.1)
 
     def _reboot(self, node: str, asked: Path) -> None:
-        went_down = time.monotonic()
-        self.kill_agent(node)  # the power goes: no clean stop
-        self.kubelet.not_ready.add(node)
         asked.unlink()
-        self.sentinel(node).unlink(missing_ok=True)  # /var/run is a tmpfs
-        self.sentinel(node).with_name("reboot-required.pkgs").unlink(missing_ok=True)
-        self.boot(node)
+        time.sleep(self.shutdown_seconds)
+        with self.lock:
+            went_down = time.monotonic()
+            self.kill_agent(node)  # the power goes: no clean stop
+            self.kubelet.not_ready.add(node)
+            self.sentinel(node).unlink(missing_ok=True)  # /var/run is a tmpfs
+            self.sentinel(node).with_name("reboot-required.pkgs").unlink(missing_ok=True)
+            self.boot(node)
+            if self.agent_before_ready:
+                self.start_agent(node)
         time.sleep(self.down_seconds)
         self.kubelet.not_ready.discard(node)
         self.reboots.setdefault(node, []).append((went_down, time.monotonic()))
-        self.start_agent(node)
+        if not self.agent_before_ready:
+            self.start_agent(node)
 
 
 @pytest.fixture
@@ -164,8 +184,9 @@ def powered(
     tmp_path: Path,
     kubeconfig: Path,
     nodes: list[str],
+    **options: Any,
 ) -> Iterator[Power]:
-    power = Power(cluster, control_plane, tmp_path / "nodes", kubeconfig).start()
+    power = Power(cluster, control_plane, tmp_path / "nodes", kubeconfig, **options).start()
     try:
         for node in nodes:
             power.boot(node)
@@ -260,3 +281,105 @@ def test_an_os_patching_rollout_reboots_each_node_once_within_the_limits(
         assert request["status"]["state"] == "Completed", request["status"]
     assert not [e for e in logs[spared] if e["event"] not in ("started", "idle")], logs[spared]
     assert cluster.core.read_node(spared).spec.unschedulable is None
+
+
+class RunnerPasses(threading.Thread):
+    """`runner` passes, a second apart, as processes with the runner's RBAC."""
+
+    def __init__(self, kubeconfig: Path) -> None:
+        super().__init__(daemon=True)
+        self.kubeconfig = kubeconfig
+        self.stopping = threading.Event()
+        self.failures: list[str] = []
+
+    def run(self) -> None:
+        program = str(Path(sys.executable).parent / "runner")
+        while not self.stopping.is_set():
+            done = subprocess.run(
+                [program, "--kubeconfig", str(self.kubeconfig)],
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=120,
+            )
+            if done.returncode != 0:
+                self.failures.append(done.stderr[-2000:])
+            self.stopping.wait(1.0)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=150)
+
+
+def test_an_agent_killed_at_every_step_reboots_its_node_exactly_once(
+    control_plane: ControlPlane,
+    cluster: Cluster,
+    tmp_path: Path,
+    runner_kubeconfig: Path,
+    agent_kubeconfig: Path,
+) -> None:
+    """The agent's process is killed (SIGKILL) and started again at each step: before
+    it filed, while its request waits, after it declared InProgress, inside the
+    reboot (the command sent, the power not yet gone), and after the boot before the
+    node is Ready. One request, one reboot, Completed, the node uncordoned."""
+    (node,) = cluster.nodes(1)
+    cluster.wait_nodes_ready([node])
+    cluster.zone_limit("a", maxConcurrent=1, drain={"timeoutSeconds": 300})
+    passes = RunnerPasses(runner_kubeconfig)
+    killed: list[str] = []
+    seen = 0
+    with powered(
+        cluster,
+        control_plane,
+        tmp_path,
+        agent_kubeconfig,
+        [node],
+        poll="3s",
+        shutdown_seconds=6.0,
+        down_seconds=6.0,
+        agent_before_ready=True,
+    ) as power:
+
+        def kill_after(event: str, contains: str = "") -> None:
+            """At the agent's next `event` (its log), kill it and start it again."""
+
+            def logged() -> bool:
+                nonlocal seen
+                entries = power.log(node)
+                for index in range(seen, len(entries)):
+                    entry = entries[index]
+                    if entry["event"] == event and contains in str(entry.get("why", "")):
+                        seen = index + 1
+                        return True
+                return False
+
+            wait_until(f"the agent's {event} {contains}".strip(), logged, timeout=90)
+            power.restart_agent(node)
+            killed.append(event)
+
+        power.start_agent(node)
+        kill_after("idle")  # before filing: nothing needed yet
+        power.sentinel(node).write_text("*** System restart required ***\n")
+        kill_after("filed")  # its request waits: no runner pass yet
+        assert len(requests_of(cluster)) == 1
+        passes.start()
+        try:
+            kill_after("started")  # InProgress declared, the reboot not begun
+            kill_after("rebooting")  # the command sent, the power not yet gone
+            kill_after("waiting", "rebooted")  # booted, the node not yet Ready
+            wait_until(
+                "the request Completed and the node uncordoned",
+                lambda: (
+                    [(r.get("status") or {}).get("state") for r in requests_of(cluster)]
+                    == ["Completed"]
+                    and not cluster.core.read_node(node).spec.unschedulable
+                ),
+                timeout=120,
+            )
+        finally:
+            passes.stop()
+        assert power.errors == [], power.errors
+    assert killed == ["idle", "filed", "started", "rebooting", "waiting"]
+    assert len(power.reboots.get(node, [])) == 1, power.reboots
+    assert len(requests_of(cluster)) == 1
+    assert passes.failures == [], passes.failures
