@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -382,4 +383,84 @@ def test_an_agent_killed_at_every_step_reboots_its_node_exactly_once(
     assert killed == ["idle", "filed", "started", "rebooting", "waiting"]
     assert len(power.reboots.get(node, [])) == 1, power.reboots
     assert len(requests_of(cluster)) == 1
+    assert passes.failures == [], passes.failures
+
+
+def test_a_closed_window_then_a_blocking_pod_hold_every_agent(
+    control_plane: ControlPlane,
+    cluster: Cluster,
+    tmp_path: Path,
+    runner_kubeconfig: Path,
+    agent_kubeconfig: Path,
+) -> None:
+    """Three nodes need a reboot. While the limit's window is closed, every agent's
+    request waits (WindowClosed) and no node is cordoned or rebooted; with the window
+    open and a backup pod running that the limit's blockingPods gate names, they wait
+    (BlockingPods); once the pod is gone, each node reboots once, one at a time."""
+    nodes = cluster.nodes(3)
+    cluster.wait_nodes_ready(nodes)
+    cluster.core.patch_namespace(
+        cluster.namespace,
+        {"metadata": {"labels": {"kubernetes.io/metadata.name": cluster.namespace}}},
+    )
+    later = (datetime.now(UTC) + timedelta(days=3)).strftime("%a")
+    closed = [{"days": [later], "start": "00:00", "end": "00:01", "timeZone": "UTC"}]
+    gates = {
+        "blockingPods": {
+            "selector": {"matchLabels": {"app": "backup"}},
+            "namespaceSelector": {
+                "matchLabels": {"kubernetes.io/metadata.name": cluster.namespace}
+            },
+        }
+    }
+    cluster.zone_limit(
+        "a", maxConcurrent=1, drain={"timeoutSeconds": 300}, windows=closed, gates=gates
+    )
+    passes = RunnerPasses(runner_kubeconfig)
+
+    def held(reason: str) -> None:
+        def all_held() -> bool:
+            found = requests_of(cluster)
+            return len(found) == 3 and all(
+                (r.get("status") or {}).get("reason") == reason for r in found
+            )
+
+        wait_until(f"every request {reason}", all_held, timeout=60)
+        time.sleep(5)  # passes go on: still nothing moves
+        assert all((r.get("status") or {}).get("state") == "Pending" for r in requests_of(cluster))
+        assert not any(cluster.core.read_node(node).spec.unschedulable for node in nodes)
+        assert power.reboots == {}
+
+    with powered(cluster, control_plane, tmp_path, agent_kubeconfig, nodes) as power:
+        for node in nodes:
+            (power.directory / node).mkdir(parents=True, exist_ok=True)
+            power.sentinel(node).write_text("*** System restart required ***\n")
+            power.start_agent(node)
+        passes.start()
+        try:
+            held("WindowClosed")
+            cluster.unmanaged_pod("nightly", nodes[0], labels={"app": "backup"}, grace=0)
+            cluster.custom.patch_cluster_custom_object(
+                GROUP, VERSION, "maintenancelimits", "zone-a", {"spec": {"windows": None}}
+            )
+            held("BlockingPods")
+            cluster.core.delete_namespaced_pod("nightly", cluster.namespace, grace_period_seconds=0)
+            wait_until(
+                "every node rebooted and its request Completed",
+                lambda: (
+                    len(power.reboots) == 3
+                    and all(
+                        (r.get("status") or {}).get("state") == "Completed"
+                        for r in requests_of(cluster)
+                    )
+                ),
+                timeout=180,
+            )
+        finally:
+            passes.stop()
+        assert power.errors == [], power.errors
+    assert {node: len(spans) for node, spans in power.reboots.items()} == dict.fromkeys(nodes, 1)
+    spans = sorted(span for each in power.reboots.values() for span in each)
+    for (_, came_back), (went_down, _) in itertools.pairwise(spans):
+        assert came_back <= went_down, spans
     assert passes.failures == [], passes.failures
