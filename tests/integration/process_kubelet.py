@@ -29,7 +29,9 @@ process runs as root with every capability dropped), restart containers, run ini
 containers and probes, or enforce a pod's own `activeDeadlineSeconds`.
 docs/testing.md says what this leaves unproven.
 
-`stop()` kills every process it started; nothing outlives the session.
+`stop()` kills every process it started; nothing outlives the session, even a session
+that is killed: each process gets SIGKILL when the thread that started it ends
+(`setpriv --pdeathsig`).
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ mount --bind "$1" {SERVICE_ACCOUNT}
 mount -o remount,bind,ro {SERVICE_ACCOUNT}
 if [ "$2" = ro ]; then mount -o remount,bind,ro /; fi
 shift 3
-exec setpriv --no-new-privs --inh-caps=-all --bounding-set=-all -- "$@"
+exec setpriv --no-new-privs --inh-caps=-all --bounding-set=-all --pdeathsig KILL -- "$@"
 """
 
 

@@ -93,6 +93,11 @@ class Power:
         asked = self.directory / node / "reboot-asked"
         self.agents[node] = subprocess.Popen(
             [
+                # Killed with the test if it is killed (the thread that started it ends).
+                "setpriv",
+                "--pdeathsig",
+                "KILL",
+                "--",
                 AGENT,
                 "--node",
                 node,
