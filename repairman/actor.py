@@ -227,8 +227,10 @@ def file_request(
     deadline: str = "",
     check: bool = True,
     labels: dict[str, str] | None = None,
+    name: str = "",
 ) -> Request:
-    """Create a MaintenanceRequest named after its target (`mr-<target>-<random>`),
+    """Create a MaintenanceRequest named after its target (`mr-<target>-<random>`, or
+    `name`: a second create of it is refused, 409),
     annotated with who files it (CREATED_BY) where the server can say. With `check`, a
     target that the actor may read and that is not there is refused at once
     (TargetNotFound) instead of a pass later."""
@@ -247,7 +249,7 @@ def file_request(
     if check:
         check_target(kube, target, type_)
     stem = target.replace("/", "-")[:40].rstrip("-.")
-    metadata: dict[str, Any] = {"generateName": f"mr-{stem}-"}
+    metadata: dict[str, Any] = {"name": name} if name else {"generateName": f"mr-{stem}-"}
     if labels:
         metadata["labels"] = dict(labels)
     creator = username(kube)

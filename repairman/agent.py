@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,11 +34,13 @@ from repairman.actor import MERGE, REQUESTS, file_request
 from repairman.reboot import (
     BOOT_ID,
     NODE_LABEL,
+    REBOOT_UPTIME,
     REBOOTING,
     REQUESTER,
     Complete,
     File,
     Idle,
+    Mine,
     Reboot,
     Seen,
     Start,
@@ -45,6 +48,8 @@ from repairman.reboot import (
     Wait,
     mine_of,
     next_step,
+    request_name,
+    requests_of,
 )
 from runner.durations import seconds_of
 from runner.errors import EXIT_PASS_FAILED, EXIT_USAGE, OneLineCommand
@@ -111,9 +116,22 @@ class Agent:
         self.reboot_command, self.priority = reboot, priority
         self.reboot_timeout = reboot_timeout
         self.last: str = ""
+        self.listed: list[Mine] = []
+        self.sent: set[str] = set()
+        """Requests whose reboot command this process ran without an error: it never
+        sends a second one for them (another process may, after the timeout)."""
+        self.failed = False
 
     def clock(self) -> datetime:
         return datetime.now(UTC)
+
+    def uptime(self) -> float | None:
+        """The node's seconds since boot, suspend included (CLOCK_BOOTTIME): the same
+        clock for every agent of this boot, whatever the wall clock does."""
+        try:
+            return time.clock_gettime(time.CLOCK_BOOTTIME)
+        except (AttributeError, OSError):
+            return None
 
     def observe(self) -> Seen:
         try:
@@ -130,22 +148,27 @@ class Agent:
         listed = self.kube.request(
             "GET", REQUESTS, query={"labelSelector": f"{NODE_LABEL}={self.node}"}
         )
+        self.listed = requests_of(list(listed.get("items") or []), self.node)
+        mine, spares, last_ended = mine_of(self.listed)
         return Seen(
             needed=self.sentinel.needed(),
             boot_id=str((status.get("nodeInfo") or {}).get("bootID") or ""),
             ready=ready,
-            mine=mine_of(list(listed.get("items") or []), self.node),
-            now=self.clock(),
-            reboot_timeout=self.reboot_timeout,
+            mine=mine,
+            spares=spares,
+            last_ended=last_ended,
+            uptime=self.uptime(),
+            reboot_timeout=self.reboot_timeout.total_seconds(),
         )
 
     def round(self) -> Step:
         """One look and at most one write (or the reboot)."""
-        step = next_step(self.observe())
-        self.act(step)
+        seen = self.observe()
+        step = next_step(seen)
+        self.act(step, seen)
         return step
 
-    def act(self, step: Step) -> None:
+    def act(self, step: Step, seen: Seen) -> None:
         if isinstance(step, Idle | Wait):
             what = "idle" if isinstance(step, Idle) else step.why
             if what != self.last:
@@ -154,16 +177,27 @@ class Agent:
             return
         self.last = ""
         if isinstance(step, File):
-            made = file_request(
-                self.kube,
-                self.node,
-                requester=REQUESTER,
-                reason=self.sentinel.reason(),
-                priority=self.priority,
-                labels={NODE_LABEL: self.node},
-                check=False,
-            )
-            log("filed", node=self.node, request=made.name)
+            # Named for this boot and count: a second agent deciding the same is refused.
+            stem = request_name(self.node, seen.boot_id, 0)[:-1]
+            filed = sum(mine.name.startswith(stem) for mine in self.listed)
+            name = request_name(self.node, seen.boot_id, filed)
+            try:
+                file_request(
+                    self.kube,
+                    self.node,
+                    requester=REQUESTER,
+                    reason=self.sentinel.reason(),
+                    priority=self.priority,
+                    labels={NODE_LABEL: self.node},
+                    check=False,
+                    name=name,
+                )
+            except KubeError as error:
+                if error.status != 409:
+                    raise
+                log("filed-already", node=self.node, request=name)
+                return
+            log("filed", node=self.node, request=name)
         elif isinstance(step, Start):
             # On the approval as read (its resourceVersion), with the boot ID.
             self._patch(
@@ -185,15 +219,17 @@ class Agent:
 
     def _reboot(self, step: Reboot) -> None:
         name = step.request.name
+        if step.again and name in self.sent:
+            log("waiting", node=self.node, why=f"{name}: the command ran; waiting for the reboot")
+            return
+        uptime = self.uptime()
         # The mark first: an agent restarted inside the reboot must not begin another.
+        marks = {REBOOTING: self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")}
+        if uptime is not None:
+            marks[REBOOT_UPTIME] = f"{uptime:.0f}"
         self._patch(
             name,
-            {
-                "metadata": {
-                    "resourceVersion": step.request.resource_version,
-                    "annotations": {REBOOTING: self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")},
-                }
-            },
+            {"metadata": {"resourceVersion": step.request.resource_version, "annotations": marks}},
         )
         log(
             "rebooting",
@@ -204,9 +240,13 @@ class Agent:
         )
         failed = self.run_reboot_command()
         if failed:
-            # No reboot came of it: lift the mark, so that the next round tries again.
+            # No reboot came of it: lift the mark, so that a later round tries again
+            # (after --period, not --poll: a broken command is not hammered).
             log("reboot-failed", node=self.node, request=name, error=failed)
-            self._patch(name, {"metadata": {"annotations": {REBOOTING: None}}})
+            self._patch(name, {"metadata": {"annotations": {REBOOTING: None, REBOOT_UPTIME: None}}})
+            self.failed = True
+        else:
+            self.sent.add(name)
 
     def run_reboot_command(self) -> str:
         """Run the reboot command; what went wrong, or "" (it ran: a reboot is coming,
@@ -223,18 +263,20 @@ class Agent:
 
 def run(agent: Agent, *, period: float, poll: float, once: bool, stop: threading.Event) -> None:
     while not stop.is_set():
+        agent.failed = False
         try:
             step = agent.round()
         except ConfigError:
             raise
         except KubeError as error:
-            if error.status == 409:  # the request changed since read: look again
+            if error.status == 409 and not once:  # changed since read: look again soon
+                stop.wait(min(poll, 1.0))
                 continue
             log("error", node=agent.node, error=str(error))
             step = Wait("after an error")
         if once:
             return
-        stop.wait(period if isinstance(step, Idle) else poll)
+        stop.wait(period if isinstance(step, Idle) or agent.failed else poll)
 
 
 @click.command(cls=OneLineCommand, context_settings={"help_option_names": ["-h", "--help"]})

@@ -59,6 +59,7 @@ class World:
     meanwhile (and may be killed and restarted inside the reboot)."""
     boot: int = 1
     clock: datetime = datetime(2026, 12, 7, tzinfo=UTC)
+    booted_at: datetime = datetime(2026, 12, 6, tzinfo=UTC)
     going_down: int | None = None
     down: int = 0
     sentinel: bool = True
@@ -92,8 +93,10 @@ class World:
             raise Killed
         body = kwargs["body"]
         if method == "POST":
-            name = f"{body['metadata']['generateName']}{len(self.requests)}"
-            body["metadata"] = {**body["metadata"], "name": name}
+            name = body["metadata"]["name"]
+            if name in self.requests:
+                raise KubeError("already exists", status=409)
+            body["metadata"] = {**body["metadata"], "creationTimestamp": self.clock.isoformat()}
             body["metadata"]["resourceVersion"] = str(next(self.version))
             self.requests[name] = body
             self.filed += 1
@@ -124,6 +127,7 @@ class World:
                 status["state"] = "InProgress"
             elif state == "Pending":
                 status["state"] = "Approved"
+                status["approvedAt"] = self.clock.isoformat()
             else:
                 continue
             request["metadata"]["resourceVersion"] = str(next(self.version))
@@ -144,6 +148,7 @@ class World:
                 return False
             self.going_down = None
             self.boot += 1
+            self.booted_at = self.clock
             self.sentinel = False  # /var/run is a tmpfs
             self.down = self.down_rounds
             return True
@@ -161,6 +166,9 @@ class WorldAgent(Agent):
 
     def clock(self) -> datetime:
         return self.world.clock
+
+    def uptime(self) -> float:
+        return (self.world.clock - self.world.booted_at).total_seconds()
 
 
 class WorldSentinel(Sentinel):
@@ -182,22 +190,28 @@ def agent_in(world: World) -> WorldAgent:
     deaths=st.lists(st.sampled_from(["", "before", "after", "reboot"]), max_size=12),
     down_rounds=st.integers(0, 3),
     lag=st.integers(0, 3),
+    twins=st.booleans(),
 )
 def test_killed_anywhere_and_restarted_one_request_one_reboot(
-    deaths: list[str], down_rounds: int, lag: int
+    deaths: list[str], down_rounds: int, lag: int, twins: bool
 ) -> None:
+    """`twins`: two agents on the node (a DaemonSet's rolling update, or a cron
+    `--once` beside the DaemonSet), each round one after the other."""
     world = World(deaths=deaths, down_rounds=down_rounds, lag=lag)
-    agent = agent_in(world)
-    for _round in range(60):
-        try:
-            agent.round()
-        except Killed:
-            agent = agent_in(world)  # the process starts again, remembering nothing
-        except KubeError as error:
-            assert error.status == 409  # a stale approval: looked at again next round
+    agents = [agent_in(world) for _ in range(2 if twins else 1)]
+    for _round in range(300):  # 12 deaths, each a 10-minute wait at most
+        # Twins look first, then act: each acts on a read the other's write made stale.
+        seen = [agent.observe() for agent in agents]
+        for index, agent in enumerate(agents):
+            try:
+                agent.act(next_step(seen[index]), seen[index])
+            except Killed:
+                agents[index] = agent_in(world)  # starts again, remembering nothing
+            except KubeError as error:
+                assert error.status == 409  # a stale read: looked at again next round
         world.runner_pass()
         if world.tick():
-            agent = agent_in(world)  # the node went down: the agent starts after boot
+            agents = [agent_in(world) for _ in agents]  # the node went down and up
         done = [r for r in world.requests.values() if r["status"].get("state") == "Completed"]
         if done and not world.sentinel and not world.down:
             break
