@@ -133,6 +133,16 @@ class LabelSelector:
 
 
 @attrs.frozen
+class NodeCondition:
+    """One of the node lifecycle conditions of DESIGN §8 (KEP-5683) a node shows."""
+
+    type: str
+    status: str  # "True" | "False" | "Unknown"
+    reason: str = ""
+    message: str = ""
+
+
+@attrs.frozen
 class Node:
     """A node, reduced to what maintenance decisions need."""
 
@@ -144,6 +154,9 @@ class Node:
     """The Ready condition is True (False and Unknown both count as not ready)."""
     ready_since: datetime | None = None
     """lastTransitionTime of the Ready condition."""
+    conditions: tuple[NodeCondition, ...] = ()
+    """Its node lifecycle conditions (DESIGN §8: MaintenancePlanned, DrainInProgress,
+    Drained, MaintenanceInProgress), whoever set them; no other condition."""
 
 
 @attrs.frozen

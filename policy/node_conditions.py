@@ -26,9 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import attrs
-
-from policy.model import RequestState
+from policy.model import NodeCondition, RequestState
 
 PLANNED = "MaintenancePlanned"
 DRAINING = "DrainInProgress"
@@ -38,16 +36,8 @@ TYPES = (PLANNED, DRAINING, DRAINED, IN_MAINTENANCE)
 OURS = "Repairman"
 
 
-@attrs.frozen
-class NodeCondition:
-    type: str
-    status: str  # "True" | "False" (a node's condition may also be "Unknown")
-    reason: str = ""
-    message: str = ""
-
-    @property
-    def ours(self) -> bool:
-        return self.reason.startswith(OURS)
+def ours(condition: NodeCondition) -> bool:
+    return condition.reason.startswith(OURS)
 
 
 def wanted(
@@ -95,7 +85,7 @@ def changes(
             if want.status == "True":
                 out[kind] = want
             continue
-        if not have.ours:
+        if not ours(have):
             continue
         if (have.status, have.reason, have.message) != (want.status, want.reason, want.message):
             if want.status == "False" and have.status == "False":

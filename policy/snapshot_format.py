@@ -16,6 +16,7 @@ from policy.model import (
     LabelSelector,
     LimitStatus,
     Node,
+    NodeCondition,
     Pod,
     PodDisruptionBudget,
     RequestStatus,
@@ -178,7 +179,12 @@ def _node(n: Node) -> dict[str, Any]:
         "unschedulable": n.unschedulable,
         "ready": n.ready,
         "readySince": _ts(n.ready_since),
+        **({"conditions": [_condition(c) for c in n.conditions]} if n.conditions else {}),
     }
+
+
+def _condition(c: NodeCondition) -> dict[str, Any]:
+    return {"type": c.type, "status": c.status, "reason": c.reason, "message": c.message}
 
 
 def _pod(p: Pod) -> dict[str, Any]:

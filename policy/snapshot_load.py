@@ -21,6 +21,7 @@ from policy.model import (
     MaintenanceLimit,
     MaintenanceRequest,
     Node,
+    NodeCondition,
     Pod,
     PodDisruptionBudget,
     RequestState,
@@ -153,6 +154,16 @@ def _node(f: _Fields) -> Node:
         unschedulable=f.flag("unschedulable", False),
         ready=f.flag("ready", True),
         ready_since=f.instant("readySince"),
+        conditions=f.items("conditions", _node_condition),
+    )
+
+
+def _node_condition(f: _Fields) -> NodeCondition:
+    return NodeCondition(
+        type=f.text("type"),
+        status=f.text("status"),
+        reason=f.text("reason", required=False),
+        message=f.text("message", required=False),
     )
 
 

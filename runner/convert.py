@@ -21,12 +21,14 @@ from policy.model import (
     MaintenanceLimit,
     MaintenanceRequest,
     Node,
+    NodeCondition,
     Pod,
     PodDisruptionBudget,
     RequestState,
     RequestStatus,
     VolumeAttachment,
 )
+from policy.node_conditions import TYPES as LIFECYCLE
 from runner.kube import JSON
 
 STATES = {state.value: state for state in RequestState}
@@ -103,6 +105,16 @@ def node_of(raw: JSON) -> Node:
         unschedulable=bool(spec.get("unschedulable")),
         ready=bool(ready and ready.get("status") == "True"),
         ready_since=_time(ready.get("lastTransitionTime")) if ready else None,
+        conditions=tuple(
+            NodeCondition(
+                str(c["type"]),
+                str(c.get("status") or "Unknown"),
+                str(c.get("reason") or ""),
+                str(c.get("message") or ""),
+            )
+            for c in status.get("conditions") or []
+            if c.get("type") in LIFECYCLE
+        ),
     )
 
 

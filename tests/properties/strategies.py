@@ -27,6 +27,7 @@ from policy.model import (
     MaintenanceLimit,
     MaintenanceRequest,
     Node,
+    NodeCondition,
     Pod,
     PodDisruptionBudget,
     RequestState,
@@ -36,6 +37,7 @@ from policy.model import (
     VolumeAttachment,
     Workload,
 )
+from policy.node_conditions import TYPES as LIFECYCLE
 
 ZONES = ("a", "b")
 APPS = ("web", "db", "cache")
@@ -81,9 +83,24 @@ def nodes(draw: st.DrawFn, now: datetime) -> tuple[Node, ...]:
                 unschedulable=unschedulable,
                 ready=draw(st.integers(0, 6)) > 0,
                 ready_since=draw(st.none() | short_ages.map(lambda d: now - d)),
+                conditions=tuple(draw(lifecycle_conditions)),
             )
         )
     return tuple(result)
+
+
+lifecycle_conditions = st.lists(
+    st.builds(
+        NodeCondition,
+        type=st.sampled_from(LIFECYCLE),
+        status=st.sampled_from(["True", "False", "Unknown"]),
+        reason=st.sampled_from(["RepairmanPreparing", "RepairmanCompleted", "AdminSaid", ""]),
+        message=st.sampled_from(["", "repairman: mr-a is draining the node", "by hand"]),
+    ),
+    max_size=2,
+    unique_by=lambda condition: condition.type,
+)
+"""Some of a node's lifecycle conditions (DESIGN §8), ours or someone else's."""
 
 
 @st.composite

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from policy.disruption import BudgetIndex
-from runner.convert import pdb_of, pod_of
+from policy.model import NodeCondition
+from runner.convert import node_of, pdb_of, pod_of
 from runner.read import eviction_version
 from tests.helpers import app_pod
 
@@ -100,3 +101,36 @@ def test_the_eviction_version_comes_from_discovery(entry: dict[str, str], versio
         {"name": "pods/eviction", "kind": "Eviction", **entry},
     ]
     assert eviction_version(_Discovery(resources)) == version  # type: ignore[arg-type]
+
+
+def test_a_node_keeps_only_its_lifecycle_conditions() -> None:
+    """DESIGN §8's four, whoever set them, as they are; Ready and the others stay out
+    (Ready is read into `ready`)."""
+    node = node_of(
+        {
+            "metadata": {"name": "n1"},
+            "status": {
+                "conditions": [
+                    {"type": "Ready", "status": "True", "reason": "KubeletReady"},
+                    {"type": "MemoryPressure", "status": "False"},
+                    {"type": "Drained", "status": "True", "reason": "AdminDrained"},
+                    {
+                        "type": "MaintenancePlanned",
+                        "status": "True",
+                        "reason": "RepairmanPreparing",
+                        "message": "repairman: mr-a is draining the node",
+                    },
+                ]
+            },
+        }
+    )
+    assert node.ready
+    assert node.conditions == (
+        NodeCondition("Drained", "True", "AdminDrained", ""),
+        NodeCondition(
+            "MaintenancePlanned",
+            "True",
+            "RepairmanPreparing",
+            "repairman: mr-a is draining the node",
+        ),
+    )
