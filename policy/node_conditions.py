@@ -4,8 +4,11 @@
 given the request that holds it (or the one that last did). `changes` is what must be
 written to get there from what the node shows, and nothing more:
 
-- a condition is ours when its reason starts with `Repairman`; one that is not (an
-  admin's, another controller's) is never changed, as an admin's cordon is not;
+- a condition is ours when its reason is one we write (`Repairman` and a request
+  state, or `RepairmanDeleted`) and its message begins `repairman: `; any other (an
+  admin's, another controller's, one whose reason merely starts with `Repairman`) is
+  never changed, as an admin's cordon is not — stricter than DESIGN §8's "reason
+  starts with Repairman", so that nothing of someone else's is ever taken over;
 - a condition already saying what we want (status, reason, message) is not written
   again: a pass on an unchanged cluster writes nothing;
 - a condition that is absent and would be False is not written: nothing to clear.
@@ -16,8 +19,11 @@ Decided where the design is silent:
   `RepairmanPending` — nothing is planned for the node any more.
 - A node whose request is gone (deleted: the orphan rule) gets every condition of ours
   False with reason `RepairmanDeleted`.
-- `Drained` on an Approved or InProgress request whose limit does not drain (the
-  table's "True if drained") is not written.
+- Every row says all four: the table's "—" is False (free when the node shows
+  nothing of ours: nothing is written), so a leftover of ours from an earlier request
+  or an earlier row (drained, then a late pod: draining again) is cleared.
+  `Drained` is False under a limit that does not drain.
+- A node's row is its active request's; with none, all False (`wanted_for_node`).
 - Messages name the request and say nothing that changes from pass to pass, so that
   they are written once per change of row.
 """
@@ -25,6 +31,8 @@ Decided where the design is silent:
 from __future__ import annotations
 
 from collections.abc import Mapping
+
+import attrs
 
 from policy.model import NodeCondition, RequestState
 
@@ -36,8 +44,34 @@ TYPES = (PLANNED, DRAINING, DRAINED, IN_MAINTENANCE)
 OURS = "Repairman"
 
 
+OUR_REASONS = frozenset({f"{OURS}{state.value}" for state in RequestState} | {f"{OURS}Deleted"})
+MESSAGE = "repairman: "
+
+
 def ours(condition: NodeCondition) -> bool:
-    return condition.reason.startswith(OURS)
+    return condition.reason in OUR_REASONS and condition.message.startswith(MESSAGE)
+
+
+@attrs.frozen
+class Holder:
+    """A request that holds or held a node, as the pass leaves it."""
+
+    request: str
+    state: RequestState | None  # None: deleted
+    drains: bool = True
+    drained: bool = False
+
+
+def wanted_for_node(holders: list[Holder]) -> dict[str, NodeCondition]:
+    """The row of the node's active request (one at most: §4.3), else all False in
+    the name of the latest of the others (the list's order)."""
+    active = [h for h in holders if h.state is not None and h.state.active]
+    chosen = active[0] if active else (holders[-1] if holders else None)
+    if chosen is None:
+        return _all_false("", f"{OURS}Deleted", "no request holds the node")
+    return wanted(
+        chosen.state, request=chosen.request, drains=chosen.drains, drained=chosen.drained
+    )
 
 
 def wanted(
@@ -49,24 +83,16 @@ def wanted(
     if state is None:
         return _all_false(request, "RepairmanDeleted", "deleted")
     reason = f"Repairman{state.value}"
+    done = "True" if drains and drained else "False"
     if state is RequestState.PREPARING:
         if drains and not drained:
-            return _row(
-                request,
-                reason,
-                {PLANNED: "True", DRAINING: "True"},
-                "is draining the node",
-            )
-        return _row(
-            request,
-            reason,
-            {PLANNED: "True", DRAINING: "False", **({DRAINED: "True"} if drains else {})},
-            "has the node drained, waiting before approval" if drains else "is preparing",
-        )
+            statuses = {PLANNED: "True", DRAINING: "True", DRAINED: "False"}
+            return _row(request, reason, statuses, "is draining the node")
+        statuses = {PLANNED: "True", DRAINING: "False", DRAINED: done}
+        words = "has the node drained, waiting before approval" if drains else "is preparing"
+        return _row(request, reason, {**statuses, IN_MAINTENANCE: "False"}, words)
     if state in (RequestState.APPROVED, RequestState.IN_PROGRESS):
-        statuses = {PLANNED: "True", DRAINING: "False", IN_MAINTENANCE: "True"}
-        if drains and drained:
-            statuses[DRAINED] = "True"
+        statuses = {PLANNED: "True", DRAINING: "False", DRAINED: done, IN_MAINTENANCE: "True"}
         words = "is approved" if state is RequestState.APPROVED else "is in progress"
         return _row(request, reason, statuses, words)
     # Pending after all, or finished any way.
@@ -97,9 +123,11 @@ def changes(
 def _row(
     request: str, reason: str, statuses: Mapping[str, str], words: str
 ) -> dict[str, NodeCondition]:
+    full = {**dict.fromkeys(TYPES, "False"), **statuses}
+    name = f"{request} " if request else ""
     return {
-        kind: NodeCondition(kind, status, reason, f"repairman: {request} {words}")
-        for kind, status in statuses.items()
+        kind: NodeCondition(kind, status, reason, f"{MESSAGE}{name}{words}")
+        for kind, status in full.items()
     }
 
 

@@ -1,11 +1,13 @@
 """DESIGN §8: the node lifecycle conditions follow the table through every life of a
-request, never change an admin's condition, and are all False once it ended.
+request, never change someone else's condition, and are all False once it ended.
 
 A node starts with some of the four conditions set by someone else (an admin, another
-controller: reasons not starting with `Repairman`) and goes through a sequence of
-request states drawn from the lifecycle (admitted, draining, drained, approved, in
-progress; ended any way at any point, deleted, or sent back to waiting). At each step
-the conditions `changes` returns are written as a pass would write them.
+controller, one whose reason merely starts with `Repairman`) and some left by an
+earlier request of ours, then goes through lives of requests: each begins at any row
+of the table (admission and approval may come in one pass), goes on through the
+later rows, may fall back (a late pod: draining again) and ends any way (completed,
+expired, rejected, deleted, back to waiting). At each step the conditions `changes`
+returns are written as a pass would write them.
 """
 
 from __future__ import annotations
@@ -20,116 +22,106 @@ from policy.node_conditions import (
     IN_MAINTENANCE,
     PLANNED,
     TYPES,
+    Holder,
     NodeCondition,
     changes,
+    ours,
     wanted,
+    wanted_for_node,
 )
 
 S = RequestState
-# (state, drained) steps in the order a request lives them; any may be cut short.
-LIFE = [
-    (S.PREPARING, False),
-    (S.PREPARING, True),
-    (S.APPROVED, True),
-    (S.IN_PROGRESS, True),
-]
+LIFE = [(S.PREPARING, False), (S.PREPARING, True), (S.APPROVED, True), (S.IN_PROGRESS, True)]
 ENDINGS = [S.COMPLETED, S.EXPIRED, S.REJECTED, S.PENDING, None]
 
-TABLE = {
-    # (state, drains, drained) -> the statuses that must show (None: not written)
-    (S.PREPARING, True, False): {
-        PLANNED: "True",
-        DRAINING: "True",
-        DRAINED: None,
-        IN_MAINTENANCE: None,
-    },
-    (S.PREPARING, True, True): {
-        PLANNED: "True",
-        DRAINING: "False",
-        DRAINED: "True",
-        IN_MAINTENANCE: None,
-    },
-    (S.APPROVED, True, True): {
-        PLANNED: "True",
-        DRAINING: "False",
-        DRAINED: "True",
-        IN_MAINTENANCE: "True",
-    },
-    (S.IN_PROGRESS, True, True): {
-        PLANNED: "True",
-        DRAINING: "False",
-        DRAINED: "True",
-        IN_MAINTENANCE: "True",
-    },
-}
 
-admin_conditions = st.dictionaries(
+def row(state: RequestState, drains: bool, drained: bool) -> dict[str, str]:
+    """DESIGN §8's table, "—" read as False."""
+    done = "True" if drains and drained else "False"
+    if state is S.PREPARING:
+        draining = "True" if drains and not drained else "False"
+        return {PLANNED: "True", DRAINING: draining, DRAINED: done, IN_MAINTENANCE: "False"}
+    return {PLANNED: "True", DRAINING: "False", DRAINED: done, IN_MAINTENANCE: "True"}
+
+
+theirs_strategy = st.dictionaries(
     st.sampled_from(TYPES),
-    st.builds(
-        lambda status, reason: (status, reason),
+    st.tuples(
         st.sampled_from(["True", "False", "Unknown"]),
-        st.sampled_from(["AdminPlanned", "NodeProblemDetector", "", "repairmanLowercase"]),
+        st.sampled_from(["AdminPlanned", "NodeProblemDetector", "", "RepairmanHold"]),
+        st.sampled_from(["set by hand", "repairman: looks like ours"]),
     ),
+    max_size=2,
 )
+leftovers = st.dictionaries(st.sampled_from(TYPES), st.sampled_from(["True", "False"]), max_size=4)
 
 
 @given(
-    admin=admin_conditions,
-    cut=st.integers(1, len(LIFE)),
-    ending=st.sampled_from(ENDINGS),
-    drains=st.booleans(),
-    lives=st.integers(1, 3),
+    theirs=theirs_strategy,
+    left=leftovers,
+    lives=st.lists(
+        st.tuples(
+            st.integers(0, len(LIFE) - 1),  # the row a life begins at
+            st.integers(1, len(LIFE)),  # how many rows it goes through
+            st.booleans(),  # falls back to draining once (a late pod)
+            st.sampled_from(ENDINGS),
+            st.booleans(),  # its limit drains
+        ),
+        min_size=1,
+        max_size=3,
+    ),
 )
 def test_the_conditions_follow_the_table_and_leave_others_alone(
-    admin: dict[str, tuple[str, str]],
-    cut: int,
-    ending: RequestState | None,
-    drains: bool,
-    lives: int,
+    theirs: dict[str, tuple[str, str, str]],
+    left: dict[str, str],
+    lives: list[tuple[int, int, bool, RequestState | None, bool]],
 ) -> None:
     node = {
-        kind: NodeCondition(kind, status, reason, "set by hand")
-        for kind, (status, reason) in admin.items()
+        kind: NodeCondition(kind, status, "RepairmanInProgress", "repairman: mr-old is in progress")
+        for kind, status in left.items()
     }
-    theirs = dict(node)
-    for life in range(lives):
-        request = f"mr-{life}"
-        for state, drained in [*LIFE[:cut], (ending, True)]:
+    node.update({kind: NodeCondition(kind, *values) for kind, values in theirs.items()})
+    # Drawn as someone else's, whatever their reason looks like (not judged by `ours`).
+    others = {kind: node[kind] for kind in theirs}
+    for number, (begin, length, falls_back, ending, drains) in enumerate(lives):
+        request = f"mr-{number}"
+        steps = LIFE[begin : begin + length]
+        if falls_back and drains and any(state is S.PREPARING and done for state, done in steps):
+            steps = [*steps, (S.PREPARING, False), (S.PREPARING, True)]
+        for state, drained in [*steps, (ending, True)]:
             want = wanted(state, request=request, drains=drains, drained=drained)
             node.update(changes(node, want))
-            # Idempotent: the next pass on the same facts writes nothing.
-            assert changes(node, want) == {}
-            # Someone else's condition is never touched.
-            for kind, condition in theirs.items():
-                assert node[kind] == condition
-            ours = {kind: c for kind, c in node.items() if kind not in theirs}
-            assert all(c.reason.startswith("Repairman") for c in ours.values())
-            if state is not None and state.active and drains:
-                for kind, status in TABLE[(state, drains, drained)].items():
-                    if kind in theirs:
-                        continue
-                    if status is None:
-                        # Not written in this row: whatever an earlier row of this
-                        # life left (a Drained from before stays as it was).
-                        continue
-                    assert node[kind].status == status, (state, kind, node)
-                    assert request in node[kind].message
-            elif state is not None and state.active:
-                # A limit that does not drain: planned, never draining, never drained.
-                assert node[PLANNED].status == "True" or PLANNED in theirs
-                assert (
-                    DRAINING in theirs
-                    or node.get(DRAINING) is None
-                    or node[DRAINING].status == "False"
-                )
-                assert (
-                    DRAINED in theirs
-                    or node.get(DRAINED) is None
-                    or node[DRAINED].status == "False"
-                )
+            assert changes(node, want) == {}  # the next pass writes nothing
+            for kind, condition in others.items():
+                assert node[kind] == condition  # someone else's: never touched
+            mine = {kind: c for kind, c in node.items() if kind not in others}
+            assert all(ours(c) for c in mine.values())
+            if state is not None and state.active:
+                expected = row(state, drains, drained)
+                for kind, condition in mine.items():
+                    assert condition.status == expected[kind], (state, kind, node)
+                    if condition.status == "True":
+                        assert request in condition.message
+                for kind, status in expected.items():
+                    if status == "True" and kind not in others:
+                        assert kind in mine, (state, kind, node)
             else:
                 # Ended (any way), deleted, or waiting again: nothing of ours is True.
-                assert not [c for c in ours.values() if c.status == "True"], node
+                assert not [c for c in mine.values() if c.status == "True"], node
+
+
+def test_a_node_follows_its_active_request_not_the_one_that_ended_before() -> None:
+    holders = [
+        Holder("mr-done", S.COMPLETED),
+        Holder("mr-now", S.IN_PROGRESS, drains=True, drained=True),
+        Holder("mr-next", S.PENDING),
+    ]
+    want = wanted_for_node(holders)
+    assert want[IN_MAINTENANCE].status == "True" and "mr-now" in want[IN_MAINTENANCE].message
+    cleared = wanted_for_node([Holder("mr-done", S.COMPLETED), Holder("mr-gone", None)])
+    assert {c.status for c in cleared.values()} == {"False"}
+    assert all(c.reason == "RepairmanDeleted" for c in cleared.values())
+    assert {c.status for c in wanted_for_node([]).values()} == {"False"}
 
 
 def test_a_cleared_condition_is_not_written_again_for_its_reason_alone() -> None:
