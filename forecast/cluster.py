@@ -27,6 +27,7 @@ from policy.decisions import (
     Cordon,
     DeleteRequest,
     Evict,
+    SetNodeConditions,
     Uncordon,
     UpdateLimitStatus,
     UpdateRequestStatus,
@@ -160,6 +161,15 @@ class ModelCluster:
                         effects.append(evicted)
                 case DeleteRequest():
                     self.requests.pop(decision.request, None)
+                case SetNodeConditions():
+                    # Stored as the API server would; nothing in the model reads them
+                    # (they change no timing: the forecast ignores them otherwise).
+                    node = self.nodes[decision.node]
+                    written = {c.type: c for c in decision.write}
+                    kept = tuple(c for c in node.conditions if c.type not in written)
+                    self.nodes[node.name] = attrs.evolve(
+                        node, conditions=kept + tuple(written.values())
+                    )
                 case UpdateLimitStatus():
                     self.limits[decision.limit] = attrs.evolve(
                         self.limits[decision.limit], status=decision.status

@@ -17,7 +17,7 @@ import attrs
 from policy.disruption import EvictionBudget
 from policy.explain import Explanation, Reason
 from policy.gate import Basis
-from policy.model import LimitStatus, RequestState, RequestStatus
+from policy.model import LimitStatus, NodeCondition, RequestState, RequestStatus
 
 
 @attrs.frozen
@@ -141,7 +141,37 @@ class UpdateLimitStatus:
         return f"maintenancelimit/{self.limit}"
 
 
-Decision = UpdateRequestStatus | Cordon | Uncordon | Evict | DeleteRequest | UpdateLimitStatus
+@attrs.frozen
+class SetNodeConditions:
+    """Publish a node's lifecycle conditions (DESIGN §8) through `nodes/status`.
+
+    `wanted` is the node's whole row of the table (policy.node_conditions); `write` is
+    what the plan found to change. The runner compares `wanted` with a fresh read of
+    the node and writes only what still differs, never over a condition that is not
+    ours, guarded by the node's resourceVersion. In a request's lane it comes right
+    after the request's last status write of the pass, so it says what was written."""
+
+    node: str
+    request: str
+    """The request whose row it is; "" when no request holds the node any more."""
+    wanted: tuple[NodeCondition, ...]
+    write: tuple[NodeCondition, ...]
+    reason: str = "NodeConditions"
+
+    @property
+    def target(self) -> str:
+        return f"node/{self.node}"
+
+
+Decision = (
+    UpdateRequestStatus
+    | Cordon
+    | Uncordon
+    | Evict
+    | DeleteRequest
+    | UpdateLimitStatus
+    | SetNodeConditions
+)
 
 
 @attrs.frozen

@@ -5,7 +5,7 @@ planner asserts every status it writes against it, and the property tests check 
 independently. `Behaviour` merges the limits governing one target: cordon and drain if
 any asks, the shortest timeouts, the longest grace periods and soak, and destructive
 drain options (deleting emptyDir data, forcing unmanaged pods) only if every limit
-that drains allows them.
+that drains allows them, and the node lifecycle conditions unless one turns them off.
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ class Behaviour:
     in_progress_timeout_seconds: int = DEFAULT_IN_PROGRESS_TIMEOUT
     soak_seconds: int = 0
     ttl_seconds_after_finished: int = DEFAULT_TTL
+    node_conditions: bool = True
+    """Publish the node lifecycle conditions: unless a governing limit says not to."""
 
     @property
     def waits_for_detach(self) -> bool:
@@ -74,6 +76,7 @@ class Behaviour:
             in_progress_timeout_seconds=min(limit.in_progress_timeout_seconds for limit in limits),
             soak_seconds=max(limit.soak_seconds for limit in limits),
             ttl_seconds_after_finished=min(limit.ttl_seconds_after_finished for limit in limits),
+            node_conditions=all(limit.node_conditions for limit in limits),
         )
 
 

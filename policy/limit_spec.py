@@ -179,6 +179,8 @@ class LimitSpec:
     rate: Rate | None = None
     failure_budget: FailureBudget | None = None
     gates: Gates = Gates()
+    node_conditions: bool = True
+    """Publish the node lifecycle conditions (DESIGN §8) for the requests it governs."""
 
     def governs(self, target_type: TargetType, labels: Mapping[str, str]) -> bool:
         if target_type is not self.type:
@@ -275,6 +277,7 @@ def _limit_spec(name: str, spec: Any, partial: dict[str, Any]) -> LimitSpec:
     rate = _rate(spec.get("rate"))
     failure_budget = _failure_budget(spec.get("failureBudget"), target_type)
     gates = _gates(spec.get("gates"))
+    node_conditions = optional(spec, "nodeConditions", bool, "spec.nodeConditions", "true or false")
     return LimitSpec(
         name=name,
         type=target_type,
@@ -303,6 +306,7 @@ def _limit_spec(name: str, spec: Any, partial: dict[str, Any]) -> LimitSpec:
         rate=rate,
         failure_budget=failure_budget,
         gates=gates,
+        node_conditions=node_only and node_conditions is not False,
     )
 
 

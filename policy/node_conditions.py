@@ -26,15 +26,28 @@ Decided where the design is silent:
 - A node's row is its active request's; with none, all False (`wanted_for_node`).
 - Messages name the request and say nothing that changes from pass to pass, so that
   they are written once per change of row.
+- A limit with `nodeConditions: false` governing the node's request: all False (ours
+  cleared, nothing new published).
+
+`publish` is the plan's phase (after the cordons are released): a `SetNodeConditions`
+for every node whose conditions must change, for the state each request has as the
+pass leaves it. The nodes looked at are those a request holds or held, and those
+showing a True condition of ours (a request deleted before its conditions were cleared).
+In the decision list it follows its request's last status write (it says what was
+written, and is skipped with it when that write fails), else it goes first (it says
+what was read).
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping
 
 import attrs
 
-from policy.model import NodeCondition, RequestState
+from policy.decisions import Decision, SetNodeConditions, UpdateRequestStatus
+from policy.model import NodeCondition, RequestState, TargetType
+from policy.pass_state import PassState
 
 PLANNED = "MaintenancePlanned"
 DRAINING = "DrainInProgress"
@@ -60,15 +73,28 @@ class Holder:
     state: RequestState | None  # None: deleted
     drains: bool = True
     drained: bool = False
+    publish: bool = True
+    """False: a governing limit says `nodeConditions: false`."""
+
+
+def holding(holders: list[Holder]) -> Holder | None:
+    """Whose row a node shows: its active request (one at most: §4.3), else the last
+    of the others (the list's order); None when there are none."""
+    active = [h for h in holders if h.state is not None and h.state.active]
+    return active[0] if active else (holders[-1] if holders else None)
 
 
 def wanted_for_node(holders: list[Holder]) -> dict[str, NodeCondition]:
     """The row of the node's active request (one at most: §4.3), else all False in
     the name of the latest of the others (the list's order)."""
-    active = [h for h in holders if h.state is not None and h.state.active]
-    chosen = active[0] if active else (holders[-1] if holders else None)
+    chosen = holding(holders)
     if chosen is None:
         return _all_false("", f"{OURS}Deleted", "no request holds the node")
+    if not chosen.publish:
+        reason = f"{OURS}{chosen.state.value}" if chosen.state else f"{OURS}Deleted"
+        return _all_false(
+            chosen.request, reason, "publishes no node conditions (nodeConditions: false)"
+        )
     return wanted(
         chosen.state, request=chosen.request, drains=chosen.drains, drained=chosen.drained
     )
@@ -133,3 +159,63 @@ def _row(
 
 def _all_false(request: str, reason: str, words: str) -> dict[str, NodeCondition]:
     return _row(request, reason, dict.fromkeys(TYPES, "False"), words)
+
+
+def publish(state: PassState) -> None:
+    """The plan's phase: a SetNodeConditions for every node whose conditions must
+    change, placed after its request's last status write (else first)."""
+    index = state.index
+    holders: dict[str, list[Holder]] = defaultdict(list)
+    for request in index.requests:
+        target = state.final_target.get(request.name)
+        if target is None or target.type is not TargetType.NODE or target.name not in index.nodes:
+            continue
+        written = state.written.get(request.name)
+        status = written.status if written is not None else request.status
+        behaviour = index.behaviour(target)
+        holders[target.name].append(
+            Holder(
+                request=request.name,
+                state=state.final_state.get(request.name, status.state),
+                drains=behaviour.drain is not None,
+                drained=status.drained_at is not None,
+                publish=behaviour.node_conditions,
+            )
+        )
+    for node in index.nodes.values():
+        if any(c.status == "True" and ours(c) for c in node.conditions):
+            holders.setdefault(node.name, [])
+    after: dict[int, list[Decision]] = defaultdict(list)
+    first: list[Decision] = []
+    last_write = {
+        d.request: position
+        for position, d in enumerate(state.decisions)
+        if isinstance(d, UpdateRequestStatus)
+    }
+    for name in sorted(holders):
+        of_node = holders[name]
+        want = wanted_for_node(of_node)
+        current = {c.type: c for c in index.nodes[name].conditions}
+        write = changes(current, want)
+        if not write:
+            continue
+        chosen = holding(of_node)
+        whose = chosen.request if chosen is not None else ""
+        publishing = SetNodeConditions(
+            node=name,
+            request=whose,
+            wanted=tuple(want[kind] for kind in TYPES),
+            write=tuple(write[kind] for kind in TYPES if kind in write),
+        )
+        position = last_write.get(whose) if whose else None
+        if position is None:
+            first.append(publishing)
+        else:
+            after[position].append(publishing)
+    if not first and not after:
+        return
+    decisions = list(first)
+    for position, decision in enumerate(state.decisions):
+        decisions.append(decision)
+        decisions.extend(after.get(position, ()))
+    state.decisions[:] = decisions

@@ -16,7 +16,8 @@ A pass, in order (DESIGN §3):
    (policy.admission); an admitted request is prepared in the same pass, its admission
    committed before any action for it.
 5. Cordons whose request is over are released (policy.cordons).
-6. Every limit's use is reported (policy.reports).
+6. Each node held by a request shows its lifecycle conditions (policy.node_conditions).
+7. Every limit's use is reported (policy.reports).
 
 Every status is checked against the state machine (policy.lifecycle) as it is recorded.
 """
@@ -27,7 +28,7 @@ from collections.abc import Mapping, Sequence
 
 import attrs
 
-from policy import cordons
+from policy import cordons, node_conditions
 from policy.admission import Admitted, admit
 from policy.decisions import Admission, DeleteRequest, Plan, UpdateRequestStatus
 from policy.endings import TargetLost
@@ -73,6 +74,7 @@ def plan(snapshot: Snapshot, *, pods_by_node: Mapping[str, Sequence[Pod]] | None
     for request in waiting:
         _record(request, _waiting(request, state), state)
     cordons.release_orphans(state)
+    node_conditions.publish(state)
     reports = limit_reports(state)
     return Plan(
         now=snapshot.now,

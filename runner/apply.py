@@ -43,6 +43,7 @@ from policy.decisions import (
     DeleteRequest,
     Evict,
     Plan,
+    SetNodeConditions,
     Uncordon,
     UpdateLimitStatus,
     UpdateRequestStatus,
@@ -64,6 +65,7 @@ from policy.snapshot_format import limit_status_json, request_status_json
 from runner.convert import limit_of
 from runner.fresh import FreshReads
 from runner.kube import Kube, KubeError, Unreachable
+from runner.node_status import publish
 from runner.read import GROUP_PATH
 from runner.signals import Signals, never
 
@@ -128,6 +130,10 @@ def _chain(decision: Decision) -> str:
             return f"limit/{decision.limit}"
         case UpdateRequestStatus() | Cordon() | Uncordon() | Evict() | DeleteRequest():
             return decision.request
+        case SetNodeConditions():
+            # After its request's status write, and skipped when that fails; a node no
+            # request holds any more has a chain of its own.
+            return decision.request or f"node/{decision.node}"
         case _:
             assert_never(decision)
 
@@ -177,7 +183,7 @@ def _explains_a_wait(decision: Decision, admitting: Mapping[str, Admission]) -> 
 
 def _node_of(decision: Decision) -> str | None:
     match decision:
-        case Cordon() | Uncordon() | Evict():
+        case Cordon() | Uncordon() | Evict() | SetNodeConditions():
             return decision.node
         case UpdateRequestStatus() if decision.target.startswith("node/"):
             return decision.target.removeprefix("node/")
@@ -524,6 +530,15 @@ class Applier:
                 return self._evict(decision)
             case DeleteRequest():
                 return self._delete(decision)
+            case SetNodeConditions():
+                published = publish(
+                    self.kube, decision.node, decision.wanted, field_manager=FIELD_MANAGER
+                )
+                if published.contended:
+                    return Outcome(decision, Result.DEFERRED, published.detail, contended=True)
+                if not published.written:
+                    return Outcome(decision, Result.ALREADY_DONE, published.detail)
+                return Outcome(decision, Result.DONE, ", ".join(published.written))
             case UpdateLimitStatus():
                 if decision.limit in self.committed:
                     return Outcome(decision, Result.ALREADY_DONE, "written at the commit point")

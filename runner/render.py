@@ -14,6 +14,7 @@ from policy.decisions import (
     DeleteRequest,
     Evict,
     Plan,
+    SetNodeConditions,
     Uncordon,
     UpdateLimitStatus,
     UpdateRequestStatus,
@@ -60,6 +61,21 @@ def decision_json(decision: Decision) -> dict[str, Any]:
             }
         case DeleteRequest():
             base = {"action": "DeleteRequest", "request": decision.request}
+        case SetNodeConditions():
+            base = {
+                "action": "SetNodeConditions",
+                "node": decision.node,
+                "request": decision.request or None,
+                "conditions": [
+                    {
+                        "type": c.type,
+                        "status": c.status,
+                        "reason": c.reason,
+                        "message": c.message,
+                    }
+                    for c in decision.write
+                ],
+            }
         case UpdateLimitStatus():
             base = {
                 "action": "UpdateLimitStatus",
@@ -150,6 +166,9 @@ def _decision_row(decision: Decision) -> tuple[str, ...]:
             return ("evict", decision.request, decision.target, what)
         case DeleteRequest():
             return ("delete", decision.request, decision.target, decision.reason)
+        case SetNodeConditions():
+            what = ", ".join(f"{c.type}={c.status}" for c in decision.write)
+            return ("conditions", decision.request or "-", decision.target, what)
         case UpdateLimitStatus():
             return ("limit", "-", decision.target, decision.status.message)
         case _:

@@ -31,7 +31,14 @@ resourceVersion order (the watches are separate streams; one may run ahead):
    between the approval gate's read and the status write — the one race no reader
    closes — and is listed in `raced` instead (the tests report it);
 - an administrator's cordon (unschedulable without our annotation) is never taken
-  over (our annotation added while it stands) — we would lift it at the end.
+  over (our annotation added while it stands) — we would lift it at the end;
+- DESIGN §8, the node lifecycle conditions: every change of the four on a node is
+  recorded (`node_conditions`); a condition of ours that says True says the state its
+  request has at that resourceVersion (Repairman<State>, the request named in its
+  message); none of ours is True once every request is terminal or gone (in
+  `finished()`); and at each event, no condition disappears from a node: neither the
+  kubelet's Ready (our writes never erase it) nor one of ours (its writes never erase
+  them).
 
 `end_state` is what a run leaves behind, with the test's prefix taken out of names, so
 that runs of one scenario in different namespaces compare equal.
@@ -53,6 +60,7 @@ import urllib3
 
 from policy.commits import COMMIT_EXPIRY_SECONDS
 from policy.model import CORDONED_BY
+from policy.node_conditions import TYPES as LIFECYCLE
 from tests.integration.cluster import Cluster
 from tests.integration.conftest import GROUP, VERSION
 
@@ -94,6 +102,11 @@ class InvariantWatcher:
         """(resourceVersion, node, request) of every cordon-by annotation that appeared."""
         """Every request's last state seen, kept after it is deleted."""
         self.cordoned_by: dict[str, str] = {}
+        self.node_conditions: list[tuple[int, str, dict[str, tuple[str, str, str]]]] = []
+        """(resourceVersion, node, {type: (status, reason, message)}) at every change of
+        a node's four lifecycle conditions."""
+        self.shown: dict[str, dict[str, tuple[str, str, str]]] = {}
+        """Each node's conditions (all of them) at its last event."""
         self.pdbs: dict[str, tuple[int, int]] = {}
         self.journal: list[tuple[int, str, str, Any, float]] = []
         """(resourceVersion, kind, name, facts, when received) of every event, replayed
@@ -153,6 +166,14 @@ class InvariantWatcher:
         left = sorted(node for node, owner in self.cordoned_by.items() if owner)
         if left:
             found.append(f"nodes left cordoned by repairman: {left}")
+        still = sorted(
+            f"{node} {kind}"
+            for node, shown in self.shown.items()
+            for kind, (status, reason, message) in shown.items()
+            if kind in LIFECYCLE and status == "True" and _ours(reason, message)
+        )
+        if still:
+            found.append(f"conditions of ours left True: {still}")
         for version, node, owner in self.cordons:
             admitted = self.admitted_at.get(owner)
             if admitted is None or admitted > version:
@@ -198,6 +219,17 @@ class InvariantWatcher:
                     left = [p for p in left if p not in raced]
                     if left:
                         found.append(f"rv {version}: {name} approved with pods on {node}: {left}")
+            elif kind == "conditions":
+                for condition, (status, reason, message) in facts.items():
+                    if status != "True" or not _ours(reason, message):
+                        continue
+                    request = message.split()[1]
+                    said = reason.removeprefix("Repairman")
+                    if states.get(request, ("gone", ""))[0] != said:
+                        found.append(
+                            f"rv {version}: {name} {condition}=True says {request} is {said}, "
+                            f"it is {states.get(request, ('gone', ''))[0]}"
+                        )
             elif kind == "node":
                 unschedulable, owner = facts
                 before, before_owner = nodes.get(name, (False, ""))
@@ -325,6 +357,34 @@ class InvariantWatcher:
         self.cordoned_by[name] = owner
         unschedulable = kind != "DELETED" and bool((obj.get("spec") or {}).get("unschedulable"))
         self._note(obj, "node", name, (unschedulable, owner))
+        shown = {
+            str(c.get("type")): (
+                str(c.get("status")),
+                str(c.get("reason") or ""),
+                str(c.get("message") or ""),
+            )
+            for c in (obj.get("status") or {}).get("conditions") or []
+        }
+        before = self.shown.get(name)
+        if kind == "DELETED":
+            self.shown.pop(name, None)
+            return
+        self.shown[name] = shown
+        if before is not None:
+            gone = sorted(
+                kind
+                for kind, (_, reason, message) in before.items()
+                if kind not in shown and (kind == "Ready" or _ours(reason, message))
+            )
+            if gone:
+                self.violations.append(
+                    f"rv {obj['metadata'].get('resourceVersion')}: {name} lost {gone}"
+                )
+        lifecycle = {kind: facts for kind, facts in shown.items() if kind in LIFECYCLE}
+        if lifecycle != {k: f for k, f in (before or {}).items() if k in LIFECYCLE}:
+            version = int(obj["metadata"]["resourceVersion"])
+            self.node_conditions.append((version, name, lifecycle))
+            self._note(obj, "conditions", name, lifecycle)
 
     def _limit(self, kind: str, obj: dict[str, Any]) -> None:
         """Invariant 10: commit entries older than their expiry, still written."""
@@ -378,6 +438,11 @@ class InvariantWatcher:
                 )
 
 
+def _ours(reason: str, message: str) -> bool:
+    """A condition repairman writes (DESIGN §8; policy.node_conditions.ours)."""
+    return reason.startswith("Repairman") and message.startswith("repairman: ")
+
+
 def _follows_cordon(toleration: dict[str, Any]) -> bool:
     """Tolerates the cordon's taint, node.kubernetes.io/unschedulable:NoSchedule."""
     if toleration.get("effect") not in (None, "", "NoSchedule"):
@@ -389,8 +454,9 @@ def _follows_cordon(toleration: dict[str, Any]) -> bool:
 
 
 def end_state(cluster: Cluster) -> dict[str, Any]:
-    """Requests (state, reason), nodes (cordoned, by whom), limits' active lists and
-    ready pods per app, with the test's prefix taken out of every name."""
+    """Requests (state, reason), nodes (cordoned, by whom), the lifecycle conditions
+    True on each node, limits' active lists and ready pods per app, with the test's
+    prefix taken out of every name."""
 
     def short(text: str) -> str:
         return text.replace(f"{cluster.prefix}-", "")
@@ -410,14 +476,21 @@ def end_state(cluster: Cluster) -> dict[str, Any]:
             "items"
         ]
     }
+    listed = cluster.core.list_node(label_selector=f"repairman.test/prefix={cluster.prefix}")
     nodes = {
         short(node.metadata.name): (
             bool(node.spec.unschedulable),
             (node.metadata.annotations or {}).get(CORDONED_BY),
         )
-        for node in cluster.core.list_node(
-            label_selector=f"repairman.test/prefix={cluster.prefix}"
-        ).items
+        for node in listed.items
+    }
+    conditions = {
+        short(node.metadata.name): sorted(
+            c.type
+            for c in node.status.conditions or []
+            if c.type in LIFECYCLE and c.status == "True"
+        )
+        for node in listed.items
     }
     ready: Counter[str] = Counter()
     for pod in cluster.pods():
@@ -429,5 +502,6 @@ def end_state(cluster: Cluster) -> dict[str, Any]:
         "requests": requests,
         "limits": {name: [short(x) for x in active] for name, active in limits.items()},
         "nodes": nodes,
+        "conditions": conditions,
         "ready": dict(ready),
     }

@@ -55,7 +55,11 @@ class Scenario:
         if self.ttl == 0:
             finished = not items
         state = end_state(self.cluster)
-        return finished and not any(by for _, by in state["nodes"].values())
+        return (
+            finished
+            and not any(by for _, by in state["nodes"].values())
+            and not any(state["conditions"].values())
+        )
 
 
 def build(cluster: Cluster, *, ttl: int | None = None) -> Scenario:
@@ -86,6 +90,7 @@ def expected_end_state(scenario: Scenario) -> dict[str, Any]:
         "requests": requests,
         "limits": {"node": [], "zone-a": []},
         "nodes": {short: (False, None) for short in scenario.nodes},
+        "conditions": {short: [] for short in scenario.nodes},
         "ready": {"web": 3},
     }
 

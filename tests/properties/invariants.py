@@ -16,13 +16,21 @@ from datetime import datetime, timedelta
 import attrs
 
 from policy.commits import COMMIT_EXPIRY_SECONDS
-from policy.decisions import Cordon, Evict, Plan, Uncordon, UpdateRequestStatus
+from policy.decisions import (
+    Cordon,
+    Evict,
+    Plan,
+    SetNodeConditions,
+    Uncordon,
+    UpdateRequestStatus,
+)
 from policy.gate import recheck
 from policy.limit_spec import InvalidLimit, LimitSpec, parse_limit_spec
 from policy.model import (
     CORDONED_BY,
     GateKind,
     MaintenanceRequest,
+    NodeCondition,
     Pod,
     PodDisruptionBudget,
     RequestState,
@@ -644,3 +652,58 @@ def gate_passes_when_nothing_changed(before: Snapshot, plan: Plan, after: Snapsh
             now=before.now,
         )
         assert not problems, (decision.request, problems)
+
+
+OUR_REASONS = {f"Repairman{state.value}" for state in S} | {"RepairmanDeleted"}
+
+
+def ours(condition: NodeCondition) -> bool:
+    """DESIGN §8, said again: a condition we write (reason Repairman<State>, message
+    'repairman: ...'); anything else is someone else's."""
+    return condition.reason in OUR_REASONS and condition.message.startswith("repairman: ")
+
+
+def node_conditions_follow(before: Snapshot, plan: Plan, after: Snapshot) -> None:
+    """DESIGN §8 after a pass: no condition that is not ours is written; a node with an
+    active request under limits that publish shows its row of the table (where a
+    condition of that type is not someone else's), and every other node shows nothing
+    of ours True (its request ended any way, was deleted, or its limit turned it off)."""
+    shown_before = {n.name: {c.type: c for c in n.conditions} for n in before.nodes}
+    for decision in plan.decisions:
+        if isinstance(decision, SetNodeConditions):
+            for condition in decision.write:
+                had = shown_before[decision.node].get(condition.type)
+                assert had is None or ours(had), (decision.node, had, condition)
+    active: dict[str, MaintenanceRequest] = {}
+    for request in after.requests:
+        target = held_target(request)
+        if request.status.state in ACTIVE and target and target.type is TargetType.NODE:
+            active[target.name] = request
+    limits = valid_limits(after)
+    for node in after.nodes:
+        mine = {c.type: c for c in node.conditions if ours(c)}
+        theirs = {c.type for c in node.conditions if not ours(c)}
+        request = active.get(node.name)
+        target = Target(TargetType.NODE, node.name)
+        governing = [limit for limit in limits if governs(limit, after, target)]
+        if request is None or not all(limit.node_conditions for limit in governing):
+            assert not any(c.status == "True" for c in mine.values()), (node.name, mine)
+            continue
+        state = request.status.state
+        drains = any(limit.drain is not None for limit in governing)
+        drained = request.status.drained_at is not None
+        row = {
+            "MaintenancePlanned": True,
+            "DrainInProgress": state is S.PREPARING and drains and not drained,
+            "Drained": drains and drained,
+            "MaintenanceInProgress": state in (S.APPROVED, S.IN_PROGRESS),
+        }
+        for kind, true in row.items():
+            if kind in theirs:
+                continue
+            shown = mine.get(kind)
+            if true:
+                assert shown is not None and shown.status == "True", (node.name, kind, mine)
+                assert shown.message.startswith(f"repairman: {request.name} "), shown
+            else:
+                assert shown is None or shown.status == "False", (node.name, kind, mine)

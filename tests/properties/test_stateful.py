@@ -2,13 +2,15 @@
 
 Hypothesis plays a story: actors file requests, start, complete, stall and withdraw;
 nodes fail and recover; an admin cordons and uncordons; pods are bound by name to any
-node at any moment (some tolerating the cordon); an operator breaks or deletes a
-draining limit and mends it; the kubelet finishes
+node at any moment (some tolerating the cordon); an admin sets and removes node
+lifecycle conditions of their own; an operator breaks or deletes a draining limit and
+mends it, or turns the node conditions off; the kubelet finishes
 terminating pods; ReplicaSets recreate evicted pods on other nodes; the disruption
 controller recomputes PDB status; time advances; and the runner passes (plan, check,
-apply). DESIGN §4's invariants are checked on every pass, and cordon ownership and
-one-active-per-target after every step. Leaves out API faults and concurrent runners
-(the runner issues test those on a real control plane).
+apply). DESIGN §4's invariants and §8's node conditions are checked on every pass,
+and cordon ownership, the admin's conditions and one-active-per-target after every
+step. Leaves out API faults and concurrent runners (the runner issues test those on a
+real control plane).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from policy.model import (
     MaintenanceLimit,
     MaintenanceRequest,
     Node,
+    NodeCondition,
     Pod,
     PodDisruptionBudget,
     RequestState,
@@ -42,6 +45,7 @@ S = RequestState
 NODES = [f"n{i}" for i in range(6)]
 APPS = {"web": 4, "db": 3}
 START = datetime(2026, 11, 27, 23, 0, tzinfo=UTC)
+LIFECYCLE = ["MaintenancePlanned", "DrainInProgress", "Drained", "MaintenanceInProgress"]
 
 
 class MaintenanceStory(RuleBasedStateMachine):
@@ -49,6 +53,8 @@ class MaintenanceStory(RuleBasedStateMachine):
         super().__init__()
         self.counter = itertools.count()
         self.admin_cordoned: set[str] = set()
+        self.admin_conditions: dict[tuple[str, str], NodeCondition] = {}
+        """An admin's lifecycle conditions, by node and type: never changed by us."""
         self.broken: dict[str, MaintenanceLimit] = {}
         self.snapshot = Snapshot(now=START)
 
@@ -336,6 +342,42 @@ class MaintenanceStory(RuleBasedStateMachine):
             self._set_node(node, unschedulable=False)
             self.admin_cordoned.discard(node)
 
+    @rule(
+        node=st.sampled_from(NODES),
+        kind=st.sampled_from(LIFECYCLE),
+        status=st.sampled_from(["True", "False"]),
+        reason=st.sampled_from(["HandsOff", "RepairmanHold", "RepairmanApproved"]),
+    )
+    def admin_sets_a_condition(self, node: str, kind: str, status: str, reason: str) -> None:
+        """An admin's own condition of one of the four types (over ours, if we had
+        one: it is theirs now). `RepairmanApproved` with their own message is theirs
+        too: only our message makes it ours."""
+        condition = NodeCondition(kind, status, reason, "set by hand")
+        kept = tuple(c for c in self._node(node).conditions if c.type != kind)
+        self._set_node(node, conditions=(*kept, condition))
+        self.admin_conditions[(node, kind)] = condition
+
+    @rule(data=st.data())
+    def admin_removes_a_condition(self, data: st.DataObject) -> None:
+        if not self.admin_conditions:
+            return
+        node, kind = data.draw(st.sampled_from(sorted(self.admin_conditions)))
+        del self.admin_conditions[(node, kind)]
+        kept = tuple(c for c in self._node(node).conditions if c.type != kind)
+        self._set_node(node, conditions=kept)
+
+    @rule(zone=st.sampled_from(["zone-a", "zone-b"]))
+    def operator_toggles_node_conditions(self, zone: str) -> None:
+        """`nodeConditions: false` on a limit, or back to the default."""
+        self._edit_limit(
+            zone,
+            lambda spec: (
+                {k: v for k, v in spec.items() if k != "nodeConditions"}
+                if "nodeConditions" in spec
+                else {**spec, "nodeConditions": False}
+            ),
+        )
+
     @rule()
     def kubelet_and_controllers(self) -> None:
         snapshot = self.snapshot
@@ -370,6 +412,7 @@ class MaintenanceStory(RuleBasedStateMachine):
         invariants.gate_passes_when_nothing_changed(before, result, after)
         invariants.no_repeated_action(result, plan(after))
         invariants.expired_commits_hold_nothing(before, plan)
+        invariants.node_conditions_follow(before, result, after)
         for decision in result.decisions:
             # Shown by --hypothesis-show-statistics: proof the story reaches every step.
             label = type(decision).__name__
@@ -426,6 +469,12 @@ class MaintenanceStory(RuleBasedStateMachine):
     @invariant()
     def one_active_request_per_target(self) -> None:
         invariants.one_active_per_target(self.snapshot)
+
+    @invariant()
+    def admin_conditions_stay(self) -> None:
+        for (node, kind), condition in self.admin_conditions.items():
+            shown = [c for c in self._node(node).conditions if c.type == kind]
+            assert shown == [condition], (node, kind, shown)
 
     @invariant()
     def admin_cordons_stay(self) -> None:

@@ -102,7 +102,7 @@ def test_nothing_to_prepare_approves_in_the_same_pass() -> None:
         requests=(request("mr-a", "n0"),),
     )
     result = plan(snap)
-    assert kinds(result) == ["UpdateRequestStatus", "UpdateLimitStatus"]
+    assert kinds(result) == ["UpdateRequestStatus", "SetNodeConditions", "UpdateLimitStatus"]
     status = result.decisions[0]
     assert isinstance(status, UpdateRequestStatus)
     assert status.status.state is S.APPROVED

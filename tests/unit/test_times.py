@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from click.testing import CliRunner
 
-from policy import Reason, RequestState, Snapshot, plan
+from policy import Reason, RequestState, Snapshot, UpdateRequestStatus, plan
 from policy.limit_spec import LimitSpec, parse_limit_spec
 from policy.model import RequestStatus
 from policy.snapshot_format import SnapshotFormatError, dump
@@ -56,7 +56,11 @@ def test_a_status_time_in_year_9999_is_read_as_now_and_its_timer_runs(
     )
     first = plan(snap)
     assert first.explanation("mr-b").state is S.APPROVED, "the others go on"
-    (written,) = [d.status for d in first.decisions if getattr(d, "request", "") == "mr-a"]
+    (written,) = [
+        d.status
+        for d in first.decisions
+        if isinstance(d, UpdateRequestStatus) and d.request == "mr-a"
+    ]
     times = (written.preparing_since, written.approved_at, written.started_at)
     assert all(t is None or t <= NOW for t in times), written
     expired = plan(advance(apply(snap, first), 601)).explanation("mr-a")
