@@ -149,7 +149,10 @@ class SetNodeConditions:
     what the plan found to change. The runner compares `wanted` with a fresh read of
     the node and writes only what still differs, never over a condition that is not
     ours, guarded by the node's resourceVersion. In a request's lane it comes right
-    after the request's last status write of the pass, so it says what was written."""
+    after the status write that put the request in its row, so it says what was
+    written; skipped when the request's chain stopped, it never stops it (an
+    announcement: the cordon, evictions and uncordon after it go on whatever becomes
+    of it)."""
 
     node: str
     request: str
@@ -157,6 +160,12 @@ class SetNodeConditions:
     wanted: tuple[NodeCondition, ...]
     write: tuple[NodeCondition, ...]
     reason: str = "NodeConditions"
+    uid: str = attrs.field(default="", eq=False)
+    state: RequestState | None = attrs.field(default=None, eq=False)
+    drained: bool = attrs.field(default=False, eq=False)
+    """The request as the row says it (uid, state, drainedAt set): a row with anything
+    True is written only while a fresh read of the request still says so (a runner
+    with a stale list must not announce maintenance for a request that has ended)."""
 
     @property
     def target(self) -> str:

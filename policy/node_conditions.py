@@ -22,7 +22,8 @@ Decided where the design is silent:
 - Every row says all four: the table's "—" is False (free when the node shows
   nothing of ours: nothing is written), so a leftover of ours from an earlier request
   or an earlier row (drained, then a late pod: draining again) is cleared.
-  `Drained` is False under a limit that does not drain.
+  `Drained` says the request's drainedAt (False under a limit that never drained it),
+  not what its limits say today.
 - A node's row is its active request's; with none, all False (`wanted_for_node`).
 - Messages name the request and say nothing that changes from pass to pass, so that
   they are written once per change of row.
@@ -33,8 +34,10 @@ Decided where the design is silent:
 for every node whose conditions must change, for the state each request has as the
 pass leaves it. The nodes looked at are those a request holds or held, and those
 showing a True condition of ours (a request deleted before its conditions were cleared).
-In the decision list it follows its request's last status write (it says what was
-written, and is skipped with it when that write fails), else it goes first (it says
+In the decision list it follows the status write of the pass that put its request in
+its final row (it says what was written, and is skipped with it when that write
+fails): an admission that goes on draining announces it right after its commit, before
+its cordon and evictions. A request with no status write this pass: first (it says
 what was read).
 """
 
@@ -105,11 +108,13 @@ def wanted(
 ) -> dict[str, NodeCondition]:
     """The conditions of DESIGN §8 for a node held (or last held) by `request` in
     `state`; None as the state: the request is gone. `drains`: its limit drains;
-    `drained`: the drain is done (or nothing was left to evict)."""
+    `drained`: the drain is done (its drainedAt: or nothing was left to evict)."""
     if state is None:
         return _all_false(request, "RepairmanDeleted", "deleted")
     reason = f"Repairman{state.value}"
-    done = "True" if drains and drained else "False"
+    # By the request's drainedAt, as it was prepared: not by what its limits say today
+    # (a drain taken off a limit after the approval does not undrain the node).
+    done = "True" if drained else "False"
     if state is RequestState.PREPARING:
         if drains and not drained:
             statuses = {PLANNED: "True", DRAINING: "True", DRAINED: "False"}
@@ -187,11 +192,17 @@ def publish(state: PassState) -> None:
             holders.setdefault(node.name, [])
     after: dict[int, list[Decision]] = defaultdict(list)
     first: list[Decision] = []
-    last_write = {
-        d.request: position
-        for position, d in enumerate(state.decisions)
-        if isinstance(d, UpdateRequestStatus)
-    }
+    # Where each request's row was written: the first of its status writes from which
+    # on its row (state, drained) is the final one. An admission that goes on draining
+    # announces it right after its commit, before its cordon and evictions.
+    last_write: dict[str, int] = {}
+    row_of: dict[str, tuple[RequestState | None, bool]] = {}
+    for at, d in enumerate(state.decisions):
+        if isinstance(d, UpdateRequestStatus):
+            row = (d.status.state, d.status.drained_at is not None)
+            if row_of.get(d.request) != row:
+                row_of[d.request] = row
+                last_write[d.request] = at
     for name in sorted(holders):
         of_node = holders[name]
         want = wanted_for_node(of_node)
@@ -201,13 +212,17 @@ def publish(state: PassState) -> None:
             continue
         chosen = holding(of_node)
         whose = chosen.request if chosen is not None else ""
+        listed = index.by_name.get(whose) if whose else None
         publishing = SetNodeConditions(
             node=name,
             request=whose,
+            uid=listed.uid if listed is not None else "",
+            state=chosen.state if chosen is not None else None,
+            drained=chosen.drained if chosen is not None else False,
             wanted=tuple(want[kind] for kind in TYPES),
             write=tuple(write[kind] for kind in TYPES if kind in write),
         )
-        position = last_write.get(whose) if whose else None
+        position: int | None = last_write.get(whose) if whose else None
         if position is None:
             first.append(publishing)
         else:

@@ -16,7 +16,7 @@ from typing import Any
 import click
 import yaml
 
-from policy import Snapshot
+from policy import Plan, SetNodeConditions, Snapshot
 from policy import plan as make_plan
 from policy.disruption import (
     BudgetIndex,
@@ -27,6 +27,8 @@ from policy.disruption import (
 )
 from policy.fields import shown as quoted
 from policy.limit_spec import InvalidLimit, parse_limit_spec
+from policy.node_conditions import TYPES as LIFECYCLE
+from policy.node_conditions import ours
 from policy.snapshot_format import timestamp
 from repairman.actor import (
     MERGE,
@@ -596,6 +598,28 @@ def _pods_and_budgets(snapshot: Snapshot, node: str) -> str:
     return f"\nPods left on {node}:\n" + _table(headers, rows)
 
 
+def _node_conditions(snapshot: Snapshot, result: Plan, node: str) -> str:
+    """The node's lifecycle conditions (DESIGN §8), whoever set them, and what the
+    next pass would write of ours."""
+    shown = next((n.conditions for n in snapshot.nodes if n.name == node), ())
+    rows = [
+        (
+            c.type,
+            c.status,
+            c.reason or "-",
+            c.message if ours(c) else f"{c.message or '-'} (not repairman's: left alone)",
+        )
+        for c in sorted(shown, key=lambda c: LIFECYCLE.index(c.type))
+    ]
+    text = f"\nNode conditions on {node}:\n"
+    text += _table(("TYPE", "STATUS", "REASON", "MESSAGE"), rows) if rows else "none"
+    for decision in result.decisions:
+        if isinstance(decision, SetNodeConditions) and decision.node == node:
+            written = ", ".join(f"{c.type}={c.status} ({c.reason})" for c in decision.write)
+            text += f"\nThe next pass writes: {written}"
+    return text
+
+
 _EVICTION_WORDS = {
     EvictionBudget.NO_PDB: "no PDB",
     EvictionBudget.PENDING: "free (Pending: no PDB check)",
@@ -611,8 +635,10 @@ _EVICTION_WORDS = {
 def explain(obj: Context, name: str) -> None:
     """Why NAME is where it is: its status, and — when allowed to read the cluster —
     the explanation a pass would give now, every limit of its type (use, active
-    requests, window, unavailable nodes) and, for a node, the pods left on it with
-    their PodDisruptionBudgets and what those allow.
+    requests, window, unavailable nodes) and, for a node, its lifecycle conditions
+    (MaintenancePlanned, DrainInProgress, Drained, MaintenanceInProgress: ours and
+    anyone else's) and the pods left on it with their PodDisruptionBudgets and what
+    those allow.
 
     \b
     Example:
@@ -673,6 +699,8 @@ def explain(obj: Context, name: str) -> None:
             )
         click.echo(_table(("NAME", "ALLOWED", "IN USE", "ACTIVE", "WINDOW", "UNAVAILABLE"), rows))
         if str(spec.get("type", "")).lower() == "node":
-            click.echo(_pods_and_budgets(snapshot, str(spec.get("name", ""))))
+            node = str(spec.get("name", ""))
+            click.echo(_node_conditions(snapshot, result, node))
+            click.echo(_pods_and_budgets(snapshot, node))
 
     _run(act)

@@ -379,7 +379,12 @@ class Applier:
             outcome = self._apply(decision)
         except KubeError as error:
             outcome = Outcome(decision, Result.FAILED, str(error))
-        if outcome.result in (Result.FAILED, Result.DEFERRED):
+        if outcome.result in (Result.FAILED, Result.DEFERRED) and not isinstance(
+            decision, SetNodeConditions
+        ):
+            # The node's conditions are an announcement: whatever becomes of them, the
+            # cordon, evictions and uncordon after them go on (a refused write still
+            # fails the pass, after the rest).
             stopped.add(chain)
         return outcome
 
@@ -531,14 +536,7 @@ class Applier:
             case DeleteRequest():
                 return self._delete(decision)
             case SetNodeConditions():
-                published = publish(
-                    self.kube, decision.node, decision.wanted, field_manager=FIELD_MANAGER
-                )
-                if published.contended:
-                    return Outcome(decision, Result.DEFERRED, published.detail, contended=True)
-                if not published.written:
-                    return Outcome(decision, Result.ALREADY_DONE, published.detail)
-                return Outcome(decision, Result.DONE, ", ".join(published.written))
+                return self._conditions(decision)
             case UpdateLimitStatus():
                 if decision.limit in self.committed:
                     return Outcome(decision, Result.ALREADY_DONE, "written at the commit point")
@@ -547,6 +545,39 @@ class Applier:
                 return Outcome(decision, Result.SKIPPED, "changed since it was read; next pass")
             case _:
                 assert_never(decision)
+
+    def _conditions(self, decision: SetNodeConditions) -> Outcome:
+        """Publish a node's lifecycle conditions. A row that says anything True is
+        written only while a fresh GET of its request still says what the row says (its
+        uid, state, drainedAt set): a pass with a stale list, another runner's since,
+        must not announce maintenance for a request that ended meanwhile."""
+        if decision.request and any(c.status == "True" for c in decision.wanted):
+            moved = self._request_moved(decision)
+            if moved:
+                return Outcome(decision, Result.DEFERRED, f"{moved}; next pass")
+        published = publish(self.kube, decision.node, decision.wanted, field_manager=FIELD_MANAGER)
+        if published.contended:
+            return Outcome(decision, Result.DEFERRED, published.detail, contended=True)
+        if not published.written:
+            return Outcome(decision, Result.ALREADY_DONE, published.detail)
+        return Outcome(decision, Result.DONE, ", ".join(published.written))
+
+    def _request_moved(self, decision: SetNodeConditions) -> str:
+        """What differs between the request as the row says it and a fresh read; ""
+        when nothing does."""
+        try:
+            found = self.kube.request("GET", f"{GROUP_PATH}/maintenancerequests/{decision.request}")
+        except KubeError as error:
+            if error.status == 404:
+                return f"{decision.request} no longer exists"
+            raise
+        if decision.uid and (found.get("metadata") or {}).get("uid") != decision.uid:
+            return f"{decision.request} was filed again"
+        status = found.get("status") or {}
+        state = decision.state.value if decision.state else None
+        if status.get("state") != state or bool(status.get("drainedAt")) != decision.drained:
+            return f"{decision.request} is {status.get('state') or 'Pending'} now"
+        return ""
 
     def _still_occupied(self, decision: UpdateRequestStatus) -> list[str]:
         """The plan says the node just became empty (pods were read from the watch

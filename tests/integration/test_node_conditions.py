@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.faultproxy import FaultProxy, Rule, hold
+from tests.faultproxy import FaultProxy, Rule, hold, status
 from tests.integration.cluster import Cluster, wait_until
 from tests.integration.conftest import GROUP, VERSION, ControlPlane
 from tests.integration.invariants import InvariantWatcher, LimitRule
@@ -266,3 +266,41 @@ def test_node_conditions_false_publishes_nothing_and_clears_ours(
     shown = conditions(cluster, first)
     assert {shown[k].status for k in LIFECYCLE if k in shown} == {"False"}, shown
     assert not any(k in conditions(cluster, second) for k in LIFECYCLE)
+
+
+def test_a_refused_conditions_write_still_uncordons(
+    cluster: Cluster, control_plane: ControlPlane, runner_kubeconfig: Path, tmp_path: Path
+) -> None:
+    """The conditions are an announcement: refused (a 403, as with an image upgraded
+    before its RBAC), the pass fails and says so, but the request still ends and its
+    node is uncordoned. Mutation: a failed conditions write that stops its request's
+    chain leaves the node cordoned."""
+    (node,) = cluster.nodes(1)
+    cluster.wait_nodes_ready([node])
+    cordon_only(cluster)
+    cluster.custom.create_cluster_custom_object(
+        GROUP, VERSION, "maintenancerequests", request_body("mr-a", node)
+    )
+    one_pass(runner_kubeconfig)
+    move(cluster, "mr-a", "InProgress")
+    one_pass(runner_kubeconfig)
+    move(cluster, "mr-a", "Completed")
+    configuration = control_plane.api.configuration
+    proxy = FaultProxy(configuration.host, configuration.ssl_ca_cert).start()
+    try:
+        proxy.add(
+            Rule(status(403), method="PATCH", path=rf"/api/v1/nodes/{node}/status", probability=1)
+        )
+        via = runner_kubeconfig_via(control_plane, proxy.url, tmp_path / "via.kubeconfig")
+        process = runner_via(via)
+        _, err = process.communicate(timeout=60)
+    finally:
+        proxy.stop()
+    assert process.returncode == 1, err
+    assert "SetNodeConditions" in err and "forbidden: patch nodes/status" in err, err
+    assert status_of(cluster, "mr-a")["state"] == "Completed"
+    assert not cluster.core.read_node(node).spec.unschedulable, "uncordoned all the same"
+    assert conditions(cluster, node)["MaintenanceInProgress"].status == "True", "refused"
+    one_pass(runner_kubeconfig)
+    shown = conditions(cluster, node)
+    assert {shown[k].status for k in LIFECYCLE if k in shown} == {"False"}, shown

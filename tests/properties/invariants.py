@@ -695,7 +695,7 @@ def node_conditions_follow(before: Snapshot, plan: Plan, after: Snapshot) -> Non
         row = {
             "MaintenancePlanned": True,
             "DrainInProgress": state is S.PREPARING and drains and not drained,
-            "Drained": drains and drained,
+            "Drained": drained,
             "MaintenanceInProgress": state in (S.APPROVED, S.IN_PROGRESS),
         }
         for kind, true in row.items():

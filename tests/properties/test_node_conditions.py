@@ -37,7 +37,7 @@ ENDINGS = [S.COMPLETED, S.EXPIRED, S.REJECTED, S.PENDING, None]
 
 def row(state: RequestState, drains: bool, drained: bool) -> dict[str, str]:
     """DESIGN §8's table, "—" read as False."""
-    done = "True" if drains and drained else "False"
+    done = "True" if drained else "False"  # the request's drainedAt
     if state is S.PREPARING:
         draining = "True" if drains and not drained else "False"
         return {PLANNED: "True", DRAINING: draining, DRAINED: done, IN_MAINTENANCE: "False"}

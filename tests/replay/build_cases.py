@@ -29,6 +29,7 @@ from policy.model import (
     MaintenanceLimit,
     MaintenanceRequest,
     Node,
+    NodeCondition,
     RequestState,
     RequestStatus,
     Snapshot,
@@ -1094,6 +1095,204 @@ def an_unwritten_admission_expires() -> tuple[str, Snapshot]:
                 request("mr-b", "a1", created=ago(minutes=8)),
                 request("mr-c", "b0", created=ago(minutes=7)),
                 request("mr-d", "b1", created=ago(minutes=6)),
+            ),
+        ),
+    )
+
+
+def _shows(
+    name: str,
+    request: str,
+    *,
+    planned: str,
+    draining: str,
+    drained: str,
+    working: str,
+    reason: str,
+    words: str,
+    **fields: object,
+) -> Node:
+    """A node showing a row of ours (written by an earlier pass), cordoned for `request`."""
+    statuses = zip(
+        ("MaintenancePlanned", "DrainInProgress", "Drained", "MaintenanceInProgress"),
+        (planned, draining, drained, working),
+        strict=True,
+    )
+    return Node(
+        name,
+        unschedulable=True,
+        annotations={CORDONED_BY: request},
+        conditions=tuple(
+            NodeCondition(kind, status, reason, f"repairman: {request} {words}")
+            for kind, status in statuses
+            if status != "-"
+        ),
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+@case
+def node_conditions_follow_the_table() -> tuple[str, Snapshot]:
+    drain = {"timeoutSeconds": 900, "gracePeriodSeconds": 60}
+    return (
+        "DESIGN §8, a row per node, each SetNodeConditions right after the status write that "
+        "put its request in its row (else first) and only what the node does not show yet: n0 "
+        "admitted and draining (MaintenancePlanned and DrainInProgress True, right after the "
+        "commit, before the cordon and evictions; nothing False written where nothing was); "
+        "n1 drained, in its grace (DrainInProgress False, Drained True); n2 "
+        "approved (MaintenanceInProgress True, reasons RepairmanApproved); n3's actor moved "
+        "to InProgress (reasons and messages only, the statuses stay); n4's actor completed "
+        "(all False, RepairmanCompleted); n5 shows ours but its request was deleted (all "
+        "False, RepairmanDeleted, first in the plan); n6 has an administrator's "
+        "MaintenancePlanned (RackMove), left alone, the rest of its row written; n7 already "
+        "shows its row: nothing.",
+        Snapshot(
+            now=NOW,
+            nodes=(
+                Node("n0"),
+                _shows(
+                    "n1",
+                    "mr-1",
+                    planned="True",
+                    draining="True",
+                    drained="-",
+                    working="-",
+                    reason="RepairmanPreparing",
+                    words="is draining the node",
+                ),
+                _shows(
+                    "n2",
+                    "mr-2",
+                    planned="True",
+                    draining="False",
+                    drained="True",
+                    working="-",
+                    reason="RepairmanPreparing",
+                    words="has the node drained, waiting before approval",
+                ),
+                _shows(
+                    "n3",
+                    "mr-3",
+                    planned="True",
+                    draining="False",
+                    drained="True",
+                    working="True",
+                    reason="RepairmanApproved",
+                    words="is approved",
+                ),
+                _shows(
+                    "n4",
+                    "mr-4",
+                    planned="True",
+                    draining="False",
+                    drained="True",
+                    working="True",
+                    reason="RepairmanInProgress",
+                    words="is in progress",
+                ),
+                attrs.evolve(
+                    _shows(
+                        "n5",
+                        "mr-gone",
+                        planned="True",
+                        draining="False",
+                        drained="True",
+                        working="True",
+                        reason="RepairmanInProgress",
+                        words="is in progress",
+                    ),
+                    unschedulable=False,
+                    annotations={},
+                ),
+                Node(
+                    "n6",
+                    conditions=(
+                        NodeCondition("MaintenancePlanned", "True", "RackMove", "ops: rack 12"),
+                    ),
+                ),
+                _shows(
+                    "n7",
+                    "mr-7",
+                    planned="True",
+                    draining="True",
+                    drained="-",
+                    working="-",
+                    reason="RepairmanPreparing",
+                    words="is draining the node",
+                ),
+                *nodes(12, prefix="m"),
+            ),
+            pods=(
+                app_pod("web-0", "n0", "web"),
+                app_pod("web-6", "n6", "web"),
+                app_pod("web-7", "n7", "web", deletion_timestamp=ago(seconds=5)),
+            ),
+            limits=(limit("node", limit=50, drain=drain),),
+            requests=(
+                request("mr-0", "n0"),
+                request("mr-1", "n1", status=active(S.PREPARING, "node/n1")),
+                request(
+                    "mr-2",
+                    "n2",
+                    status=active(S.PREPARING, "node/n2", drained_at=ago(seconds=120)),
+                ),
+                request(
+                    "mr-3",
+                    "n3",
+                    state="InProgress",
+                    status=active(
+                        S.APPROVED,
+                        "node/n3",
+                        drained_at=ago(seconds=300),
+                        approved_at=ago(seconds=60),
+                    ),
+                ),
+                request(
+                    "mr-4",
+                    "n4",
+                    state="Completed",
+                    status=active(
+                        S.IN_PROGRESS,
+                        "node/n4",
+                        drained_at=ago(seconds=900),
+                        approved_at=ago(seconds=600),
+                        started_at=ago(seconds=500),
+                    ),
+                ),
+                request("mr-6", "n6"),
+                request("mr-7", "n7", status=active(S.PREPARING, "node/n7")),
+            ),
+        ),
+    )
+
+
+@case
+def node_conditions_false_clears_ours_and_writes_nothing_new() -> tuple[str, Snapshot]:
+    return (
+        "A limit with nodeConditions: false. mr-a, approved while it published, has its "
+        "conditions cleared (all False, message saying why) though it stays Approved; mr-b, "
+        "admitted and approved now (a cordon-only limit), gets none.",
+        Snapshot(
+            now=NOW,
+            nodes=(
+                _shows(
+                    "n0",
+                    "mr-a",
+                    planned="True",
+                    draining="-",
+                    drained="-",
+                    working="True",
+                    reason="RepairmanApproved",
+                    words="is approved",
+                ),
+                *nodes(3, prefix="m"),
+            ),
+            limits=(limit("node", limit=50, cordon=True, nodeConditions=False),),
+            requests=(
+                request(
+                    "mr-a", "n0", status=active(S.APPROVED, "node/n0", approved_at=ago(seconds=60))
+                ),
+                request("mr-b", "m0"),
             ),
         ),
     )

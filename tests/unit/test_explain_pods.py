@@ -1,11 +1,14 @@
-"""`kubectl repairman explain`'s table of the pods left on a node: each with its PDBs
-and what the Eviction API would do with it, by the rules the drain follows."""
+"""`kubectl repairman explain` for a node: its lifecycle conditions (ours and anyone
+else's, and what the next pass writes), and the table of the pods left on it: each
+with its PDBs and what the Eviction API would do with it, by the rules the drain
+follows."""
 
 import attrs
 
-from policy.model import LabelSelector, Snapshot
-from repairman.plugin import _pods_and_budgets
-from tests.helpers import NOW, ago, app_pod, nodes, pdb
+from policy import plan
+from policy.model import CORDONED_BY, LabelSelector, NodeCondition, RequestState, Snapshot
+from repairman.plugin import _node_conditions, _pods_and_budgets
+from tests.helpers import NOW, active, ago, app_pod, limit, nodes, pdb, request
 
 
 def test_each_pod_says_what_the_eviction_api_would_do() -> None:
@@ -43,3 +46,41 @@ def test_each_pod_says_what_the_eviction_api_would_do() -> None:
     assert rows["ns/db-crash"].endswith("refused (several PDBs)")
     assert "(no controller)" in rows["ns/lone"] and rows["ns/lone"].endswith("no PDB")
     assert "terminating" in rows["ns/old"]
+
+
+def test_the_node_conditions_are_shown_with_what_the_next_pass_writes() -> None:
+    theirs = NodeCondition("MaintenancePlanned", "True", "RackMove", "ops: rack 12")
+    ours = NodeCondition(
+        "DrainInProgress", "True", "RepairmanPreparing", "repairman: mr-a is draining the node"
+    )
+    snapshot = Snapshot(
+        now=NOW,
+        nodes=(
+            attrs.evolve(
+                nodes(1)[0],
+                unschedulable=True,
+                annotations={CORDONED_BY: "mr-a"},
+                conditions=(ours, theirs),
+            ),
+        ),
+        limits=(limit("node", limit=100, cordon=True),),
+        requests=(
+            request(
+                "mr-a",
+                "n0",
+                status=active(RequestState.APPROVED, "node/n0", approved_at=ago(minutes=1)),
+            ),
+        ),
+    )
+    text = _node_conditions(snapshot, plan(snapshot), "n0")
+    lines = text.strip().splitlines()
+    assert lines[0] == "Node conditions on n0:"
+    assert lines[2].split()[:3] == ["MaintenancePlanned", "True", "RackMove"]
+    assert lines[2].endswith("ops: rack 12 (not repairman's: left alone)")
+    assert lines[3].split()[:3] == ["DrainInProgress", "True", "RepairmanPreparing"]
+    assert lines[4] == (
+        "The next pass writes: DrainInProgress=False (RepairmanApproved), "
+        "MaintenanceInProgress=True (RepairmanApproved)"
+    )
+    bare = Snapshot(now=NOW, nodes=nodes(1))
+    assert _node_conditions(bare, plan(bare), "n0").strip().endswith("none")

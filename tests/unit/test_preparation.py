@@ -53,10 +53,10 @@ def test_drain_across_passes_until_approved() -> None:
         requests=(request("mr-a", "n0"),),
     )
     first = plan(snap)
-    assert kinds(first)[:3] == ["UpdateRequestStatus", "Cordon", "Evict"]
+    assert kinds(first)[:4] == ["UpdateRequestStatus", "SetNodeConditions", "Cordon", "Evict"]
     commit = first.decisions[0]
     assert isinstance(commit, UpdateRequestStatus) and commit.status.state is S.PREPARING
-    evict = first.decisions[2]
+    evict = first.decisions[3]
     assert isinstance(evict, Evict) and evict.pod == "web-1" and evict.pdb == "ns/web"
     snap = apply(snap, first)
     assert state_of(snap, "mr-a") is S.PREPARING
