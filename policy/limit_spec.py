@@ -213,6 +213,9 @@ class InvalidLimit:
     type: TargetType | None = None
     selector: LabelSelector | None = None
     selector_known: bool = False
+    node_conditions: bool = True
+    """Its `nodeConditions`, when it could be read: an invalid limit that says false
+    keeps saying it (a typo elsewhere must not publish what an operator turned off)."""
 
     def governs(self, target_type: TargetType, labels: Mapping[str, str]) -> bool:
         if self.type is None or target_type is not self.type:
@@ -233,6 +236,7 @@ def parse_limit_spec(name: str, spec: Any) -> LimitSpec | InvalidLimit:
             type=partial.get("type"),
             selector=partial.get("selector"),
             selector_known="selector" in partial,
+            node_conditions=partial.get("node_conditions", True),
         )
 
 
@@ -261,6 +265,8 @@ def _limit_spec(name: str, spec: Any, partial: dict[str, Any]) -> LimitSpec:
     partial["type"] = target_type
     selector = _selector(spec.get("selector"), "spec.selector")
     partial["selector"] = selector
+    node_conditions = optional(spec, "nodeConditions", bool, "spec.nodeConditions", "true or false")
+    partial["node_conditions"] = node_conditions is not False
 
     percent = integer(spec, "limit", "spec.limit", default=None, maximum=100)
     max_concurrent = integer(spec, "maxConcurrent", "spec.maxConcurrent", default=None)
@@ -277,7 +283,6 @@ def _limit_spec(name: str, spec: Any, partial: dict[str, Any]) -> LimitSpec:
     rate = _rate(spec.get("rate"))
     failure_budget = _failure_budget(spec.get("failureBudget"), target_type)
     gates = _gates(spec.get("gates"))
-    node_conditions = optional(spec, "nodeConditions", bool, "spec.nodeConditions", "true or false")
     return LimitSpec(
         name=name,
         type=target_type,

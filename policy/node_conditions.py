@@ -178,13 +178,14 @@ def publish(state: PassState) -> None:
         written = state.written.get(request.name)
         status = written.status if written is not None else request.status
         behaviour = index.behaviour(target)
+        invalid = index.governing(target)[1]
         holders[target.name].append(
             Holder(
                 request=request.name,
                 state=state.final_state.get(request.name, status.state),
                 drains=behaviour.drain is not None,
                 drained=status.drained_at is not None,
-                publish=behaviour.node_conditions,
+                publish=behaviour.node_conditions and all(i.node_conditions for i in invalid),
             )
         )
     for node in index.nodes.values():

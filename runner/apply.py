@@ -547,37 +547,16 @@ class Applier:
                 assert_never(decision)
 
     def _conditions(self, decision: SetNodeConditions) -> Outcome:
-        """Publish a node's lifecycle conditions. A row that says anything True is
-        written only while a fresh GET of its request still says what the row says (its
-        uid, state, drainedAt set): a pass with a stale list, another runner's since,
-        must not announce maintenance for a request that ended meanwhile."""
-        if decision.request and any(c.status == "True" for c in decision.wanted):
-            moved = self._request_moved(decision)
-            if moved:
-                return Outcome(decision, Result.DEFERRED, f"{moved}; next pass")
-        published = publish(self.kube, decision.node, decision.wanted, field_manager=FIELD_MANAGER)
+        """Publish a node's lifecycle conditions (runner.node_status: the requests it
+        is about read again first, since the plan's list may be stale)."""
+        published = publish(self.kube, decision, field_manager=FIELD_MANAGER)
         if published.contended:
             return Outcome(decision, Result.DEFERRED, published.detail, contended=True)
+        if published.held:
+            return Outcome(decision, Result.DEFERRED, published.detail)
         if not published.written:
             return Outcome(decision, Result.ALREADY_DONE, published.detail)
         return Outcome(decision, Result.DONE, ", ".join(published.written))
-
-    def _request_moved(self, decision: SetNodeConditions) -> str:
-        """What differs between the request as the row says it and a fresh read; ""
-        when nothing does."""
-        try:
-            found = self.kube.request("GET", f"{GROUP_PATH}/maintenancerequests/{decision.request}")
-        except KubeError as error:
-            if error.status == 404:
-                return f"{decision.request} no longer exists"
-            raise
-        if decision.uid and (found.get("metadata") or {}).get("uid") != decision.uid:
-            return f"{decision.request} was filed again"
-        status = found.get("status") or {}
-        state = decision.state.value if decision.state else None
-        if status.get("state") != state or bool(status.get("drainedAt")) != decision.drained:
-            return f"{decision.request} is {status.get('state') or 'Pending'} now"
-        return ""
 
     def _still_occupied(self, decision: UpdateRequestStatus) -> list[str]:
         """The plan says the node just became empty (pods were read from the watch

@@ -8,24 +8,33 @@ theirs). The write is a strategic merge patch of `status.conditions`, which merg
 are not touched. It carries the node's resourceVersion, so a change between our read
 and our write (a heartbeat, an administrator) makes the API server refuse it; we read
 again and judge again, a few times.
+
+The plan's list may be stale (another runner moved on since), so each attempt also
+reads, after the node, the requests the write is about: a row that says anything True
+only while its request still says that state (uid, state, drainedAt set); a clear only
+of conditions whose request (named in their message) is not active on the node. Read
+after the node, a request's change made since (and the conditions it brought) moves
+the node's resourceVersion, and our write is refused and judged again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import attrs
 
-from policy.model import NodeCondition
-from policy.node_conditions import TYPES, changes
+from policy.decisions import SetNodeConditions
+from policy.model import NodeCondition, RequestState
+from policy.node_conditions import TYPES, changes, ours
 from policy.snapshot_format import timestamp
 from runner.kube import Kube, KubeError
+from runner.read import GROUP_PATH
 
 STRATEGIC = "application/strategic-merge-patch+json"
 ATTEMPTS = 3
 """Reads and writes before a node that keeps changing is left to the next pass."""
+ACTIVE = frozenset(state.value for state in RequestState if state.active)
 
 
 @attrs.frozen
@@ -35,6 +44,8 @@ class Published:
     detail: str = ""
     contended: bool = False
     """The node kept changing between our reads and writes: the next pass."""
+    held: str = ""
+    """Not written: a request moved on since the plan's read (what a fresh read says)."""
 
 
 def _shown(raw: dict[str, Any]) -> NodeCondition:
@@ -46,11 +57,10 @@ def _shown(raw: dict[str, Any]) -> NodeCondition:
     )
 
 
-def publish(
-    kube: Kube, node: str, wanted: Sequence[NodeCondition], *, field_manager: str
-) -> Published:
-    """Make `node` show `wanted` where its conditions are ours or absent."""
-    want = {c.type: c for c in wanted}
+def publish(kube: Kube, decision: SetNodeConditions, *, field_manager: str) -> Published:
+    """Make the node show the decision's row where its conditions are ours or absent."""
+    node = decision.node
+    want = {c.type: c for c in decision.wanted}
     for _attempt in range(ATTEMPTS):
         try:
             found = kube.request("GET", f"/api/v1/nodes/{node}")
@@ -67,6 +77,9 @@ def publish(
         write = changes(current, want)
         if not write:
             return Published(detail="the node already shows them")
+        held = _moved_on(kube, decision, current)
+        if held:
+            return Published(detail=f"{held}; next pass", held=held)
         now = timestamp(kube.server_now() or datetime.now(UTC))
         conditions = []
         for kind in TYPES:
@@ -107,3 +120,41 @@ def publish(
             raise
         return Published(written=tuple(c["type"] for c in conditions))
     return Published(detail="the node kept changing; next pass", contended=True)
+
+
+def _moved_on(kube: Kube, decision: SetNodeConditions, current: dict[str, NodeCondition]) -> str:
+    """Why the row must not be written now, by fresh reads of the requests it is
+    about; "" when nothing stands in its way."""
+    if decision.request and any(c.status == "True" for c in decision.wanted):
+        found = _request(kube, decision.request)
+        if found is None:
+            return f"{decision.request} no longer exists"
+        if decision.uid and (found.get("metadata") or {}).get("uid") != decision.uid:
+            return f"{decision.request} was filed again"
+        status = found.get("status") or {}
+        state = decision.state.value if decision.state else None
+        if status.get("state") != state or bool(status.get("drainedAt")) != decision.drained:
+            return f"{decision.request} is {status.get('state') or 'Pending'} now"
+        return ""
+    # A clear: of each request named by a True condition of ours, whether it holds the
+    # node now (a list that lacked it, or showed it ended, may be older than it).
+    named = {
+        c.message.split()[1]
+        for c in current.values()
+        if c.status == "True" and ours(c) and len(c.message.split()) > 1
+    }
+    for name in sorted(named):
+        found = _request(kube, name)
+        status = (found or {}).get("status") or {}
+        if status.get("state") in ACTIVE and status.get("target") == f"node/{decision.node}":
+            return f"{name} is {status['state']} on {decision.node}"
+    return ""
+
+
+def _request(kube: Kube, name: str) -> dict[str, Any] | None:
+    try:
+        return kube.request("GET", f"{GROUP_PATH}/maintenancerequests/{name}")
+    except KubeError as error:
+        if error.status == 404:
+            return None
+        raise

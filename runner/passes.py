@@ -17,7 +17,7 @@ import attrs
 
 from policy import Plan, RequestState, Snapshot
 from policy import plan as make_plan
-from policy.decisions import Evict, UpdateRequestStatus
+from policy.decisions import Evict, SetNodeConditions, UpdateRequestStatus
 from policy.explain import Reason
 from runner.apply import WRITERS, Applier, Outcome, Result
 from runner.console import Logger, progress_line
@@ -131,6 +131,9 @@ def run_passes(
     started = time.monotonic()
     evicted_at = -FAST_FOR
     evicted: set[str] = set()
+    announced_failed = False
+    """A node conditions write failed in some pass: the run fails at its end, but the
+    passes go on (an announcement holds no maintenance back)."""
     number = 0
     try:
         while True:
@@ -167,16 +170,18 @@ def run_passes(
             if stop is not None:
                 raise stop
             log.show(progress_line(number, result, started))
-            failed = any(o.result is Result.FAILED for o in outcomes)
+            failed = [o for o in outcomes if o.result is Result.FAILED]
+            blocking = any(not isinstance(o.decision, SetNodeConditions) for o in failed)
+            announced_failed = announced_failed or bool(failed)
             preparing = any(e.state is RequestState.PREPARING for e in result.explanations)
-            if not until_stable or failed or (writes == 0 and not preparing):
-                return failed
+            if not until_stable or blocking or (writes == 0 and not preparing):
+                return announced_failed
             if _new_evictions(outcomes, evicted):
                 evicted_at = time.monotonic()
             pause = pause_after(result, since_eviction=time.monotonic() - evicted_at)
             if time.monotonic() - started + pause >= deadline:
                 log("deadline", passes=number, seconds=round(time.monotonic() - started, 1))
-                return False
+                return announced_failed
             time.sleep(pause)
     finally:
         # A signal now (the watches' end takes up to a second) must not skip the

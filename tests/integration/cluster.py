@@ -254,6 +254,16 @@ class Cluster:
         self.storage.patch_volume_attachment_status(full, {"status": {"attached": attached}})
         return full
 
+    def web_under_a_pdb(self, nodes: list[str], replicas: int) -> str:
+        """`replicas` Running, Ready `web` pods under a PDB that allows one disruption;
+        the node of `nodes` with the most of them (its drain needs the budget more than
+        once, one eviction at a time)."""
+        self.deployment("web", replicas)
+        self.pdb("web", max_unavailable=1)
+        pods = self.running_ready("web", replicas)
+        self.disruptions_allowed("web", 1)
+        return max(nodes, key=lambda n: sum(p.spec.node_name == n for p in pods))
+
     # --- reading back ---------------------------------------------------------------
 
     def pods(self, app: str | None = None) -> list[client.V1Pod]:

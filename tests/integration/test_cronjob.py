@@ -404,11 +404,7 @@ def test_a_run_past_its_deadline_stops_on_sigterm_and_the_next_run_finishes(
     the next run inside it; the shipped grace leaves the same window, shorter)."""
     nodes = cluster.nodes(3)
     cluster.wait_nodes_ready(nodes)
-    cluster.deployment("web", 3)
-    cluster.pdb("web", max_unavailable=1)
-    pods = cluster.running_ready("web", 3)
-    cluster.disruptions_allowed("web", 1)
-    target = max(nodes, key=lambda n: sum(p.spec.node_name == n for p in pods))
+    target = cluster.web_under_a_pdb(nodes, 3)
     cluster.zone_limit("a", limit=34, drain={"timeoutSeconds": 600, "gracePeriodSeconds": 0})
     watcher = InvariantWatcher(
         cluster, limits=[LimitRule("zone-a", 1, zone="a")], zone_of=dict.fromkeys(nodes, "a")

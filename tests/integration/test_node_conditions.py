@@ -10,15 +10,17 @@ that none of ours is left True.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.faultproxy import FaultProxy, Rule, hold, status
+from tests.faultproxy import Fault, FaultProxy, Rule, hold, status
 from tests.integration.cluster import Cluster, wait_until
 from tests.integration.conftest import GROUP, VERSION, ControlPlane
 from tests.integration.invariants import InvariantWatcher, LimitRule
@@ -59,11 +61,7 @@ def test_a_drain_and_reboot_request_shows_the_table_on_its_node(
 ) -> None:
     nodes = cluster.nodes(3)
     cluster.wait_nodes_ready(nodes)
-    cluster.deployment("web", 3)
-    cluster.pdb("web", max_unavailable=1)
-    pods = cluster.running_ready("web", 3)
-    cluster.disruptions_allowed("web", 1)
-    target = max(nodes, key=lambda n: sum(p.spec.node_name == n for p in pods))
+    target = cluster.web_under_a_pdb(nodes, 3)
     cluster.custom.create_cluster_custom_object(
         GROUP,
         VERSION,
@@ -147,19 +145,52 @@ def set_condition(cluster: Cluster, node: str, kind: str, reason: str, message: 
     cluster.core.patch_node_status(node, {"status": {"conditions": [condition]}})
 
 
-def runner_via(kubeconfig: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from runner.cli import main; main()",
-            "--kubeconfig",
-            str(kubeconfig),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+@contextlib.contextmanager
+def runner_through_proxy(
+    control_plane: ControlPlane,
+    tmp_path: Path,
+    node: str,
+    fault: Fault,
+    *,
+    first_only: bool,
+    args: tuple[str, ...] = (),
+) -> Iterator[tuple[Rule, subprocess.Popen[str]]]:
+    """A runner process (with `args`) whose only API server is the fault proxy,
+    `fault` on the PATCHes of `node`'s status (the first only, or every one)."""
+    configuration = control_plane.api.configuration
+    proxy = FaultProxy(configuration.host, configuration.ssl_ca_cert).start()
+    try:
+        path = rf"/api/v1/nodes/{node}/status"
+        rule = proxy.add(
+            Rule(fault, method="PATCH", path=path, nth=frozenset({1}))
+            if first_only
+            else Rule(fault, method="PATCH", path=path, probability=1)
+        )
+        via = runner_kubeconfig_via(control_plane, proxy.url, tmp_path / "via.kubeconfig")
+        command = [sys.executable, "-c", "from runner.cli import main; main()"]
+        yield (
+            rule,
+            subprocess.Popen(
+                [*command, "--kubeconfig", str(via), *args],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            ),
+        )
+    finally:
+        proxy.stop()
+
+
+def one_request(cluster: Cluster, *, before: Callable[[str], None] = lambda node: None) -> str:
+    """A node, a cordon-only limit, `before(node)`, then mr-a for the node."""
+    (node,) = cluster.nodes(1)
+    cluster.wait_nodes_ready([node])
+    cordon_only(cluster)
+    before(node)
+    cluster.custom.create_cluster_custom_object(
+        GROUP, VERSION, "maintenancerequests", request_body("mr-a", node)
     )
+    return node
 
 
 def test_an_administrators_conditions_stay_theirs_even_when_set_during_our_write(
@@ -168,29 +199,22 @@ def test_an_administrators_conditions_stay_theirs_even_when_set_during_our_write
     """Theirs before the pass, and theirs set between our read of the node and our
     write (held at the proxy): never changed. Mutation: without the resourceVersion
     in the patch, the held write lands over the administrator's condition."""
-    (node,) = cluster.nodes(1)
-    cluster.wait_nodes_ready([node])
-    cordon_only(cluster)
-    set_condition(cluster, node, "MaintenancePlanned", "RackMove", "ops: rack 12 moves")
-    cluster.custom.create_cluster_custom_object(
-        GROUP, VERSION, "maintenancerequests", request_body("mr-a", node)
+    node = one_request(
+        cluster,
+        before=lambda node: set_condition(
+            cluster, node, "MaintenancePlanned", "RackMove", "ops: rack 12 moves"
+        ),
     )
-    configuration = control_plane.api.configuration
-    proxy = FaultProxy(configuration.host, configuration.ssl_ca_cert).start()
-    try:
-        rule = proxy.add(
-            Rule(hold(), method="PATCH", path=rf"/api/v1/nodes/{node}/status", nth=frozenset({1}))
-        )
-        via = runner_kubeconfig_via(control_plane, proxy.url, tmp_path / "via.kubeconfig")
-        process = runner_via(via)
+    with runner_through_proxy(control_plane, tmp_path, node, hold(), first_only=True) as (
+        rule,
+        process,
+    ):
         assert rule.arrived.wait(timeout=60), "the conditions were never written"
         assert status_of(cluster, "mr-a")["state"] == "Approved"
         set_condition(cluster, node, "MaintenanceInProgress", "OnCall", "ops: working on it")
         rule.release()
         _, err = process.communicate(timeout=60)
         assert process.returncode == 0, err
-    finally:
-        proxy.stop()
     shown = conditions(cluster, node)
     assert (shown["MaintenancePlanned"].reason, shown["MaintenancePlanned"].message) == (
         "RackMove",
@@ -212,25 +236,14 @@ def test_an_administrators_conditions_stay_theirs_even_when_set_during_our_write
 def test_a_runner_killed_between_the_approval_and_the_conditions_converges(
     cluster: Cluster, control_plane: ControlPlane, runner_kubeconfig: Path, tmp_path: Path
 ) -> None:
-    (node,) = cluster.nodes(1)
-    cluster.wait_nodes_ready([node])
-    cordon_only(cluster)
-    cluster.custom.create_cluster_custom_object(
-        GROUP, VERSION, "maintenancerequests", request_body("mr-a", node)
-    )
-    configuration = control_plane.api.configuration
-    proxy = FaultProxy(configuration.host, configuration.ssl_ca_cert).start()
-    try:
-        rule = proxy.add(
-            Rule(hold(), method="PATCH", path=rf"/api/v1/nodes/{node}/status", probability=1)
-        )
-        via = runner_kubeconfig_via(control_plane, proxy.url, tmp_path / "via.kubeconfig")
-        process = runner_via(via)
+    node = one_request(cluster)
+    with runner_through_proxy(control_plane, tmp_path, node, hold(), first_only=False) as (
+        rule,
+        process,
+    ):
         assert rule.arrived.wait(timeout=60), "the conditions were never written"
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
-    finally:
-        proxy.stop()
     cluster.raw("DELETE", LEASE)  # what its expiry would do for the next run
     assert status_of(cluster, "mr-a")["state"] == "Approved"
     assert "MaintenanceInProgress" not in conditions(cluster, node), "the kill came first"
@@ -275,27 +288,16 @@ def test_a_refused_conditions_write_still_uncordons(
     before its RBAC), the pass fails and says so, but the request still ends and its
     node is uncordoned. Mutation: a failed conditions write that stops its request's
     chain leaves the node cordoned."""
-    (node,) = cluster.nodes(1)
-    cluster.wait_nodes_ready([node])
-    cordon_only(cluster)
-    cluster.custom.create_cluster_custom_object(
-        GROUP, VERSION, "maintenancerequests", request_body("mr-a", node)
-    )
+    node = one_request(cluster)
     one_pass(runner_kubeconfig)
     move(cluster, "mr-a", "InProgress")
     one_pass(runner_kubeconfig)
     move(cluster, "mr-a", "Completed")
-    configuration = control_plane.api.configuration
-    proxy = FaultProxy(configuration.host, configuration.ssl_ca_cert).start()
-    try:
-        proxy.add(
-            Rule(status(403), method="PATCH", path=rf"/api/v1/nodes/{node}/status", probability=1)
-        )
-        via = runner_kubeconfig_via(control_plane, proxy.url, tmp_path / "via.kubeconfig")
-        process = runner_via(via)
+    with runner_through_proxy(control_plane, tmp_path, node, status(403), first_only=False) as (
+        _,
+        process,
+    ):
         _, err = process.communicate(timeout=60)
-    finally:
-        proxy.stop()
     assert process.returncode == 1, err
     assert "SetNodeConditions" in err and "forbidden: patch nodes/status" in err, err
     assert status_of(cluster, "mr-a")["state"] == "Completed"
@@ -304,3 +306,32 @@ def test_a_refused_conditions_write_still_uncordons(
     one_pass(runner_kubeconfig)
     shown = conditions(cluster, node)
     assert {shown[k].status for k in LIFECYCLE if k in shown} == {"False"}, shown
+
+
+def test_refused_conditions_writes_do_not_end_a_run_until_stable(
+    cluster: Cluster, control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    """A drain that takes several passes (two pods, a PDB allowing one disruption)
+    under `--until-stable` while every nodes/status write is refused: the passes go on
+    and the request is approved within the run, which then exits 1 naming the refusal.
+    Mutation: a failed conditions write that ends the run leaves it draining."""
+    nodes = cluster.nodes(3)
+    cluster.wait_nodes_ready(nodes)
+    target = cluster.web_under_a_pdb(nodes, 3)
+    cluster.custom.create_cluster_custom_object(
+        GROUP,
+        VERSION,
+        "maintenancelimits",
+        limit_body("node", limit=34, drain={"timeoutSeconds": 300}),
+    )
+    cluster.custom.create_cluster_custom_object(
+        GROUP, VERSION, "maintenancerequests", request_body("mr-a", target)
+    )
+    until_stable = ("--until-stable", "--deadline", "40")
+    with runner_through_proxy(
+        control_plane, tmp_path, target, status(403), first_only=False, args=until_stable
+    ) as (_, process):
+        _, err = process.communicate(timeout=90)
+    assert process.returncode == 1, err
+    assert "forbidden: patch nodes/status" in err
+    assert status_of(cluster, "mr-a")["state"] == "Approved", status_of(cluster, "mr-a")

@@ -105,14 +105,9 @@ def test_plan_writes_nothing(
 def test_node_lifecycle_with_drain_under_a_pdb(
     cluster: Cluster, three_nodes: list[str], runner_kubeconfig: Path
 ) -> None:
-    cluster.deployment("web", 3)
-    cluster.pdb("web", max_unavailable=1)
+    target = cluster.web_under_a_pdb(three_nodes, 3)
     cluster.daemonset("exporter")
-    pods = cluster.running_ready("web", 3)
     cluster.running_ready("exporter", 3)
-    cluster.disruptions_allowed("web", 1)
-    # Put two web pods on the target so the drain needs two budgets, one at a time.
-    target = max(three_nodes, key=lambda n: sum(p.spec.node_name == n for p in pods))
     cluster.custom.create_cluster_custom_object(
         GROUP,
         VERSION,

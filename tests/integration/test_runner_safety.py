@@ -88,11 +88,7 @@ def test_until_stable_drains_a_node_in_one_run(
 ) -> None:
     nodes = cluster.nodes(3)
     cluster.wait_nodes_ready(nodes)
-    cluster.deployment("web", 4)
-    cluster.pdb("web", max_unavailable=1)
-    pods = cluster.running_ready("web", 4)
-    cluster.disruptions_allowed("web", 1)
-    target = max(nodes, key=lambda n: sum(p.spec.node_name == n for p in pods))
+    target = cluster.web_under_a_pdb(nodes, 4)
     cluster.custom.create_cluster_custom_object(
         GROUP,
         VERSION,

@@ -680,13 +680,21 @@ def node_conditions_follow(before: Snapshot, plan: Plan, after: Snapshot) -> Non
         if request.status.state in ACTIVE and target and target.type is TargetType.NODE:
             active[target.name] = request
     limits = valid_limits(after)
+    parsed = [parse_limit_spec(m.name, m.spec) for m in after.limits]
     for node in after.nodes:
         mine = {c.type: c for c in node.conditions if ours(c)}
         theirs = {c.type for c in node.conditions if not ours(c)}
         request = active.get(node.name)
         target = Target(TargetType.NODE, node.name)
         governing = [limit for limit in limits if governs(limit, after, target)]
-        if request is None or not all(limit.node_conditions for limit in governing):
+        # Any governing limit that says false, valid or not (an invalid one that still
+        # says it keeps saying it).
+        off = any(
+            not limit.node_conditions
+            for limit in parsed
+            if limit.governs(TargetType.NODE, dict(node.labels))
+        )
+        if request is None or off:
             assert not any(c.status == "True" for c in mine.values()), (node.name, mine)
             continue
         state = request.status.state

@@ -241,7 +241,10 @@ class MaintenanceStory(RuleBasedStateMachine):
             self.broken[zone] = next(m for m in self.snapshot.limits if m.name == zone)
         limits = tuple(m for m in self.snapshot.limits if m.name != zone)
         if how == "break":
-            limits += (attrs.evolve(self.broken[zone], spec={"type": "node", "limit": "lots"}),)
+            # What it said of the node conditions it says still (only its limit is bad).
+            kept = {k: v for k, v in self.broken[zone].spec.items() if k == "nodeConditions"}
+            spec = {"type": "node", "limit": "lots", **kept}
+            limits += (attrs.evolve(self.broken[zone], spec=spec),)
         self.snapshot = attrs.evolve(self.snapshot, limits=limits)
 
     @rule(zone=st.sampled_from(["zone-a", "zone-b"]))

@@ -50,17 +50,18 @@ def test_ten_nodes_under_twenty_percent_take_fifty_four_minutes() -> None:
     assert result.bottlenecks == (("limit node", 220 * 60),)
 
 
-def test_a_pdb_allowing_one_disruption_serialises_the_drains() -> None:
-    """Four requested nodes, one `web` pod each, a PDB that keeps 3 of 4 healthy; two
-    spare nodes take the replacements. Every node is admitted and cordoned at once, but
-    the budget allows one eviction at a time: evicted at pass t, gone at t+30 (grace),
-    its replacement Ready at t+60, when the next pass recounts the budget and evicts the
-    next pod. A node is empty 30 s after its eviction and approved at the next pass:
-    60, 120, 180, 240 s; each actor works 10 minutes: the last finishes at 840 s."""
+PODS_READY_IN_30 = Model(
+    period=60, actor_start=Spread(0, 0), actor_duration=Spread(600, 600), pod_ready=30
+)
+
+
+def four_under_a_pdb(**limit_spec: object) -> Snapshot:
+    """Four requested nodes, one `web` pod each, a PDB that keeps 3 of 4 healthy, two
+    spare nodes for the replacements, a limit of 100% that drains."""
     requested = nodes(4)
     spare = nodes(2, prefix="spare")
     asked = add_requests(Snapshot(now=START, nodes=requested), None, START)
-    snapshot = attrs.evolve(
+    return attrs.evolve(
         asked,
         nodes=requested + spare,
         pods=tuple(
@@ -68,12 +69,18 @@ def test_a_pdb_allowing_one_disruption_serialises_the_drains() -> None:
             for i, n in enumerate(requested)
         ),
         pdbs=(pdb("web", "web", 1, desired_healthy=3, current_healthy=4),),
-        limits=(limit("node", limit=100, drain={"timeoutSeconds": 3600}),),
+        limits=(limit("node", limit=100, drain={"timeoutSeconds": 3600}, **limit_spec),),
     )
-    model = Model(
-        period=60, actor_start=Spread(0, 0), actor_duration=Spread(600, 600), pod_ready=30
-    )
-    result = forecast(snapshot, model)
+
+
+def test_a_pdb_allowing_one_disruption_serialises_the_drains() -> None:
+    """Four requested nodes, one `web` pod each, a PDB that keeps 3 of 4 healthy; two
+    spare nodes take the replacements. Every node is admitted and cordoned at once, but
+    the budget allows one eviction at a time: evicted at pass t, gone at t+30 (grace),
+    its replacement Ready at t+60, when the next pass recounts the budget and evicts the
+    next pod. A node is empty 30 s after its eviction and approved at the next pass:
+    60, 120, 180, 240 s; each actor works 10 minutes: the last finishes at 840 s."""
+    result = forecast(four_under_a_pdb(), PODS_READY_IN_30)
     assert result.finished, result
     assert sorted(seconds(r.approved_at) for r in result.requests) == [60, 120, 180, 240]
     assert result.makespan == 840
@@ -532,3 +539,20 @@ def test_the_rate_and_freeze_answer_on_the_shipped_example() -> None:
         "rate": (10, 28, 191 * 60, (2 * 24 + 17) * 3600 + 3 * 60),
         "freeze": (20, 28, 106 * 60, (2 * 24 + 17) * 3600 + 3 * 60),
     }
+
+
+def test_the_node_conditions_change_no_timing() -> None:
+    """The forecast ignores the node lifecycle conditions (DESIGN §8): published or
+    turned off, the same approvals and finishes, though the plans differ by them."""
+    results = []
+    for published in (True, False):
+        snapshot = four_under_a_pdb(nodeConditions=published)
+        kinds = {type(d).__name__ for d in plan(snapshot).decisions}
+        assert ("SetNodeConditions" in kinds) is published
+        results.append(forecast(snapshot, PODS_READY_IN_30))
+    on, off = results
+    assert on.finished and off.finished
+    assert [(r.name, r.approved_at, r.finished_at) for r in on.requests] == [
+        (r.name, r.approved_at, r.finished_at) for r in off.requests
+    ]
+    assert on.makespan == off.makespan == 840

@@ -9,22 +9,39 @@ from datetime import UTC, datetime
 from typing import Any
 
 from policy.decisions import Evict, Plan, SetNodeConditions
-from policy.model import RequestState, Snapshot
+from policy.model import RequestState
+from policy.model import Snapshot as Empty
 from policy.node_conditions import TYPES, wanted
 from runner.apply import Applier, Result
 from runner.kube import KubeError
 
 NOW = datetime(2026, 12, 7, tzinfo=UTC)
+NODE = "/api/v1/nodes/n0"
+OURS_APPROVED = [
+    {
+        "type": "MaintenancePlanned",
+        "status": "True",
+        "reason": "RepairmanApproved",
+        "message": "repairman: mr-b is approved",
+    }
+]
 
 
 class Server:
-    """A node n0 showing nothing, a request mr-a in `state`; nodes/status PATCHes
-    answered with `refuse` (an HTTP status) when set."""
+    """Node n0 showing `shown`; requests answered from `requests` (name -> answers,
+    the last one repeated; None: 404); nodes/status PATCHes from `patches` (an HTTP
+    status to refuse with, 0 to accept; the last repeated)."""
 
-    def __init__(self, state: str, *, refuse: int = 0, uid: str = "uid-a") -> None:
-        self.state = state
-        self.refuse = refuse
-        self.uid = uid
+    def __init__(
+        self,
+        requests: dict[str, list[dict[str, Any] | None]],
+        *,
+        shown: list[dict[str, Any]] | None = None,
+        patches: list[int] | None = None,
+    ) -> None:
+        self.requests = requests
+        self.shown = shown or []
+        self.patches = patches or [0]
         self.calls: list[tuple[str, str]] = []
 
     def server_now(self) -> datetime:
@@ -32,51 +49,89 @@ class Server:
 
     def request(self, method: str, path: str, **_: Any) -> dict[str, Any]:
         self.calls.append((method, path))
-        if path.endswith("/maintenancerequests/mr-a"):
-            return {"metadata": {"uid": self.uid}, "status": {"state": self.state}}
-        if path == "/api/v1/nodes/n0":
-            return {"metadata": {"resourceVersion": "7"}, "status": {"conditions": []}}
-        if path == "/api/v1/nodes/n0/status" and self.refuse:
-            raise KubeError("forbidden: patch nodes/status", status=self.refuse)
+        name = path.rsplit("/", 1)[-1]
+        if "/maintenancerequests/" in path:
+            answers = self.requests[name]
+            answer = answers.pop(0) if len(answers) > 1 else answers[0]
+            if answer is None:
+                raise KubeError("not found", status=404)
+            return answer
+        if path == NODE:
+            return {"metadata": {"resourceVersion": "7"}, "status": {"conditions": self.shown}}
+        if path == f"{NODE}/status":
+            refuse = self.patches.pop(0) if len(self.patches) > 1 else self.patches[0]
+            if refuse:
+                raise KubeError(f"refused ({refuse})", status=refuse)
         return {"metadata": {"resourceVersion": "8"}}
 
+    def patched(self) -> int:
+        return self.calls.count(("PATCH", f"{NODE}/status"))
 
-def approved_row() -> SetNodeConditions:
-    row = wanted(RequestState.APPROVED, request="mr-a", drains=False, drained=False)
+
+def request(state: str, *, uid: str = "uid-a", target: str = "node/n0") -> dict[str, Any]:
+    return {"metadata": {"uid": uid}, "status": {"state": state, "target": target}}
+
+
+def row(state: RequestState | None, name: str = "mr-a") -> SetNodeConditions:
+    full = wanted(state, request=name, drains=False, drained=False)
     return SetNodeConditions(
         node="n0",
-        request="mr-a",
-        wanted=tuple(row[kind] for kind in TYPES),
-        write=tuple(c for c in row.values() if c.status == "True"),
+        request=name if state is not None else "",
+        wanted=tuple(full[kind] for kind in TYPES),
+        write=tuple(full.values()),
         uid="uid-a",
-        state=RequestState.APPROVED,
+        state=state,
     )
 
 
 def apply(server: Server, *decisions: Any) -> list[Result]:
     plan = Plan(now=NOW, decisions=decisions, explanations=(), limits=())
-    applier = Applier(server, Snapshot(now=NOW), policy_version="policy/v1")  # type: ignore[arg-type]
+    applier = Applier(server, Empty(now=NOW), policy_version="policy/v1")  # type: ignore[arg-type]
     return [outcome.result for outcome in applier.apply(plan)]
 
 
 def test_a_row_is_written_while_its_request_still_says_it() -> None:
-    server = Server("Approved")
-    assert apply(server, approved_row()) == [Result.DONE]
-    assert ("PATCH", "/api/v1/nodes/n0/status") in server.calls
+    server = Server({"mr-a": [request("Approved")]})
+    assert apply(server, row(RequestState.APPROVED)) == [Result.DONE]
+    assert server.patched() == 1
 
 
 def test_a_row_for_a_request_that_moved_on_since_the_read_is_not_written() -> None:
     """A pass with a stale list (another runner completed mr-a since): no True is
     announced for a request that has ended, or one filed again under its name."""
-    for server in (Server("Completed"), Server("Approved", uid="uid-other")):
-        assert apply(server, approved_row()) == [Result.DEFERRED]
-        assert not [call for call in server.calls if call[0] == "PATCH"], server.calls
+    for answer in (request("Completed"), request("Approved", uid="uid-other"), None):
+        server = Server({"mr-a": [answer]})
+        assert apply(server, row(RequestState.APPROVED)) == [Result.DEFERRED]
+        assert server.patched() == 0, server.calls
+
+
+def test_the_request_is_read_again_after_a_conflict() -> None:
+    """Our request read, then another runner completes mr-a and clears the node (our
+    guarded write is refused: 409): the next attempt reads mr-a again, and writes no
+    True for it."""
+    server = Server({"mr-a": [request("Approved"), request("Completed")]}, patches=[409, 0])
+    assert apply(server, row(RequestState.APPROVED)) == [Result.DEFERRED]
+    assert server.patched() == 1
+
+
+def test_a_clear_leaves_the_row_of_a_request_active_on_the_node() -> None:
+    """A list older than mr-b's admission sees our True conditions on n0 and no
+    request holding it (or an ended one): it must not clear mr-b's row. Once mr-b is
+    gone (404) or ended, the clear goes."""
+    for clear in (row(None), row(RequestState.COMPLETED)):
+        server = Server({"mr-b": [request("Preparing")]}, shown=OURS_APPROVED)
+        assert apply(server, clear) == [Result.DEFERRED]
+        assert server.patched() == 0
+        for gone in (None, request("Completed"), request("Preparing", target="node/n1")):
+            server = Server({"mr-b": [gone]}, shown=OURS_APPROVED)
+            assert apply(server, clear) == [Result.DONE]
+            assert server.patched() == 1
 
 
 def test_a_refused_conditions_write_holds_nothing_else_of_its_request_back() -> None:
     """The conditions are an announcement: a refused write (RBAC not updated with
     the image, say) fails the pass, but the request's eviction after it still goes."""
-    server = Server("Approved", refuse=403)
+    server = Server({"mr-a": [request("Approved")]}, patches=[403])
     eviction = Evict(namespace="ns", pod="web-1", uid="u", node="n0", request="mr-a", pdb=None)
-    assert apply(server, approved_row(), eviction) == [Result.FAILED, Result.DONE]
+    assert apply(server, row(RequestState.APPROVED), eviction) == [Result.FAILED, Result.DONE]
     assert ("POST", "/api/v1/namespaces/ns/pods/web-1/eviction") in server.calls
