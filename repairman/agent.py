@@ -16,7 +16,6 @@ Exit codes: 0 stopped by SIGTERM/SIGINT between two rounds, 1 the agent cannot g
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import signal
@@ -51,6 +50,7 @@ from repairman.reboot import (
     request_name,
     requests_of,
 )
+from runner.console import Logger
 from runner.durations import seconds_of
 from runner.errors import EXIT_PASS_FAILED, EXIT_USAGE, OneLineCommand
 from runner.kube import ConfigError, Kube, KubeError
@@ -61,9 +61,8 @@ REBOOT = "nsenter --target 1 --mount --uts --ipc --net -- systemctl reboot"
 MAX_REASON = 200
 
 
-def log(event: str, **fields: Any) -> None:
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    click.echo(json.dumps({"time": stamp, "event": event, **fields}, default=str), err=True)
+log = Logger()
+"""One JSON line per event on stderr, as the runner's (runner.console)."""
 
 
 class NodeGone(Exception):

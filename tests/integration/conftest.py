@@ -187,12 +187,21 @@ def token_for(control_plane: ControlPlane, namespace: str, account: str) -> str:
 @pytest.fixture
 def runner_kubeconfig(control_plane: ControlPlane, tmp_path: Path) -> Path:
     """A kubeconfig holding the runner ServiceAccount's token: RBAC as in k8s/rbac.yaml."""
-    admin = json.loads(control_plane.kubeconfig.read_text())
     token = token_for(control_plane, "repairman-system", "repairman-runner")
-    admin["users"] = [{"name": "runner", "user": {"token": token}}]
-    admin["contexts"][0]["context"]["user"] = "runner"
-    path = tmp_path / "runner.kubeconfig"
-    path.write_text(json.dumps(admin))
+    return kubeconfig_with(control_plane, token, tmp_path / "runner.kubeconfig")
+
+
+def kubeconfig_with(
+    control_plane: ControlPlane, token: str, path: Path, *, server: str | None = None
+) -> Path:
+    """The control plane's kubeconfig with `token` as its only user (and `server` as
+    the API server's address: the fault proxy's), written to `path`."""
+    config = json.loads(control_plane.kubeconfig.read_text())
+    config["users"] = [{"name": "account", "user": {"token": token}}]
+    config["contexts"][0]["context"]["user"] = "account"
+    if server is not None:
+        config["clusters"][0]["cluster"] = {"server": server}
+    path.write_text(json.dumps(config))
     return path
 
 
@@ -229,9 +238,4 @@ def actor_kubeconfig(
 ) -> Iterator[Path]:
     """A kubeconfig with an actor's token: RBAC as k8s/rbac.yaml gives actors."""
     with actor_account(control_plane, cluster) as token:
-        admin = json.loads(control_plane.kubeconfig.read_text())
-        admin["users"] = [{"name": "actor", "user": {"token": token}}]
-        admin["contexts"][0]["context"]["user"] = "actor"
-        path = tmp_path / "actor.kubeconfig"
-        path.write_text(json.dumps(admin))
-        yield path
+        yield kubeconfig_with(control_plane, token, tmp_path / "actor.kubeconfig")

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from tests.integration.process_kubelet import ProcessKubelet, runs_as_process
+from tests.integration.process_kubelet import ProcessKubelet, delete_at_once, runs_as_process
 
 SIMULATED = "repairman.test/simulated"
 BEHAVIOUR = "repairman.test/kubelet"
@@ -136,19 +136,7 @@ class SimulatedKubelet:
         if pod.metadata.deletion_timestamp is not None:
             first = self._terminating_since.setdefault(pod.metadata.uid, time.monotonic())
             if time.monotonic() - first >= self.termination_delay:
-                try:
-                    self.core.delete_namespaced_pod(
-                        name,
-                        namespace,
-                        grace_period_seconds=0,
-                        body=client.V1DeleteOptions(
-                            grace_period_seconds=0,
-                            preconditions=client.V1Preconditions(uid=pod.metadata.uid),
-                        ),
-                    )
-                except ApiException as error:
-                    if error.status not in (404, 409):
-                        raise
+                delete_at_once(self.core, pod)
                 self._terminating_since.pop(pod.metadata.uid, None)
             return
         if pod.status.phase in ("Succeeded", "Failed"):

@@ -392,19 +392,7 @@ class ProcessKubelet:
                 raise
 
     def _delete(self, pod: client.V1Pod) -> None:
-        try:
-            self.core.delete_namespaced_pod(
-                pod.metadata.name,
-                pod.metadata.namespace,
-                grace_period_seconds=0,
-                body=client.V1DeleteOptions(
-                    grace_period_seconds=0,
-                    preconditions=client.V1Preconditions(uid=pod.metadata.uid),
-                ),
-            )
-        except ApiException as error:
-            if error.status not in (404, 409):
-                raise
+        delete_at_once(self.core, pod)
 
     def _forget(self, uid: str) -> None:
         with self._lock:
@@ -415,3 +403,21 @@ class ProcessKubelet:
             container.process.kill()
             container.process.wait(timeout=10)
         container.secrets.cleanup()
+
+
+def delete_at_once(core: client.CoreV1Api, pod: client.V1Pod) -> None:
+    """A kubelet's last word on a pod whose containers are gone: the delete with grace
+    0, only of this very pod (its uid); one already gone or replaced is no error."""
+    try:
+        core.delete_namespaced_pod(
+            pod.metadata.name,
+            pod.metadata.namespace,
+            grace_period_seconds=0,
+            body=client.V1DeleteOptions(
+                grace_period_seconds=0,
+                preconditions=client.V1Preconditions(uid=pod.metadata.uid),
+            ),
+        )
+    except ApiException as error:
+        if error.status not in (404, 409):
+            raise

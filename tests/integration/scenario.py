@@ -24,7 +24,7 @@ from click.testing import CliRunner
 
 from runner.cli import main
 from tests.integration.cluster import Cluster
-from tests.integration.conftest import GROUP, VERSION, ControlPlane, token_for
+from tests.integration.conftest import GROUP, VERSION, ControlPlane, kubeconfig_with, token_for
 from tests.integration.invariants import TERMINAL, InvariantWatcher, LimitRule, end_state
 from tests.integration.test_runner import request_body
 
@@ -133,13 +133,8 @@ class Actor(threading.Thread):
 
 def runner_kubeconfig_via(control_plane: ControlPlane, server: str, path: Path) -> Path:
     """The runner ServiceAccount's kubeconfig, pointed at `server` (the fault proxy)."""
-    admin = json.loads(control_plane.kubeconfig.read_text())
     token = token_for(control_plane, "repairman-system", "repairman-runner")
-    admin["users"] = [{"name": "runner", "user": {"token": token}}]
-    admin["contexts"][0]["context"]["user"] = "runner"
-    admin["clusters"][0]["cluster"] = {"server": server}
-    path.write_text(json.dumps(admin))
-    return path
+    return kubeconfig_with(control_plane, token, path, server=server)
 
 
 @attrs.frozen

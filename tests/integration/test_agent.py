@@ -29,7 +29,14 @@ from typing import Any
 import pytest
 
 from tests.integration.cluster import Cluster, wait_until
-from tests.integration.conftest import GROUP, ROOT, VERSION, ControlPlane, token_for
+from tests.integration.conftest import (
+    GROUP,
+    ROOT,
+    VERSION,
+    ControlPlane,
+    kubeconfig_with,
+    token_for,
+)
 from tests.integration.invariants import InvariantWatcher, LimitRule
 from tests.integration.scenario import PassResult
 from tests.integration.test_runner import runner as run_runner
@@ -174,13 +181,8 @@ class Power:
 def agent_kubeconfig(control_plane: ControlPlane, tmp_path: Path) -> Path:
     """The agent's ServiceAccount from k8s/agent/rbac.yaml, as a kubeconfig."""
     control_plane.kubectl("apply", "-f", str(ROOT / "k8s" / "agent" / "rbac.yaml"))
-    admin = json.loads(control_plane.kubeconfig.read_text())
     token = token_for(control_plane, "repairman-system", "repairman-agent")
-    admin["users"] = [{"name": "agent", "user": {"token": token}}]
-    admin["contexts"][0]["context"]["user"] = "agent"
-    path = tmp_path / "agent.kubeconfig"
-    path.write_text(json.dumps(admin))
-    return path
+    return kubeconfig_with(control_plane, token, tmp_path / "agent.kubeconfig")
 
 
 @contextlib.contextmanager

@@ -32,7 +32,14 @@ from kubernetes import client
 
 from runner.cli import main
 from tests.integration.cluster import Cluster
-from tests.integration.conftest import GROUP, ROOT, VERSION, ControlPlane, token_for
+from tests.integration.conftest import (
+    GROUP,
+    ROOT,
+    VERSION,
+    ControlPlane,
+    kubeconfig_with,
+    token_for,
+)
 from tests.integration.test_runner import limit_body, request_body
 
 
@@ -169,13 +176,8 @@ def test_each_rule_is_needed(
                 "spec": {"leaseDurationSeconds": 60},
             },
         )
-    admin = json.loads(control_plane.kubeconfig.read_text())
-    admin["users"] = [
-        {"name": "runner", "user": {"token": token_for(control_plane, cluster.namespace, "runner")}}
-    ]
-    admin["contexts"][0]["context"]["user"] = "runner"
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(json.dumps(admin))
+    token = token_for(control_plane, cluster.namespace, "runner")
+    kubeconfig = kubeconfig_with(control_plane, token, tmp_path / "kubeconfig")
     # A watch is needed by --until-stable's passes after its first (runner.mirror).
     until_stable = ["--until-stable", "--deadline", "3"] if missing[2] == "watch" else []
     try:
