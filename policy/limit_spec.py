@@ -243,6 +243,9 @@ def parse_limit_spec(name: str, spec: Any) -> LimitSpec | InvalidLimit:
 def _limit_spec(name: str, spec: Any, partial: dict[str, Any]) -> LimitSpec:
     if not isinstance(spec, Mapping):
         raise Invalid("spec", f"must be an object, not {json_type(spec)}")
+    # First: an operator's "off" holds whatever else of the limit is wrong.
+    node_conditions = optional(spec, "nodeConditions", bool, "spec.nodeConditions", "true or false")
+    partial["node_conditions"] = node_conditions is not False
     raw_type = optional(spec, "type", str, "spec.type", "a string")
     if raw_type:
         try:
@@ -265,8 +268,6 @@ def _limit_spec(name: str, spec: Any, partial: dict[str, Any]) -> LimitSpec:
     partial["type"] = target_type
     selector = _selector(spec.get("selector"), "spec.selector")
     partial["selector"] = selector
-    node_conditions = optional(spec, "nodeConditions", bool, "spec.nodeConditions", "true or false")
-    partial["node_conditions"] = node_conditions is not False
 
     percent = integer(spec, "limit", "spec.limit", default=None, maximum=100)
     max_concurrent = integer(spec, "maxConcurrent", "spec.maxConcurrent", default=None)

@@ -52,6 +52,8 @@ from policy.decisions import Decision, SetNodeConditions, UpdateRequestStatus
 from policy.model import NodeCondition, RequestState, TargetType
 from policy.pass_state import PassState
 
+S = RequestState
+
 PLANNED = "MaintenancePlanned"
 DRAINING = "DrainInProgress"
 DRAINED = "Drained"
@@ -170,16 +172,37 @@ def publish(state: PassState) -> None:
     """The plan's phase: a SetNodeConditions for every node whose conditions must
     change, placed after its request's last status write (else first)."""
     index = state.index
-    holders: dict[str, list[Holder]] = defaultdict(list)
+    on_node: dict[str, str] = {}
+    """Request -> the node it holds or held, as the pass leaves it."""
     for request in index.requests:
         target = state.final_target.get(request.name)
-        if target is None or target.type is not TargetType.NODE or target.name not in index.nodes:
+        if target is not None and target.type is TargetType.NODE and target.name in index.nodes:
+            on_node[request.name] = target.name
+    # Only these nodes can need a write: held by an active request, or showing a True
+    # condition of ours. Any other's row is all False with nothing of ours to clear.
+    looked_at = {
+        node
+        for name, node in on_node.items()
+        if (state.final_state.get(name) or index.by_name[name].status.state or S.PENDING).active
+    }
+    looked_at.update(
+        node.name
+        for node in index.nodes.values()
+        if node.conditions and any(c.status == "True" and ours(c) for c in node.conditions)
+    )
+    if not looked_at:
+        return
+    holders: dict[str, list[Holder]] = {node: [] for node in looked_at}
+    for request in index.requests:
+        node_name = on_node.get(request.name)
+        if node_name not in holders:
             continue
+        target = state.final_target[request.name]
         written = state.written.get(request.name)
         status = written.status if written is not None else request.status
         behaviour = index.behaviour(target)
         invalid = index.governing(target)[1]
-        holders[target.name].append(
+        holders[node_name].append(
             Holder(
                 request=request.name,
                 state=state.final_state.get(request.name, status.state),
@@ -188,9 +211,6 @@ def publish(state: PassState) -> None:
                 publish=behaviour.node_conditions and all(i.node_conditions for i in invalid),
             )
         )
-    for node in index.nodes.values():
-        if any(c.status == "True" and ours(c) for c in node.conditions):
-            holders.setdefault(node.name, [])
     after: dict[int, list[Decision]] = defaultdict(list)
     first: list[Decision] = []
     # Where each request's row was written: the first of its status writes from which

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import attrs
 
@@ -126,18 +127,11 @@ def _moved_on(kube: Kube, decision: SetNodeConditions, current: dict[str, NodeCo
     """Why the row must not be written now, by fresh reads of the requests it is
     about; "" when nothing stands in its way."""
     if decision.request and any(c.status == "True" for c in decision.wanted):
-        found = _request(kube, decision.request)
-        if found is None:
-            return f"{decision.request} no longer exists"
-        if decision.uid and (found.get("metadata") or {}).get("uid") != decision.uid:
-            return f"{decision.request} was filed again"
-        status = found.get("status") or {}
-        state = decision.state.value if decision.state else None
-        if status.get("state") != state or bool(status.get("drainedAt")) != decision.drained:
-            return f"{decision.request} is {status.get('state') or 'Pending'} now"
-        return ""
+        return _differs(decision, _request(kube, decision.request), drained=True)
     # A clear: of each request named by a True condition of ours, whether it holds the
-    # node now (a list that lacked it, or showed it ended, may be older than it).
+    # node now (a list that lacked it, or showed it ended, may be older than it). The
+    # row's own request may: its clear stands while it is as the plan saw it (its
+    # limit turned the conditions off, `nodeConditions: false`).
     named = {
         c.message.split()[1]
         for c in current.values()
@@ -145,15 +139,34 @@ def _moved_on(kube: Kube, decision: SetNodeConditions, current: dict[str, NodeCo
     }
     for name in sorted(named):
         found = _request(kube, name)
+        if name == decision.request and not _differs(decision, found, drained=False):
+            continue
         status = (found or {}).get("status") or {}
         if status.get("state") in ACTIVE and status.get("target") == f"node/{decision.node}":
             return f"{name} is {status['state']} on {decision.node}"
     return ""
 
 
+def _differs(decision: SetNodeConditions, found: dict[str, Any] | None, *, drained: bool) -> str:
+    """How the decision's request, read again (`found`; None: gone), differs from what
+    the plan saw of it: its uid, its state (and whether it is drained); "" when not."""
+    if found is None:
+        return f"{decision.request} no longer exists"
+    if decision.uid and (found.get("metadata") or {}).get("uid") != decision.uid:
+        return f"{decision.request} was filed again"
+    status = found.get("status") or {}
+    state = decision.state.value if decision.state else None
+    if status.get("state") != state or (
+        drained and bool(status.get("drainedAt")) != decision.drained
+    ):
+        return f"{decision.request} is {status.get('state') or 'Pending'} now"
+    return ""
+
+
 def _request(kube: Kube, name: str) -> dict[str, Any] | None:
     try:
-        return kube.request("GET", f"{GROUP_PATH}/maintenancerequests/{name}")
+        # A name read from a message (anyone may write one): quoted, never a path.
+        return kube.request("GET", f"{GROUP_PATH}/maintenancerequests/{quote(name, safe='')}")
     except KubeError as error:
         if error.status == 404:
             return None

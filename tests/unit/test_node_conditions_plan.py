@@ -42,8 +42,12 @@ def test_an_approved_request_publishes_its_row() -> None:
 def test_a_limit_that_turned_them_off_keeps_them_off_when_made_invalid() -> None:
     """An operator's typo elsewhere in the limit must not publish what they turned
     off: an invalid limit still says nodeConditions false."""
-    broken = limit("node", limit="lots", nodeConditions=False)
-    assert published(approved_on_n0(broken)) == []
     valid_beside = limit("all", type="node", limit=100, cordon=True)
-    assert published(approved_on_n0(valid_beside, broken)) == []
     assert published(approved_on_n0(valid_beside)) != []
+    typo = {"matchExpressions": [{"key": "zone", "operator": "Inn", "values": ["a"]}]}
+    for broken in (
+        limit("node", limit="lots", nodeConditions=False),
+        limit("node", type="node", limit=5, selector=typo, nodeConditions=False),
+    ):  # (a typo in `type` makes a limit govern no node: nothing of its applies)
+        assert published(approved_on_n0(broken)) == [], broken
+        assert published(approved_on_n0(valid_beside, broken)) == [], broken

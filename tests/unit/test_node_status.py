@@ -11,7 +11,7 @@ from typing import Any
 from policy.decisions import Evict, Plan, SetNodeConditions
 from policy.model import RequestState
 from policy.model import Snapshot as Empty
-from policy.node_conditions import TYPES, wanted
+from policy.node_conditions import TYPES, Holder, wanted, wanted_for_node
 from runner.apply import Applier, Result
 from runner.kube import KubeError
 
@@ -72,8 +72,15 @@ def request(state: str, *, uid: str = "uid-a", target: str = "node/n0") -> dict[
     return {"metadata": {"uid": uid}, "status": {"state": state, "target": target}}
 
 
-def row(state: RequestState | None, name: str = "mr-a") -> SetNodeConditions:
-    full = wanted(state, request=name, drains=False, drained=False)
+def row(state: RequestState | None, name: str = "mr-a", *, off: bool = False) -> SetNodeConditions:
+    """The decision for `name` in `state` (None: the orphan's clear); `off`: its
+    limit says nodeConditions false (all False, the request still active)."""
+    holder = Holder(name, state, drains=False, publish=not off)
+    full = (
+        wanted_for_node([holder])
+        if state is not None
+        else wanted(None, request=name, drains=False, drained=False)
+    )
     return SetNodeConditions(
         node="n0",
         request=name if state is not None else "",
@@ -135,3 +142,15 @@ def test_a_refused_conditions_write_holds_nothing_else_of_its_request_back() -> 
     eviction = Evict(namespace="ns", pod="web-1", uid="u", node="n0", request="mr-a", pdb=None)
     assert apply(server, row(RequestState.APPROVED), eviction) == [Result.FAILED, Result.DONE]
     assert ("POST", "/api/v1/namespaces/ns/pods/web-1/eviction") in server.calls
+
+
+def test_turned_off_the_active_requests_own_row_is_cleared() -> None:
+    """nodeConditions false while mr-a is Approved: its own True conditions are
+    cleared (it is as the plan saw it); if it moved on since, the clear waits."""
+    shown = [{**OURS_APPROVED[0], "message": "repairman: mr-a is approved"}]
+    server = Server({"mr-a": [request("Approved")]}, shown=shown)
+    assert apply(server, row(RequestState.APPROVED, off=True)) == [Result.DONE]
+    assert server.patched() == 1
+    server = Server({"mr-a": [request("InProgress")]}, shown=shown)
+    assert apply(server, row(RequestState.APPROVED, off=True)) == [Result.DEFERRED]
+    assert server.patched() == 0
