@@ -19,6 +19,7 @@ the node's resourceVersion, and our write is refused and judged again.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -69,11 +70,16 @@ def publish(kube: Kube, decision: SetNodeConditions, *, field_manager: str) -> P
             if error.status == 404:
                 return Published(detail="the node no longer exists")
             raise
-        raw = {
-            str(c.get("type")): c
-            for c in (found.get("status") or {}).get("conditions") or []
-            if c.get("type") in TYPES
-        }
+        listed = [
+            c for c in (found.get("status") or {}).get("conditions") or [] if c.get("type") in TYPES
+        ]
+        raw = {str(c.get("type")): c for c in listed}
+        twice = sorted(k for k, n in Counter(str(c.get("type")) for c in listed).items() if n > 1)
+        if twice:
+            # Two entries of one type (a PUT or JSON patch by hand): a patch merging by
+            # type would land on the first, whoever's it is. Not ours to sort out.
+            held = f"the node shows {', '.join(twice)} more than once: left alone"
+            return Published(detail=held, held=held)
         current = {kind: _shown(c) for kind, c in raw.items()}
         write = changes(current, want)
         if not write:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import attrs
 
 from policy import SetNodeConditions, Snapshot, plan
-from policy.model import CORDONED_BY, RequestState
+from policy.model import CORDONED_BY, NodeCondition, RequestState, RequestStatus
 from tests.helpers import NOW, active, ago, limit, nodes, request
 
 
@@ -51,3 +51,59 @@ def test_a_limit_that_turned_them_off_keeps_them_off_when_made_invalid() -> None
     ):  # (a typo in `type` makes a limit govern no node: nothing of its applies)
         assert published(approved_on_n0(broken)) == [], broken
         assert published(approved_on_n0(valid_beside, broken)) == [], broken
+
+
+def test_a_clear_follows_the_write_that_ends_the_request_it_names() -> None:
+    """n0 shows a-req's row; a-req's actor completed it; z-req, also for n0, ended
+    before it was ever admitted (sorts after a-req). The clear is in a-req's name and
+    comes after a-req's Completed write (before it, a fresh read finds a-req still
+    InProgress and the clear waits a pass)."""
+    shown = tuple(
+        NodeCondition(kind, "True", "RepairmanInProgress", "repairman: a-req is in progress")
+        for kind in ("MaintenancePlanned", "MaintenanceInProgress")
+    )
+    (node,) = nodes(1)
+    snapshot = Snapshot(
+        now=NOW,
+        nodes=(
+            attrs.evolve(
+                node, unschedulable=True, annotations={CORDONED_BY: "a-req"}, conditions=shown
+            ),
+        ),
+        limits=(limit("node", limit=100, cordon=True),),
+        requests=(
+            request(
+                "a-req",
+                "n0",
+                state="Completed",
+                created=ago(minutes=30),
+                status=active(
+                    RequestState.IN_PROGRESS,
+                    "node/n0",
+                    approved_at=ago(minutes=20),
+                    started_at=ago(minutes=19),
+                ),
+            ),
+            request(
+                "z-req",
+                "n0",
+                state="Completed",
+                created=ago(minutes=5),
+                status=RequestStatus(
+                    state=RequestState.COMPLETED,
+                    target="node/n0",
+                    reason="Withdrawn",
+                    completed_at=ago(minutes=4),
+                    finished_at=ago(minutes=4),
+                ),
+            ),
+        ),
+    )
+    decisions = plan(snapshot).decisions
+    kinds = [(type(d).__name__, getattr(d, "request", "")) for d in decisions]
+    ended = kinds.index(("UpdateRequestStatus", "a-req"))
+    cleared = kinds.index(("SetNodeConditions", "a-req"))
+    assert ended < cleared, kinds
+    (clear,) = [d for d in decisions if isinstance(d, SetNodeConditions)]
+    assert {c.status for c in clear.write} == {"False"}
+    assert {c.message for c in clear.write} == {"repairman: a-req ended"}

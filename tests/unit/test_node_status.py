@@ -154,3 +154,15 @@ def test_turned_off_the_active_requests_own_row_is_cleared() -> None:
     server = Server({"mr-a": [request("InProgress")]}, shown=shown)
     assert apply(server, row(RequestState.APPROVED, off=True)) == [Result.DEFERRED]
     assert server.patched() == 0
+
+
+def test_a_node_showing_one_type_twice_is_left_alone() -> None:
+    """Two entries of one type (a PUT by hand): a patch merging by type would land on
+    the first, whoever's it is; nothing is written."""
+    twice = [
+        {**OURS_APPROVED[0], "message": "repairman: mr-a is approved"},
+        {"type": "MaintenancePlanned", "status": "True", "reason": "Ops", "message": "mine"},
+    ]
+    server = Server({"mr-a": [request("Approved")]}, shown=twice)
+    assert apply(server, row(RequestState.APPROVED, off=True)) == [Result.DEFERRED]
+    assert server.patched() == 0
