@@ -34,12 +34,13 @@ Decided where the design is silent:
 for every node whose conditions must change, for the state each request has as the
 pass leaves it. The nodes looked at are those a request holds or held, and those
 showing a True condition of ours (a request deleted before its conditions were cleared).
-In the decision list it follows the status writes of the pass that put the node's
-requests in their final rows (it says what was written, and is skipped with its
-request's when that write fails): an admission that goes on draining announces it
-right after its commit, before its cordon and evictions. With no status write of this
-pass: first (it says what was read). With no active request, the row is in the name of
-the request the node's conditions name, when it is among the node's requests.
+In the decision list it follows the status write of the pass that put its request in
+its final row (it says what was written, and is skipped with it when that write
+fails): an admission that goes on draining announces it right after its commit, before
+its cordon and evictions. With no status write of this pass: first (it says what was
+read). With no active request, the row is in the name of the request whose row the
+node shows (named by its True conditions of ours), when it is among the node's
+requests: the one that just ended.
 """
 
 from __future__ import annotations
@@ -227,12 +228,15 @@ def publish(state: PassState) -> None:
                 last_write[d.request] = at
     for name in sorted(holders):
         current = {c.type: c for c in index.nodes[name].conditions}
-        # With no active holder, the row is in the name of the request the node's
-        # conditions of ours name (the one that just ended), if it is among them.
-        named = {
-            c.message.split()[1] for c in current.values() if ours(c) and c.message.split()[1:]
+        # With no active holder, the row is in the name of the request whose row the
+        # node shows (its True conditions of ours name it: the one that just ended),
+        # one written this pass first; else the last of them.
+        shown = {
+            c.message.split()[1]
+            for c in current.values()
+            if c.status == "True" and ours(c) and c.message.split()[1:]
         }
-        of_node = sorted(holders[name], key=lambda h: h.request in named)
+        of_node = sorted(holders[name], key=lambda h: (h.request in shown, h.request in last_write))
         want = wanted_for_node(of_node)
         write = changes(current, want)
         if not write:
@@ -249,10 +253,8 @@ def publish(state: PassState) -> None:
             wanted=tuple(want[kind] for kind in TYPES),
             write=tuple(write[kind] for kind in TYPES if kind in write),
         )
-        # After the status writes of this pass that moved any of the node's requests
-        # (the one that ends it, say), else first.
-        positions = [last_write[h.request] for h in of_node if h.request in last_write]
-        position: int | None = max(positions) if positions else None
+        # In its request's chain, after the status write that put it in its row.
+        position: int | None = last_write.get(whose) if whose else None
         if position is None:
             first.append(publishing)
         else:

@@ -556,7 +556,8 @@ class Applier:
             return Outcome(decision, Result.DEFERRED, published.detail)
         if not published.written:
             return Outcome(decision, Result.ALREADY_DONE, published.detail)
-        return Outcome(decision, Result.DONE, ", ".join(published.written))
+        written = ", ".join(published.written)
+        return Outcome(decision, Result.DONE, "; ".join(filter(None, (written, published.detail))))
 
     def _still_occupied(self, decision: UpdateRequestStatus) -> list[str]:
         """The plan says the node just became empty (pods were read from the watch

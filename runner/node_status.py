@@ -59,6 +59,10 @@ def _shown(raw: dict[str, Any]) -> NodeCondition:
     )
 
 
+def _said(condition: NodeCondition) -> tuple[str, str, str]:
+    return condition.status, condition.reason, condition.message
+
+
 def publish(kube: Kube, decision: SetNodeConditions, *, field_manager: str) -> Published:
     """Make the node show the decision's row where its conditions are ours or absent."""
     node = decision.node
@@ -74,15 +78,24 @@ def publish(kube: Kube, decision: SetNodeConditions, *, field_manager: str) -> P
             c for c in (found.get("status") or {}).get("conditions") or [] if c.get("type") in TYPES
         ]
         raw = {str(c.get("type")): c for c in listed}
-        twice = sorted(k for k, n in Counter(str(c.get("type")) for c in listed).items() if n > 1)
-        if twice:
-            # Two entries of one type (a PUT or JSON patch by hand): a patch merging by
-            # type would land on the first, whoever's it is. Not ours to sort out.
-            held = f"the node shows {', '.join(twice)} more than once: left alone"
-            return Published(detail=held, held=held)
         current = {kind: _shown(c) for kind, c in raw.items()}
         write = changes(current, want)
+        # A type shown twice (a PUT or JSON patch by hand): a patch merging by type
+        # would land on the first entry, whoever's it is. That type is left alone;
+        # the others are written.
+        twice = {k for k, n in Counter(str(c.get("type")) for c in listed).items() if n > 1}
+        stuck = sorted(
+            {
+                shown.type
+                for shown in map(_shown, listed)
+                if shown.type in twice and ours(shown) and _said(shown) != _said(want[shown.type])
+            }
+        )
+        note = f"{', '.join(stuck)} shown more than once: left alone" if stuck else ""
+        write = {kind: c for kind, c in write.items() if kind not in twice}
         if not write:
+            if note:
+                return Published(detail=note, held=note)
             return Published(detail="the node already shows them")
         held = _moved_on(kube, decision, current)
         if held:
@@ -125,7 +138,7 @@ def publish(kube: Kube, decision: SetNodeConditions, *, field_manager: str) -> P
             if error.status == 404:
                 return Published(detail="the node no longer exists")
             raise
-        return Published(written=tuple(c["type"] for c in conditions))
+        return Published(written=tuple(c["type"] for c in conditions), detail=note)
     return Published(detail="the node kept changing; next pass", contended=True)
 
 

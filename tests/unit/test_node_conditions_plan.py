@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import attrs
 
-from policy import SetNodeConditions, Snapshot, plan
+from policy import SetNodeConditions, Snapshot, UpdateRequestStatus, plan
 from policy.model import CORDONED_BY, NodeCondition, RequestState, RequestStatus
-from tests.helpers import NOW, active, ago, limit, nodes, request
+from tests.helpers import NOW, active, ago, app_pod, limit, nodes, request
 
 
 def published(snapshot: Snapshot) -> list[SetNodeConditions]:
@@ -107,3 +107,92 @@ def test_a_clear_follows_the_write_that_ends_the_request_it_names() -> None:
     (clear,) = [d for d in decisions if isinstance(d, SetNodeConditions)]
     assert {c.status for c in clear.write} == {"False"}
     assert {c.message for c in clear.write} == {"repairman: a-req ended"}
+
+
+def mixed_row(*requests: object) -> Snapshot:
+    """n0 shows a-req's row (True, in progress) beside z-req's old False ones."""
+    shown = (
+        NodeCondition(
+            "MaintenancePlanned", "True", "RepairmanInProgress", "repairman: a-req is in progress"
+        ),
+        NodeCondition(
+            "MaintenanceInProgress",
+            "True",
+            "RepairmanInProgress",
+            "repairman: a-req is in progress",
+        ),
+        NodeCondition("DrainInProgress", "False", "RepairmanCompleted", "repairman: z-req ended"),
+    )
+    (node,) = nodes(1)
+    return Snapshot(
+        now=NOW,
+        nodes=(
+            attrs.evolve(
+                node, unschedulable=True, annotations={CORDONED_BY: "a-req"}, conditions=shown
+            ),
+        ),
+        limits=(limit("node", limit=100, cordon=True),),
+        requests=requests,  # type: ignore[arg-type]
+    )
+
+
+def test_the_clear_is_in_the_name_of_the_row_the_node_shows() -> None:
+    """n0 shows a-req's True row and z-req's old False conditions; a-req completes.
+    The clear is a-req's (in its chain, after its Completed write), not z-req's."""
+    a_req = request(
+        "a-req",
+        "n0",
+        state="Completed",
+        created=ago(minutes=30),
+        status=active(
+            RequestState.IN_PROGRESS,
+            "node/n0",
+            approved_at=ago(minutes=20),
+            started_at=ago(minutes=19),
+        ),
+    )
+    for z_state in ("Completed", "Pending"):
+        z_req = request(
+            "z-req",
+            "n0",
+            state=z_state,
+            created=ago(minutes=5),
+            status=RequestStatus(state=RequestState(z_state), target="node/n0", reason="Withdrawn")
+            if z_state == "Completed"
+            else RequestStatus(),
+        )
+        decisions = plan(mixed_row(a_req, z_req)).decisions
+        (clear,) = [d for d in decisions if isinstance(d, SetNodeConditions)]
+        assert clear.request == "a-req", (z_state, clear)
+        assert decisions.index(clear) > next(
+            i
+            for i, d in enumerate(decisions)
+            if isinstance(d, UpdateRequestStatus) and d.request == "a-req"
+        )
+
+
+def test_an_admission_announces_before_its_cordon_beside_a_waiting_request() -> None:
+    """a-req admitted with a drain, b-req waiting for the same node: a-req's row goes
+    right after its commit, before its cordon and evictions."""
+    (node,) = nodes(1)
+    snapshot = Snapshot(
+        now=NOW,
+        nodes=(node,),
+        pods=(app_pod("web-1", "n0", "web"),),
+        limits=(limit("node", limit=100, drain={"timeoutSeconds": 900}),),
+        requests=(
+            request("a-req", "n0", created=ago(minutes=30)),
+            request(
+                "b-req",
+                "n0",
+                created=ago(minutes=5),
+                status=RequestStatus(state=RequestState.PENDING, target="node/n0"),
+            ),
+        ),
+    )
+    kinds = [(type(d).__name__, getattr(d, "request", "")) for d in plan(snapshot).decisions]
+    assert kinds[:3] == [
+        ("UpdateRequestStatus", "a-req"),
+        ("SetNodeConditions", "a-req"),
+        ("Cordon", "a-req"),
+    ], kinds

@@ -156,13 +156,15 @@ def test_turned_off_the_active_requests_own_row_is_cleared() -> None:
     assert server.patched() == 0
 
 
-def test_a_node_showing_one_type_twice_is_left_alone() -> None:
+def test_a_type_shown_twice_is_left_alone_and_the_others_are_written() -> None:
     """Two entries of one type (a PUT by hand): a patch merging by type would land on
-    the first, whoever's it is; nothing is written."""
-    twice = [
-        {**OURS_APPROVED[0], "message": "repairman: mr-a is approved"},
-        {"type": "MaintenancePlanned", "status": "True", "reason": "Ops", "message": "mine"},
-    ]
-    server = Server({"mr-a": [request("Approved")]}, shown=twice)
+    the first, whoever's it is. That type is not written; the others are."""
+    ours = {**OURS_APPROVED[0], "message": "repairman: mr-a is approved"}
+    theirs = {"type": "MaintenancePlanned", "status": "True", "reason": "Ops", "message": "mine"}
+    server = Server({"mr-a": [request("Approved")]}, shown=[ours, theirs])
     assert apply(server, row(RequestState.APPROVED, off=True)) == [Result.DEFERRED]
     assert server.patched() == 0
+    drained = {"type": "Drained", "status": "False", "reason": "Ops", "message": "mine"}
+    server = Server({"mr-a": [request("Approved")]}, shown=[drained, drained])
+    assert apply(server, row(RequestState.APPROVED)) == [Result.DONE]
+    assert server.patched() == 1
