@@ -47,11 +47,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
+from functools import partial
 
 import attrs
 
 from policy.decisions import Decision, SetNodeConditions, UpdateRequestStatus
-from policy.model import NodeCondition, RequestState, TargetType
+from policy.model import MaintenanceRequest, NodeCondition, RequestState, TargetType
 from policy.pass_state import PassState
 
 S = RequestState
@@ -229,16 +230,19 @@ def publish(state: PassState) -> None:
     for name in sorted(holders):
         current = {c.type: c for c in index.nodes[name].conditions}
         # With no active holder, the row is in the name of the request whose row the
-        # node shows (its True conditions of ours name it: the one that just ended),
-        # one written this pass first; else the last of them.
+        # node shows (its True conditions of ours name it), the one that was active
+        # when the pass began first (it just ended), then the latest written.
         shown = {
             c.message.split()[1]
             for c in current.values()
             if c.status == "True" and ours(c) and c.message.split()[1:]
         }
-        of_node = sorted(holders[name], key=lambda h: (h.request in shown, h.request in last_write))
+        of_node = sorted(holders[name], key=partial(_rank, shown, index.by_name, last_write))
         want = wanted_for_node(of_node)
-        write = changes(current, want)
+        # A type the node shows twice (a PUT by hand) is not ours to sort out: a patch
+        # merging by type would land on its first entry, whoever's.
+        kinds = [c.type for c in index.nodes[name].conditions]
+        write = {kind: c for kind, c in changes(current, want).items() if kinds.count(kind) < 2}
         if not write:
             continue
         chosen = holding(of_node)
@@ -266,3 +270,20 @@ def publish(state: PassState) -> None:
         decisions.append(decision)
         decisions.extend(after.get(position, ()))
     state.decisions[:] = decisions
+
+
+def _rank(
+    shown: set[str],
+    listed: Mapping[str, MaintenanceRequest],
+    last_write: Mapping[str, int],
+    holder: Holder,
+) -> tuple[bool, bool, int]:
+    """Order of a node's holders, the one whose row it is last (with none active):
+    named by the node's True conditions of ours, active when the pass began (it just
+    ended), written latest in this pass."""
+    state = listed[holder.request].status.state
+    return (
+        holder.request in shown,
+        state is not None and state.active,
+        last_write.get(holder.request, -1),
+    )

@@ -9,6 +9,7 @@ import attrs
 from policy import SetNodeConditions, Snapshot, UpdateRequestStatus, plan
 from policy.model import CORDONED_BY, NodeCondition, RequestState, RequestStatus
 from tests.helpers import NOW, active, ago, app_pod, limit, nodes, request
+from tests.model import apply
 
 
 def published(snapshot: Snapshot) -> list[SetNodeConditions]:
@@ -196,3 +197,65 @@ def test_an_admission_announces_before_its_cordon_beside_a_waiting_request() -> 
         ("SetNodeConditions", "a-req"),
         ("Cordon", "a-req"),
     ], kinds
+
+
+def test_the_request_that_just_ended_owns_the_clear_among_two_named() -> None:
+    """Two requests named by True conditions of ours on n0 (z-req's in a type shown
+    twice, left alone; a-req's row in the others): a-req (InProgress) completes and
+    z-req (Pending again) is withdrawn in one pass. The clear is a-req's, in its chain,
+    after its Completed write; the type shown twice is not in it; planning again on the
+    result repeats nothing."""
+    z_planned = NodeCondition(
+        "MaintenancePlanned", "True", "RepairmanPreparing", "repairman: z-req is preparing"
+    )
+    shown = (
+        z_planned,
+        z_planned,
+        NodeCondition(
+            "MaintenanceInProgress",
+            "True",
+            "RepairmanInProgress",
+            "repairman: a-req is in progress",
+        ),
+    )
+    (node,) = nodes(1)
+    a_req = request(
+        "a-req",
+        "n0",
+        state="Completed",
+        created=ago(minutes=30),
+        status=active(
+            RequestState.IN_PROGRESS,
+            "node/n0",
+            approved_at=ago(minutes=20),
+            started_at=ago(minutes=19),
+        ),
+    )
+    z_req = request(
+        "z-req",
+        "n0",
+        state="Completed",
+        created=ago(minutes=5),
+        status=RequestStatus(state=RequestState.PENDING, target="node/n0"),
+    )
+    snapshot = Snapshot(
+        now=NOW,
+        nodes=(
+            attrs.evolve(
+                node, unschedulable=True, annotations={CORDONED_BY: "a-req"}, conditions=shown
+            ),
+        ),
+        limits=(limit("node", limit=100, cordon=True),),
+        requests=(a_req, z_req),
+    )
+    result = plan(snapshot)
+    (clear,) = [d for d in result.decisions if isinstance(d, SetNodeConditions)]
+    assert clear.request == "a-req", clear
+    assert [c.type for c in clear.write] == ["MaintenanceInProgress"]
+    ended = next(
+        i
+        for i, d in enumerate(result.decisions)
+        if isinstance(d, UpdateRequestStatus) and d.request == "a-req"
+    )
+    assert result.decisions.index(clear) == ended + 1
+    assert published(apply(snapshot, result)) == []
