@@ -47,6 +47,7 @@ RUNNER_NEEDS = {
     ("", "nodes", "watch"),
     ("", "nodes", "get"),
     ("", "nodes", "patch"),
+    ("", "nodes/status", "patch"),  # the node lifecycle conditions (DESIGN §8)
     ("", "pods", "list"),
     ("", "namespaces", "list"),  # gates.blockingPods.namespaceSelector
     ("", "pods/eviction", "create"),
@@ -70,6 +71,7 @@ RUNNER_MUST_NOT = [
     ("", "secrets", "list"),
     ("", "nodes", "delete"),
     ("", "nodes", "update"),
+    ("", "nodes/status", "update"),
     (GROUP, "maintenancerequests", "create"),
     (GROUP, "maintenancerequests", "update"),
     (GROUP, "maintenancerequests", "patch"),
