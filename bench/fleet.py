@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.control_plane import SCRIPT, running_control_plane
+from policy.node_conditions import TYPES
 from runner.kube import Kube, KubeError
 from runner.read import GROUP_PATH
 
@@ -229,7 +230,9 @@ def create_pod(kube: Kube, body: dict[str, Any]) -> None:
     )
 
 
-def populate(kube: Kube, *, nodes: int, pods: int, limit: int) -> list[str]:
+def populate(
+    kube: Kube, *, nodes: int, pods: int, limit: int, node_conditions: bool = True
+) -> list[str]:
     names = [f"node-{i:05d}" for i in range(nodes)]
     namespaces = [f"team-{i:03d}" for i in range(NAMESPACES)]
     started = time.monotonic()
@@ -273,16 +276,22 @@ def populate(kube: Kube, *, nodes: int, pods: int, limit: int) -> list[str]:
                 },
             },
         )
-    file_rollout(kube, names, limit=limit)
+    file_rollout(kube, names, limit=limit, node_conditions=node_conditions)
     print(f"  PDBs, the limit and {nodes} requests; built in {time.monotonic() - started:.0f} s")
     return names
 
 
 def file_rollout(
-    kube: Kube, names: list[str], *, limit: int, first: frozenset[str] = frozenset()
+    kube: Kube,
+    names: list[str],
+    *,
+    limit: int,
+    first: frozenset[str] = frozenset(),
+    node_conditions: bool = True,
 ) -> None:
-    """The limit (5% with drain) and a request for every node; those of the nodes in
-    `first` at priority 1, ahead of the others."""
+    """The limit (5% with drain; `nodeConditions: false` unless `node_conditions`) and a
+    request for every node; those of the nodes in `first` at priority 1, ahead of the
+    others."""
     kube.request(
         "POST",
         f"{GROUP_PATH}/maintenancelimits",
@@ -290,7 +299,12 @@ def file_rollout(
             "apiVersion": "repairman.k8s.io/v1",
             "kind": "MaintenanceLimit",
             "metadata": {"name": "fleet"},
-            "spec": {"type": "node", "limit": limit, "drain": {"timeoutSeconds": 3600}},
+            "spec": {
+                "type": "node",
+                "limit": limit,
+                "drain": {"timeoutSeconds": 3600},
+                **({} if node_conditions else {"nodeConditions": False}),
+            },
         },
     )
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
@@ -316,14 +330,38 @@ def file_rollout(
         )
 
 
-def reset_rollout(kube: Kube, names: list[str], *, limit: int) -> None:
-    """A kept fleet as before its rollout: no request, no limit, no node cordoned."""
+def reset_rollout(
+    kube: Kube, names: list[str], *, limit: int, node_conditions: bool = True
+) -> None:
+    """A kept fleet as before its rollout: no request, no limit, no node cordoned, no
+    maintenance condition on a node."""
     started = time.monotonic()
     kube.request("DELETE", f"{GROUP_PATH}/maintenancerequests")
     kube.request("DELETE", f"{GROUP_PATH}/maintenancelimits")
-    cordoned = [
-        n["metadata"]["name"] for n in kube.list("/api/v1/nodes") if n["spec"].get("unschedulable")
-    ]
+    nodes = kube.list("/api/v1/nodes")
+    cordoned = [n["metadata"]["name"] for n in nodes if n["spec"].get("unschedulable")]
+    announced = {
+        n["metadata"]["name"]: sorted(
+            {c["type"] for c in n["status"].get("conditions") or []} & set(TYPES)
+        )
+        for n in nodes
+    }
+    announced = {name: types for name, types in announced.items() if types}
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        list(
+            pool.map(
+                lambda item: kube.request(
+                    "PATCH",
+                    f"/api/v1/nodes/{item[0]}/status",
+                    body={
+                        "status": {"conditions": [{"type": t, "$patch": "delete"} for t in item[1]]}
+                    },
+                    content_type="application/strategic-merge-patch+json",
+                ),
+                announced.items(),
+            )
+        )
+    del nodes
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         list(
             pool.map(
@@ -357,9 +395,10 @@ def reset_rollout(kube: Kube, names: list[str], *, limit: int) -> None:
         per_node[node] = per_node.get(node, 0) + 1
     share = sum(per_node.values()) // max(len(names), 1)
     full = frozenset(name for name in names if per_node.get(name, 0) >= share)
-    file_rollout(kube, names, limit=limit, first=full)
+    file_rollout(kube, names, limit=limit, first=full, node_conditions=node_conditions)
     print(
-        f"  reset: {len(cordoned)} nodes uncordoned, requests filed again "
+        f"  reset: {len(cordoned)} nodes uncordoned, {len(announced)} nodes' maintenance "
+        "conditions removed, requests filed again "
         f"({len(full)} nodes holding at least {share} pods first) "
         f"in {time.monotonic() - started:.0f} s"
     )
@@ -738,6 +777,12 @@ def main() -> None:
     )
     parser.add_argument("--rebuild", action="store_true", help="build the fleet anew")
     parser.add_argument(
+        "--no-node-conditions",
+        dest="node_conditions",
+        action="store_false",
+        help="the limit says nodeConditions: false (no node condition written)",
+    )
+    parser.add_argument(
         "--until-stable",
         action="store_true",
         help="the passes as one `runner --until-stable` run (its later passes read from "
@@ -775,9 +820,15 @@ def main() -> None:
         if kept:
             print(f"  kept fleet up in {time.monotonic() - started:.0f} s")
             names = [f"node-{i:05d}" for i in range(args.nodes)]
-            reset_rollout(kube, names, limit=args.limit)
+            reset_rollout(kube, names, limit=args.limit, node_conditions=args.node_conditions)
         else:
-            names = populate(kube, nodes=args.nodes, pods=args.pods, limit=args.limit)
+            names = populate(
+                kube,
+                nodes=args.nodes,
+                pods=args.pods,
+                limit=args.limit,
+                node_conditions=args.node_conditions,
+            )
             marker.write_text(json.dumps(shape))
         wait_for_budgets(kube)
         kubelet = FleetKubelet(kube, names, pods=args.pods, churn=args.churn).start()

@@ -209,7 +209,7 @@ class Agent:
                     "spec": {"state": "InProgress"},
                 },
             )
-            log("started", node=self.node, request=step.request.name, bootID=step.boot_id)
+            log("in-progress", node=self.node, request=step.request.name, bootID=step.boot_id)
         elif isinstance(step, Reboot):
             self._reboot(step)
         elif isinstance(step, Complete):

@@ -74,6 +74,8 @@ class Power:
         self.reboots: dict[str, list[tuple[float, float]]] = {}
         """node -> (went down, came back) of every reboot."""
         self.boots: dict[str, str] = {}
+        self.asks: dict[str, int] = {}
+        """node -> how many times its reboot command ran (the power saw it)."""
         self.stopping = threading.Event()
         self.errors: list[str] = []
         self.thread = threading.Thread(target=self._loop, daemon=True)
@@ -81,12 +83,17 @@ class Power:
     def sentinel(self, node: str) -> Path:
         return self.directory / node / "reboot-required"
 
-    def boot(self, node: str) -> str:
-        """A new boot ID for the node, as its kubelet would report after a boot."""
+    def boot(self, node: str, *, ready: bool = True) -> str:
+        """A new boot ID for the node, as its kubelet would report after a boot; with
+        `ready` False, in the same write as Ready False (its first status, the runtime
+        not yet up), so that no one reads the new boot ID beside the old boot's Ready."""
         self.boots[node] = str(uuid.uuid4())
-        self.cluster.core.patch_node_status(
-            node, {"status": {"nodeInfo": {"bootID": self.boots[node]}}}
-        )
+        status: dict[str, Any] = {"nodeInfo": {"bootID": self.boots[node]}}
+        if not ready:
+            status["conditions"] = [
+                {"type": "Ready", "status": "False", "reason": "KubeletNotReady"}
+            ]
+        self.cluster.core.patch_node_status(node, {"status": status})
         return self.boots[node]
 
     def restart_agent(self, node: str) -> None:
@@ -160,6 +167,7 @@ class Power:
 
     def _reboot(self, node: str, asked: Path) -> None:
         asked.unlink()
+        self.asks[node] = self.asks.get(node, 0) + 1
         time.sleep(self.shutdown_seconds)
         with self.lock:
             went_down = time.monotonic()
@@ -167,7 +175,7 @@ class Power:
             self.kubelet.not_ready.add(node)
             self.sentinel(node).unlink(missing_ok=True)  # /var/run is a tmpfs
             self.sentinel(node).with_name("reboot-required.pkgs").unlink(missing_ok=True)
-            self.boot(node)
+            self.boot(node, ready=False)
             if self.agent_before_ready:
                 self.start_agent(node)
         time.sleep(self.down_seconds)
@@ -348,8 +356,9 @@ def test_an_agent_killed_at_every_step_reboots_its_node_exactly_once(
         agent_before_ready=True,
     ) as power:
 
-        def kill_after(event: str, contains: str = "") -> None:
-            """At the agent's next `event` (its log), kill it and start it again."""
+        def kill_after(event: str, contains: str = "", *, asked: int = 0) -> None:
+            """At the agent's next `event` (its log), once its reboot command has run
+            `asked` times, kill it and start it again."""
 
             def logged() -> bool:
                 nonlocal seen
@@ -362,6 +371,11 @@ def test_an_agent_killed_at_every_step_reboots_its_node_exactly_once(
                 return False
 
             wait_until(f"the agent's {event} {contains}".strip(), logged, timeout=90)
+            # The log line comes before the command: killed between the two, the agent
+            # rightly waits --reboot-timeout (10 min) for a reboot that never comes.
+            wait_until(
+                "the reboot command ran", lambda: power.asks.get(node, 0) >= asked, timeout=30
+            )
             power.restart_agent(node)
             killed.append(event)
 
@@ -372,8 +386,8 @@ def test_an_agent_killed_at_every_step_reboots_its_node_exactly_once(
         assert len(requests_of(cluster)) == 1
         passes.start()
         try:
-            kill_after("started")  # InProgress declared, the reboot not begun
-            kill_after("rebooting")  # the command sent, the power not yet gone
+            kill_after("in-progress")  # InProgress declared, the reboot not begun
+            kill_after("rebooting", asked=1)  # the command sent, the power not yet gone
             kill_after("waiting", "rebooted")  # booted, the node not yet Ready
             wait_until(
                 "the request Completed and the node uncordoned",
@@ -387,7 +401,7 @@ def test_an_agent_killed_at_every_step_reboots_its_node_exactly_once(
         finally:
             passes.stop()
         assert power.errors == [], power.errors
-    assert killed == ["idle", "filed", "started", "rebooting", "waiting"]
+    assert killed == ["idle", "filed", "in-progress", "rebooting", "waiting"]
     assert len(power.reboots.get(node, [])) == 1, power.reboots
     assert len(requests_of(cluster)) == 1
     assert passes.failures == [], passes.failures

@@ -56,18 +56,26 @@ def move(cluster: Cluster, request: str, state: str) -> None:
     )
 
 
-def test_a_drain_and_reboot_request_shows_the_table_on_its_node(
-    cluster: Cluster, control_plane: ControlPlane, runner_kubeconfig: Path
-) -> None:
-    nodes = cluster.nodes(3)
+def drained_under_a_pdb(cluster: Cluster, nodes: list[str], **drain: Any) -> str:
+    """Three web pods on `nodes` under a PDB allowing one disruption, and a limit of
+    one node in three that drains; the node with the most of the pods (its drain
+    needs the budget more than once)."""
     cluster.wait_nodes_ready(nodes)
     target = cluster.web_under_a_pdb(nodes, 3)
     cluster.custom.create_cluster_custom_object(
         GROUP,
         VERSION,
         "maintenancelimits",
-        limit_body("node", limit=34, drain={"timeoutSeconds": 300, "gracePeriodSeconds": 2}),
+        limit_body("node", limit=34, drain={"timeoutSeconds": 300, **drain}),
     )
+    return target
+
+
+def test_a_drain_and_reboot_request_shows_the_table_on_its_node(
+    cluster: Cluster, control_plane: ControlPlane, runner_kubeconfig: Path
+) -> None:
+    nodes = cluster.nodes(3)
+    target = drained_under_a_pdb(cluster, nodes, gracePeriodSeconds=2)
     watcher = InvariantWatcher(
         cluster, limits=[LimitRule("node", 1)], zone_of=dict.fromkeys(nodes, "a")
     ).start()
@@ -315,15 +323,7 @@ def test_refused_conditions_writes_do_not_end_a_run_until_stable(
     under `--until-stable` while every nodes/status write is refused: the passes go on
     and the request is approved within the run, which then exits 1 naming the refusal.
     Mutation: a failed conditions write that ends the run leaves it draining."""
-    nodes = cluster.nodes(3)
-    cluster.wait_nodes_ready(nodes)
-    target = cluster.web_under_a_pdb(nodes, 3)
-    cluster.custom.create_cluster_custom_object(
-        GROUP,
-        VERSION,
-        "maintenancelimits",
-        limit_body("node", limit=34, drain={"timeoutSeconds": 300}),
-    )
+    target = drained_under_a_pdb(cluster, cluster.nodes(3))
     cluster.custom.create_cluster_custom_object(
         GROUP, VERSION, "maintenancerequests", request_body("mr-a", target)
     )

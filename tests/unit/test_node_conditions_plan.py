@@ -54,76 +54,29 @@ def test_a_limit_that_turned_them_off_keeps_them_off_when_made_invalid() -> None
         assert published(approved_on_n0(valid_beside, broken)) == [], broken
 
 
-def test_a_clear_follows_the_write_that_ends_the_request_it_names() -> None:
-    """n0 shows a-req's row; a-req's actor completed it; z-req, also for n0, ended
-    before it was ever admitted (sorts after a-req). The clear is in a-req's name and
-    comes after a-req's Completed write (before it, a fresh read finds a-req still
-    InProgress and the clear waits a pass)."""
-    shown = tuple(
-        NodeCondition(kind, "True", "RepairmanInProgress", "repairman: a-req is in progress")
-        for kind in ("MaintenancePlanned", "MaintenanceInProgress")
-    )
-    (node,) = nodes(1)
-    snapshot = Snapshot(
-        now=NOW,
-        nodes=(
-            attrs.evolve(
-                node, unschedulable=True, annotations={CORDONED_BY: "a-req"}, conditions=shown
-            ),
-        ),
-        limits=(limit("node", limit=100, cordon=True),),
-        requests=(
-            request(
-                "a-req",
-                "n0",
-                state="Completed",
-                created=ago(minutes=30),
-                status=active(
-                    RequestState.IN_PROGRESS,
-                    "node/n0",
-                    approved_at=ago(minutes=20),
-                    started_at=ago(minutes=19),
-                ),
-            ),
-            request(
-                "z-req",
-                "n0",
-                state="Completed",
-                created=ago(minutes=5),
-                status=RequestStatus(
-                    state=RequestState.COMPLETED,
-                    target="node/n0",
-                    reason="Withdrawn",
-                    completed_at=ago(minutes=4),
-                    finished_at=ago(minutes=4),
-                ),
-            ),
-        ),
-    )
-    decisions = plan(snapshot).decisions
-    kinds = [(type(d).__name__, getattr(d, "request", "")) for d in decisions]
-    ended = kinds.index(("UpdateRequestStatus", "a-req"))
-    cleared = kinds.index(("SetNodeConditions", "a-req"))
-    assert ended < cleared, kinds
-    (clear,) = [d for d in decisions if isinstance(d, SetNodeConditions)]
-    assert {c.status for c in clear.write} == {"False"}
-    assert {c.message for c in clear.write} == {"repairman: a-req ended"}
+def in_progress(kind: str, name: str = "a-req") -> NodeCondition:
+    """A True condition of ours saying `name` is in progress."""
+    return NodeCondition(kind, "True", "RepairmanInProgress", f"repairman: {name} is in progress")
 
 
-def mixed_row(*requests: object) -> Snapshot:
-    """n0 shows a-req's row (True, in progress) beside z-req's old False ones."""
-    shown = (
-        NodeCondition(
-            "MaintenancePlanned", "True", "RepairmanInProgress", "repairman: a-req is in progress"
+def a_req_completed() -> object:
+    """a-req, InProgress on n0, which its actor has just marked Completed."""
+    return request(
+        "a-req",
+        "n0",
+        state="Completed",
+        created=ago(minutes=30),
+        status=active(
+            RequestState.IN_PROGRESS,
+            "node/n0",
+            approved_at=ago(minutes=20),
+            started_at=ago(minutes=19),
         ),
-        NodeCondition(
-            "MaintenanceInProgress",
-            "True",
-            "RepairmanInProgress",
-            "repairman: a-req is in progress",
-        ),
-        NodeCondition("DrainInProgress", "False", "RepairmanCompleted", "repairman: z-req ended"),
     )
+
+
+def on_n0(shown: tuple[NodeCondition, ...], *requests: object) -> Snapshot:
+    """n0, cordoned by a-req, showing `shown`; a 100% node limit that cordons."""
     (node,) = nodes(1)
     return Snapshot(
         now=NOW,
@@ -137,20 +90,48 @@ def mixed_row(*requests: object) -> Snapshot:
     )
 
 
+def status_write_of(decisions: tuple[object, ...] | list[object], name: str) -> int:
+    return next(
+        i
+        for i, d in enumerate(decisions)
+        if isinstance(d, UpdateRequestStatus) and d.request == name
+    )
+
+
+def test_a_clear_follows_the_write_that_ends_the_request_it_names() -> None:
+    """n0 shows a-req's row; a-req's actor completed it; z-req, also for n0, ended
+    before it was ever admitted (sorts after a-req). The clear is in a-req's name and
+    comes after a-req's Completed write (before it, a fresh read finds a-req still
+    InProgress and the clear waits a pass)."""
+    z_req = request(
+        "z-req",
+        "n0",
+        state="Completed",
+        created=ago(minutes=5),
+        status=RequestStatus(
+            state=RequestState.COMPLETED,
+            target="node/n0",
+            reason="Withdrawn",
+            completed_at=ago(minutes=4),
+            finished_at=ago(minutes=4),
+        ),
+    )
+    shown = (in_progress("MaintenancePlanned"), in_progress("MaintenanceInProgress"))
+    decisions = plan(on_n0(shown, a_req_completed(), z_req)).decisions
+    (clear,) = [d for d in decisions if isinstance(d, SetNodeConditions)]
+    assert clear.request == "a-req", clear
+    assert decisions.index(clear) > status_write_of(decisions, "a-req")
+    assert {c.status for c in clear.write} == {"False"}
+    assert {c.message for c in clear.write} == {"repairman: a-req ended"}
+
+
 def test_the_clear_is_in_the_name_of_the_row_the_node_shows() -> None:
     """n0 shows a-req's True row and z-req's old False conditions; a-req completes.
     The clear is a-req's (in its chain, after its Completed write), not z-req's."""
-    a_req = request(
-        "a-req",
-        "n0",
-        state="Completed",
-        created=ago(minutes=30),
-        status=active(
-            RequestState.IN_PROGRESS,
-            "node/n0",
-            approved_at=ago(minutes=20),
-            started_at=ago(minutes=19),
-        ),
+    shown = (
+        in_progress("MaintenancePlanned"),
+        in_progress("MaintenanceInProgress"),
+        NodeCondition("DrainInProgress", "False", "RepairmanCompleted", "repairman: z-req ended"),
     )
     for z_state in ("Completed", "Pending"):
         z_req = request(
@@ -162,14 +143,10 @@ def test_the_clear_is_in_the_name_of_the_row_the_node_shows() -> None:
             if z_state == "Completed"
             else RequestStatus(),
         )
-        decisions = plan(mixed_row(a_req, z_req)).decisions
+        decisions = plan(on_n0(shown, a_req_completed(), z_req)).decisions
         (clear,) = [d for d in decisions if isinstance(d, SetNodeConditions)]
         assert clear.request == "a-req", (z_state, clear)
-        assert decisions.index(clear) > next(
-            i
-            for i, d in enumerate(decisions)
-            if isinstance(d, UpdateRequestStatus) and d.request == "a-req"
-        )
+        assert decisions.index(clear) > status_write_of(decisions, "a-req")
 
 
 def test_an_admission_announces_before_its_cordon_beside_a_waiting_request() -> None:
@@ -208,29 +185,6 @@ def test_the_request_that_just_ended_owns_the_clear_among_two_named() -> None:
     z_planned = NodeCondition(
         "MaintenancePlanned", "True", "RepairmanPreparing", "repairman: z-req is preparing"
     )
-    shown = (
-        z_planned,
-        z_planned,
-        NodeCondition(
-            "MaintenanceInProgress",
-            "True",
-            "RepairmanInProgress",
-            "repairman: a-req is in progress",
-        ),
-    )
-    (node,) = nodes(1)
-    a_req = request(
-        "a-req",
-        "n0",
-        state="Completed",
-        created=ago(minutes=30),
-        status=active(
-            RequestState.IN_PROGRESS,
-            "node/n0",
-            approved_at=ago(minutes=20),
-            started_at=ago(minutes=19),
-        ),
-    )
     z_req = request(
         "z-req",
         "n0",
@@ -238,24 +192,11 @@ def test_the_request_that_just_ended_owns_the_clear_among_two_named() -> None:
         created=ago(minutes=5),
         status=RequestStatus(state=RequestState.PENDING, target="node/n0"),
     )
-    snapshot = Snapshot(
-        now=NOW,
-        nodes=(
-            attrs.evolve(
-                node, unschedulable=True, annotations={CORDONED_BY: "a-req"}, conditions=shown
-            ),
-        ),
-        limits=(limit("node", limit=100, cordon=True),),
-        requests=(a_req, z_req),
-    )
+    shown = (z_planned, z_planned, in_progress("MaintenanceInProgress"))
+    snapshot = on_n0(shown, a_req_completed(), z_req)
     result = plan(snapshot)
     (clear,) = [d for d in result.decisions if isinstance(d, SetNodeConditions)]
     assert clear.request == "a-req", clear
     assert [c.type for c in clear.write] == ["MaintenanceInProgress"]
-    ended = next(
-        i
-        for i, d in enumerate(result.decisions)
-        if isinstance(d, UpdateRequestStatus) and d.request == "a-req"
-    )
-    assert result.decisions.index(clear) == ended + 1
+    assert result.decisions.index(clear) == status_write_of(result.decisions, "a-req") + 1
     assert published(apply(snapshot, result)) == []
