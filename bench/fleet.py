@@ -55,6 +55,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import urllib3
+
 from bench.control_plane import SCRIPT, running_control_plane
 from policy.node_conditions import TYPES
 from runner.kube import Kube, KubeError
@@ -338,7 +340,7 @@ def reset_rollout(
     started = time.monotonic()
     kube.request("DELETE", f"{GROUP_PATH}/maintenancerequests")
     kube.request("DELETE", f"{GROUP_PATH}/maintenancelimits")
-    nodes = kube.list("/api/v1/nodes")
+    nodes = list(kube.list("/api/v1/nodes"))
     cordoned = [n["metadata"]["name"] for n in nodes if n["spec"].get("unschedulable")]
     announced = {
         n["metadata"]["name"]: sorted(
@@ -485,27 +487,37 @@ class FleetKubelet:
             response = self.kube.pool.request(
                 "GET", url, headers=self.kube.headers, preload_content=False, timeout=90
             )
-            buffer = b""
-            for chunk in response.stream(65536):
-                buffer += chunk
-                *lines, buffer = buffer.split(b"\n")
-                for line in lines:
-                    event = json.loads(line)
-                    pod = event["object"]
-                    version = pod["metadata"].get("resourceVersion", version)
-                    if event["type"] == "ERROR":
-                        version = self.kube.request("GET", "/api/v1/pods", query={"limit": 1})[
-                            "metadata"
-                        ]["resourceVersion"]
-                        break
-                    if event["type"] == "MODIFIED" and pod["metadata"].get("deletionTimestamp"):
-                        uid = pod["metadata"]["uid"]
-                        if uid not in self._seen:
-                            self._seen.add(uid)
-                            self._pool.submit(self._finish, pod)
-                if self._stop.is_set():
-                    break
-            response.release_conn()
+            try:
+                version = self._follow(response, version)
+            except urllib3.exceptions.HTTPError:
+                pass  # the server ended the watch early: watch again from `version`
+            finally:
+                response.release_conn()
+
+    def _follow(self, response: urllib3.BaseHTTPResponse, version: str) -> str:
+        """Finish every eviction the watch shows; the last resourceVersion seen."""
+        buffer = b""
+        for chunk in response.stream(65536):
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                event = json.loads(line)
+                pod = event["object"]
+                version = pod["metadata"].get("resourceVersion", version)
+                if event["type"] == "ERROR":
+                    return str(
+                        self.kube.request("GET", "/api/v1/pods", query={"limit": 1})["metadata"][
+                            "resourceVersion"
+                        ]
+                    )
+                if event["type"] == "MODIFIED" and pod["metadata"].get("deletionTimestamp"):
+                    uid = pod["metadata"]["uid"]
+                    if uid not in self._seen:
+                        self._seen.add(uid)
+                        self._pool.submit(self._finish, pod)
+            if self._stop.is_set():
+                break
+        return version
 
     def _finish(self, pod: dict[str, Any]) -> None:
         meta = pod["metadata"]
