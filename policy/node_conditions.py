@@ -238,6 +238,12 @@ def publish(state: PassState) -> None:
             if c.status == "True" and ours(c) and c.message.split()[1:]
         }
         of_node = sorted(holders[name], key=partial(_rank, shown, index.by_name, last_write))
+        if not any(h.state is not None and h.state.active for h in of_node):
+            # With none active, only a request whose row it may be can own the clear:
+            # one the node names, or one that held it when the pass began. A request
+            # only queued for it never did (the named one was deleted): the clear is
+            # then no request's, and in no request's chain.
+            of_node = [h for h in of_node if h.request in shown or _was_active(index.by_name, h)]
         want = wanted_for_node(of_node)
         # A type the node shows twice (a PUT by hand) is not ours to sort out: a patch
         # merging by type would land on its first entry, whoever's.
@@ -272,6 +278,12 @@ def publish(state: PassState) -> None:
     state.decisions[:] = decisions
 
 
+def _was_active(listed: Mapping[str, MaintenanceRequest], holder: Holder) -> bool:
+    """Active when the pass began (as listed)."""
+    state = listed[holder.request].status.state
+    return state is not None and state.active
+
+
 def _rank(
     shown: set[str],
     listed: Mapping[str, MaintenanceRequest],
@@ -281,9 +293,8 @@ def _rank(
     """Order of a node's holders, the one whose row it is last (with none active):
     named by the node's True conditions of ours, active when the pass began (it just
     ended), written latest in this pass."""
-    state = listed[holder.request].status.state
     return (
         holder.request in shown,
-        state is not None and state.active,
+        _was_active(listed, holder),
         last_write.get(holder.request, -1),
     )

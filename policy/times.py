@@ -36,15 +36,24 @@ def later(instant: datetime, seconds: float) -> datetime:
         return LATEST
 
 
+CLOCK_RESOLUTION = timedelta(seconds=1)
+"""How far a pass's `now` may lag an instant an earlier pass wrote as its own `now`: the
+runner reads the API server's clock from the Date of its answers, in whole seconds, so
+two passes within one second can each be up to a second behind (one at 12:00:04.000154
+writes approvedAt, the next plans at 12:00:04.000016). A time less than this after `now`
+is the same instant read twice, not a future one: bringing it back would write the
+status again every pass or two for nothing."""
+
+
 def no_later_than_now(status: RequestStatus, now: datetime) -> RequestStatus:
-    """The status with every time after `now` brought back to `now`: the same object
-    when none is."""
+    """The status with every time after `now` (by CLOCK_RESOLUTION or more) brought back
+    to `now`: the same object when none is."""
 
     def sane(value: datetime | None) -> datetime | None:
         return now if value is not None and value > now else value
 
     latest = status.latest
-    if latest is None or latest <= now:
+    if latest is None or latest < now + CLOCK_RESOLUTION:
         return status  # every pass, for every request: the common case stays cheap
     fixed = attrs.evolve(
         status,

@@ -200,3 +200,33 @@ def test_the_request_that_just_ended_owns_the_clear_among_two_named() -> None:
     assert [c.type for c in clear.write] == ["MaintenanceInProgress"]
     assert result.decisions.index(clear) == status_write_of(result.decisions, "a-req") + 1
     assert published(apply(snapshot, result)) == []
+
+
+def test_a_request_only_queued_for_the_node_does_not_own_the_clear() -> None:
+    """n0 shows gone-req's row; gone-req was deleted. b-req is queued for n0 and gets
+    a new explanation (a closed window). The clear is no request's ("no request holds
+    the node"), first, in no chain: in b-req's name it would say b-req "is waiting
+    again" of a node it never held, and b-req's refused status write would hold it
+    back. (Found by a 'break this' review.)"""
+    shown = (
+        in_progress("MaintenancePlanned", "gone-req"),
+        in_progress("MaintenanceInProgress", "gone-req"),
+    )
+    b_req = request(
+        "b-req",
+        "n0",
+        created=ago(minutes=5),
+        status=RequestStatus(
+            state=RequestState.PENDING, target="node/n0", reason="TargetBusy", message="old"
+        ),
+    )
+    closed = [{"days": ["Sun"], "start": "00:00", "end": "01:00"}]
+    snapshot = attrs.evolve(
+        on_n0(shown, b_req), limits=(limit("node", limit=100, cordon=True, windows=closed),)
+    )
+    decisions = plan(snapshot).decisions
+    assert any(isinstance(d, UpdateRequestStatus) and d.request == "b-req" for d in decisions)
+    (clear,) = [d for d in decisions if isinstance(d, SetNodeConditions)]
+    assert clear.request == "", clear
+    assert {(c.status, c.reason) for c in clear.write} == {("False", "RepairmanDeleted")}
+    assert decisions.index(clear) == 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import attrs
 import pytest
 from click.testing import CliRunner
 
@@ -116,3 +117,48 @@ def test_a_snapshot_of_year_9999_is_refused_naming_now() -> None:
     document["now"] = "9999-12-31T23:00:00Z"
     with pytest.raises(SnapshotFormatError, match=r"\$\.now"):
         load(document)
+
+
+def _shifted(snap: Snapshot, field: str, by: timedelta) -> Snapshot:
+    def moved(status: RequestStatus) -> RequestStatus:
+        return attrs.evolve(status, **{field: getattr(status, field) + by})
+
+    return attrs.evolve(
+        snap, requests=tuple(attrs.evolve(r, status=moved(r.status)) for r in snap.requests)
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "declared", "field", "by"),
+    [
+        (active(S.APPROVED, "node/n0", approved_at=NOW), "Pending", "approved_at", 138e-6),
+        (active(S.PREPARING, "node/n0", since=NOW), "Pending", "preparing_since", 0.9),
+        (
+            active(S.COMPLETED, "node/n0", completed_at=NOW, finished_at=NOW),
+            "Completed",
+            "finished_at",
+            0.5,
+        ),
+    ],
+)
+def test_a_time_within_the_clocks_resolution_after_now_is_not_written_back(
+    status: RequestStatus, declared: str, field: str, by: float
+) -> None:
+    """The runner reads the server's clock in whole seconds: a pass within the same
+    second as the one that wrote approvedAt may plan at an instant microseconds before
+    it (seen on the control plane: 16:45:04.000154, then .000016, then .000015, one
+    status write each). Not a time in the future: nothing to write. A time a second or
+    more after now still is written back."""
+    snap = Snapshot(
+        now=NOW,
+        nodes=nodes(1),
+        limits=(limit("node", limit=100, cordon=False),),
+        requests=(request("mr-a", "n0", state=declared, status=status),),
+    )
+    steady = apply(snap, plan(snap))
+    assert [d for d in plan(steady).decisions if isinstance(d, UpdateRequestStatus)] == []
+    within = _shifted(steady, field, timedelta(seconds=by))
+    assert [d for d in plan(within).decisions if isinstance(d, UpdateRequestStatus)] == []
+    beyond = _shifted(steady, field, timedelta(seconds=1))
+    (written,) = [d for d in plan(beyond).decisions if isinstance(d, UpdateRequestStatus)]
+    assert getattr(written.status, field) == NOW
