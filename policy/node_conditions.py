@@ -46,13 +46,20 @@ requests: the one that just ended.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import partial
 
 import attrs
 
 from policy.decisions import Decision, SetNodeConditions, UpdateRequestStatus
-from policy.model import MaintenanceRequest, NodeCondition, RequestState, TargetType
+from policy.limit_spec import parse_limit_spec
+from policy.model import (
+    MaintenanceLimit,
+    MaintenanceRequest,
+    NodeCondition,
+    RequestState,
+    TargetType,
+)
 from policy.pass_state import PassState
 
 S = RequestState
@@ -83,6 +90,17 @@ class Holder:
     drained: bool = False
     publish: bool = True
     """False: a governing limit says `nodeConditions: false`."""
+
+
+def publishes(limits: Iterable[MaintenanceLimit], labels: Mapping[str, str]) -> bool:
+    """Whether a node with `labels` publishes its conditions under `limits`: no limit
+    governing it, valid or invalid, says `nodeConditions: false` (as the plan's
+    Behaviour and Holder.publish judge it; the runner asks again on a fresh read)."""
+    for limit in limits:
+        parsed = parse_limit_spec(limit.name, limit.spec)
+        if not parsed.node_conditions and parsed.governs(TargetType.NODE, labels):
+            return False
+    return True
 
 
 def holding(holders: list[Holder]) -> Holder | None:

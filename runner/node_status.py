@@ -28,10 +28,10 @@ import attrs
 
 from policy.decisions import SetNodeConditions
 from policy.model import NodeCondition, RequestState
-from policy.node_conditions import TYPES, changes, ours
+from policy.node_conditions import TYPES, changes, ours, publishes
 from policy.snapshot_format import timestamp
 from runner.kube import Kube, KubeError
-from runner.read import GROUP_PATH
+from runner.read import GROUP_PATH, limit_of
 
 STRATEGIC = "application/strategic-merge-patch+json"
 ATTEMPTS = 3
@@ -97,7 +97,8 @@ def publish(kube: Kube, decision: SetNodeConditions, *, field_manager: str) -> P
             if note:
                 return Published(detail=note, held=note)
             return Published(detail="the node already shows them")
-        held = _moved_on(kube, decision, current)
+        labels = dict((found.get("metadata") or {}).get("labels") or {})
+        held = _moved_on(kube, decision, current, labels)
         if held:
             return Published(detail=f"{held}; next pass", held=held)
         now = timestamp(kube.server_now() or datetime.now(UTC))
@@ -142,11 +143,22 @@ def publish(kube: Kube, decision: SetNodeConditions, *, field_manager: str) -> P
     return Published(detail="the node kept changing; next pass", contended=True)
 
 
-def _moved_on(kube: Kube, decision: SetNodeConditions, current: dict[str, NodeCondition]) -> str:
+def _moved_on(
+    kube: Kube,
+    decision: SetNodeConditions,
+    current: dict[str, NodeCondition],
+    labels: dict[str, str],
+) -> str:
     """Why the row must not be written now, by fresh reads of the requests it is
-    about; "" when nothing stands in its way."""
+    about (and, where the row rests on `nodeConditions`, of the limits); "" when
+    nothing stands in its way."""
     if decision.request and any(c.status == "True" for c in decision.wanted):
-        return _differs(decision, _request(kube, decision.request), drained=True)
+        moved = _differs(decision, _request(kube, decision.request), drained=True)
+        if moved:
+            return moved
+        if not _publishing(kube, labels):
+            return f"a limit governing {decision.node} says nodeConditions: false now"
+        return ""
     # A clear: of each request named by a True condition of ours, whether it holds the
     # node now (a list that lacked it, or showed it ended, may be older than it). The
     # row's own request may: its clear stands while it is as the plan saw it (its
@@ -158,9 +170,13 @@ def _moved_on(kube: Kube, decision: SetNodeConditions, current: dict[str, NodeCo
     }
     for name in sorted(named):
         found = _request(kube, name)
-        if name == decision.request and not _differs(decision, found, drained=False):
-            continue
         status = (found or {}).get("status") or {}
+        if name == decision.request and not _differs(decision, found, drained=False):
+            # Its own row, cleared while it is active: nodeConditions false, unless
+            # turned back on since the plan's read.
+            if status.get("state") in ACTIVE and _publishing(kube, labels):
+                return f"the limits governing {decision.node} publish its conditions again"
+            continue
         if status.get("state") in ACTIVE and status.get("target") == f"node/{decision.node}":
             return f"{name} is {status['state']} on {decision.node}"
     return ""
@@ -180,6 +196,12 @@ def _differs(decision: SetNodeConditions, found: dict[str, Any] | None, *, drain
     ):
         return f"{decision.request} is {status.get('state') or 'Pending'} now"
     return ""
+
+
+def _publishing(kube: Kube, labels: dict[str, str]) -> bool:
+    """Whether the limits, read now, let a node with `labels` publish its conditions."""
+    page = kube.request("GET", f"{GROUP_PATH}/maintenancelimits")
+    return publishes((limit_of(raw) for raw in page.get("items") or []), labels)
 
 
 def _request(kube: Kube, name: str) -> dict[str, Any] | None:

@@ -12,10 +12,11 @@ returns are written as a pass would write them.
 
 from __future__ import annotations
 
+import attrs
 from hypothesis import given
 from hypothesis import strategies as st
 
-from policy.model import RequestState
+from policy.model import MaintenanceLimit, RequestState, Snapshot, TargetType
 from policy.node_conditions import (
     DRAINED,
     DRAINING,
@@ -26,9 +27,13 @@ from policy.node_conditions import (
     NodeCondition,
     changes,
     ours,
+    publishes,
     wanted,
     wanted_for_node,
 )
+from policy.pass_state import Index
+from policy.validation import Target
+from tests.helpers import NOW, nodes
 
 S = RequestState
 LIFE = [(S.PREPARING, False), (S.PREPARING, True), (S.APPROVED, True), (S.IN_PROGRESS, True)]
@@ -128,3 +133,35 @@ def test_a_cleared_condition_is_not_written_again_for_its_reason_alone() -> None
     node = {PLANNED: NodeCondition(PLANNED, "False", "RepairmanCompleted", "repairman: mr-0 ended")}
     assert changes(node, wanted(S.EXPIRED, request="mr-1", drains=True, drained=True)) == {}
     assert changes({}, wanted(None, request="mr-1", drains=True, drained=True)) == {}
+
+
+limit_specs = st.fixed_dictionaries(
+    {"type": st.sampled_from(["node", "pod", "nodes"]), "limit": st.sampled_from([5, "lots"])},
+    optional={
+        "selector": st.sampled_from(
+            [
+                {"matchLabels": {"zone": "a"}},
+                {"matchExpressions": [{"key": "zone", "operator": "Inn", "values": ["a"]}]},
+            ]
+        ),
+        "nodeConditions": st.booleans(),
+    },
+)
+
+
+@given(st.lists(limit_specs, max_size=4), st.sampled_from(["a", "b"]))
+def test_the_runners_fresh_judgement_of_nodeconditions_is_the_plans(
+    specs: list[dict[str, object]], zone: str
+) -> None:
+    """`publishes` (what the runner asks of the limits it reads again before a write)
+    says what the plan's holders say, for valid and invalid limits alike."""
+    limits = tuple(
+        MaintenanceLimit(name=f"l{i}", uid=f"u{i}", spec=spec) for i, spec in enumerate(specs)
+    )
+    (node,) = nodes(1)
+    node = attrs.evolve(node, labels={**node.labels, "zone": zone})
+    index = Index(Snapshot(now=NOW, nodes=(node,), limits=limits))
+    target = Target(TargetType.NODE, node.name)
+    invalid = index.governing(target)[1]
+    planned = index.behaviour(target).node_conditions and all(i.node_conditions for i in invalid)
+    assert publishes(limits, node.labels) == planned

@@ -27,10 +27,17 @@ OURS_APPROVED = [
 ]
 
 
+OFF = {
+    "metadata": {"name": "quiet", "uid": "l1", "resourceVersion": "3"},
+    "spec": {"type": "node", "limit": 100, "nodeConditions": False},
+}
+"""A limit governing every node that says nodeConditions false."""
+
+
 class Server:
     """Node n0 showing `shown`; requests answered from `requests` (name -> answers,
-    the last one repeated; None: 404); nodes/status PATCHes from `patches` (an HTTP
-    status to refuse with, 0 to accept; the last repeated)."""
+    the last one repeated; None: 404); the limits `limits`; nodes/status PATCHes from
+    `patches` (an HTTP status to refuse with, 0 to accept; the last repeated)."""
 
     def __init__(
         self,
@@ -38,10 +45,12 @@ class Server:
         *,
         shown: list[dict[str, Any]] | None = None,
         patches: list[int] | None = None,
+        limits: list[dict[str, Any]] | None = None,
     ) -> None:
         self.requests = requests
         self.shown = shown or []
         self.patches = patches or [0]
+        self.limits = limits or []
         self.calls: list[tuple[str, str]] = []
 
     def server_now(self) -> datetime:
@@ -56,6 +65,8 @@ class Server:
             if answer is None:
                 raise KubeError("not found", status=404)
             return answer
+        if path.endswith("/maintenancelimits"):
+            return {"metadata": {"resourceVersion": "5"}, "items": self.limits}
         if path == NODE:
             return {"metadata": {"resourceVersion": "7"}, "status": {"conditions": self.shown}}
         if path == f"{NODE}/status":
@@ -148,12 +159,29 @@ def test_turned_off_the_active_requests_own_row_is_cleared() -> None:
     """nodeConditions false while mr-a is Approved: its own True conditions are
     cleared (it is as the plan saw it); if it moved on since, the clear waits."""
     shown = [{**OURS_APPROVED[0], "message": "repairman: mr-a is approved"}]
-    server = Server({"mr-a": [request("Approved")]}, shown=shown)
+    server = Server({"mr-a": [request("Approved")]}, shown=shown, limits=[OFF])
     assert apply(server, row(RequestState.APPROVED, off=True)) == [Result.DONE]
     assert server.patched() == 1
-    server = Server({"mr-a": [request("InProgress")]}, shown=shown)
+    server = Server({"mr-a": [request("InProgress")]}, shown=shown, limits=[OFF])
     assert apply(server, row(RequestState.APPROVED, off=True)) == [Result.DEFERRED]
     assert server.patched() == 0
+
+
+def test_nodeconditions_toggled_since_the_plans_read_holds_the_write() -> None:
+    """A runner with a stale list of limits ('break this' review): the operator set
+    nodeConditions false after its read; its True row for mr-a is not written. And
+    the reverse: turned on again after a read that said false, mr-a's own row is not
+    cleared. Either way the next pass writes what the limits say then."""
+    server = Server({"mr-a": [request("Approved")]}, limits=[OFF])
+    assert apply(server, row(RequestState.APPROVED)) == [Result.DEFERRED]
+    assert server.patched() == 0
+    shown = [{**OURS_APPROVED[0], "message": "repairman: mr-a is approved"}]
+    server = Server({"mr-a": [request("Approved")]}, shown=shown)
+    assert apply(server, row(RequestState.APPROVED, off=True)) == [Result.DEFERRED]
+    assert server.patched() == 0
+    other = {**OFF, "spec": {**OFF["spec"], "selector": {"matchLabels": {"zone": "b"}}}}
+    server = Server({"mr-a": [request("Approved")]}, limits=[other])
+    assert apply(server, row(RequestState.APPROVED)) == [Result.DONE], "it governs n0 not"
 
 
 def test_a_type_shown_twice_is_left_alone_and_the_others_are_written() -> None:
