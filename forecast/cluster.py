@@ -40,6 +40,7 @@ from policy.model import (
     Pod,
     claim_uid,
 )
+from policy.node_conditions import rewrites
 
 _CLAIM = (CORDONED_BY, CORDONED_BY_UID)
 
@@ -162,14 +163,18 @@ class ModelCluster:
                 case DeleteRequest():
                     self.requests.pop(decision.request, None)
                 case SetNodeConditions():
-                    # Stored as the API server would; nothing in the model reads them
+                    # Stored as the runner writes them (each entry of ours in its
+                    # place, a type not shown added); nothing in the model reads them
                     # (they change no timing: the forecast ignores them otherwise).
                     node = self.nodes[decision.node]
                     written = {c.type: c for c in decision.write}
-                    kept = tuple(c for c in node.conditions if c.type not in written)
-                    self.nodes[node.name] = attrs.evolve(
-                        node, conditions=kept + tuple(written.values())
+                    shown = {c.type for c in node.conditions}
+                    placed = tuple(
+                        written[c.type] if c.type in written and rewrites(c, written[c.type]) else c
+                        for c in node.conditions
                     )
+                    added = tuple(c for kind, c in written.items() if kind not in shown)
+                    self.nodes[node.name] = attrs.evolve(node, conditions=placed + added)
                 case UpdateLimitStatus():
                     self.limits[decision.limit] = attrs.evolve(
                         self.limits[decision.limit], status=decision.status

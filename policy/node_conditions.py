@@ -165,11 +165,37 @@ def changes(
             if want.status == "True":
                 out[kind] = want
             continue
-        if not ours(have):
-            continue
-        if (have.status, have.reason, have.message) != (want.status, want.reason, want.message):
-            if want.status == "False" and have.status == "False":
-                continue  # already cleared: the reason of a cleared one is not worth a write
+        if rewrites(have, want):
+            out[kind] = want
+    return out
+
+
+def rewrites(have: NodeCondition, want: NodeCondition) -> bool:
+    """Whether the entry `have` is to be written over with `want`: it is ours and says
+    something else (a False of ours is not rewritten for its reason alone)."""
+    if not ours(have):
+        return False
+    if (have.status, have.reason, have.message) == (want.status, want.reason, want.message):
+        return False
+    return not (want.status == "False" and have.status == "False")
+
+
+def changes_in(
+    entries: Iterable[NodeCondition], wanted: Mapping[str, NodeCondition]
+) -> dict[str, NodeCondition]:
+    """`changes` on a node's conditions as listed, where a type may be shown more than
+    once (a PUT or JSON patch by hand): such a type is written when any entry of ours
+    in it is to be rewritten; the runner then writes each such entry alone, by its
+    place in the list, and never another's."""
+    by_type: dict[str, list[NodeCondition]] = defaultdict(list)
+    for entry in entries:
+        by_type[entry.type].append(entry)
+    out: dict[str, NodeCondition] = {}
+    for kind, want in wanted.items():
+        shown = by_type.get(kind, [])
+        if len(shown) < 2:
+            out.update(changes({kind: shown[0]} if shown else {}, {kind: want}))
+        elif any(rewrites(have, want) for have in shown):
             out[kind] = want
     return out
 
@@ -246,13 +272,13 @@ def publish(state: PassState) -> None:
                 row_of[d.request] = row
                 last_write[d.request] = at
     for name in sorted(holders):
-        current = {c.type: c for c in index.nodes[name].conditions}
+        entries = index.nodes[name].conditions
         # With no active holder, the row is in the name of the request whose row the
         # node shows (its True conditions of ours name it), the one that was active
         # when the pass began first (it just ended), then the latest written.
         shown = {
             c.message.split()[1]
-            for c in current.values()
+            for c in entries
             if c.status == "True" and ours(c) and c.message.split()[1:]
         }
         of_node = sorted(holders[name], key=partial(_rank, shown, index.by_name, last_write))
@@ -263,10 +289,7 @@ def publish(state: PassState) -> None:
             # then no request's, and in no request's chain.
             of_node = [h for h in of_node if h.request in shown or _was_active(index.by_name, h)]
         want = wanted_for_node(of_node)
-        # A type the node shows twice (a PUT by hand) is not ours to sort out: a patch
-        # merging by type would land on its first entry, whoever's.
-        kinds = [c.type for c in index.nodes[name].conditions]
-        write = {kind: c for kind, c in changes(current, want).items() if kinds.count(kind) < 2}
+        write = changes_in(entries, want)
         if not write:
             continue
         chosen = holding(of_node)

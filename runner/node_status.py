@@ -28,12 +28,13 @@ import attrs
 
 from policy.decisions import SetNodeConditions
 from policy.model import NodeCondition, RequestState
-from policy.node_conditions import TYPES, changes, ours, publishes
+from policy.node_conditions import TYPES, changes_in, ours, publishes, rewrites
 from policy.snapshot_format import timestamp
 from runner.kube import Kube, KubeError
 from runner.read import GROUP_PATH, limit_of
 
 STRATEGIC = "application/strategic-merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
 ATTEMPTS = 3
 """Reads and writes before a node that keeps changing is left to the next pass."""
 ACTIVE = frozenset(state.value for state in RequestState if state.active)
@@ -59,10 +60,6 @@ def _shown(raw: dict[str, Any]) -> NodeCondition:
     )
 
 
-def _said(condition: NodeCondition) -> tuple[str, str, str]:
-    return condition.status, condition.reason, condition.message
-
-
 def publish(kube: Kube, decision: SetNodeConditions, *, field_manager: str) -> Published:
     """Make the node show the decision's row where its conditions are ours or absent."""
     node = decision.node
@@ -74,79 +71,106 @@ def publish(kube: Kube, decision: SetNodeConditions, *, field_manager: str) -> P
             if error.status == 404:
                 return Published(detail="the node no longer exists")
             raise
-        listed = [
-            c for c in (found.get("status") or {}).get("conditions") or [] if c.get("type") in TYPES
-        ]
-        raw = {str(c.get("type")): c for c in listed}
-        current = {kind: _shown(c) for kind, c in raw.items()}
-        write = changes(current, want)
-        # A type shown twice (a PUT or JSON patch by hand): a patch merging by type
-        # would land on the first entry, whoever's it is. That type is left alone;
-        # the others are written.
-        twice = {k for k, n in Counter(str(c.get("type")) for c in listed).items() if n > 1}
-        stuck = sorted(
-            {
-                shown.type
-                for shown in map(_shown, listed)
-                if shown.type in twice and ours(shown) and _said(shown) != _said(want[shown.type])
-            }
-        )
-        note = f"{', '.join(stuck)} shown more than once: left alone" if stuck else ""
-        write = {kind: c for kind, c in write.items() if kind not in twice}
+        every = list((found.get("status") or {}).get("conditions") or [])
+        listed = [_shown(c) for c in every if c.get("type") in TYPES]
+        write = changes_in(listed, want)
         if not write:
-            if note:
-                return Published(detail=note, held=note)
             return Published(detail="the node already shows them")
         labels = dict((found.get("metadata") or {}).get("labels") or {})
-        held = _moved_on(kube, decision, current, labels)
+        held = _moved_on(kube, decision, listed, labels)
         if held:
             return Published(detail=f"{held}; next pass", held=held)
         now = timestamp(kube.server_now() or datetime.now(UTC))
-        conditions = []
-        for kind in TYPES:
-            if kind not in write:
-                continue
-            condition = write[kind]
-            before = raw.get(kind)
-            same = before is not None and before.get("status") == condition.status
-            conditions.append(
-                {
-                    "type": kind,
-                    "status": condition.status,
-                    "reason": condition.reason,
-                    "message": condition.message,
-                    "lastHeartbeatTime": now,
-                    "lastTransitionTime": (
-                        before.get("lastTransitionTime") or now if same and before else now
-                    ),
-                }
-            )
-        body = {
-            "metadata": {"resourceVersion": found["metadata"]["resourceVersion"]},
-            "status": {"conditions": conditions},
-        }
+        version = found["metadata"]["resourceVersion"]
+        counts = Counter(c.type for c in listed)
+        if any(counts[kind] > 1 for kind in write):
+            # A type shown more than once (a PUT by hand): a patch merging by type
+            # would land on its first entry, whoever's. Each entry of ours is written
+            # by its place in the list, as read (tested), and no other.
+            body: Any = _by_place(every, write, version, now)
+            content_type = JSON_PATCH
+        else:
+            body = {
+                "metadata": {"resourceVersion": version},
+                "status": {
+                    "conditions": [
+                        _entry(write[kind], _last(every, kind), now)
+                        for kind in TYPES
+                        if kind in write
+                    ]
+                },
+            }
+            content_type = STRATEGIC
         try:
             kube.request(
                 "PATCH",
                 f"/api/v1/nodes/{node}/status",
                 body=body,
-                content_type=STRATEGIC,
+                content_type=content_type,
                 query={"fieldManager": field_manager},
             )
         except KubeError as error:
-            if error.status == 409:
-                continue  # the node changed since the read: judge again
+            if error.status == 409 or (error.status == 422 and content_type == JSON_PATCH):
+                continue  # the node changed since the read (a failed test): judge again
             if error.status == 404:
                 return Published(detail="the node no longer exists")
             raise
-        return Published(written=tuple(c["type"] for c in conditions), detail=note)
+        return Published(written=tuple(kind for kind in TYPES if kind in write))
     return Published(detail="the node kept changing; next pass", contended=True)
+
+
+def _last(every: list[dict[str, Any]], kind: str) -> dict[str, Any] | None:
+    return next((c for c in reversed(every) if c.get("type") == kind), None)
+
+
+def _entry(condition: NodeCondition, before: dict[str, Any] | None, now: str) -> dict[str, Any]:
+    """The condition as written: its transition time kept while its status stays."""
+    same = before is not None and before.get("status") == condition.status
+    return {
+        "type": condition.type,
+        "status": condition.status,
+        "reason": condition.reason,
+        "message": condition.message,
+        "lastHeartbeatTime": now,
+        "lastTransitionTime": (before or {}).get("lastTransitionTime") or now if same else now,
+    }
+
+
+def _by_place(
+    every: list[dict[str, Any]], write: dict[str, NodeCondition], version: str, now: str
+) -> list[dict[str, Any]]:
+    """A JSON patch: each entry of ours to rewrite, replaced where it is (after a test
+    that it is still there as read); each type not shown, added; the resourceVersion
+    as read, so that any change since is refused (409)."""
+    ops: list[dict[str, Any]] = [
+        {"op": "replace", "path": "/metadata/resourceVersion", "value": version}
+    ]
+    shown = set()
+    for place, raw in enumerate(every):
+        kind = str(raw.get("type") or "")
+        if kind not in write:
+            continue
+        shown.add(kind)
+        if rewrites(_shown(raw), write[kind]):
+            path = f"/status/conditions/{place}"
+            ops.append({"op": "test", "path": path, "value": raw})
+            ops.append({"op": "replace", "path": path, "value": _entry(write[kind], raw, now)})
+    for kind in TYPES:
+        if kind in write and kind not in shown:
+            ops.append(
+                {
+                    "op": "add",
+                    "path": "/status/conditions/-",
+                    "value": _entry(write[kind], None, now),
+                }
+            )
+    return ops
 
 
 def _moved_on(
     kube: Kube,
     decision: SetNodeConditions,
-    current: dict[str, NodeCondition],
+    listed: list[NodeCondition],
     labels: dict[str, str],
 ) -> str:
     """Why the row must not be written now, by fresh reads of the requests it is
@@ -165,7 +189,7 @@ def _moved_on(
     # limit turned the conditions off, `nodeConditions: false`).
     named = {
         c.message.split()[1]
-        for c in current.values()
+        for c in listed
         if c.status == "True" and ours(c) and len(c.message.split()) > 1
     }
     for name in sorted(named):

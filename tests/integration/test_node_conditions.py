@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from kubernetes.client.exceptions import ApiException
+
 from tests.faultproxy import Fault, FaultProxy, Rule, hold, status
 from tests.integration.cluster import Cluster, wait_until
 from tests.integration.conftest import GROUP, VERSION, ControlPlane
@@ -335,3 +337,62 @@ def test_refused_conditions_writes_do_not_end_a_run_until_stable(
     assert process.returncode == 1, err
     assert "forbidden: patch nodes/status" in err
     assert status_of(cluster, "mr-a")["state"] == "Approved", status_of(cluster, "mr-a")
+
+
+def json_patch_status(cluster: Cluster, node: str, ops: list[dict[str, Any]]) -> None:
+    """A JSON patch of the node's status (the client sends a list body as one)."""
+    cluster.core.patch_node_status(node, ops)
+
+
+def test_a_type_shown_twice_is_cleared_entry_by_entry_and_anothers_stays(
+    cluster: Cluster, runner_kubeconfig: Path
+) -> None:
+    """mr-a Approved; then a hand edit adds a second MaintenancePlanned entry, the
+    operator's own (the API server keeps both: nothing merges a JSON patch's add), and
+    a copy of ours. mr-a completes: both entries of ours go False where they are, the
+    operator's stays as written, and nothing of ours is left True. A JSON patch that
+    carries a resourceVersion older than the node's is refused (409): the guard our
+    write relies on."""
+    node = one_request(cluster)
+    one_pass(runner_kubeconfig)
+    assert status_of(cluster, "mr-a")["state"] == "Approved"
+    theirs = {"type": "MaintenancePlanned", "status": "True", "reason": "Ops", "message": "mine"}
+    ours = next(
+        c.to_dict()
+        for c in cluster.core.read_node_status(node).status.conditions
+        if c.type == "MaintenancePlanned"
+    )
+    ours = {k: v for k, v in ours.items() if v is not None}
+    for key in ("last_heartbeat_time", "last_transition_time"):
+        ours.pop(key, None)
+    add = [{"op": "add", "path": "/status/conditions/-", "value": v} for v in (theirs, ours)]
+    json_patch_status(cluster, node, add)
+    listed = cluster.core.read_node_status(node).status.conditions
+    assert [c.type for c in listed].count("MaintenancePlanned") == 3, listed
+    stale = cluster.core.read_node(node).metadata.resource_version
+    cluster.core.patch_node_status(node, {"status": {"nodeInfo": {"bootID": "moved-on"}}})
+    refused = [
+        {"op": "replace", "path": "/metadata/resourceVersion", "value": stale},
+        {"op": "add", "path": "/status/conditions/-", "value": theirs},
+    ]
+    try:
+        json_patch_status(cluster, node, refused)
+    except ApiException as error:
+        assert error.status == 409, error
+    else:
+        raise AssertionError("a JSON patch with a stale resourceVersion was taken")
+    move(cluster, "mr-a", "Completed")
+    one_pass(runner_kubeconfig)
+    one_pass(runner_kubeconfig)
+    planned = [
+        (c.status, c.reason, c.message)
+        for c in cluster.core.read_node_status(node).status.conditions
+        if c.type == "MaintenancePlanned"
+    ]
+    assert planned.count(("True", "Ops", "mine")) == 1, planned
+    ours_now = [p for p in planned if p[1] != "Ops"]
+    assert len(ours_now) == 2 and {p[0] for p in ours_now} == {"False"}, planned
+    shown = conditions(cluster, node)
+    assert all(
+        shown[k].status == "False" for k in LIFECYCLE if k in shown and k != "MaintenancePlanned"
+    ), shown

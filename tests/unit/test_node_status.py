@@ -52,12 +52,16 @@ class Server:
         self.patches = patches or [0]
         self.limits = limits or []
         self.calls: list[tuple[str, str]] = []
+        self.bodies: list[tuple[str, Any]] = []
+        """Each nodes/status PATCH: (content type, body)."""
 
     def server_now(self) -> datetime:
         return NOW
 
-    def request(self, method: str, path: str, **_: Any) -> dict[str, Any]:
+    def request(self, method: str, path: str, **options: Any) -> dict[str, Any]:
         self.calls.append((method, path))
+        if method == "PATCH":
+            self.bodies.append((options.get("content_type", ""), options.get("body")))
         name = path.rsplit("/", 1)[-1]
         if "/maintenancerequests/" in path:
             answers = self.requests[name]
@@ -184,15 +188,28 @@ def test_nodeconditions_toggled_since_the_plans_read_holds_the_write() -> None:
     assert apply(server, row(RequestState.APPROVED)) == [Result.DONE], "it governs n0 not"
 
 
-def test_a_type_shown_twice_is_left_alone_and_the_others_are_written() -> None:
+def test_a_type_shown_twice_is_written_entry_by_entry_never_over_anothers() -> None:
     """Two entries of one type (a PUT by hand): a patch merging by type would land on
-    the first, whoever's it is. That type is not written; the others are."""
+    the first, whoever's it is. Ours is replaced where it is (tested as read), theirs
+    is not in the patch; the resourceVersion read guards the whole write. (Before:
+    the type was left alone, and ours stayed True after its request ended, silently:
+    a 'break this' review.)"""
     ours = {**OURS_APPROVED[0], "message": "repairman: mr-a is approved"}
     theirs = {"type": "MaintenancePlanned", "status": "True", "reason": "Ops", "message": "mine"}
-    server = Server({"mr-a": [request("Approved")]}, shown=[ours, theirs])
-    assert apply(server, row(RequestState.APPROVED, off=True)) == [Result.DEFERRED]
-    assert server.patched() == 0
-    drained = {"type": "Drained", "status": "False", "reason": "Ops", "message": "mine"}
-    server = Server({"mr-a": [request("Approved")]}, shown=[drained, drained])
-    assert apply(server, row(RequestState.APPROVED)) == [Result.DONE]
-    assert server.patched() == 1
+    server = Server({"mr-a": [request("Completed")]}, shown=[theirs, ours, ours])
+    assert apply(server, row(RequestState.COMPLETED)) == [Result.DONE]
+    ((content_type, ops),) = server.bodies
+    assert content_type == "application/json-patch+json"
+    assert ops[0] == {"op": "replace", "path": "/metadata/resourceVersion", "value": "7"}
+    touched = [op["path"] for op in ops[1:]]
+    assert touched == ["/status/conditions/1"] * 2 + ["/status/conditions/2"] * 2, ops
+    assert [op["op"] for op in ops[1:]] == ["test", "replace", "test", "replace"]
+    assert {op["value"]["status"] for op in ops[1:] if op["op"] == "replace"} == {"False"}
+    # Only others' entries in the type: nothing of ours to write, so nothing written.
+    server = Server({"mr-a": [request("Completed")]}, shown=[theirs, theirs])
+    assert apply(server, row(RequestState.COMPLETED)) == [Result.ALREADY_DONE]
+    assert server.bodies == []
+    # One entry per type: the strategic merge patch, as before.
+    server = Server({"mr-a": [request("Completed")]}, shown=[ours])
+    assert apply(server, row(RequestState.COMPLETED)) == [Result.DONE]
+    assert server.bodies[0][0] == "application/strategic-merge-patch+json"
