@@ -27,6 +27,7 @@ import attrs
 from policy.explain import FailureBudgetExceeded, Unhealthy
 from policy.limit_spec import LimitSpec
 from policy.model import CORDONED_BY, LimitStatus, MaintenanceRequest, Node, TargetType
+from policy.times import at_most_now
 from policy.validation import Target
 
 
@@ -57,7 +58,7 @@ def finishes(
     if budget is None:
         return ()
     start = now - timedelta(seconds=budget.within_seconds)
-    found = {Finish(name, node, min(when, now)) for name, node, when in status.finishes}
+    found = {Finish(name, node, at_most_now(when, now)) for name, node, when in status.finishes}
     recorded = {(f.request, f.node) for f in found}
     for name, node in status.at_work:
         if name not in listed and (name, node) not in recorded:
@@ -65,7 +66,7 @@ def finishes(
     for request, target in finished:
         when = request.status.finished_at
         if target.type is TargetType.NODE and when is not None:
-            found.add(Finish(request.name, target.name, min(when, now)))
+            found.add(Finish(request.name, target.name, at_most_now(when, now)))
     return tuple(sorted(f for f in found if f.at > start))
 
 

@@ -45,12 +45,19 @@ is the same instant read twice, not a future one: bringing it back would write t
 status again every pass or two for nothing."""
 
 
+def at_most_now(instant: datetime, now: datetime) -> datetime:
+    """A recorded instant read no later than now: `now` when it is after now by
+    CLOCK_RESOLUTION or more, else as recorded (the same instant read by two passes
+    must stay one record, not become two: a rate would count an admission twice)."""
+    return now if instant >= now + CLOCK_RESOLUTION else instant
+
+
 def no_later_than_now(status: RequestStatus, now: datetime) -> RequestStatus:
     """The status with every time after `now` (by CLOCK_RESOLUTION or more) brought back
     to `now`: the same object when none is."""
 
     def sane(value: datetime | None) -> datetime | None:
-        return now if value is not None and value > now else value
+        return None if value is None else at_most_now(value, now)
 
     latest = status.latest
     if latest is None or latest < now + CLOCK_RESOLUTION:

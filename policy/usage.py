@@ -20,7 +20,7 @@ from policy.ledger import Ledger, LimitUsage
 from policy.limit_spec import DrainSpec, LimitSpec, NodePolicy
 from policy.model import MaintenanceRequest, Node, RequestState, TargetType
 from policy.pass_state import Index, Opening
-from policy.times import later
+from policy.times import at_most_now, later
 from policy.validation import RequestSpec, Target
 
 S = RequestState
@@ -91,7 +91,7 @@ def open_ledger(index: Index) -> Opening:
             ):
                 lim.last_admission = admitted
             if admitted is not None and spec.rate is not None:
-                lim.admissions.add((request.name, min(admitted, index.now)))
+                lim.admissions.add((request.name, at_most_now(admitted, index.now)))
         if state.active:
             holder[target.key] = holder.get(target.key, request.name)
             if index.labels(target) is None:
@@ -201,7 +201,7 @@ def _populations(index: Index) -> tuple[dict[str, LimitUsage], dict[str, dict[st
                 # so that it leaves the period instead of holding it for ever.
                 records = (*limit.status.admissions, *limit.status.commits.items())
                 usage[limit.name].admissions.update(
-                    (name, min(when, index.now)) for name, when in records
+                    (name, at_most_now(when, index.now)) for name, when in records
                 )
 
     return usage, unavailable

@@ -162,3 +162,48 @@ def test_a_time_within_the_clocks_resolution_after_now_is_not_written_back(
     beyond = _shifted(steady, field, timedelta(seconds=1))
     (written,) = [d for d in plan(beyond).decisions if isinstance(d, UpdateRequestStatus)]
     assert getattr(written.status, field) == NOW
+
+
+def _settled(snapshot: Snapshot) -> Snapshot:
+    for _ in range(6):
+        result = plan(snapshot)
+        if not result.decisions:
+            return snapshot
+        snapshot = apply(snapshot, result)
+    raise AssertionError(f"still writing: {result.decisions}")
+
+
+def test_records_of_limits_keep_an_instant_read_within_the_resolution() -> None:
+    """A rate's admissions and a failure budget's finishes are recorded on the limit; a
+    pass planning up to a second before the instant recorded (the server's clock read
+    in whole seconds) must neither write them again nor count one twice (a 'break this'
+    review of the resolution: mr-a counted as two admissions held mr-b for the hour)."""
+    stamped = NOW + timedelta(microseconds=154)
+    governing = limit(
+        "node",
+        limit=100,
+        cordon=False,
+        rate={"count": 2, "perSeconds": 3600},
+        failureBudget={"maxUnhealthy": 1, "withinSeconds": 3600},
+    )
+    snapshot = Snapshot(
+        now=stamped, nodes=nodes(3), limits=(governing,), requests=(request("mr-a", "n0"),)
+    )
+    snapshot = _settled(snapshot)
+    done = attrs.evolve(
+        snapshot.requests[0], spec={**snapshot.requests[0].spec, "state": "Completed"}
+    )
+    snapshot = _settled(attrs.evolve(snapshot, requests=(done,)))
+    assert snapshot.requests[0].status.state is S.COMPLETED
+    for lag in (timedelta(microseconds=138), timedelta(microseconds=139), timedelta(seconds=0)):
+        snapshot = attrs.evolve(snapshot, now=stamped - lag)
+        assert plan(snapshot).decisions == (), lag
+    (recorded,) = snapshot.limits
+    assert [name for name, _ in recorded.status.admissions] == ["mr-a"]
+    assert [name for name, _, _ in recorded.status.finishes] == ["mr-a"]
+    later_on = attrs.evolve(
+        snapshot,
+        now=NOW + timedelta(minutes=10),
+        requests=(*snapshot.requests, request("mr-b", "n1")),
+    )
+    assert plan(later_on).explanation("mr-b").state is S.APPROVED
