@@ -21,6 +21,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from policy.model import MaintenanceLimit
+from policy.times import at_most_now
 
 COMMIT_EXPIRY_SECONDS = 180
 """How long an unwritten commit holds its slot: three minutes, three times the longest
@@ -38,10 +39,14 @@ def committed_at(limit: MaintenanceLimit, request: str) -> datetime | None:
 
 
 def live(limit: MaintenanceLimit, request: str, now: datetime) -> datetime | None:
-    """The instant of `request`'s commit to `limit` while it still holds; None once it
-    expired (or there is none)."""
+    """The instant of `request`'s commit to `limit` while it still holds (one dated a
+    second or more after now: now, and written so); None once it expired (or there is
+    none)."""
     when = committed_at(limit, request)
-    if when is None or now - when >= timedelta(seconds=COMMIT_EXPIRY_SECONDS):
+    if when is None:
+        return None
+    when = at_most_now(when, now)  # one dated ahead (a hand edit) counts from now
+    if now - when >= timedelta(seconds=COMMIT_EXPIRY_SECONDS):
         return None
     return when
 

@@ -84,6 +84,8 @@ def open_ledger(index: Index) -> Opening:
             continue
         valid, _ = index.governing(target)
         admitted = request.status.preparing_since or request.status.approved_at
+        if admitted is not None:
+            admitted = at_most_now(admitted, index.now)  # as the request's status reads it
         for spec in valid:
             lim = usage[spec.name]
             if admitted is not None and (
@@ -193,7 +195,10 @@ def _populations(index: Index) -> tuple[dict[str, LimitUsage], dict[str, dict[st
         )
     for limit in index.snapshot.limits:
         if limit.name in usage:
-            usage[limit.name].last_admission = limit.status.last_admission_at
+            recorded = limit.status.last_admission_at
+            usage[limit.name].last_admission = (
+                None if recorded is None else at_most_now(recorded, index.now)
+            )
             if usage[limit.name].spec.rate is not None:
                 # Admissions of requests since deleted, and ones another runner
                 # committed whose status this list may not show yet, count too.

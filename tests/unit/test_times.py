@@ -16,13 +16,14 @@ import pytest
 from click.testing import CliRunner
 
 from policy import Reason, RequestState, Snapshot, UpdateRequestStatus, plan
+from policy.decisions import UpdateLimitStatus
 from policy.limit_spec import LimitSpec, parse_limit_spec
-from policy.model import RequestStatus
+from policy.model import LimitStatus, RequestStatus
 from policy.snapshot_format import SnapshotFormatError, dump
 from policy.snapshot_load import load
 from policy.times import LATEST, later
 from runner.cli import main
-from tests.helpers import NOW, active, limit, nodes, request
+from tests.helpers import NOW, active, ago, limit, nodes, request
 from tests.model import advance, apply
 
 S = RequestState
@@ -207,3 +208,53 @@ def test_records_of_limits_keep_an_instant_read_within_the_resolution() -> None:
         requests=(*snapshot.requests, request("mr-b", "n1")),
     )
     assert plan(later_on).explanation("mr-b").state is S.APPROVED
+
+
+def test_a_commit_dated_an_hour_ahead_counts_once_from_now_and_expires() -> None:
+    """A limit's commit entry an hour ahead (a hand edit, a restored backup) for a
+    request still Pending: read as now and written so, one admission under the rate
+    (it was one more every pass), and it holds its node the commit's few minutes, not
+    the hour (a 'break this' review)."""
+    governing = attrs.evolve(
+        limit("node", limit=100, cordon=False, rate={"count": 3, "perSeconds": 3600}),
+        status=LimitStatus(commits={"mr-x": NOW + timedelta(hours=1)}),
+    )
+    held = request("mr-x", "n0")
+    held = attrs.evolve(held, spec={**held.spec, "notBefore": "2026-11-26T12:00:00Z"})
+    snapshot = Snapshot(now=NOW, nodes=nodes(3), limits=(governing,), requests=(held,))
+    snapshot = apply(snapshot, plan(snapshot))
+    (recorded,) = snapshot.limits
+    assert dict(recorded.status.commits) == {"mr-x": NOW}
+    for seconds in (0.3, 0.6, 0.9):
+        later_on = advance(snapshot, seconds)
+        assert not any(isinstance(d, UpdateLimitStatus) for d in plan(later_on).decisions)
+    snapshot = attrs.evolve(
+        advance(snapshot, 240), requests=(*snapshot.requests, request("mr-b", "n0"))
+    )
+    assert plan(snapshot).explanation("mr-b").state is S.APPROVED, "the commit expired"
+
+
+def test_a_last_admission_an_hour_ahead_holds_an_interval_from_now_only() -> None:
+    """`lastAdmissionAt`, or the `preparingSince` it comes from, an hour ahead: read as
+    now (as the request's own status is), so `minIntervalSeconds: 60` holds the next
+    admission a minute, not an hour."""
+    ahead = NOW + timedelta(hours=1)
+    for status, recorded in (
+        (active(S.APPROVED, "node/n0", since=ahead, approved_at=ago(minutes=1)), None),
+        (active(S.APPROVED, "node/n0", since=ago(minutes=2), approved_at=ago(minutes=1)), ahead),
+    ):
+        governing = attrs.evolve(
+            limit("node", limit=100, cordon=False, minIntervalSeconds=60),
+            status=LimitStatus(last_admission_at=recorded),
+        )
+        snapshot = Snapshot(
+            now=NOW,
+            nodes=nodes(3),
+            limits=(governing,),
+            requests=(request("mr-a", "n0", state="InProgress", status=status),),
+        )
+        snapshot = apply(snapshot, plan(snapshot))
+        snapshot = attrs.evolve(
+            advance(snapshot, 120), requests=(*snapshot.requests, request("mr-b", "n1"))
+        )
+        assert plan(snapshot).explanation("mr-b").state is S.APPROVED, (status, recorded)
