@@ -36,31 +36,35 @@ def later(instant: datetime, seconds: float) -> datetime:
         return LATEST
 
 
-CLOCK_RESOLUTION = timedelta(seconds=1)
-"""How far a pass's `now` may lag an instant an earlier pass wrote as its own `now`: the
-runner reads the API server's clock from the Date of its answers, in whole seconds, so
-two passes within one second can each be up to a second behind (one at 12:00:04.000154
-writes approvedAt, the next plans at 12:00:04.000016). A time less than this after `now`
-is the same instant read twice, not a future one: bringing it back would write the
-status again every pass or two for nothing."""
+CLOCK_SKEW = timedelta(minutes=3)
+"""How far a pass's `now` may lag an instant another pass wrote as its own `now`. The
+runner reads the API server's clock from the Date of its answers: whole seconds, read
+after the answer arrived (a long list: seconds later), and behind a load balancer from
+API servers whose clocks differ. So a pass may plan before an instant an earlier one
+wrote: one at 12:00:04.000154 writes approvedAt, the next plans at 12:00:04.000016 (seen
+on the control plane). A recorded time less than this after `now` is such an instant,
+kept as written (bringing it back wrote the status every pass or two, counted a rate's
+admission twice, and kept a runner from finding its own commit entry); one further
+ahead is no runner's (a hand edit, a restored backup) and is read as now, so that its
+timer runs. A timer from a kept time runs at most this much late."""
 
 
 def at_most_now(instant: datetime, now: datetime) -> datetime:
     """A recorded instant read no later than now: `now` when it is after now by
-    CLOCK_RESOLUTION or more, else as recorded (the same instant read by two passes
-    must stay one record, not become two: a rate would count an admission twice)."""
-    return now if instant >= now + CLOCK_RESOLUTION else instant
+    CLOCK_SKEW or more, else as recorded (one instant read by two passes must stay one
+    record, not become two)."""
+    return now if instant >= now + CLOCK_SKEW else instant
 
 
 def no_later_than_now(status: RequestStatus, now: datetime) -> RequestStatus:
-    """The status with every time after `now` (by CLOCK_RESOLUTION or more) brought back
+    """The status with every time after `now` (by CLOCK_SKEW or more) brought back
     to `now`: the same object when none is."""
 
     def sane(value: datetime | None) -> datetime | None:
         return None if value is None else at_most_now(value, now)
 
     latest = status.latest
-    if latest is None or latest < now + CLOCK_RESOLUTION:
+    if latest is None or latest < now + CLOCK_SKEW:
         return status  # every pass, for every request: the common case stays cheap
     fixed = attrs.evolve(
         status,

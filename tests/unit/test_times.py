@@ -21,7 +21,7 @@ from policy.limit_spec import LimitSpec, parse_limit_spec
 from policy.model import LimitStatus, RequestStatus
 from policy.snapshot_format import SnapshotFormatError, dump
 from policy.snapshot_load import load
-from policy.times import LATEST, later
+from policy.times import CLOCK_SKEW, LATEST, later
 from runner.cli import main
 from tests.helpers import NOW, active, ago, limit, nodes, request
 from tests.model import advance, apply
@@ -148,8 +148,8 @@ def test_a_time_within_the_clocks_resolution_after_now_is_not_written_back(
     """The runner reads the server's clock in whole seconds: a pass within the same
     second as the one that wrote approvedAt may plan at an instant microseconds before
     it (seen on the control plane: 16:45:04.000154, then .000016, then .000015, one
-    status write each). Not a time in the future: nothing to write. A time a second or
-    more after now still is written back."""
+    status write each). Not a time in the future: nothing to write. A time CLOCK_SKEW
+    or more after now still is written back."""
     snap = Snapshot(
         now=NOW,
         nodes=nodes(1),
@@ -160,7 +160,7 @@ def test_a_time_within_the_clocks_resolution_after_now_is_not_written_back(
     assert [d for d in plan(steady).decisions if isinstance(d, UpdateRequestStatus)] == []
     within = _shifted(steady, field, timedelta(seconds=by))
     assert [d for d in plan(within).decisions if isinstance(d, UpdateRequestStatus)] == []
-    beyond = _shifted(steady, field, timedelta(seconds=1))
+    beyond = _shifted(steady, field, CLOCK_SKEW)
     (written,) = [d for d in plan(beyond).decisions if isinstance(d, UpdateRequestStatus)]
     assert getattr(written.status, field) == NOW
 
@@ -258,3 +258,33 @@ def test_a_last_admission_an_hour_ahead_holds_an_interval_from_now_only() -> Non
             advance(snapshot, 120), requests=(*snapshot.requests, request("mr-b", "n1"))
         )
         assert plan(snapshot).explanation("mr-b").state is S.APPROVED, (status, recorded)
+
+
+def test_a_runner_whose_clock_reads_seconds_behind_rewrites_no_record() -> None:
+    """Runner A committed mr-x at 12:00:00 (entry, admission, lastAdmissionAt); runner B,
+    whose reading of the server's clock is 5 s behind (another API server, a Date read
+    after a long answer), plans at 11:59:55. It must not move A's records back: A would
+    not find its own entry to remove when its write fails, and minIntervalSeconds would
+    run from 5 s early (a 'break this' review of the first rule, of one second)."""
+    governing = attrs.evolve(
+        limit(
+            "node",
+            limit=100,
+            cordon=False,
+            minIntervalSeconds=60,
+            rate={"count": 3, "perSeconds": 3600},
+        ),
+        status=LimitStatus(
+            commits={"mr-x": NOW}, admissions=(("mr-x", NOW),), last_admission_at=NOW
+        ),
+    )
+    held = request("mr-x", "n0")
+    held = attrs.evolve(held, spec={**held.spec, "notBefore": "2026-11-26T12:00:00Z"})
+    behind = Snapshot(
+        now=NOW - timedelta(seconds=5), nodes=nodes(3), limits=(governing,), requests=(held,)
+    )
+    for decision in plan(behind).decisions:
+        if isinstance(decision, UpdateLimitStatus):
+            assert dict(decision.status.commits) == {"mr-x": NOW}, decision.status
+            assert decision.status.admissions == (("mr-x", NOW),), decision.status
+            assert decision.status.last_admission_at == NOW, decision.status
