@@ -36,17 +36,21 @@ def later(instant: datetime, seconds: float) -> datetime:
         return LATEST
 
 
-CLOCK_SKEW = timedelta(minutes=3)
+CLOCK_SKEW = timedelta(seconds=30)
 """How far a pass's `now` may lag an instant another pass wrote as its own `now`. The
 runner reads the API server's clock from the Date of its answers: whole seconds, read
 after the answer arrived (a long list: seconds later), and behind a load balancer from
-API servers whose clocks differ. So a pass may plan before an instant an earlier one
-wrote: one at 12:00:04.000154 writes approvedAt, the next plans at 12:00:04.000016 (seen
-on the control plane). A recorded time less than this after `now` is such an instant,
-kept as written (bringing it back wrote the status every pass or two, counted a rate's
-admission twice, and kept a runner from finding its own commit entry); one further
-ahead is no runner's (a hand edit, a restored backup) and is read as now, so that its
-timer runs. A timer from a kept time runs at most this much late."""
+API servers whose clocks differ by a little. So a pass may plan before an instant an
+earlier one wrote: one at 12:00:04.000154 writes approvedAt, the next plans at
+12:00:04.000016 (seen on the control plane). A recorded time less than this after `now`
+is such an instant, kept as written (bringing it back wrote the status every pass or
+two, counted a rate's admission twice, and kept a runner from finding its own commit
+entry); one further ahead is no runner's (a hand edit, a restored backup) and is read
+as now, so that its timer runs. Timers from a kept time run at most this much late (a
+failure budget's afterSeconds, a commit's expiry). Kept well under the commit expiry
+less the runner's commit write window (tests/unit/test_times.py), so that a commit
+another runner may still write never looks expired to a runner whose reading is
+behind by up to this much."""
 
 
 def at_most_now(instant: datetime, now: datetime) -> datetime:

@@ -16,12 +16,14 @@ import pytest
 from click.testing import CliRunner
 
 from policy import Reason, RequestState, Snapshot, UpdateRequestStatus, plan
+from policy.commits import COMMIT_EXPIRY_SECONDS
 from policy.decisions import UpdateLimitStatus
 from policy.limit_spec import LimitSpec, parse_limit_spec
 from policy.model import LimitStatus, RequestStatus
 from policy.snapshot_format import SnapshotFormatError, dump
 from policy.snapshot_load import load
 from policy.times import CLOCK_SKEW, LATEST, later
+from runner.apply import COMMIT_WRITE_WINDOW
 from runner.cli import main
 from tests.helpers import NOW, active, ago, limit, nodes, request
 from tests.model import advance, apply
@@ -288,3 +290,11 @@ def test_a_runner_whose_clock_reads_seconds_behind_rewrites_no_record() -> None:
             assert dict(decision.status.commits) == {"mr-x": NOW}, decision.status
             assert decision.status.admissions == (("mr-x", NOW),), decision.status
             assert decision.status.last_admission_at == NOW, decision.status
+
+
+def test_the_skew_leaves_a_commit_room_to_be_written() -> None:
+    """A runner may write an admission up to COMMIT_WRITE_WINDOW after its plan; a
+    runner whose reading of the clock is CLOCK_SKEW behind must still see that commit
+    in force then, with room to spare (a 'break this' review of a 3-minute skew)."""
+    spare = COMMIT_EXPIRY_SECONDS - COMMIT_WRITE_WINDOW - CLOCK_SKEW.total_seconds()
+    assert spare >= 60, spare
