@@ -39,9 +39,9 @@ def committed_at(limit: MaintenanceLimit, request: str) -> datetime | None:
 
 
 def live(limit: MaintenanceLimit, request: str, now: datetime) -> datetime | None:
-    """The instant of `request`'s commit to `limit` while it still holds (one dated a
-    second or more after now: now, and written so); None once it expired (or there is
-    none)."""
+    """The instant of `request`'s commit to `limit` while it still holds (one dated
+    CLOCK_SKEW or more after now: now, and written so); None once it expired (or there
+    is none)."""
     when = committed_at(limit, request)
     if when is None:
         return None

@@ -202,8 +202,9 @@ def _populations(index: Index) -> tuple[dict[str, LimitUsage], dict[str, dict[st
             if usage[limit.name].spec.rate is not None:
                 # Admissions of requests since deleted, and ones another runner
                 # committed whose status this list may not show yet, count too.
-                # One stamped after now (a hand edit, a clock far ahead) counts as now,
-                # so that it leaves the period instead of holding it for ever.
+                # One stamped CLOCK_SKEW or more after now (a hand edit, a clock far
+                # ahead) counts as now, so that it leaves the period instead of holding
+                # it for ever.
                 records = (*limit.status.admissions, *limit.status.commits.items())
                 usage[limit.name].admissions.update(
                     (name, at_most_now(when, index.now)) for name, when in records

@@ -5,9 +5,14 @@ with a fresh read of the node, and only what still differs is written — never 
 condition that is not ours (an administrator's, set since the plan's read, stays
 theirs). The write is a strategic merge patch of `status.conditions`, which merges by
 `type`: the kubelet's Ready and node-problem-detector's conditions are not in it and
-are not touched. It carries the node's resourceVersion, so a change between our read
-and our write (a heartbeat, an administrator) makes the API server refuse it; we read
-again and judge again, a few times.
+are not touched; on a node showing one of the four types more than once (a hand
+edit), a JSON patch replacing each entry of ours where it is instead. Either carries
+the node's resourceVersion, so a change between our read and our write (a heartbeat,
+an administrator) makes the API server refuse it; we read again and judge again, a
+few times.
+
+Before a True row (and before clearing an active request's own row) the limits are
+read again too: `nodeConditions: false` set since the plan's read holds the write.
 
 The plan's list may be stale (another runner moved on since), so each attempt also
 reads, after the node, the requests the write is about: a row that says anything True
